@@ -1,0 +1,3 @@
+from egmt.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""All of egmt's settings, as typed dataclasses in one place.
+
+An :class:`EGMTConfig` is saved as ``config.json`` beside every checkpoint and run, and
+read back with :meth:`EGMTConfig.load`, so a run can always be reproduced from its folder.
+Defaults are the paper's (Sec. IV-A) unless a comment says why not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from egmt.errors import EGMTError
+
+
+@dataclass
+class DataConfig:
+    """Where training pairs come from and how they are cropped."""
+
+    root: str = "../shared/data/roadscene"  # ROOT/{ir,vi}/STEM.ext
+    split: str | None = "train.txt"  # a file of stems, relative to root (or absolute); None: all pairs
+    crop_size: int = 448  # paper: 448x448 training crops
+    crop_stride: int = 224  # paper: "a fixed sliding step" (value not given)
+    flips: bool = True  # random horizontal / vertical flips of a crop
+    num_workers: int = 0
+
+
+@dataclass
+class TextConfig:
+    """Captions -> entities -> entity features -> pseudo-labels (paper Sec. III-A)."""
+
+    captioner: str = "file"  # "file" (JSON Lines captions) or "blip2"
+    captioner_path: str | None = None  # local BLIP-2 folder for captioner="blip2"
+    extractor: str = "spacy"  # "spacy" (offline default) or "factual" (paper: FACTUAL Flan-T5)
+    extractor_path: str | None = None  # local FACTUAL folder for extractor="factual"
+    encoder: str = "minilm"  # "minilm" (offline default, 384-d) or "clip" (paper: CLIP ViT-L/14, 768-d)
+    encoder_path: str | None = None  # local model folder; None: the encoder's default
+    max_entities: int = 8  # paper: 2-8 entities per pair
+    num_classes: int = 9  # paper: nine pseudo-label classes
+
+
+@dataclass
+class ModelConfig:
+    """The EGMT network (Sec. III-B/C) and the ablation switches of Table VIII."""
+
+    in_channels: int = 1  # the Y channel of each source
+    channels: int = 32  # paper: 32 shallow-feature channels per modality
+    window_size: int = 16  # paper: 16x16 non-overlapping windows
+    num_heads: int = 4  # paper: not given
+    num_blocks: int = 1  # ECIM blocks; paper: not given
+    ffn_ratio: float = 2.0  # feed-forward hidden width / channels; paper: not given
+    entity_dim: int = 384  # text encoder width: 384 MiniLM, 768 CLIP ViT-L/14
+    num_classes: int = 9
+    entity_mask_ratio: float = 0.6  # paper eq. 8: 60% of flattened entity features zeroed in training
+    # Ablation switches (Table VIII).
+    channel_attention: bool = True  # MCA, "CA"
+    token_attention: bool = True  # MSA, "TA"
+    cgha: bool = True  # cross-modal guided hybrid attention
+    text_interaction: bool = True  # "TI": entity features enter the network at all
+    multi_task: bool = True  # "MT": the classification head exists and is trained
+
+
+@dataclass
+class LossConfig:
+    """Multi-task loss (eq. 9-15)."""
+
+    alpha_int: float = 1.0
+    alpha_edge: float = 15.0
+    alpha_ssim: float = 5.0
+    ssim_window: int = 11  # paper: not given; the usual Gaussian 11x11, sigma 1.5
+    focal_gamma: float = 2.0
+    temperature: float = 1.0  # tau of the softmax task weighting
+    learn_task_weights: bool = True  # learnable w_i (eq. 10); False: fixed lambda = (0.5, 0.5)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping."""
+
+    lr: float = 1e-4  # paper: Adam, 1e-4
+    batch_size: int = 4  # paper: 4
+    epochs: int = 20  # paper: 20
+    max_steps: int | None = None  # stop after this many steps (CPU budgets); None: run all epochs
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA if available), "cpu", "cuda", "cuda:1"...
+    log_every: int = 10  # steps between CSV / TensorBoard rows
+    save_every: int = 200  # steps between checkpoints (and one at the end)
+    grad_clip: float | None = None
+
+
+@dataclass
+class EGMTConfig:
+    """Everything a run needs; saved as ``config.json`` with every checkpoint."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EGMTConfig:
+        return _from_dict(cls, d, "config")
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> EGMTConfig:
+        try:
+            d = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise EGMTError(f"{path}: cannot read config ({e})") from None
+        return cls.from_dict(d)
+
+
+def _from_dict(cls: type, d: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a plain dict, recursing into nested sections.
+
+    Unknown keys are an error (a typo in a config must not be silently ignored).
+    """
+    if not isinstance(d, dict):
+        raise EGMTError(f"{where}: expected a mapping, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise EGMTError(f"{where}: unknown key(s) {sorted(unknown)}")
+    kwargs = {}
+    for name, value in d.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = _from_dict(hint, value, f"{where}.{name}")
+        elif hint is float and isinstance(value, int):
+            value = float(value)
+        elif isinstance(hint, types.UnionType) and float in typing.get_args(hint) and isinstance(value, int):
+            value = float(value)
+        kwargs[name] = value
+    return cls(**kwargs)
