@@ -25,6 +25,7 @@ class DataConfig:
 
     root: str = "../shared/data/roadscene"  # ROOT/{ir,vi}/STEM.ext
     split: str | None = "train.txt"  # a file of stems, relative to root (or absolute); None: all pairs
+    annotations: str | None = None  # DATASET.jsonl from `egmt annotate` (vocabulary + entity bank beside it)
     crop_size: int = 448  # paper: 448x448 training crops
     crop_stride: int = 224  # paper: "a fixed sliding step" (value not given)
     flips: bool = True  # random horizontal / vertical flips of a crop
@@ -146,3 +147,23 @@ def _from_dict(cls: type, d: Any, where: str) -> Any:
             value = float(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def apply_override(config: EGMTConfig, assignment: str) -> None:
+    """Set one field from ``"section.key=value"`` (value parsed as JSON, else kept as a string)."""
+    key, sep, raw = assignment.partition("=")
+    section_name, dot, name = key.strip().partition(".")
+    if not sep or not dot:
+        raise EGMTError(f"--set {assignment!r}: expected SECTION.KEY=VALUE, e.g. model.channels=16")
+    section = getattr(config, section_name, None)
+    if section is None or not dataclasses.is_dataclass(section):
+        raise EGMTError(f"--set {assignment!r}: no config section {section_name!r}")
+    if name not in {f.name for f in dataclasses.fields(section)}:
+        raise EGMTError(f"--set {assignment!r}: section {section_name!r} has no key {name!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    d = dataclasses.asdict(section)
+    d[name] = value
+    setattr(config, section_name, _from_dict(type(section), d, section_name))

@@ -1,0 +1,92 @@
+"""Train EGMT on a folder of infrared-visible pairs (paper defaults: Adam 1e-4, batch 4, 20 epochs).
+
+Entities come from an annotation file made by `egmt annotate` (its vocabulary.json and
+entity_bank.safetensors must lie beside it). The run folder gets config.json, log.csv,
+tensorboard/ and checkpoints/ (atomic; `--resume` continues from the newest).
+Multi-GPU / multi-node: launch the same command under torchrun, e.g.
+  torchrun --nproc_per_node 2 -m egmt train ...   (batch size is per process)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train EGMT (resumable; torchrun for several GPUs or nodes)"
+
+# flag -> (config field, type); None keeps the config's value.
+_OVERRIDES = {
+    "crop_size": ("data.crop_size", int),
+    "crop_stride": ("data.crop_stride", int),
+    "batch_size": ("train.batch_size", int),
+    "epochs": ("train.epochs", int),
+    "max_steps": ("train.max_steps", int),
+    "lr": ("train.lr", float),
+    "seed": ("train.seed", int),
+    "device": ("train.device", str),
+    "save_every": ("train.save_every", int),
+    "log_every": ("train.log_every", int),
+    "channels": ("model.channels", int),
+    "blocks": ("model.num_blocks", int),
+}
+_ABLATIONS = {
+    "no_channel_attention": "model.channel_attention",
+    "no_token_attention": "model.token_attention",
+    "no_cgha": "model.cgha",
+    "no_text": "model.text_interaction",
+    "no_multi_task": "model.multi_task",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="ROOT", help="dataset folder ROOT/{ir,vi}/STEM.ext (default: config's data.root)")
+    p.add_argument("--split", metavar="FILE", help="file of stems to train on, relative to ROOT (default: train.txt); 'all' for every pair")
+    p.add_argument("--annotations", metavar="JSONL", help="annotation file from `egmt annotate`")
+    p.add_argument("-o", "--out", required=True, metavar="RUN_DIR", help="run folder (created)")
+    p.add_argument("--config", metavar="JSON", help="start from this config.json instead of the defaults")
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its newest checkpoint, with its config.json")
+    g = p.add_argument_group("common settings (override the config)")
+    for flag, (field, typ) in _OVERRIDES.items():
+        g.add_argument("--" + flag.replace("_", "-"), type=typ, metavar=typ.__name__.upper(), help=f"sets {field}")
+    a = p.add_argument_group("ablations (paper Table VIII)")
+    for flag, field in _ABLATIONS.items():
+        a.add_argument("--" + flag.replace("_", "-"), action="store_true", help=f"sets {field}=false")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="set any config field, e.g. --set model.num_heads=8 (repeatable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from egmt.config import EGMTConfig, apply_override
+    from egmt.train.trainer import train
+
+    run_dir = Path(args.out)
+    if args.resume:
+        config = EGMTConfig.load(run_dir / "config.json")
+        allowed = {"epochs", "max_steps", "device", "save_every", "log_every"}
+        for flag in _OVERRIDES:
+            if getattr(args, flag) is not None and flag not in allowed:
+                from egmt.errors import EGMTError
+
+                raise EGMTError(f"--{flag.replace('_', '-')} cannot change when resuming (only {sorted(allowed)})")
+    else:
+        config = EGMTConfig.load(args.config) if args.config else EGMTConfig()
+        if args.data:
+            config.data.root = args.data
+        if args.split:
+            config.data.split = None if args.split == "all" else args.split
+        if args.annotations:
+            config.data.annotations = args.annotations
+        for flag, field in _ABLATIONS.items():
+            if getattr(args, flag):
+                apply_override(config, f"{field}=false")
+        for assignment in args.set:
+            apply_override(config, assignment)
+    for flag, (field, _) in _OVERRIDES.items():
+        value = getattr(args, flag)
+        if value is not None:
+            section, key = field.split(".")
+            setattr(getattr(config, section), key, value)
+    final = train(config, run_dir, resume=args.resume)
+    if final is not None:
+        print(f"checkpoint: {final}")
+    return 0

@@ -1,0 +1,90 @@
+"""Entity features and labels as batched tensors: the one interface the network side reads.
+
+Training and inference never see captions or text encoders: they see, per pair, a list of
+entity strings (from an annotation file, or typed by a user), turned into vectors by an
+:class:`~egmt.text.bank.EntityBank` and into a multi-hot label by a
+:class:`~egmt.text.labels.Vocabulary`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from egmt.errors import EGMTError
+from egmt.text.annotations import PairAnnotation, read_annotations
+from egmt.text.bank import EntityBank
+from egmt.text.labels import Vocabulary
+
+BANK_FILE = "entity_bank.safetensors"
+VOCABULARY_FILE = "vocabulary.json"
+
+
+def pad_entity_features(features: Sequence[torch.Tensor], dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack per-pair entity features ``[E_i, D]`` into ``[B, E_max, D]`` and a mask ``[B, E_max]``.
+
+    ``mask`` is True for a real entity and False for padding; ``E_max`` may be 0.
+    """
+    e_max = max((f.shape[0] for f in features), default=0)
+    out = torch.zeros(len(features), e_max, dim)
+    mask = torch.zeros(len(features), e_max, dtype=torch.bool)
+    for i, f in enumerate(features):
+        out[i, : f.shape[0]] = f
+        mask[i, : f.shape[0]] = True
+    return out, mask
+
+
+class EntityFeatures:
+    """Per-pair entity features ``[B, E, D]``, padding masks ``[B, E]`` and labels ``[B, K]``.
+
+    Built from the three files that ``egmt annotate`` writes: ``DATASET.jsonl`` (one line per
+    pair), and beside it ``vocabulary.json`` and ``entity_bank.safetensors``.
+    """
+
+    def __init__(self, annotations: dict[str, PairAnnotation], bank: EntityBank, vocabulary: Vocabulary, source: str = "annotations"):
+        self.annotations = annotations
+        self.bank = bank
+        self.vocabulary = vocabulary
+        self.source = source
+
+    @classmethod
+    def from_annotation_file(cls, path: str | Path) -> EntityFeatures:
+        path = Path(path)
+        if not path.is_file():
+            raise EGMTError(f"{path}: annotation file not found (make it with `egmt annotate`)")
+        folder = path.parent
+        for name in (BANK_FILE, VOCABULARY_FILE):
+            if not (folder / name).is_file():
+                raise EGMTError(f"{folder / name}: missing beside the annotations {path.name}")
+        return cls(
+            read_annotations(path),
+            EntityBank.load(folder / BANK_FILE),
+            Vocabulary.load(folder / VOCABULARY_FILE),
+            source=str(path),
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.bank.dim
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.vocabulary.classes)
+
+    def entities(self, name: str) -> list[str]:
+        return self._get(name).entities
+
+    def _get(self, name: str) -> PairAnnotation:
+        try:
+            return self.annotations[name]
+        except KeyError:
+            raise EGMTError(f"{self.source}: no annotation for pair {name!r}") from None
+
+    def batch(self, names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Entity features ``[B, E, D]``, mask ``[B, E]`` (True = real) and labels ``[B, K]`` float."""
+        feats = [self.bank.lookup(self.entities(n)) for n in names]
+        entities, mask = pad_entity_features(feats, self.dim)
+        labels = torch.tensor([self._get(n).labels for n in names], dtype=torch.float32).reshape(len(names), -1)
+        return entities, mask, labels

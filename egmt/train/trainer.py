@@ -1,0 +1,294 @@
+"""The training loop of ``egmt train``: crops + entities -> EGMT -> multi-task loss -> Adam.
+
+One process or many (torchrun, DistributedDataParallel). Every ``save_every`` steps the run
+writes an atomic checkpoint; ``resume=True`` continues from the newest one and produces the
+same next step as an uninterrupted run (same weights, optimizer state, batch order, flips
+and entity masks), because all randomness comes from torch's RNG, whose state is saved per
+rank, and the batch order depends only on (seed, epoch).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from egmt.config import EGMTConfig
+from egmt.data.crops import PairCropDataset
+from egmt.data.pairs import find_pairs
+from egmt.errors import EGMTError
+from egmt.losses import MultiTaskLoss
+from egmt.model import EGMT
+from egmt.text.features import BANK_FILE, VOCABULARY_FILE, EntityFeatures
+from egmt.train.checkpoint import (
+    MODEL_FILE,
+    latest_checkpoint,
+    load_training_state,
+    save_checkpoint,
+    save_training_state,
+)
+from egmt.train.distributed import DistInfo, close_distributed, init_distributed
+from egmt.train.sampler import ResumableShuffleSampler
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ["step", "epoch", "seconds", "lr", "total", "fusion", "int", "edge", "ssim", "cls", "lambda_fus", "lambda_cls"]
+
+
+class TrainStep(nn.Module):
+    """The network and its loss as one module, so DDP also syncs the learnable task weights."""
+
+    def __init__(self, model: EGMT, criterion: MultiTaskLoss):
+        super().__init__()
+        self.model = model
+        self.criterion = criterion
+
+    def forward(self, ir, vi, entities=None, entity_mask=None, labels=None) -> dict[str, torch.Tensor]:
+        out = self.model(ir, vi, entities=entities, entity_mask=entity_mask)
+        return self.criterion(out.fused, ir, vi, logits=out.logits, labels=labels)
+
+
+def load_entity_features(config: EGMTConfig) -> EntityFeatures | None:
+    """The run's entity features, and the model config adjusted to the bank and vocabulary."""
+    needs_text = config.model.text_interaction or config.model.multi_task
+    if not config.data.annotations:
+        if needs_text:
+            raise EGMTError(
+                "training with entities needs --annotations (a DATASET.jsonl from `egmt annotate`); "
+                "to train without, turn off text interaction and multi-task learning"
+            )
+        return None
+    feats = EntityFeatures.from_annotation_file(config.data.annotations)
+    config.model.entity_dim = feats.dim
+    config.model.num_classes = feats.num_classes
+    return feats
+
+
+class Trainer:
+    """Holds one run's state; :meth:`fit` trains to the end, checkpointing on the way."""
+
+    def __init__(self, config: EGMTConfig, run_dir: str | Path, resume: bool = False):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.dist, self.device = init_distributed(config.train.device)
+        torch.manual_seed(config.train.seed + self.dist.rank)
+
+        self.features = load_entity_features(config)
+        pairs = find_pairs(config.data.root, config.data.split)
+        self.dataset = PairCropDataset(pairs, size=config.data.crop_size, stride=config.data.crop_stride, flips=config.data.flips)
+        self.sampler = ResumableShuffleSampler(len(self.dataset), config.train.seed, self.dist.rank, self.dist.world_size)
+        self.steps_per_epoch = self.sampler.shard_size() // config.train.batch_size
+        if self.steps_per_epoch == 0:
+            raise EGMTError(
+                f"{config.data.root}: {len(self.dataset)} crops give no full batch of {config.train.batch_size} "
+                f"per process ({self.dist.world_size} process(es))"
+            )
+        total = config.train.epochs * self.steps_per_epoch
+        self.total_steps = min(total, config.train.max_steps) if config.train.max_steps else total
+
+        torch.manual_seed(config.train.seed)  # same initial weights on every rank (DDP also broadcasts)
+        self.model = EGMT(config.model).to(self.device)
+        ratio = None
+        if self.features is not None and config.model.multi_task:
+            ratio = torch.tensor(self.features.vocabulary.positive_ratio, dtype=torch.float32)
+        self.criterion = MultiTaskLoss(config.loss, ratio).to(self.device)
+        self.step_module: nn.Module = TrainStep(self.model, self.criterion)
+        if self.dist.enabled:
+            self.step_module = nn.parallel.DistributedDataParallel(
+                self.step_module,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,  # e.g. the entity projection when a batch has no entity
+            )
+        self.optimizer = torch.optim.Adam(self.step_module.parameters(), lr=config.train.lr)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        torch.manual_seed(config.train.seed + 1 + self.dist.rank)  # flips and entity masks differ per rank
+        if resume:
+            self._restore()
+
+    # -- state ---------------------------------------------------------------------------
+    def _restore(self) -> None:
+        folder = latest_checkpoint(self.run_dir)
+        if folder is None:
+            raise EGMTError(f"{self.run_dir}: nothing to resume (no checkpoints/latest)")
+        saved = EGMTConfig.load(folder / "config.json")
+        if saved.model != self.config.model:
+            raise EGMTError(f"{folder}: was trained with a different model config; resume with the run's config.json")
+        self.model.load_state_dict(load_file(str(folder / MODEL_FILE), device=str(self.device)))
+        state = load_training_state(folder)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.criterion.load_state_dict(state["criterion"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        rng = state["rng_cpu"]
+        if len(rng) == self.dist.world_size:
+            torch.set_rng_state(rng[self.dist.rank])
+        else:
+            log.warning("%s: saved with %d process(es), resuming with %d: random streams restart", folder, len(rng), self.dist.world_size)
+        cuda_rng = state.get("rng_cuda")
+        if self.device.type == "cuda" and cuda_rng is not None and len(cuda_rng) == self.dist.world_size:
+            torch.cuda.set_rng_state(cuda_rng[self.dist.rank], self.device)
+        if self.dist.is_main:
+            print(f"resumed from {folder} at step {self.step}")
+
+    def _gather(self, t: torch.Tensor) -> list[torch.Tensor]:
+        if not self.dist.enabled:
+            return [t]
+        out: list = [None] * self.dist.world_size
+        torch.distributed.all_gather_object(out, t)
+        return out
+
+    def save(self) -> Path | None:
+        """Write a checkpoint (rank 0 writes; every rank contributes its RNG state)."""
+        rng_cpu = self._gather(torch.get_rng_state())
+        rng_cuda = self._gather(torch.cuda.get_rng_state(self.device)) if self.device.type == "cuda" else None
+        if not self.dist.is_main:
+            return None
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "criterion": self.criterion.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "rng_cpu": rng_cpu,
+            "rng_cuda": rng_cuda,
+        }
+
+        def write(folder: Path) -> None:
+            self.model.save_pretrained(folder, self.config)
+            if self.features is not None:
+                self.features.bank.save(folder / BANK_FILE)
+                self.features.vocabulary.save(folder / VOCABULARY_FILE)
+            save_training_state(folder, state)
+
+        return save_checkpoint(self.run_dir, self.step, write)
+
+    # -- loop ----------------------------------------------------------------------------
+    def _loader(self) -> DataLoader:
+        self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch * self.config.train.batch_size)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.config.train.batch_size,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=self.config.data.num_workers,
+            # A generator of its own: creating the iterator must not draw from the global RNG,
+            # or a resumed run's flips and masks would drift from the uninterrupted run's.
+            generator=torch.Generator().manual_seed(self.config.train.seed),
+        )
+
+    def _batch(self, batch: dict) -> dict[str, torch.Tensor | None]:
+        ir = batch["ir"].to(self.device, non_blocking=True)
+        vi = batch["vi"].to(self.device, non_blocking=True)
+        entities = mask = labels = None
+        if self.features is not None:
+            e, m, y = self.features.batch(batch["name"])
+            if self.config.model.text_interaction:
+                entities, mask = e.to(self.device), m.to(self.device)
+            if self.config.model.multi_task:
+                labels = y.to(self.device)
+        return {"ir": ir, "vi": vi, "entities": entities, "entity_mask": mask, "labels": labels}
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        self.step_module.train()
+        terms = self.step_module(**self._batch(batch))
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        if self.config.train.grad_clip:
+            nn.utils.clip_grad_norm_(self.step_module.parameters(), self.config.train.grad_clip)
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def fit(self) -> Path | None:
+        """Train until ``total_steps``; returns the final checkpoint folder (rank 0)."""
+        cfg = self.config.train
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.run_dir / "config.json")
+        logger = _RunLogger(self.run_dir, self.step) if self.dist.is_main else None
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", disable=not self.dist.is_main, dynamic_ncols=True)
+        sums: dict[str, float] = {}
+        count = 0
+        last = None
+        t0 = time.perf_counter()
+        try:
+            while self.step < self.total_steps:
+                for batch in self._loader():
+                    terms = self.train_step(batch)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    if self.batch_in_epoch >= self.steps_per_epoch:
+                        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    count += 1
+                    bar.update(1)
+                    bar.set_postfix({k: f"{terms[k]:.3g}" for k in ("total", "int", "edge", "ssim", "cls") if k in terms})
+                    if logger and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
+                        means = {k: v / count for k, v in sums.items()}
+                        logger.write(self.step, self.epoch, time.perf_counter() - t0, cfg.lr, means)
+                        sums, count = {}, 0
+                    if self.step % cfg.save_every == 0 or self.step == self.total_steps:
+                        last = self.save() or last
+                    if self.step >= self.total_steps or self.batch_in_epoch == 0:
+                        break
+        finally:
+            bar.close()
+            if logger:
+                logger.close()
+        return last
+
+    def close(self) -> None:
+        close_distributed()
+
+
+class _RunLogger:
+    """``log.csv`` (one row per ``log_every`` steps) and TensorBoard scalars under ``tensorboard/``."""
+
+    def __init__(self, run_dir: Path, start_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        path = run_dir / "log.csv"
+        rows = []
+        if path.is_file() and start_step > 0:  # drop rows past the checkpoint we resumed from
+            with path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+        self._file = path.open("w", newline="")
+        self._csv = csv.DictWriter(self._file, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        self._csv.writeheader()
+        self._csv.writerows(rows)
+        self._file.flush()
+        self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
+
+    def write(self, step: int, epoch: int, seconds: float, lr: float, terms: dict[str, float]) -> None:
+        row = {"step": step, "epoch": epoch, "seconds": f"{seconds:.1f}", "lr": lr}
+        row.update({k: f"{v:.6g}" for k, v in terms.items() if not math.isnan(v)})
+        self._csv.writerow(row)
+        self._file.flush()
+        for k, v in terms.items():
+            self._tb.add_scalar(f"loss/{k}", v, step)
+
+    def close(self) -> None:
+        self._file.close()
+        self._tb.close()
+
+
+def train(config: EGMTConfig, run_dir: str | Path, resume: bool = False) -> Path | None:
+    """Train EGMT as ``config`` says, into ``run_dir``; returns the final checkpoint folder."""
+    trainer = Trainer(config, run_dir, resume=resume)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.close()
+
+
+__all__ = ["Trainer", "TrainStep", "train", "DistInfo"]
