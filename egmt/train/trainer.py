@@ -271,7 +271,7 @@ class _RunLogger:
 
     def write(self, step: int, epoch: int, seconds: float, lr: float, terms: dict[str, float]) -> None:
         row = {"step": step, "epoch": epoch, "seconds": f"{seconds:.1f}", "lr": lr}
-        row.update({k: f"{v:.6g}" for k, v in terms.items() if not math.isnan(v)})
+        row.update({k: repr(v) for k, v in terms.items() if not math.isnan(v)})  # full precision
         self._csv.writerow(row)
         self._file.flush()
         for k, v in terms.items():

@@ -1,0 +1,107 @@
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from egmt.cli import main as cli_main
+from egmt.config import EGMTConfig
+from egmt.errors import EGMTError
+from egmt.train.checkpoint import latest_checkpoint, resolve_checkpoint
+from egmt.train.trainer import train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _log(run: Path) -> dict[int, dict[str, str]]:
+    with (run / "log.csv").open(newline="") as f:
+        return {int(r["step"]): r for r in csv.DictReader(f)}
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(latest_checkpoint(run) / "model.safetensors"))
+
+
+def test_resume_gives_the_uninterrupted_next_step(tiny_dataset, tiny_config, tmp_path):
+    full = tmp_path / "full"
+    train(tiny_config(tiny_dataset, max_steps=5, save_every=3), full)
+
+    cut = tmp_path / "cut"
+    train(tiny_config(tiny_dataset, max_steps=3, save_every=3), cut)
+    cfg = EGMTConfig.load(cut / "config.json")
+    cfg.train.max_steps = 5
+    train(cfg, cut, resume=True)
+
+    a, b = _log(full), _log(cut)
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5]
+    for step in (4, 5):  # the steps after the interruption, bit for bit
+        assert a[step]["total"] == b[step]["total"]
+        assert a[step]["cls"] == b[step]["cls"]
+    wa, wb = _weights(full), _weights(cut)
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_training_writes_config_log_and_atomic_checkpoints(tiny_dataset, tiny_config, tmp_path):
+    run = tmp_path / "run"
+    final = train(tiny_config(tiny_dataset, max_steps=4, save_every=2), run)
+    assert final == latest_checkpoint(run) == resolve_checkpoint(run)
+    assert {p.name for p in final.iterdir()} >= {
+        "model.safetensors", "config.json", "vocabulary.json", "entity_bank.safetensors", "training_state.pt"
+    }
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no temp folder left
+    saved = EGMTConfig.load(final / "config.json")
+    assert saved.model.entity_dim == 12 and saved.model.num_classes == 3  # taken from bank and vocabulary
+    log = _log(run)
+    assert sorted(log) == [1, 2, 3, 4]
+    assert all(float(r["total"]) > 0 for r in log.values())
+    assert any((run / "tensorboard").iterdir())
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tiny_dataset, tiny_config, tmp_path):
+    with pytest.raises(EGMTError, match="nothing to resume"):
+        train(tiny_config(tiny_dataset, max_steps=1), tmp_path / "empty", resume=True)
+
+
+def test_entities_are_required_unless_text_is_off(tiny_dataset, tiny_config, tmp_path):
+    cfg = tiny_config(tiny_dataset, max_steps=1)
+    cfg.data.annotations = None
+    with pytest.raises(EGMTError, match="annotations"):
+        train(cfg, tmp_path / "a")
+    cfg.model.text_interaction = cfg.model.multi_task = False
+    assert train(cfg, tmp_path / "b") is not None
+
+
+def test_cli_train_runs_and_resumes(tiny_dataset, tmp_path, capsys):
+    run = tmp_path / "cli"
+    args = ["train", "--data", str(tiny_dataset), "--annotations", str(tiny_dataset / "annotations" / "tiny.jsonl"),
+            "-o", str(run), "--crop-size", "32", "--crop-stride", "24", "--batch-size", "2", "--channels", "8",
+            "--set", "model.window_size=8", "--set", "model.num_heads=2", "--max-steps", "2", "--no-cgha"]
+    assert cli_main(args) == 0
+    assert EGMTConfig.load(run / "config.json").model.cgha is False
+    assert cli_main(["train", "-o", str(run), "--resume", "--max-steps", "3"]) == 0
+    assert sorted(_log(run)) == [1, 2, 3]
+    assert cli_main(["train", "-o", str(run), "--resume", "--channels", "4"]) == 2
+    assert "cannot change when resuming" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_end_with_identical_weights(tiny_dataset, tiny_config, tmp_path):
+    cfg = tiny_config(tiny_dataset, max_steps=3, save_every=100, device="cpu")
+    cfg.save(tmp_path / "config.json")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path / "config.json"), str(tmp_path / "run")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    w0 = load_file(str(tmp_path / "run" / "rank0.safetensors"))
+    w1 = load_file(str(tmp_path / "run" / "rank1.safetensors"))
+    assert w0.keys() == w1.keys() and len(w0) > 0
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    init = load_file(str(tmp_path / "run" / "init.safetensors"))
+    assert any(not torch.equal(init[k], w0[k]) for k in w0)  # training did move the weights
+    assert sorted(_log(tmp_path / "run")) == [1, 2, 3]
