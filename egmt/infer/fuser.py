@@ -1,0 +1,160 @@
+"""Fuse infrared-visible pairs with a trained EGMT checkpoint.
+
+>>> fuser = EGMTFuser.from_pretrained("path/to/checkpoint")
+>>> result = fuser("ir.png", "vi.png", entities=["person", "car"])
+>>> result.image, result.entities, result.entity_source
+
+The network works on the Y channel; a colour visible image gets its Cb/Cr back after fusion.
+Without entities, inference is caption-free: a first pass with no entity predicts the label
+probabilities, and the classes above ``threshold`` become the entities of a second pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from egmt.config import EGMTConfig
+from egmt.data.color import merge_luma, split_luma
+from egmt.data.io import read_image
+from egmt.errors import EGMTError
+from egmt.infer.tiling import fuse_in_tiles
+from egmt.model import EGMT
+from egmt.text.bank import EntityBank
+from egmt.text.features import BANK_FILE, VOCABULARY_FILE
+from egmt.text.labels import Vocabulary
+from egmt.train.checkpoint import resolve_checkpoint
+from egmt.train.distributed import pick_device
+
+
+@dataclass
+class FusionResult:
+    """A fused image (float [H, W] grey or [H, W, 3] RGB in [0, 1]) and the entities that guided it."""
+
+    image: np.ndarray
+    entities: list[str]
+    entity_source: str  # "given", "classifier" (caption-free) or "none"
+    probabilities: dict[str, float] = field(default_factory=dict)  # classifier output, when it ran
+
+
+def _as_tensor(image: np.ndarray) -> torch.Tensor:
+    """[H, W] or [H, W, 3] array -> [1, C, H, W] float tensor."""
+    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+    return (t[None] if t.ndim == 2 else t.permute(2, 0, 1))[None]
+
+
+class EGMTFuser:
+    """A loaded checkpoint: network, entity bank and label vocabulary, ready to fuse pairs."""
+
+    def __init__(
+        self,
+        model: EGMT,
+        bank: EntityBank | None = None,
+        vocabulary: Vocabulary | None = None,
+        device: str | torch.device = "auto",
+        tile_size: int | None = None,
+        tile_overlap: int = 32,
+        max_pixels: int = 2048 * 2048,
+        encoder_path: str | None = None,
+    ):
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.model = model.to(self.device).eval()
+        self.bank = bank
+        self.vocabulary = vocabulary
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+        self.max_pixels = max_pixels
+        self.encoder_path = encoder_path
+        self._encoder = None
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "auto", **kwargs) -> EGMTFuser:
+        """Load a checkpoint folder (or a run folder: its newest checkpoint)."""
+        folder = resolve_checkpoint(path)
+        model = EGMT.from_pretrained(folder)
+        bank = EntityBank.load(folder / BANK_FILE) if (folder / BANK_FILE).is_file() else None
+        vocab = Vocabulary.load(folder / VOCABULARY_FILE) if (folder / VOCABULARY_FILE).is_file() else None
+        if model.config.text_interaction and bank is None:
+            raise EGMTError(f"{folder}: the model uses entities but the checkpoint has no {BANK_FILE}")
+        return cls(model, bank, vocab, device=device, **kwargs)
+
+    @property
+    def config(self) -> EGMTConfig:
+        return EGMTConfig(model=self.model.config)
+
+    # -- entities ------------------------------------------------------------------------
+    def entity_features(self, entities: list[str]) -> torch.Tensor:
+        """``[E, D]`` features; an entity missing from the bank is encoded with the bank's encoder."""
+        assert self.bank is not None
+        unknown = [e for e in entities if e not in self.bank]
+        if unknown:
+            if self._encoder is None:
+                from egmt.text.encoders import load_encoder
+
+                try:
+                    self._encoder = load_encoder(self.bank.encoder, self.encoder_path)
+                except EGMTError as e:
+                    raise EGMTError(f"entity {unknown[0]!r} is not in the checkpoint's entity bank, and its encoder could not be loaded: {e}") from None
+            self.bank.add(unknown, self._encoder)
+        return self.bank.lookup(entities)
+
+    @torch.no_grad()
+    def predict_entities(self, ir: torch.Tensor, vi: torch.Tensor, threshold: float = 0.5) -> tuple[list[str], dict[str, float]]:
+        """Caption-free entities: classes whose probability from an entity-free pass is > ``threshold``."""
+        if not self.model.config.multi_task or self.vocabulary is None:
+            return [], {}
+        empty = torch.zeros(1, 0, self.model.config.entity_dim, device=self.device)
+        out = self.model(ir, vi, entities=empty, entity_mask=torch.zeros(1, 0, dtype=torch.bool, device=self.device))
+        probs = torch.sigmoid(out.logits[0]).tolist()
+        classes = self.vocabulary.classes
+        chosen = [c for c, p in zip(classes, probs) if p > threshold]
+        return chosen, dict(zip(classes, probs))
+
+    # -- fusion --------------------------------------------------------------------------
+    @torch.no_grad()
+    def fuse_y(self, ir: torch.Tensor, vi: torch.Tensor, entities: list[str]) -> torch.Tensor:
+        """Fuse Y channels ``[1, 1, H, W]`` with the given entities (tiles if the image is large)."""
+        feats = mask = None
+        if self.model.config.text_interaction:
+            feats = self.entity_features(entities)[None].to(self.device)
+            mask = torch.ones(1, feats.shape[1], dtype=torch.bool, device=self.device)
+
+        def run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return self.model(a, b, entities=feats, entity_mask=mask, classify=False).fused
+
+        h, w = ir.shape[-2:]
+        tile = self.tile_size or (1024 if h * w > self.max_pixels else None)
+        if tile and (h > tile or w > tile):
+            return fuse_in_tiles(run, ir, vi, tile, self.tile_overlap)
+        return run(ir, vi)
+
+    def __call__(
+        self,
+        ir: str | Path | np.ndarray,
+        vi: str | Path | np.ndarray,
+        entities: list[str] | None = None,
+        threshold: float = 0.5,
+    ) -> FusionResult:
+        """Fuse one pair (paths or arrays as :func:`egmt.data.io.read_image` returns)."""
+        ir_img = read_image(ir) if isinstance(ir, (str, Path)) else ir
+        vi_img = read_image(vi) if isinstance(vi, (str, Path)) else vi
+        if ir_img.shape[:2] != vi_img.shape[:2]:
+            raise EGMTError(f"{vi}: size {vi_img.shape[1]}x{vi_img.shape[0]} differs from the infrared {ir} ({ir_img.shape[1]}x{ir_img.shape[0]})")
+        ir_y, _ = split_luma(_as_tensor(ir_img))
+        vi_y, vi_cbcr = split_luma(_as_tensor(vi_img))
+        ir_y, vi_y = ir_y.to(self.device), vi_y.to(self.device)
+        probs: dict[str, float] = {}
+        if not self.model.config.text_interaction:
+            entities, source = [], "none"
+        elif entities is not None:
+            entities, source = list(entities), "given"
+        else:
+            entities, probs = self.predict_entities(ir_y, vi_y, threshold)
+            source = "classifier" if self.model.config.multi_task else "none"
+        fused = self.fuse_y(ir_y, vi_y, entities).cpu()
+        rgb = merge_luma(fused, vi_cbcr)[0]
+        image = rgb[0].numpy() if rgb.shape[0] == 1 else rgb.permute(1, 2, 0).numpy()
+        return FusionResult(np.clip(image, 0.0, 1.0), entities, source, probs)

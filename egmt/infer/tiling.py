@@ -1,0 +1,52 @@
+"""Fuse images too large for memory in overlapping tiles, blended with a smooth weight.
+
+Every tile is fused on its own; where tiles overlap, their outputs are averaged with a
+separable ramp weight that falls towards each tile's border, so seams don't show. Tile
+corners come from :func:`egmt.data.crops.crop_positions`, which keeps the last tile flush
+with the image border.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from egmt.data.crops import crop_positions
+
+
+def _ramp(n: int, overlap: int) -> torch.Tensor:
+    """1 in the middle, rising linearly over ``overlap`` samples at both ends (never 0)."""
+    w = torch.ones(n)
+    if overlap > 0:
+        r = (torch.arange(overlap, dtype=torch.float32) + 1) / (overlap + 1)
+        w[:overlap] = r
+        w[n - overlap :] = torch.minimum(w[n - overlap :], r.flip(0))
+    return w
+
+
+def fuse_in_tiles(
+    fuse: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ir: torch.Tensor,
+    vi: torch.Tensor,
+    tile: int,
+    overlap: int = 32,
+) -> torch.Tensor:
+    """Apply ``fuse`` (``[B, 1, h, w]`` x2 -> ``[B, 1, h, w]``) tile by tile over ``[B, 1, H, W]``.
+
+    An image no larger than ``tile`` in either direction is fused in one piece along it.
+    """
+    _, _, h, w = ir.shape
+    th, tw = min(tile, h), min(tile, w)
+    stride_h, stride_w = max(th - overlap, 1), max(tw - overlap, 1)
+    out = torch.zeros_like(ir)
+    weight = torch.zeros(1, 1, h, w, dtype=ir.dtype, device=ir.device)
+    window = (_ramp(th, min(overlap, th // 2))[:, None] * _ramp(tw, min(overlap, tw // 2))[None, :]).to(ir)
+    tops = sorted({t for t, _ in crop_positions(h, tw, th, stride_h)})
+    lefts = sorted({left for _, left in crop_positions(th, w, tw, stride_w)})
+    for top in tops:
+        for left in lefts:
+            sl = (..., slice(top, top + th), slice(left, left + tw))
+            out[sl] += fuse(ir[sl], vi[sl]) * window
+            weight[sl] += window
+    return out / weight
