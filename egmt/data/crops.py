@@ -32,7 +32,8 @@ def crop_positions(height: int, width: int, size: int, stride: int) -> list[tupl
     """Top-left corners ``(top, left)`` of a ``size`` x ``size`` sliding-window grid, row-major.
 
     Windows start every ``stride`` pixels; where the grid does not end on the border, one
-    more window is placed flush with the bottom / right edge, so every pixel is covered.
+    more window is placed flush with the bottom / right edge, so every pixel is covered
+    (when ``stride <= size``; a larger stride samples windows with gaps between them).
     EGMTError if the image is smaller than the window.
     """
     if size <= 0 or stride <= 0:
