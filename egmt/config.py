@@ -34,7 +34,7 @@ class DataConfig:
     crop_stride: int = 48
     flips: bool = True  # random horizontal / vertical flips of a crop (paper: not given)
     # A pair smaller than the crop in either dimension: "error" (default) or "skip" (with a warning).
-    # RoadScene images (161..~560 high) are all smaller than 448: train on them with a smaller crop_size.
+    # RoadScene: 220 of its 221 images (161..459 high) are smaller than 448: train on it with a smaller crop_size.
     small_images: str = "error"
     num_workers: int = 0
 
