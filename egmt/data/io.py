@@ -20,14 +20,13 @@ from egmt.errors import EGMTError
 #: File extensions that dataset folders may hold (lower case, with the dot).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
-# Modes whose pixels are 8-bit unsigned per channel, and what to convert them to first.
+# Modes whose pixels are 8-bit unsigned per channel, and what to convert them to first
+# (palette modes P / PA are expanded to RGB / RGBA before this table is used).
 _EIGHT_BIT = {
     "1": "L",
     "L": "L",
     "LA": "L",
     "La": "L",
-    "P": None,  # palette: RGB or grey after expansion, decided in _from_palette
-    "PA": None,
     "RGB": "RGB",
     "RGBA": "RGB",
     "RGBa": "RGB",

@@ -76,6 +76,22 @@ def test_crops_are_aligned_windows_of_the_full_images(tmp_path):
     assert {ds[i]["name"] for i in range(len(ds))} == {"p", "q"}
 
 
+def test_uint8_and_float32_caches(tmp_path):
+    pairs = _noise_dataset(tmp_path, {"p": (24, 30)})
+    lp = load_pair(pairs[0])
+    exact = PairCropDataset(pairs, size=24, stride=6, flips=False, cache_dtype=torch.float32)
+    small = PairCropDataset(pairs, size=24, stride=6, flips=False, cache_dtype=torch.uint8)
+    assert len(exact) == len(small) == 2
+    for i in range(2):
+        a, b = exact[i], small[i]
+        assert torch.equal(a["ir"], _window(lp.ir, a, 24))  # 8-bit grey IR: exact either way
+        torch.testing.assert_close(b["ir"], a["ir"], atol=1e-6, rtol=0)
+        torch.testing.assert_close(b["vi"], a["vi"], atol=0.5 / 255 + 1e-6, rtol=0)  # Y rounded to 1/255
+        assert b["vi"].dtype == torch.float32
+    with pytest.raises(EGMTError, match="cache_dtype"):
+        PairCropDataset(pairs, size=24, stride=6, cache_dtype=torch.int32)
+
+
 def test_flips_are_the_same_for_ir_and_vi_and_random(tmp_path):
     pairs = _noise_dataset(tmp_path, {"p": (24, 24)})
     ds = PairCropDataset(pairs, size=24, stride=24, flips=True)
