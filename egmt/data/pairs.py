@@ -1,0 +1,145 @@
+"""A dataset folder ``ROOT/{ir,vi}/STEM.ext``: find infrared/visible pairs by stem and load them.
+
+Pairs are matched by file stem (``ir/00004N.png`` with ``vi/00004N.png``; the two may
+have different extensions). A split file lists one stem a line (blank lines and ``#``
+comments ignored), as ``roadscene/train.txt`` does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from egmt.data.color import split_luma
+from egmt.data.io import IMAGE_EXTENSIONS, read_image
+from egmt.errors import EGMTError
+
+MODALITIES = ("ir", "vi")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One infrared/visible pair on disk; ``name`` is the shared stem."""
+
+    name: str
+    ir: Path
+    vi: Path
+
+
+@dataclass
+class LoadedPair:
+    """A pair read into tensors, ready for fusion on Y.
+
+    ``ir``: ``[1, H, W]`` float32 (the Y of the IR if it was stored in colour);
+    ``vi``: ``[1, H, W]`` Y of the visible; ``vi_cbcr``: ``[2, H, W]``, None for a grey visible.
+    """
+
+    name: str
+    ir: Tensor
+    vi: Tensor
+    vi_cbcr: Tensor | None
+
+
+def _index_folder(folder: Path) -> dict[str, Path]:
+    """stem -> image file in ``folder``; EGMTError on a stem present with two extensions."""
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        if p.stem in found:
+            raise EGMTError(f"{p}: duplicate stem {p.stem!r} (also {found[p.stem].name}); keep one file per stem")
+        found[p.stem] = p
+    return found
+
+
+def read_split(path: str | os.PathLike) -> list[str]:
+    """Stems listed in a split file, in file order, duplicates dropped. A trailing image extension is ignored."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise EGMTError(f"{path}: cannot read split file ({e})") from None
+    stems: dict[str, None] = {}
+    for line in lines:
+        s = line.split("#", 1)[0].strip()
+        if not s:
+            continue
+        if Path(s).suffix.lower() in IMAGE_EXTENSIONS:
+            s = Path(s).stem
+        stems[s] = None
+    return list(stems)
+
+
+def find_pairs(root: str | os.PathLike, split: str | os.PathLike | None = None) -> list[Pair]:
+    """All pairs under ``root`` (or only the stems of ``split``), sorted by name.
+
+    ``split`` is a path relative to ``root`` or absolute. Every selected stem must exist in
+    both ``ir/`` and ``vi/``; a file without its partner is an error naming it (files outside
+    the split are not checked).
+    """
+    root = Path(root)
+    folders = {m: root / m for m in MODALITIES}
+    for m, folder in folders.items():
+        if not folder.is_dir():
+            raise EGMTError(f"{folder}: missing '{m}/' folder (a dataset is ROOT/ir/STEM.ext + ROOT/vi/STEM.ext)")
+    index = {m: _index_folder(folder) for m, folder in folders.items()}
+    ir, vi = index["ir"], index["vi"]
+
+    if split is None:
+        stems = sorted(set(ir) | set(vi))
+        for s in stems:
+            if s not in ir:
+                raise EGMTError(f"{vi[s]}: no infrared partner (expected {folders['ir']}/{s}.*)")
+            if s not in vi:
+                raise EGMTError(f"{ir[s]}: no visible partner (expected {folders['vi']}/{s}.*)")
+    else:
+        split_path = Path(split) if Path(split).is_absolute() else root / split
+        if not split_path.is_file():
+            raise EGMTError(f"{split_path}: split file not found")
+        stems = read_split(split_path)
+        for s in stems:
+            if s not in ir and s not in vi:
+                raise EGMTError(f"{split_path}: stem {s!r} has no pair under {root}")
+            if s not in ir:
+                raise EGMTError(f"{vi[s]}: no infrared partner (expected {folders['ir']}/{s}.*)")
+            if s not in vi:
+                raise EGMTError(f"{ir[s]}: no visible partner (expected {folders['vi']}/{s}.*)")
+    if not stems:
+        where = f"{root} (split {split})" if split is not None else str(root)
+        raise EGMTError(f"{where}: no image pairs found")
+    return [Pair(name=s, ir=ir[s], vi=vi[s]) for s in sorted(stems)]
+
+
+def _is_grey_rgb(a: np.ndarray) -> bool:
+    """True for an ``[H, W, 3]`` array whose three channels are identical."""
+    return a.ndim == 3 and bool((a[..., 0] == a[..., 1]).all() and (a[..., 0] == a[..., 2]).all())
+
+
+def _to_chw(a: np.ndarray) -> Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
+
+
+def load_pair(pair: Pair) -> LoadedPair:
+    """Read both images; return the IR's Y, the visible's Y and its CbCr (None if grey).
+
+    An image stored as RGB with R == G == B (TNO's PNGs) is treated as grey: its channel is
+    taken as is, exactly, and a grey visible gets no CbCr (so it stays grey after fusion).
+    """
+    ir_np, vi_np = read_image(pair.ir), read_image(pair.vi)
+    if ir_np.shape[:2] != vi_np.shape[:2]:
+        (hi, wi), (hv, wv) = ir_np.shape[:2], vi_np.shape[:2]
+        raise EGMTError(f"{pair.ir} is {wi}x{hi} but {pair.vi} is {wv}x{hv} (W x H): IR and visible sizes differ")
+    if _is_grey_rgb(ir_np):
+        ir_np = ir_np[..., 0]
+    if _is_grey_rgb(vi_np):
+        vi_np = vi_np[..., 0]
+    ir_y, _ = split_luma(_to_chw(ir_np))
+    vi_y, vi_cbcr = split_luma(_to_chw(vi_np))
+    return LoadedPair(name=pair.name, ir=ir_y.contiguous(), vi=vi_y.contiguous(),
+                      vi_cbcr=None if vi_cbcr is None else vi_cbcr.contiguous())
