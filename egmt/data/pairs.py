@@ -126,20 +126,26 @@ def _to_chw(a: np.ndarray) -> Tensor:
 
 
 def load_pair(pair: Pair) -> LoadedPair:
-    """Read both images; return the IR's Y, the visible's Y and its CbCr (None if grey).
+    """Read both images; return the IR's Y, the visible's Y and its CbCr (None if grey)."""
+    return pair_from_arrays(pair.name, read_image(pair.ir), read_image(pair.vi), pair.ir, pair.vi)
+
+
+def pair_from_arrays(name: str, ir_np: np.ndarray, vi_np: np.ndarray, ir_label: object = "infrared",
+                     vi_label: object = "visible") -> LoadedPair:
+    """Y channels (and the visible's CbCr) of two images as :func:`read_image` returns them.
 
     An image stored as RGB with R == G == B (TNO's PNGs) is treated as grey: its channel is
     taken as is, exactly, and a grey visible gets no CbCr (so it stays grey after fusion).
+    The labels name the images in the error raised when their sizes differ.
     """
-    ir_np, vi_np = read_image(pair.ir), read_image(pair.vi)
     if ir_np.shape[:2] != vi_np.shape[:2]:
         (hi, wi), (hv, wv) = ir_np.shape[:2], vi_np.shape[:2]
-        raise EGMTError(f"{pair.ir} is {wi}x{hi} but {pair.vi} is {wv}x{hv} (W x H): IR and visible sizes differ")
+        raise EGMTError(f"{ir_label} is {wi}x{hi} but {vi_label} is {wv}x{hv} (W x H): IR and visible sizes differ")
     if _is_grey_rgb(ir_np):
         ir_np = ir_np[..., 0]
     if _is_grey_rgb(vi_np):
         vi_np = vi_np[..., 0]
     ir_y, _ = split_luma(_to_chw(ir_np))
     vi_y, vi_cbcr = split_luma(_to_chw(vi_np))
-    return LoadedPair(name=pair.name, ir=ir_y.contiguous(), vi=vi_y.contiguous(),
+    return LoadedPair(name=name, ir=ir_y.contiguous(), vi=vi_y.contiguous(),
                       vi_cbcr=None if vi_cbcr is None else vi_cbcr.contiguous())

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from egmt.config import EGMTConfig
-from egmt.data.color import merge_luma, split_luma
+from egmt.data.color import merge_luma
 from egmt.data.io import read_image
+from egmt.data.pairs import pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.infer.tiling import fuse_in_tiles
 from egmt.model import EGMT
@@ -38,12 +39,6 @@ class FusionResult:
     entities: list[str]
     entity_source: str  # "given", "classifier" (caption-free) or "none"
     probabilities: dict[str, float] = field(default_factory=dict)  # classifier output, when it ran
-
-
-def _as_tensor(image: np.ndarray) -> torch.Tensor:
-    """[H, W] or [H, W, 3] array -> [1, C, H, W] float tensor."""
-    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
-    return (t[None] if t.ndim == 2 else t.permute(2, 0, 1))[None]
 
 
 class EGMTFuser:
@@ -141,11 +136,9 @@ class EGMTFuser:
         """Fuse one pair (paths or arrays as :func:`egmt.data.io.read_image` returns)."""
         ir_img = read_image(ir) if isinstance(ir, (str, Path)) else ir
         vi_img = read_image(vi) if isinstance(vi, (str, Path)) else vi
-        if ir_img.shape[:2] != vi_img.shape[:2]:
-            raise EGMTError(f"{vi}: size {vi_img.shape[1]}x{vi_img.shape[0]} differs from the infrared {ir} ({ir_img.shape[1]}x{ir_img.shape[0]})")
-        ir_y, _ = split_luma(_as_tensor(ir_img))
-        vi_y, vi_cbcr = split_luma(_as_tensor(vi_img))
-        ir_y, vi_y = ir_y.to(self.device), vi_y.to(self.device)
+        labels = (ir, vi) if isinstance(ir, (str, Path)) else ("infrared", "visible")
+        pair = pair_from_arrays("pair", ir_img, vi_img, *labels)
+        ir_y, vi_y, vi_cbcr = pair.ir[None].to(self.device), pair.vi[None].to(self.device), pair.vi_cbcr
         probs: dict[str, float] = {}
         if not self.model.config.text_interaction:
             entities, source = [], "none"
@@ -155,6 +148,6 @@ class EGMTFuser:
             entities, probs = self.predict_entities(ir_y, vi_y, threshold)
             source = "classifier" if self.model.config.multi_task else "none"
         fused = self.fuse_y(ir_y, vi_y, entities).cpu()
-        rgb = merge_luma(fused, vi_cbcr)[0]
+        rgb = merge_luma(fused, None if vi_cbcr is None else vi_cbcr[None])[0]
         image = rgb[0].numpy() if rgb.shape[0] == 1 else rgb.permute(1, 2, 0).numpy()
         return FusionResult(np.clip(image, 0.0, 1.0), entities, source, probs)

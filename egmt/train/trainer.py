@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 
 from egmt.config import EGMTConfig
 from egmt.data.crops import PairCropDataset
-from egmt.data.pairs import find_pairs
 from egmt.errors import EGMTError
 from egmt.losses import MultiTaskLoss
 from egmt.model import EGMT
@@ -83,8 +82,7 @@ class Trainer:
         torch.manual_seed(config.train.seed + self.dist.rank)
 
         self.features = load_entity_features(config)
-        pairs = find_pairs(config.data.root, config.data.split)
-        self.dataset = PairCropDataset(pairs, size=config.data.crop_size, stride=config.data.crop_stride, flips=config.data.flips)
+        self.dataset = PairCropDataset.from_config(config.data, progress=self.dist.is_main)
         self.sampler = ResumableShuffleSampler(len(self.dataset), config.train.seed, self.dist.rank, self.dist.world_size)
         self.steps_per_epoch = self.sampler.shard_size() // config.train.batch_size
         if self.steps_per_epoch == 0:
