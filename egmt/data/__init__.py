@@ -3,7 +3,7 @@
 from egmt.data.color import merge_luma, split_luma
 from egmt.data.crops import PairCropDataset, crop_positions
 from egmt.data.io import IMAGE_EXTENSIONS, read_image, write_image
-from egmt.data.pairs import LoadedPair, Pair, find_pairs, load_pair, read_split
+from egmt.data.pairs import LoadedPair, Pair, find_pairs, load_pair, match_folders, pair_from_arrays, read_split
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -12,6 +12,8 @@ __all__ = [
     "PairCropDataset",
     "crop_positions",
     "find_pairs",
+    "match_folders",
+    "pair_from_arrays",
     "load_pair",
     "merge_luma",
     "read_image",

@@ -83,36 +83,48 @@ def find_pairs(root: str | os.PathLike, split: str | os.PathLike | None = None) 
     the split are not checked).
     """
     root = Path(root)
-    folders = {m: root / m for m in MODALITIES}
+    split_path = None
+    if split is not None:
+        split_path = Path(split) if Path(split).is_absolute() else root / split
+    pairs, problems = match_folders(root / "ir", root / "vi", split_path)
+    if problems:
+        raise EGMTError(problems[0])
+    if not pairs:
+        where = f"{root} (split {split})" if split is not None else str(root)
+        raise EGMTError(f"{where}: no image pairs found")
+    return pairs
+
+
+def match_folders(
+    ir_dir: str | os.PathLike, vi_dir: str | os.PathLike, split: str | os.PathLike | None = None
+) -> tuple[list[Pair], list[str]]:
+    """Pair the images of two folders by stem, leniently: the pairs found, and one message per problem.
+
+    A missing folder or split file raises :class:`EGMTError`; a file without its partner, or a
+    split stem with no image, is reported in the list and left out, so a caller can go on.
+    """
+    folders = {"ir": Path(ir_dir), "vi": Path(vi_dir)}
     for m, folder in folders.items():
         if not folder.is_dir():
             raise EGMTError(f"{folder}: missing '{m}/' folder (a dataset is ROOT/ir/STEM.ext + ROOT/vi/STEM.ext)")
-    index = {m: _index_folder(folder) for m, folder in folders.items()}
-    ir, vi = index["ir"], index["vi"]
-
+    ir, vi = (_index_folder(f) for f in folders.values())
+    problems: list[str] = []
     if split is None:
         stems = sorted(set(ir) | set(vi))
-        for s in stems:
-            if s not in ir:
-                raise EGMTError(f"{vi[s]}: no infrared partner (expected {folders['ir']}/{s}.*)")
-            if s not in vi:
-                raise EGMTError(f"{ir[s]}: no visible partner (expected {folders['vi']}/{s}.*)")
     else:
-        split_path = Path(split) if Path(split).is_absolute() else root / split
-        if not split_path.is_file():
-            raise EGMTError(f"{split_path}: split file not found")
-        stems = read_split(split_path)
-        for s in stems:
-            if s not in ir and s not in vi:
-                raise EGMTError(f"{split_path}: stem {s!r} has no pair under {root}")
-            if s not in ir:
-                raise EGMTError(f"{vi[s]}: no infrared partner (expected {folders['ir']}/{s}.*)")
-            if s not in vi:
-                raise EGMTError(f"{ir[s]}: no visible partner (expected {folders['vi']}/{s}.*)")
-    if not stems:
-        where = f"{root} (split {split})" if split is not None else str(root)
-        raise EGMTError(f"{where}: no image pairs found")
-    return [Pair(name=s, ir=ir[s], vi=vi[s]) for s in sorted(stems)]
+        split = Path(split)
+        if not split.is_file():
+            raise EGMTError(f"{split}: split file not found")
+        stems = read_split(split)
+    for s in stems:
+        if s not in ir and s not in vi:
+            problems.append(f"{split}: stem {s!r} has no pair under {folders['ir'].parent}")
+        elif s not in ir:
+            problems.append(f"{vi[s]}: no infrared partner (expected {folders['ir']}/{s}.*)")
+        elif s not in vi:
+            problems.append(f"{ir[s]}: no visible partner (expected {folders['vi']}/{s}.*)")
+    pairs = [Pair(name=s, ir=ir[s], vi=vi[s]) for s in sorted(stems) if s in ir and s in vi]
+    return pairs, problems
 
 
 def _is_grey_rgb(a: np.ndarray) -> bool:
