@@ -1,0 +1,55 @@
+"""Where the entities of a pair come from at inference time, in order of preference.
+
+1. an annotation file from ``egmt annotate`` (its ``entities`` for the pair);
+2. a captions file, run through the entity pipeline (extractor, merge, de-duplication);
+3. entities typed by the user (``--entities "person, car"``), the same for every pair;
+4. none: the fuser's caption-free mode (its classifier picks them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from egmt.text.annotations import read_annotations
+from egmt.text.captions import read_caption_file
+
+
+def parse_entity_list(text: str) -> list[str]:
+    """``"person, car , road"`` -> ``["person", "car", "road"]`` (lowercase, empties dropped)."""
+    return [e.strip().lower() for e in text.split(",") if e.strip()]
+
+
+class EntityResolver:
+    """Per-pair entity lists from the sources the user gave; ``None`` means caption-free."""
+
+    def __init__(
+        self,
+        annotations: str | Path | None = None,
+        captions: str | Path | None = None,
+        typed: list[str] | None = None,
+        extractor: str = "spacy",
+        extractor_path: str | None = None,
+        max_entities: int = 8,
+    ):
+        self.annotations = read_annotations(annotations) if annotations else {}
+        self.captions = read_caption_file(captions) if captions else {}
+        self.typed = typed
+        self.extractor_name, self.extractor_path = extractor, extractor_path
+        self.max_entities = max_entities
+        self._extractor = None
+
+    def __call__(self, name: str) -> tuple[list[str] | None, str]:
+        """``(entities, source)``, source one of annotations / captions / typed / none."""
+        if name in self.annotations:
+            return list(self.annotations[name].entities), "annotations"
+        if name in self.captions:
+            from egmt.text.entities import load_extractor, merge_entities
+
+            if self._extractor is None:
+                self._extractor = load_extractor(self.extractor_name, self.extractor_path)
+            caps = self.captions[name]
+            ir_ents, vi_ents = self._extractor.extract([caps.ir, caps.vi])
+            return merge_entities(ir_ents, vi_ents, self.max_entities), "captions"
+        if self.typed is not None:
+            return list(self.typed), "typed"
+        return None, "none"
