@@ -247,7 +247,8 @@ ABSTRACT_WORDS = frozenset(
     darkness dark brightness glow shade silhouette outline shape color colour
     group row line lot lots number cluster couple pair bunch set variety kind type sort series amount
     plenty way direction angle closeup close word text thing object stuff something anything one other
-    rest half piece construction motion speed infrared thermal""".split()
+    rest half piece construction motion speed infrared thermal
+    standing sitting walking climbing driving running riding parking""".split()
 )
 # Compound modifiers that describe rather than name (colour, material, make): dropped, head kept.
 DESCRIPTIVE_MODIFIERS = frozenset(
@@ -289,6 +290,8 @@ class SpacyExtractor:
             if head.pos_ not in ("NOUN", "PROPN") or not head.text.isalpha():
                 continue
             lemma = head.lemma_.lower()
+            if head.text.lower() in _SINGULAR_S:  # "shorts", "glasses": the plural is the name
+                lemma = head.text.lower()
             modifier = None
             prev = doc[head.i - 1] if head.i > chunk.start else None
             if (
