@@ -138,6 +138,7 @@ def annotate_dataset(
         raise EGMTError("--split chooses the pairs a vocabulary is built on: it needs --build-vocab")
     if cfg.synonyms and not build_vocab:
         raise EGMTError("--synonyms applies when building a vocabulary (--build-vocab); a vocabulary file carries its own")
+    synonyms = load_synonyms(cfg.synonyms) if cfg.synonyms else None  # read now: a bad file fails before any model
 
     # Settle the vocabulary and the bank first: disagreements fail before any model runs.
     vocab_path, bank_path = out_dir / VOCABULARY_FILE, out_dir / BANK_FILE
@@ -149,6 +150,8 @@ def annotate_dataset(
             raise EGMTError(f"no vocabulary: pass --vocab FILE or --build-vocab (and {vocab_path} does not exist)")
         vocab = existing_vocab
         log.info("using the vocabulary in %s", vocab_path)
+    if vocab is not None:
+        _check_same_vocabulary(existing_vocab, vocab, vocab_path)
     bank = EntityBank.load(bank_path) if bank_path.exists() else None
     if bank is not None and bank.encoder != cfg.encoder:
         raise EGMTError(f"{bank_path}: holds {bank.encoder} features, not {cfg.encoder}; use another output folder")
@@ -207,18 +210,11 @@ def annotate_dataset(
 
     # 3. vocabulary
     if build_vocab:
-        synonyms = load_synonyms(cfg.synonyms) if cfg.synonyms else None
         chosen = set(split_names) if split_names is not None else None
         train = [m for p, m in zip(pairs, merged) if chosen is None or p.name in chosen]
         vocab = Vocabulary.build(train, num_classes=cfg.num_classes, synonyms=synonyms)
+        _check_same_vocabulary(existing_vocab, vocab, vocab_path)
     assert vocab is not None
-    if existing_vocab is not None and (existing_vocab.classes != vocab.classes or existing_vocab.synonyms != vocab.synonyms):
-        raise EGMTError(
-            f"{vocab_path}: already holds a different vocabulary (classes {existing_vocab.classes}); the annotation files "
-            f"there were labelled with it. Use another output folder, or pass --vocab {vocab_path}"
-        )
-    if len(vocab.classes) != cfg.num_classes and build_vocab:
-        raise EGMTError(f"built {len(vocab.classes)} classes, expected {cfg.num_classes}")
 
     # 4. entity features: only entities the bank lacks are encoded
     if bank is None:
@@ -255,6 +251,15 @@ def annotate_dataset(
     ann_path = out_dir / f"{name}.jsonl"
     write_annotations(ann_path, annotations)
     return AnnotationResult(name, annotations, vocab, bank, ann_path, vocab_path, bank_path, new, warnings)
+
+
+def _check_same_vocabulary(existing: Vocabulary | None, vocab: Vocabulary, path: Path) -> None:
+    """An output folder keeps one vocabulary: its annotation files were labelled with it."""
+    if existing is not None and (existing.classes != vocab.classes or existing.synonyms != vocab.synonyms):
+        raise EGMTError(
+            f"{path}: already holds a different vocabulary (classes {existing.classes}); the annotation files "
+            f"there were labelled with it. Use another output folder, or pass --vocab {path}"
+        )
 
 
 def _resolve_encoder(encoder, cfg: TextConfig):

@@ -223,3 +223,46 @@ def test_pipeline_reproduces_committed_roadscene(committed, data_dir, tmp_path, 
     assert res.new_entities == []
     assert res.vocabulary.to_dict() == committed["vocab"].to_dict()
     assert {a.name: a for a in res.annotations} == committed["roadscene"], "annotations/ is stale: regenerate it (annotations/README.md)"
+
+
+def test_paper_pipeline_blip2_factual_clip_through_the_cli(tmp_path, capsys, tiny_blip2_dir, tiny_t5_dir, tiny_clip_dir):
+    """BLIP-2 captions -> FACTUAL entities -> CLIP features, every model loaded from its folder by the CLI."""
+    root = make_dataset(tmp_path / "toy")
+    out = tmp_path / "out"
+    Vocabulary(classes=["person", "car", "road"], synonyms={"man": "person", "street": "road"}).save(tmp_path / "v.json")
+    rc = main(["annotate", str(root), "--captioner", "blip2", "--captioner-path", str(tiny_blip2_dir),
+               "--save-captions", str(tmp_path / "blip2_captions.jsonl"),
+               "--entities", "factual", "--extractor-path", str(tiny_t5_dir),
+               "--encoder", "clip", "--encoder-path", str(tiny_clip_dir),
+               "--vocab", str(tmp_path / "v.json"), "--batch-size", "2", "-o", str(out), "-q"])
+    assert rc == 0, capsys.readouterr().err
+    anns = read_annotations(out / "toy.jsonl")
+    assert list(anns) == list(CAPTIONS)
+    saved = [json.loads(line) for line in (tmp_path / "blip2_captions.jsonl").read_text().splitlines()]
+    assert [(d["name"], d["ir"], d["vi"]) for d in saved] == [(a.name, a.ir_caption, a.vi_caption) for a in anns.values()]
+    bank = EntityBank.load(out / "entity_bank.safetensors")
+    assert (bank.encoder, bank.dim) == ("clip", 24)
+    for a in anns.values():
+        assert len(a.labels) == 3 and bank.lookup(a.entities).shape == (len(a.entities), 24)
+
+
+def test_blip2_runs_in_bfloat16(tiny_blip2_dir, tmp_path):
+    from egmt.text.captions import Blip2Captioner
+
+    Image.fromarray(np.full((20, 30, 3), 128, np.uint8)).save(tmp_path / "x.png")
+    cap = Blip2Captioner(str(tiny_blip2_dir), dtype="bfloat16")
+    assert cap.model.dtype == torch.bfloat16
+    assert isinstance(cap.caption_images([tmp_path / "x.png"])[0], str)
+
+
+def test_synonyms_file_shapes_the_vocabulary(tmp_path, spacy_extractor, minilm):
+    root = make_dataset(tmp_path / "toy")
+    (tmp_path / "syn.json").write_text(json.dumps({"building": "structure", "house": "structure", "car": "vehicle"}))
+    res = annotate_dataset(root, root / "captions.jsonl", tmp_path / "out", TextConfig(num_classes=3, synonyms=str(tmp_path / "syn.json")),
+                           build_vocab=True, split="train.txt", extractor=spacy_extractor, encoder=minilm, progress=False)
+    assert res.vocabulary.classes == ["person", "road", "structure"]  # 2 pairs each; vehicle also 2 -> alphabetical
+    assert Vocabulary.load(tmp_path / "out" / "vocabulary.json").synonyms["car"] == "vehicle"
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(EGMTError, match="bad.json: cannot read synonyms"):
+        annotate_dataset(root, root / "captions.jsonl", tmp_path / "o2", TextConfig(synonyms=str(tmp_path / "bad.json")),
+                         build_vocab=True, extractor=spacy_extractor, encoder=never)
