@@ -52,6 +52,9 @@ class TextConfig:
     encoder_path: str | None = None  # local model folder; None: the encoder's default
     max_entities: int = 8  # paper: 2-8 entities per pair
     num_classes: int = 9  # paper: nine pseudo-label classes
+    synonyms: str | None = None  # JSON {word: class} over egmt.text.labels.DEFAULT_SYNONYMS; None: the defaults
+    device: str = "cpu"  # where BLIP-2 / FACTUAL / the encoder run: "cpu", "cuda", "auto"
+    batch_size: int = 16  # captions (or images) per model call
 
 
 @dataclass

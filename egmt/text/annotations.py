@@ -1,0 +1,138 @@
+"""Annotation files: one JSON Lines file per dataset, one line per image pair.
+
+A line is ``{"name", "ir_caption", "vi_caption", "ir_entities", "vi_entities", "entities",
+"labels"}``: the two captions, the entities found in each, their merged and de-duplicated
+union (at most 8, the list the network sees) and the multi-hot pseudo-label in the order of
+the vocabulary's classes. Written by ``egmt annotate``; read by training and inference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from egmt.errors import EGMTError
+
+KEYS = ("name", "ir_caption", "vi_caption", "ir_entities", "vi_entities", "entities", "labels")
+
+
+@dataclass
+class PairAnnotation:
+    """Captions, entities and pseudo-label of one IR/VIS pair (``name`` is the file stem)."""
+
+    name: str
+    ir_caption: str
+    vi_caption: str
+    ir_entities: list[str]
+    vi_entities: list[str]
+    entities: list[str]
+    labels: list[int]
+
+    def sources(self) -> list[str]:
+        """Where each merged entity came from: ``"ir"``, ``"vi"`` or ``"both"`` (Fig. 4 colours)."""
+        ir, vi = set(self.ir_entities), set(self.vi_entities)
+        out = []
+        for e in self.entities:
+            out.append("both" if (e in ir and e in vi) else "ir" if e in ir else "vi" if e in vi else "unknown")
+        return out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "annotation") -> PairAnnotation:
+        """Build from a parsed JSON object, checking every key and type (``where`` names the line)."""
+        if not isinstance(d, dict):
+            raise EGMTError(f"{where}: expected a JSON object, got {type(d).__name__}")
+        missing = [k for k in KEYS if k not in d]
+        if missing:
+            raise EGMTError(f"{where}: missing key(s) {missing}")
+        for k in ("name", "ir_caption", "vi_caption"):
+            if not isinstance(d[k], str):
+                raise EGMTError(f"{where}: {k!r} must be a string")
+        if not d["name"]:
+            raise EGMTError(f"{where}: empty 'name'")
+        for k in ("ir_entities", "vi_entities", "entities"):
+            if not isinstance(d[k], list) or not all(isinstance(e, str) and e for e in d[k]):
+                raise EGMTError(f"{where}: {k!r} must be a list of non-empty strings")
+        labels = d["labels"]
+        if not isinstance(labels, list) or not all(type(v) is int and v in (0, 1) for v in labels):
+            raise EGMTError(f"{where}: 'labels' must be a list of 0/1 integers")
+        return cls(**{k: d[k] for k in KEYS})
+
+
+def read_annotations(path: str | os.PathLike) -> dict[str, PairAnnotation]:
+    """Read a JSON Lines annotation file into ``{pair name: PairAnnotation}`` (file order).
+
+    Raises :class:`EGMTError` naming the file and line on bad JSON, a missing key, a wrong type,
+    a repeated pair name, or label vectors of different lengths.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EGMTError(f"{path}: annotation file not found (make it with `egmt annotate`)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise EGMTError(f"{path}: cannot read annotation file ({e})") from None
+    out: dict[str, PairAnnotation] = {}
+    num_labels: int | None = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EGMTError(f"{where}: invalid JSON ({e.msg})") from None
+        ann = PairAnnotation.from_dict(d, where)
+        if ann.name in out:
+            raise EGMTError(f"{where}: pair {ann.name!r} appears twice")
+        if num_labels is None:
+            num_labels = len(ann.labels)
+        elif len(ann.labels) != num_labels:
+            raise EGMTError(f"{where}: {len(ann.labels)} labels, but earlier lines have {num_labels}")
+        out[ann.name] = ann
+    if not out:
+        raise EGMTError(f"{path}: no annotations in file")
+    return out
+
+
+def write_annotations(path: str | os.PathLike, annotations: Iterable[PairAnnotation]) -> None:
+    """Write annotations as JSON Lines, atomically (temp file in the same folder, then rename)."""
+    lines = [json.dumps(a.to_dict(), ensure_ascii=False) for a in annotations]
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see either the old or the whole new file."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o777  # keep an existing file's permissions
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask  # what open() would give a new file (mkstemp gives 0600)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
