@@ -26,59 +26,25 @@ from egmt.config import TextConfig
 from egmt.errors import EGMTError
 from egmt.text.annotations import PairAnnotation, write_annotations
 from egmt.text.bank import EntityBank
-from egmt.text.captions import PairCaptions, PairImages, load_captioner, write_caption_file
+from egmt.data.pairs import Pair, match_folders, read_split
+from egmt.text.captions import PairCaptions, load_captioner, write_caption_file
+from egmt.text.features import BANK_FILE, VOCABULARY_FILE
 from egmt.text.entities import load_extractor, merge_entities
 from egmt.text.labels import Vocabulary, load_synonyms
 
 log = logging.getLogger("egmt.text")
 
-BANK_FILE = "entity_bank.safetensors"
-VOCABULARY_FILE = "vocabulary.json"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
-def list_pairs(root: str | os.PathLike) -> list[PairImages]:
-    """The pairs of a dataset folder ``ROOT/{ir,vi}/STEM.ext`` (stems in both), sorted by stem.
-
-    A minimal reader so the text stage stands alone; images are only opened by BLIP-2.
-    """
+def list_pairs(root: str | os.PathLike) -> list[Pair]:
+    """The pairs of a dataset folder ``ROOT/{ir,vi}/STEM.ext``; a file without its partner is skipped with a warning."""
     root = Path(root)
-    sides = {}
-    for side in ("ir", "vi"):
-        d = root / side
-        if not d.is_dir():
-            raise EGMTError(f"{root}: no '{side}' folder (a dataset folder is ROOT/ir/STEM.ext and ROOT/vi/STEM.ext)")
-        files = {}
-        for f in sorted(d.iterdir()):
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                if f.stem in files:
-                    raise EGMTError(f"{d}: two images with stem {f.stem!r} ({files[f.stem].name}, {f.name})")
-                files[f.stem] = f
-        sides[side] = files
-    only = sorted(set(sides["ir"]) ^ set(sides["vi"]))
-    if only:
-        log.warning("%s: %d image(s) without a partner in the other modality are skipped (e.g. %s)", root, len(only), only[0])
-    stems = sorted(set(sides["ir"]) & set(sides["vi"]))
-    if not stems:
+    pairs, problems = match_folders(root / "ir", root / "vi")
+    for problem in problems:
+        log.warning("skipped: %s", problem)
+    if not pairs:
         raise EGMTError(f"{root}: no image pairs (no stem present in both ir/ and vi/)")
-    return [PairImages(s, sides["ir"][s], sides["vi"][s]) for s in stems]
-
-
-def read_split(root: str | os.PathLike, split: str | os.PathLike) -> list[str]:
-    """Stems listed in a split file (one per line; relative paths are relative to ``root``)."""
-    p = Path(split)
-    if not p.is_absolute() and not p.exists():
-        p = Path(root) / p
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise EGMTError(f"{p}: split file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise EGMTError(f"{p}: cannot read split file ({e})") from None
-    stems = [Path(s.strip()).stem for s in lines if s.strip() and not s.lstrip().startswith("#")]
-    if not stems:
-        raise EGMTError(f"{p}: split file lists no pairs")
-    return stems
+    return pairs
 
 
 @dataclass
@@ -159,7 +125,10 @@ def annotate_dataset(
     pairs = list_pairs(root)
     split_names: list[str] | None = None
     if build_vocab and split is not None:
-        split_names = read_split(root, split)
+        split_path = Path(split) if Path(split).is_absolute() or Path(split).exists() else Path(root) / split
+        split_names = read_split(split_path)
+        if not split_names:
+            raise EGMTError(f"{split_path}: split file lists no pairs")
         unknown = sorted(set(split_names) - {p.name for p in pairs})
         if unknown:
             raise EGMTError(f"{split}: {len(unknown)} stem(s) are not pairs of {root} (e.g. {unknown[0]!r})")
@@ -307,5 +276,5 @@ def format_summary(dataset: str, annotations: Sequence[PairAnnotation], vocab: V
     return "\n".join(lines)
 
 
-__all__ = ["annotate_dataset", "list_pairs", "read_split", "summarize", "format_summary", "AnnotationResult",
+__all__ = ["annotate_dataset", "list_pairs", "summarize", "format_summary", "AnnotationResult",
            "PairCaptions", "BANK_FILE", "VOCABULARY_FILE"]

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from egmt.data.pairs import Pair
 from egmt.errors import EGMTError
 from egmt.text.annotations import write_text_atomic
 
@@ -87,15 +88,6 @@ def write_caption_file(path: str | os.PathLike, captions: dict[str, PairCaptions
 # ------------------------------------------------------------------------------ captioners
 
 
-@dataclass(frozen=True)
-class PairImages:
-    """A pair's name (the shared file stem) and its two image files."""
-
-    name: str
-    ir: Path
-    vi: Path
-
-
 class FileCaptioner:
     """Captions read from a JSON Lines file (pairs the file lacks are simply not returned)."""
 
@@ -105,7 +97,7 @@ class FileCaptioner:
         self.path = Path(path)
         self.table = read_caption_file(path, dataset)
 
-    def caption_pairs(self, pairs: Sequence[PairImages], progress: bool = False) -> dict[str, PairCaptions]:
+    def caption_pairs(self, pairs: Sequence[Pair], progress: bool = False) -> dict[str, PairCaptions]:
         return {p.name: self.table[p.name] for p in pairs if p.name in self.table}
 
 
@@ -184,7 +176,7 @@ class Blip2Captioner:
                 out.append(text)
         return out
 
-    def caption_pairs(self, pairs: Sequence[PairImages], progress: bool = False) -> dict[str, PairCaptions]:
+    def caption_pairs(self, pairs: Sequence[Pair], progress: bool = False) -> dict[str, PairCaptions]:
         """Caption every IR image and every VIS image, each on its own."""
         paths = [p.ir for p in pairs] + [p.vi for p in pairs]
         caps = self.caption_images(paths, progress=progress)
@@ -207,6 +199,6 @@ def load_captioner(name: str, path: str | os.PathLike | None = None, dataset: st
     raise EGMTError(f"unknown captioner {name!r} (choose from {', '.join(CAPTIONERS)})")
 
 
-def find_missing(pairs: Iterable[PairImages], captions: dict[str, PairCaptions]) -> list[str]:
+def find_missing(pairs: Iterable[Pair], captions: dict[str, PairCaptions]) -> list[str]:
     """Names of ``pairs`` without captions."""
     return [p.name for p in pairs if p.name not in captions]

@@ -13,7 +13,8 @@ from PIL import Image
 from egmt.cli import main
 from egmt.config import TextConfig
 from egmt.errors import EGMTError
-from egmt.text.annotate import annotate_dataset, list_pairs, read_split
+from egmt.data.pairs import read_split
+from egmt.text.annotate import annotate_dataset, list_pairs
 from egmt.text.annotations import read_annotations
 from egmt.text.bank import EntityBank
 from egmt.text.labels import Vocabulary
@@ -156,14 +157,11 @@ def test_list_pairs_and_split(tmp_path):
     root = make_dataset(tmp_path / "toy")
     (root / "ir" / "lonely.png").write_bytes(b"")
     assert [p.name for p in list_pairs(root)] == ["a", "b", "c", "d", "e"]
-    assert read_split(root, "train.txt") == ["a", "b", "c"]
-    with pytest.raises(EGMTError, match="no 'ir' folder"):
+    with pytest.raises(EGMTError, match="missing 'ir/' folder"):
         list_pairs(tmp_path)
     shutil.rmtree(root / "vi")
-    with pytest.raises(EGMTError, match="toy: no 'vi' folder"):
+    with pytest.raises(EGMTError, match="toy/vi: missing 'vi/' folder"):
         list_pairs(root)
-    with pytest.raises(EGMTError, match="split file not found"):
-        read_split(root, "val.txt")
 
 
 def test_cli_annotate(tmp_path, capsys):
@@ -210,7 +208,7 @@ def test_committed_annotations_are_consistent(committed, data_dir):
             assert a.labels == vocab.labels(a.entities)
             assert "unknown" not in a.sources()
             assert bank.lookup(a.entities).shape == (len(a.entities), 384)
-    train = read_split(data_dir / "roadscene", "train.txt")
+    train = read_split(data_dir / "roadscene" / "train.txt")
     assert vocab.positive_ratio == vocab.class_frequency([committed["roadscene"][s].entities for s in train])
 
 

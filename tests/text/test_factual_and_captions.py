@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 from egmt.errors import EGMTError
+from egmt.data.pairs import Pair
 from egmt.text.captions import (
     Blip2Captioner,
     FileCaptioner,
     PairCaptions,
-    PairImages,
     load_captioner,
     read_caption_file,
     write_caption_file,
@@ -61,7 +61,7 @@ def image_pairs(tmp_path):
             Image.fromarray(rng.integers(0, 255, (h, w), dtype=np.uint8), "L").save(ir)
         mode = "RGBA" if i == 2 else "RGB"
         Image.fromarray(rng.integers(0, 255, (h, w, len(mode)), dtype=np.uint8), mode).save(vi)
-        pairs.append(PairImages(f"p{i}", ir, vi))
+        pairs.append(Pair(f"p{i}", ir, vi))
     return pairs
 
 
