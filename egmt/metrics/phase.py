@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 from typing import NamedTuple
@@ -159,18 +160,27 @@ def phase_congruency(img: np.ndarray) -> PhaseCongruency:
 # Sources are scored against many fused images in a row; keep their maps for reuse.
 _CACHE: OrderedDict[tuple, PhaseCongruency] = OrderedDict()
 _CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget the cached source maps (they are keyed by image content, so this is only
+    needed to measure or to free memory)."""
+    _CACHE.clear()
 
 
 def _cached_phase_congruency(img: np.ndarray) -> PhaseCongruency:
     key = (img.shape, hashlib.blake2b(np.ascontiguousarray(img).data, digest_size=16).digest())
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
     result = phase_congruency(img)
-    _CACHE[key] = result
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return result
 
 
