@@ -174,17 +174,33 @@ def compute_fusion_metrics(
 
     if threads == 1 or len(selected) == 1:
         return {name: run(name, threads) for name in selected}
-    # Several metrics: run them side by side, the costly ones first. numpy and the FFTs
-    # release the GIL in their loops, so threads share the cores well.
-    order = sorted(selected, key=lambda n: _COST_RANK.get(n, len(_COST_RANK)))
+    # Several metrics: run them side by side on a pool, the costly ones first; numpy and
+    # the FFTs release the GIL in their loops. PC is split into its three phase-congruency
+    # maps (pool tasks) and the final scoring (here, while the pool works on the rest).
+    results: dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=threads) as pool:
+        pc_maps = []
+        if "PC" in selected:
+            pc_maps = [pool.submit(_phase.source_maps, a), pool.submit(_phase.source_maps, b),
+                       pool.submit(_phase.phase_congruency, f)]
+        order = sorted((n for n in selected if n != "PC"), key=lambda n: _COST_RANK.get(n, len(_COST_RANK)))
         futures = {name: pool.submit(run, name, 1) for name in order}
-        return {name: futures[name].result() for name in selected}
+        if pc_maps:
+            try:
+                results["PC"] = _phase.pc_from_maps(*(m.result() for m in pc_maps))
+            except MetricUndefinedError as e:
+                if errors is None:
+                    raise
+                errors["PC"] = str(e)
+                results["PC"] = math.nan
+        for name, fut in futures.items():
+            results[name] = fut.result()
+    return {name: results[name] for name in selected}
 
 
 # Rough cost order (most expensive first) to schedule metrics over threads.
 _COST_RANK = {n: i for i, n in enumerate(
-    ["FMI_pixel", "FMI_dct", "FMI_edge", "PC", "FMI_w", "VIF", "Nabf", "Nabf_tang2023", "Qabf",
+    ["FMI_pixel", "FMI_dct", "FMI_edge", "FMI_w", "VIF", "Nabf", "Nabf_tang2023", "Qabf",
      "SSIM", "SSIM_sum_vifb", "NCIE", "MI", "MI_tang", "PSNR", "PSNR_tang", "CC", "SCD", "AG",
      "EN", "SD", "SF"])}
 _FMI_FEATURE = {"FMI_w": "wavelet", "FMI_pixel": "none", "FMI_dct": "dct", "FMI_edge": "edge"}

@@ -99,6 +99,9 @@ def _filter_bank(rows: int, cols: int) -> _Bank:
     return _Bank(log_gabor, spread, em, s2, sx)
 
 
+_BLOCK_BYTES = 1 << 21  # post-FFT work in row blocks of ~2 MB of complex data (cache-sized)
+
+
 def phase_congruency(img: np.ndarray) -> PhaseCongruency:
     """Liu's ``myphasecong3`` on a float64 [H, W] image in 0..255 (4 scales x 6 orientations).
 
@@ -108,31 +111,43 @@ def phase_congruency(img: np.ndarray) -> PhaseCongruency:
     rows, cols = img.shape
     bank = _filter_bank(rows, cols)
     image_fft = sfft.fft2(img)
+    block = max(1, _BLOCK_BYTES // (NSCALE * cols * 16))
     total_energy = np.zeros((rows, cols))
     total_sum_an = np.zeros((rows, cols))
     covx2 = np.zeros((rows, cols))
     covy2 = np.zeros((rows, cols))
     covxy = np.zeros((rows, cols))
+    sum_an = np.empty((rows, cols))
+    max_an = np.empty((rows, cols))
+    energy = np.empty((rows, cols))
+    an0_sq = np.empty((rows, cols))
     for o in range(NORIENT):
         angl = o * math.pi / NORIENT
-        eo = sfft.ifft2(image_fft[None] * (bank.log_gabor * bank.spread[o]), axes=(-2, -1))
-        even, odd = eo.real, eo.imag
-        an = np.abs(eo)
-        sum_an = an.sum(axis=0)
-        sum_e = even.sum(axis=0)
-        sum_o = odd.sum(axis=0)
-        max_an = an.max(axis=0)
-        x_energy = np.sqrt(sum_e * sum_e + sum_o * sum_o) + EPS
-        mean_e = sum_e / x_energy
-        mean_o = sum_o / x_energy
-        energy = np.sum(even * mean_e + odd * mean_o - np.abs(even * mean_o - odd * mean_e), axis=0)
+        eo = sfft.ifft2((image_fft * bank.spread[o])[None] * bank.log_gabor, axes=(-2, -1), overwrite_x=True)
+        for r0 in range(0, rows, block):
+            blk = eo[:, r0 : r0 + block]
+            even, odd = blk.real, blk.imag
+            an = np.abs(blk)
+            np.sum(an, axis=0, out=sum_an[r0 : r0 + block])
+            np.max(an, axis=0, out=max_an[r0 : r0 + block])
+            np.square(an[0], out=an0_sq[r0 : r0 + block])
+            sum_e = even.sum(axis=0)
+            sum_o = odd.sum(axis=0)
+            x_energy = np.sqrt(sum_e * sum_e + sum_o * sum_o) + EPS
+            mean_e = sum_e / x_energy
+            mean_o = sum_o / x_energy
+            # Energy = sum_s [E_s mean_e + O_s mean_o - |E_s mean_o - O_s mean_e|], where the
+            # first two terms sum to sum_e mean_e + sum_o mean_o.
+            deviation = np.abs(even * mean_o - odd * mean_e).sum(axis=0)
+            energy[r0 : r0 + block] = sum_e * mean_e + sum_o * mean_o - deviation
+        del eo
 
-        median_e2n = np.median(an[0] ** 2)
+        median_e2n = np.median(an0_sq)
         noise_power = (-median_e2n / math.log(0.5)) / bank.em[o]
         est_noise_energy2 = 2 * noise_power * bank.noise_s2[o] + 4 * noise_power * bank.noise_sx[o]
         tau = math.sqrt(est_noise_energy2 / 2)
         threshold = (tau * math.sqrt(math.pi / 2) + K_NOISE * math.sqrt((2 - math.pi / 2) * tau**2)) / 1.7
-        energy = np.maximum(energy - threshold, 0.0)
+        np.maximum(energy - threshold, 0.0, out=energy)
 
         width = sum_an / (max_an + EPS) / NSCALE
         weight = 1.0 / (1 + np.exp((CUT_OFF - width) * G_SIGMOID))
@@ -185,37 +200,26 @@ def _cached_phase_congruency(img: np.ndarray) -> PhaseCongruency:
 
 
 def _feature_score(fa, fb, fmax, ff, mask_a, mask_b, mask_max) -> float:
-    """One feature's term of metricZhao: local correlations with F in a Gaussian (11, 1.5)
-    'same' window (zero padding), maximum over the three masked references."""
+    """One feature's term of metricZhao (before dividing by the mask count): local
+    correlations with F in a Gaussian (11, 1.5) 'same' window (zero padding), 0 outside
+    each reference's mask, maximum over the three references (NaN skipped, as MATLAB's max)."""
     g = gaussian_1d(11, 1.5)
-    fa = mask_a * fa
-    fb = mask_b * fb
-    fmax = mask_max * fmax
     mu_f = filter_same(ff, g)
     var_f = filter_same(ff * ff, g) - mu_f * mu_f
-    scores = []
+    result = None
     for x, mask in ((fa, mask_a), (fb, mask_b), (fmax, mask_max)):
+        x = x * mask
         mu = filter_same(x, g)
         var = filter_same(x * x, g) - mu * mu
         cov = filter_same(x * ff, g) - mu * mu_f
-        r = np.zeros_like(ff)
-        r[mask] = (cov[mask] + 1e-4) / (np.sqrt(np.abs(var[mask] * var_f[mask])) + 1e-4)
-        scores.append(r)
-    # MATLAB's max(..., [], 3) skips NaN, as np.fmax does
-    result = np.fmax(np.fmax(scores[0], scores[1]), scores[2])
+        with np.errstate(invalid="ignore"):
+            r = np.where(mask, (cov + 1e-4) / (np.sqrt(np.abs(var * var_f)) + 1e-4), 0.0)
+        result = r if result is None else np.fmax(result, r)
     return float(np.sum(result))
 
 
-def pc_metric(ir, vi, fused) -> float:
-    """PC: Zhao et al.'s Q_P = score(pc) * score(M) * score(m) from phase congruency maps.
-
-    Pixels where pcA > pcB (strict) take A's maps as the "max" reference, the others B's;
-    masks are pc > 0.1. Raises MetricUndefinedError when no pixel has pcMax > 0.1 or the
-    phase congruency is undefined (a constant image)."""
-    a, b, f = prepare(ir, vi, fused)
-    pa = _cached_phase_congruency(a)
-    pb = _cached_phase_congruency(b)
-    pf = phase_congruency(f)
+def pc_from_maps(pa: PhaseCongruency, pb: PhaseCongruency, pf: PhaseCongruency) -> float:
+    """Q_P from the phase-congruency maps of A, B and F (see :func:`pc_metric`)."""
     take_a = pa.pc > pb.pc
     pc_max = np.where(take_a, pa.pc, pb.pc)
     mask_a = pa.pc > 0.1
@@ -232,3 +236,19 @@ def pc_metric(ir, vi, fused) -> float:
     if not math.isfinite(score):
         raise MetricUndefinedError("PC is undefined: phase congruency is 0/0 where an image is constant")
     return score
+
+
+def source_maps(img: np.ndarray) -> PhaseCongruency:
+    """Phase-congruency maps of a source image, cached by content (sources are scored
+    against many fused images in a row)."""
+    return _cached_phase_congruency(np.asarray(img, dtype=np.float64))
+
+
+def pc_metric(ir, vi, fused) -> float:
+    """PC: Zhao et al.'s Q_P = score(pc) * score(M) * score(m) from phase congruency maps.
+
+    Pixels where pcA > pcB (strict) take A's maps as the "max" reference, the others B's;
+    masks are pc > 0.1. Raises MetricUndefinedError when no pixel has pcMax > 0.1 or the
+    phase congruency is undefined (a constant image)."""
+    a, b, f = prepare(ir, vi, fused)
+    return pc_from_maps(source_maps(a), source_maps(b), phase_congruency(f))
