@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
-
 from egmt.metrics._common import (
     MetricUndefinedError,
     check_defined,
@@ -82,23 +80,36 @@ def scd(ir, vi, fused) -> float:
 # --------------------------------------------------------------------------- VIF
 
 
-def _vifp(ref: np.ndarray, dist: np.ndarray) -> tuple[float, float]:
-    """(num, den) of LIVE ``vifp_mscale`` for one (reference, distorted) pair."""
-    sigma_nsq = 2.0
-    num = den = 0.0
+_VIF_SIGMA_NSQ = 2.0
+
+
+def _vif_pyramid(img: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """Per scale (1..4) of ``vifp_mscale``: (image at that scale, local mean, E[x^2]) with
+    the scale's Gaussian (N = 2^(5-s)+1, sigma N/5), or None once the window no longer fits.
+    Scales > 1 filter with that scale's window ('valid') and keep every second sample."""
+    out = []
     for scale in range(1, 5):
         n = 2 ** (5 - scale) + 1
         g = gaussian_1d(n, n / 5)
         if scale > 1:
-            ref = filter_valid(ref, g)[::2, ::2]
-            dist = filter_valid(dist, g)[::2, ::2]
-        mu1 = filter_valid(ref, g)
-        if mu1.size == 0:
-            continue  # the window no longer fits: MATLAB's empty sums add 0
-        mu2 = filter_valid(dist, g)
-        s1 = filter_valid(ref * ref, g) - mu1 * mu1
-        s2 = filter_valid(dist * dist, g) - mu2 * mu2
-        s12 = filter_valid(ref * dist, g) - mu1 * mu2
+            img = filter_valid(img, g)[::2, ::2]
+        mu = filter_valid(img, g)
+        out.append(None if mu.size == 0 else (img, mu, filter_valid(img * img, g)))
+    return out
+
+
+def _vifp(ref_pyr, dist_pyr) -> tuple[float, float]:
+    """(num, den) of LIVE ``vifp_mscale`` for one (reference, distorted) pair of pyramids."""
+    num = den = 0.0
+    for scale, (r, d) in enumerate(zip(ref_pyr, dist_pyr), start=1):
+        if r is None:
+            continue  # MATLAB's sums over an empty 'valid' output add 0
+        ref, mu1, e11 = r
+        dist, mu2, e22 = d
+        n = 2 ** (5 - scale) + 1
+        s1 = e11 - mu1 * mu1
+        s2 = e22 - mu2 * mu2
+        s12 = filter_valid(ref * dist, gaussian_1d(n, n / 5)) - mu1 * mu2
         # the reference's order of fix-ups, step 4 in the README
         s1[s1 < 0] = 0
         s2[s2 < 0] = 0
@@ -115,8 +126,8 @@ def _vifp(ref: np.ndarray, dist: np.ndarray) -> tuple[float, float]:
         sv[neg] = s2[neg]
         gain[neg] = 0
         sv[sv <= 1e-10] = 1e-10
-        num += float(np.sum(np.log10(1 + gain * gain * s1 / (sv + sigma_nsq))))
-        den += float(np.sum(np.log10(1 + s1 / sigma_nsq)))
+        num += float(np.sum(np.log10(1 + gain * gain * s1 / (sv + _VIF_SIGMA_NSQ))))
+        den += float(np.sum(np.log10(1 + s1 / _VIF_SIGMA_NSQ)))
     return num, den
 
 
@@ -125,9 +136,10 @@ def vif(ir, vi, fused) -> float:
     ``vifp_mscale`` as in Tang), source as reference, F as distorted. Not Han's VIFF.
     Scales whose Gaussian window no longer fits the image add nothing."""
     a, b, f = prepare(ir, vi, fused, min_size=17)
+    f_pyr = _vif_pyramid(f)
     total = 0.0
     for src, label in ((a, "ir"), (b, "vi")):
-        num, den = _vifp(src, f)
+        num, den = _vifp(_vif_pyramid(src), f_pyr)
         if den == 0:
             raise MetricUndefinedError(f"VIF is undefined: {label} has no local variance (constant image)")
         total += num / den
@@ -187,15 +199,16 @@ def psnr_tang(ir, vi, fused) -> float:
     return psnr(ir, vi, fused, tang_offset=True)
 
 
-def _ssim_vifb(x: np.ndarray, f: np.ndarray) -> float:
-    """Mean SSIM map of (x, f): Gaussian (11, 1.5) window, 'valid', L = 255 (VIFB ``metricsSsim``)."""
+def _ssim_vifb(x: np.ndarray, f: np.ndarray, f_stats: tuple[np.ndarray, np.ndarray]) -> float:
+    """Mean SSIM map of (x, f): Gaussian (11, 1.5) window, 'valid', L = 255 (VIFB
+    ``metricsSsim``); ``f_stats`` = (local mean, E[f^2]) of f, shared by both sources."""
     g = gaussian_1d(11, 1.5)
     c1 = (0.01 * 255) ** 2
     c2 = (0.03 * 255) ** 2
+    mf, eff = f_stats
     mx = filter_valid(x, g)
-    mf = filter_valid(f, g)
     sxx = filter_valid(x * x, g) - mx * mx
-    sff = filter_valid(f * f, g) - mf * mf
+    sff = eff - mf * mf
     sxf = filter_valid(x * f, g) - mx * mf
     smap = ((2 * mx * mf + c1) * (2 * sxf + c2)) / ((mx * mx + mf * mf + c1) * (sxx + sff + c2))
     return float(smap.mean())
@@ -208,7 +221,9 @@ def ssim(ir, vi, fused, summed: bool = False) -> float:
     ``summed=True`` gives the sum SSIM(A, F) + SSIM(B, F) that VIFB reports (key SSIM_sum_vifb).
     Neither MATLAB's built-in ``ssim`` nor scikit-image's, which give other numbers."""
     a, b, f = prepare(ir, vi, fused, min_size=11)
-    total = _ssim_vifb(a, f) + _ssim_vifb(b, f)
+    g = gaussian_1d(11, 1.5)
+    f_stats = (filter_valid(f, g), filter_valid(f * f, g))
+    total = _ssim_vifb(a, f, f_stats) + _ssim_vifb(b, f, f_stats)
     return total if summed else total / 2
 
 
@@ -219,14 +234,15 @@ def ssim_sum_vifb(ir, vi, fused) -> float:
 
 # --------------------------------------------------------------------------- Qabf
 
-_SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-_SOBEL_Y = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]])
-
-
 def _qabf_gradients(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sobel strength g and angle alpha (true convolution, zero padding, 'same')."""
-    sx = ndimage.convolve(x, _SOBEL_X, mode="constant", cval=0.0)
-    sy = ndimage.convolve(x, _SOBEL_Y, mode="constant", cval=0.0)
+    """Sobel strength g and angle alpha: true 2-D convolution with [[-1,0,1],[-2,0,2],[-1,0,1]]
+    (Sx) and [[1,2,1],[0,0,0],[-1,-2,-1]] (Sy), zero padding, 'same' size (= scipy
+    convolve2d(x, k, 'same')). alpha = atan(Sy/Sx), pi/2 wherever Sx == 0."""
+    p = np.pad(x, 1, mode="constant")
+    dcol = p[:, :-2] - p[:, 2:]  # convolution flips the kernel: left minus right
+    sx = dcol[:-2] + 2 * dcol[1:-1] + dcol[2:]
+    drow = p[2:] - p[:-2]
+    sy = drow[:, :-2] + 2 * drow[:, 1:-1] + drow[:, 2:]
     g = np.sqrt(sx * sx + sy * sy)
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = np.arctan(sy / sx)

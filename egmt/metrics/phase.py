@@ -91,11 +91,13 @@ def _filter_bank(rows: int, cols: int) -> _Bank:
         spread[o] = np.exp(-(dtheta**2) / (2 * theta_sigma**2))
         filters = log_gabor * spread[o]
         em[o] = np.sum(filters[0] ** 2)
-        ifft_filt = sfft.ifft2(filters, axes=(-2, -1)).real * math.sqrt(rows * cols)
-        s2[o] = np.sum(ifft_filt**2)
-        total = ifft_filt.sum(axis=0)
-        # sum_{i<j} f_i f_j = ((sum_i f_i)^2 - sum_i f_i^2) / 2, per pixel
-        sx[o] = np.sum((total * total - np.sum(ifft_filt**2, axis=0)) / 2)
+        # Noise sums of real(ifft2(filter)) * sqrt(H W) per scale, by Parseval without FFTs:
+        # real(ifft2(G)) = ifft2(Ge) with Ge(k) = (G(k) + G(-k)) / 2, so the sum over pixels
+        # of its square (times H W) is sum_k Ge(k)^2, and of products sum_k Ge_i(k) Ge_j(k).
+        even = (filters + np.roll(filters[:, ::-1, ::-1], 1, axis=(1, 2))) / 2
+        s2[o] = np.sum(even * even)
+        total = even.sum(axis=0)
+        sx[o] = (np.sum(total * total) - s2[o]) / 2
     return _Bank(log_gabor, spread, em, s2, sx)
 
 
