@@ -91,9 +91,19 @@ def _extend(rows: np.ndarray, value: float, first: bool) -> np.ndarray:
     return out
 
 
+def _cumsum_rows(x: np.ndarray) -> np.ndarray:
+    """Sequential cumulative sum over axis 0 (as np.cumsum, but row by row: much faster
+    than numpy's strided accumulate for [9, N])."""
+    out = np.empty_like(x)
+    out[0] = x[0]
+    for k in range(1, x.shape[0]):
+        np.add(out[k - 1], x[k], out=out[k])
+    return out
+
+
 def _stats(norm: np.ndarray) -> _Windows:
     p = norm / _seqsum(norm)
-    cdf = np.cumsum(p, axis=0)
+    cdf = _cumsum_rows(p)
     dev = p - _seqsum(p) / 9
     e1, e2, cdf_sum, p_sum = _MOMENTS @ p
     sd = np.sqrt(np.maximum(e2 - e1 * e1, 0.0))
@@ -120,11 +130,20 @@ def _pair_fmi(x: _Windows, f: _Windows) -> np.ndarray:
     if neg.any():
         q0_neg = np.empty_like(q0)
         q0_neg[0] = 0.0
-        q0_neg[1:9] = 1.0 - x.cdf[7::-1]
+        np.subtract(1.0, x.cdf[7::-1], out=q0_neg[1:9])
         q0_neg[9] = 1.0
-        q0 = np.where(neg, q0_neg, q0)
-        px_z = np.where(neg, np.concatenate([x.p[::-1], px_z[9:]]), px_z)
-        lpx_z = np.where(neg, np.concatenate([x.logp[::-1], lpx_z[9:]]), lpx_z)
+        px_neg = np.empty_like(px_z)
+        px_neg[:9] = x.p[::-1]
+        px_neg[9] = 0.0
+        lpx_neg = np.empty_like(lpx_z)
+        lpx_neg[:9] = x.logp[::-1]
+        lpx_neg[9] = 0.0
+        # select per window with 0/1 weights: u*1 + v*0 == u exactly for finite values
+        m = neg.astype(np.float64)
+        keep = 1.0 - m
+        q0 = q0 * keep + q0_neg * m
+        px_z = px_z * keep + px_neg * m
+        lpx_z = lpx_z * keep + lpx_neg * m
     q, px, lpx = q0[1:], px_z[:9], lpx_z[:9]
     pf = f.cdf
 
