@@ -170,7 +170,9 @@ def evaluate(
     ``vi_dir`` and write per_image.csv, summary.csv and summary.md to ``out_dir``.
 
     metrics: names or groups for :func:`egmt.metrics.resolve_metric_names` (default: the
-    fifteen). workers: processes (default: all cores; 1 runs in this process).
+    fifteen). workers: processes (default: all cores; 1 runs in this process). Workers
+    are spawned (safe with threads or CUDA in the caller), so a script that calls this
+    with workers > 1 needs the usual ``if __name__ == "__main__":`` guard.
     Raises EGMTError for a missing folder, no source images, or no triple to score;
     per-file problems are collected in ``summary.problems`` (and passed to ``log``)."""
     names = resolve_metric_names(metrics)
