@@ -144,25 +144,34 @@ def phase_congruency(img: np.ndarray) -> PhaseCongruency:
             energy[r0 : r0 + block] = sum_e * mean_e + sum_o * mean_o - deviation
         del eo
 
-        median_e2n = np.median(an0_sq)
+        # median(|EO_1|^2) over all pixels (in place: an0_sq is rebuilt next orientation)
+        flat = an0_sq.reshape(-1)
+        half = flat.size // 2
+        if flat.size % 2:
+            median_e2n = float(np.partition(flat, half)[half])
+        else:
+            part = np.partition(flat, (half - 1, half))
+            median_e2n = float((part[half - 1] + part[half]) / 2)
         noise_power = (-median_e2n / math.log(0.5)) / bank.em[o]
         est_noise_energy2 = 2 * noise_power * bank.noise_s2[o] + 4 * noise_power * bank.noise_sx[o]
         tau = math.sqrt(est_noise_energy2 / 2)
         threshold = (tau * math.sqrt(math.pi / 2) + K_NOISE * math.sqrt((2 - math.pi / 2) * tau**2)) / 1.7
-        np.maximum(energy - threshold, 0.0, out=energy)
-
-        width = sum_an / (max_an + EPS) / NSCALE
-        weight = 1.0 / (1 + np.exp((CUT_OFF - width) * G_SIGMOID))
-        weighted = weight * energy
-        total_energy += weighted
-        total_sum_an += sum_an
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pc_o = weighted / sum_an
-        covx = pc_o * math.cos(angl)
-        covy = pc_o * math.sin(angl)
-        covx2 += covx * covx
-        covy2 += covy * covy
-        covxy += covx * covy
+        cos_a, sin_a = math.cos(angl), math.sin(angl)
+        for r0 in range(0, rows, 4 * block):
+            rs = slice(r0, r0 + 4 * block)
+            s_an = sum_an[rs]
+            e = np.maximum(energy[rs] - threshold, 0.0)
+            width = s_an / (max_an[rs] + EPS) / NSCALE
+            weighted = e / (1 + np.exp((CUT_OFF - width) * G_SIGMOID))  # weight * Energy
+            total_energy[rs] += weighted
+            total_sum_an[rs] += s_an
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pc_o = weighted / s_an
+            covx = pc_o * cos_a
+            covy = pc_o * sin_a
+            covx2[rs] += covx * covx
+            covy2[rs] += covy * covy
+            covxy[rs] += covx * covy
 
     pc = total_energy / (total_sum_an + EPS)
     covx2 /= NORIENT / 2
