@@ -181,6 +181,7 @@ def compute_fusion_metrics(
     with ThreadPoolExecutor(max_workers=threads) as pool:
         pc_maps = []
         if "PC" in selected:
+            prepare(a, b, f, min_size=_phase.MIN_SIZE)  # the size check pc_metric makes
             pc_maps = [pool.submit(_phase.source_maps, a), pool.submit(_phase.source_maps, b),
                        pool.submit(_phase.phase_congruency, f)]
         order = sorted((n for n in selected if n != "PC"), key=lambda n: _COST_RANK.get(n, len(_COST_RANK)))

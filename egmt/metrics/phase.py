@@ -30,6 +30,7 @@ K_NOISE = 2.0
 CUT_OFF = 0.5
 G_SIGMOID = 10.0
 EPS = 1e-4
+MIN_SIZE = 2  # the frequency grid divides by (n - 1) for odd n
 
 
 class PhaseCongruency(NamedTuple):
@@ -261,5 +262,5 @@ def pc_metric(ir, vi, fused) -> float:
     Pixels where pcA > pcB (strict) take A's maps as the "max" reference, the others B's;
     masks are pc > 0.1. Raises MetricUndefinedError when no pixel has pcMax > 0.1 or the
     phase congruency is undefined (a constant image)."""
-    a, b, f = prepare(ir, vi, fused)
+    a, b, f = prepare(ir, vi, fused, min_size=MIN_SIZE)
     return pc_from_maps(source_maps(a), source_maps(b), phase_congruency(f))

@@ -211,11 +211,26 @@ def test_bad_input_raises_egmt_error(triple, make, match):
         compute_fusion_metrics(a, b, make(f), names=["PSNR"], threads=1)
 
 
-@pytest.mark.parametrize("name,size", [("SSIM", 10), ("VIF", 16), ("FMI_pixel", 2), ("SF", 1)])
+@pytest.mark.parametrize("name,size", [("SSIM", 10), ("VIF", 16), ("FMI_pixel", 2), ("SF", 1), ("PC", 1)])
 def test_image_smaller_than_the_window(name, size):
     tiny = np.arange(size * size, dtype=np.uint8).reshape(size, size)
     with pytest.raises(EGMTError, match="smaller than"):
         FUSION_METRICS[name].fn(tiny, tiny, tiny)
+    with pytest.raises(EGMTError, match="smaller than"):
+        compute_fusion_metrics(tiny, tiny, tiny, names=[name, "MI"], threads=2)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (2, 2), (3, 5), (11, 11), (17, 23)])
+def test_tiny_images_give_a_value_or_a_clear_error(shape):
+    rng = np.random.default_rng(sum(shape))
+    a, b, f = (rng.integers(0, 256, shape).astype(np.uint8) for _ in range(3))
+    for name, spec in FUSION_METRICS.items():
+        try:
+            with np.errstate(all="raise"):
+                value = spec.fn(a, b, f)
+        except EGMTError:
+            continue
+        assert not math.isnan(value), name
 
 
 def test_import_does_not_pull_torch():
