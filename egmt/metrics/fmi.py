@@ -7,10 +7,11 @@ with the window values in MATLAB's column-major order).
 
 The joint pmf of a window pair is J = k * dM + (1 - k) * pf (x) px, where dM is the mass of
 the co- (c >= 0) or counter-monotone (c < 0) coupling of the two 9-value pdfs. dM is
-non-zero only on a monotone staircase of at most 17 cells, found by merging the two CDFs;
-the entropy of the independent part is summed in closed form, and only the staircase cells
-are corrected. This gives the reference's numbers (to ~1e-14) with 17 instead of 81
-logarithms per window.
+non-zero only on a monotone staircase of at most 17 cells, found by merging the two CDFs
+(each breakpoint's place in the merge is a count of the other list's smaller breakpoints,
+from one 9x9 comparison). The entropy of the independent part is summed in closed form
+and only the staircase cells are corrected: the reference's numbers (to ~1e-14) with 18
+instead of 81 logarithms per window pair, and no Python loop over windows.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 from egmt.metrics._common import prepare
 from egmt.metrics._dmey import DMEY102
 
-_LN2 = math.log(2.0)
-_IDX = np.arange(1, 10, dtype=np.float64)[:, None]  # values 1..9 for the window moments
 _CHUNK_ROWS_TARGET = 2048  # window positions per chunk: temporaries stay in cache (measured optimum 1.5k-3k)
 
 
