@@ -25,43 +25,21 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
+from egmt.data.io import IMAGE_EXTENSIONS, read_image
 from egmt.errors import EGMTError
 from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names, rgb2gray
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def _read_image(path: Path) -> np.ndarray:
-    """An 8-bit image as grey uint8 [H, W] (RGB through MATLAB's rgb2gray, as the metrics'
-    references do). Raises EGMTError naming the file for unreadable, truncated, 16-bit
-    or alpha images. (Private on purpose: to be replaced by the project's image reader.)"""
-    from PIL import Image, UnidentifiedImageError
+    """An image as grey uint8 ``[H, W]``, as the metrics' references take it.
 
-    try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            if mode == "P":
-                if "transparency" in im.info:
-                    raise EGMTError(f"{path}: palette image with transparency; remove the alpha first")
-                im = im.convert("RGB")
-                mode = "RGB"
-            elif mode == "1":
-                im = im.convert("L")
-                mode = "L"
-            if mode == "L":
-                return np.asarray(im, dtype=np.uint8).copy()
-            if mode == "RGB":
-                return rgb2gray(np.asarray(im, dtype=np.uint8))
-            if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-                raise EGMTError(f"{path}: image has an alpha channel ({mode}); metrics need grey or RGB")
-            if mode.startswith("I") or mode == "F":
-                raise EGMTError(f"{path}: {mode} image (16/32-bit); metrics expect 8-bit images")
-            raise EGMTError(f"{path}: unsupported image mode {mode}")
-    except EGMTError:
-        raise
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
-        raise EGMTError(f"{path}: cannot read image ({e})") from None
+    Read by :func:`egmt.data.io.read_image` (EGMTError naming the file for unreadable or
+    truncated files; alpha dropped); 8-bit values come back exactly, 16-bit ones are
+    rounded to 8 bits, and RGB goes through MATLAB's ``rgb2gray``.
+    """
+    u8 = np.rint(read_image(path) * 255.0).astype(np.uint8)
+    return rgb2gray(u8) if u8.ndim == 3 else u8
 
 
 def list_images(folder: Path, label: str, problems: list[str], ambiguous: set[str] | None = None) -> dict[str, Path]:

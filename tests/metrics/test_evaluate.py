@@ -94,7 +94,7 @@ def test_problems_are_reported_and_skipped(dataset):
     (root / "avg" / "2.png").unlink()  # missing
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "ir_copy" / "1.png")  # size mismatch
     (root / "ir_copy" / "10.png").write_bytes((root / "avg" / "10.png").read_bytes()[:60])  # truncated
-    Image.fromarray(np.zeros((40, 48, 4), np.uint8)).save(root / "avg" / "10.png")  # RGBA
+    Image.fromarray(np.zeros((40, 48, 4), np.uint8)).save(root / "avg" / "10.png")  # RGBA: alpha dropped, scored
     Image.fromarray(_image(9)).save(root / "avg" / "99.png")  # no source pair
     Image.fromarray(_image(9)).save(root / "ir" / "5.png")  # no visible pair
     seen: list[str] = []
@@ -106,10 +106,10 @@ def test_problems_are_reported_and_skipped(dataset):
     assert "vi: '5' missing" in text
     assert "fused avg: '99' has no ir/vi pair" in text
     assert "1.png: size 10x10 differs" in text
-    assert "10.png: cannot read image" in text
-    assert "10.png: image has an alpha channel" in text
-    assert summary.counts == {"avg": 1, "ir": 1}
-    assert len(_read_csv(summary.per_image_csv)) == 2
+    assert "10.png: unreadable image" in text
+    assert "avg/10" not in text and "avg/10.png" not in text
+    assert summary.counts == {"avg": 2, "ir": 1}
+    assert len(_read_csv(summary.per_image_csv)) == 3
 
 
 def test_rgb_fused_images_are_scored_as_grey(dataset, tmp_path):
