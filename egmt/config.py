@@ -74,6 +74,7 @@ class LossConfig:
     alpha_int: float = 1.0
     alpha_edge: float = 15.0
     alpha_ssim: float = 5.0
+    edge_abs_fused: bool = True  # |lap F| in eq. 13 as SwinFusion does; False: the paper's literal signed lap F
     ssim_window: int = 11  # paper: not given; the usual Gaussian 11x11, sigma 1.5
     focal_gamma: float = 2.0
     temperature: float = 1.0  # tau of the softmax task weighting
