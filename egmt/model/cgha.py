@@ -57,7 +57,7 @@ class CrossModalGuidedHybridAttention(nn.Module):
     def forward(self, tokens: torch.Tensor, entities: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, nw, t, c = tokens.shape
         has_entity = mask.any(dim=1)  # [B]
-        if entities.shape[1] == 0 or not bool(has_entity.any()):
+        if entities.shape[1] == 0:
             return torch.zeros_like(tokens)
         # A sample without entities would take a softmax over an empty set (NaN); let it
         # attend to its padding instead and zero its update below.

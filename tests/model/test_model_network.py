@@ -214,3 +214,16 @@ def test_bad_inputs_raise(kwargs):
     args = {"ir": torch.rand(1, 1, 20, 20), "vi": torch.rand(1, 1, 20, 20)} | kwargs
     with pytest.raises(EGMTError, match="model input"):
         model(**args)
+
+
+def test_runs_on_another_device_without_cpu_tensors():
+    """Forward+backward in training mode on the meta device: any tensor created on the CPU
+    instead of the inputs' device (which would break CUDA) raises a device mismatch."""
+    with torch.device("meta"):
+        model = EGMT(dataclasses.replace(ModelConfig(), relative_position_bias=True)).train()
+        ir = torch.empty(2, 1, 37, 53)
+        e = torch.empty(2, 3, D)
+        mask = torch.empty(2, 3, dtype=torch.bool)
+    out = model(ir, ir, e, mask)
+    (out.fused.sum() + out.logits.sum()).backward()
+    assert out.fused.device.type == "meta" and model.fusion_head.conv1.weight.grad.device.type == "meta"
