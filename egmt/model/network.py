@@ -3,6 +3,21 @@
 ``EGMT(cfg)(ir, vi, entities, entity_mask)`` returns the fused image and the multi-label
 logits. Inputs of any size are padded to a multiple of the window size and cropped back.
 Checkpoints are folders with ``model.safetensors`` + ``config.json`` (:meth:`EGMT.save_pretrained`).
+
+Where the paper is silent, we chose (each choice is also written where it is made):
+- shallow features: two Conv3x3 + LeakyReLU(0.2) per modality, reflection padding;
+- heads: ``num_heads`` = 4 for every attention; ECIM blocks: ``num_blocks`` = 1;
+- transformer layout: pre-LayerNorm, residual, FFN (Linear-GELU-Linear, ratio 2) after
+  each attention stage (MCA, MSA, CGHA);
+- MCA normalisation: Restormer-style L2-normalised Q/K with a learnable temperature;
+- MSA: no position encoding (optional Swin relative bias, ``relative_position_bias``);
+- CGHA eq. 6: the entity-guided queries attend to the tokens of their own 16x16 window;
+  one FC (D -> C) aligns the entities, shared by both modalities and all blocks; an image
+  without entities skips the CGHA stage;
+- fusion head: LeakyReLU(0.2) between convs, sigmoid output; widths 2C:C, C:C/2, C/2:1;
+- classifier (eq. 8): see :class:`~egmt.model.heads.EntityClassifier`;
+- any input size: reflect-pad right/bottom to the window grid (replicate when the image is
+  smaller than the pad), crop the outputs back.
 """
 
 from __future__ import annotations
@@ -160,7 +175,7 @@ class EGMT(nn.Module):
     def from_pretrained(cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> EGMT:
         """Build the model from ``directory/config.json`` and load ``directory/model.safetensors``.
 
-        Raises :class:`EGMTError` (one line) for a missing folder or file, a file that is not an
+        The model is returned in eval mode. Raises :class:`EGMTError` (one line) for a missing folder or file, a file that is not an
         egmt checkpoint, or weights that do not fit the configured model.
         """
         directory = Path(directory)
@@ -197,7 +212,7 @@ class EGMT(nn.Module):
         if wrong:
             raise EGMTError(f"{weights}: tensor shapes do not match config.json ({_few(wrong)})")
         model.load_state_dict(state)
-        return model.to(map_location)
+        return model.to(map_location).eval()
 
 
 def _pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
