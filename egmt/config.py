@@ -65,8 +65,12 @@ class ModelConfig:
     channels: int = 32  # paper: 32 shallow-feature channels per modality
     window_size: int = 16  # paper: 16x16 non-overlapping windows
     num_heads: int = 4  # paper: not given
-    num_blocks: int = 1  # ECIM blocks; paper: not given
+    # ECIM blocks; paper: not given. At 448x448 (classifier off) channels=32 costs 32 GMACs
+    # with 1 block, 104 with 4 (the paper's 111.9 G); its 53.62 M params are out of reach at
+    # that cost (channels=256, 8 blocks: 31 M params, 6.8 TMACs). See benchmarks/bench_model.py.
+    num_blocks: int = 1
     ffn_ratio: float = 2.0  # feed-forward hidden width / channels; paper: not given
+    relative_position_bias: bool = False  # Swin-style bias in the window MSA; paper: none mentioned (8x slower on CPU)
     entity_dim: int = 384  # text encoder width: 384 MiniLM, 768 CLIP ViT-L/14
     num_classes: int = 9
     entity_mask_ratio: float = 0.6  # paper eq. 8: 60% of flattened entity features zeroed in training
@@ -85,6 +89,7 @@ class LossConfig:
     alpha_int: float = 1.0
     alpha_edge: float = 15.0
     alpha_ssim: float = 5.0
+    edge_abs_fused: bool = True  # |lap F| in eq. 13 as SwinFusion does; False: the paper's literal signed lap F
     ssim_window: int = 11  # paper: not given; the usual Gaussian 11x11, sigma 1.5
     focal_gamma: float = 2.0
     temperature: float = 1.0  # tau of the softmax task weighting

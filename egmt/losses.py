@@ -1,0 +1,161 @@
+"""The multi-task loss (paper Sec. III-D, eq. 9-15).
+
+``L_total = lambda_1 * L_fus + lambda_2 * L_cla`` with ``lambda = softmax(-w / tau)`` over two
+learnable weights w (eq. 9-10); ``L_fus = a1 * L_int + a2 * L_edge + a3 * L_ssim`` (eq. 11-14);
+``L_cla`` a class-balanced focal loss (eq. 15). SSIM, the Laplacian and the focal loss come
+from kornia.
+"""
+
+from __future__ import annotations
+
+import kornia
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from egmt.config import LossConfig
+from egmt.errors import EGMTError
+
+
+def laplacian(x: torch.Tensor) -> torch.Tensor:
+    """3x3 Laplacian ``[[1,1,1],[1,-8,1],[1,1,1]]`` with reflected borders, ``[B, C, H, W]``.
+
+    Paper: the Laplacian's kernel is not given; we use kornia's 3x3 kernel unnormalised (raw
+    grey-level differences, the scale of SwinFusion's unnormalised Sobel gradient loss, whose
+    weighting the paper adopts).
+    """
+    return kornia.filters.laplacian(x, kernel_size=3, border_type="reflect", normalized=False)
+
+
+class FusionLoss(nn.Module):
+    """``L_fus = a1 L_int + a2 L_edge + a3 L_ssim`` (eq. 11-14); inputs ``[B, 1, H, W]`` in [0, 1].
+
+    - ``L_int = mean |F - max(I_ir, I_vi)|`` (eq. 12);
+    - ``L_edge = mean | |lap F| - max(|lap I_ir|, |lap I_vi|) |`` (eq. 13). The paper writes
+      ``lap F`` without the absolute value; a signed Laplacian cannot match a non-negative
+      target, so we take ``|lap F|`` as SwinFusion (which the paper follows) does;
+      ``LossConfig.edge_abs_fused=False`` gives the literal form;
+    - ``L_ssim = (1 - SSIM(F, I_ir)) + (1 - SSIM(F, I_vi))`` (eq. 14): Gaussian window
+      ``ssim_window`` (sigma 1.5), C1 = 0.01^2, C2 = 0.03^2, mean over the valid region.
+
+    Returns a dict of scalars: ``fusion, int, edge, ssim``.
+    """
+
+    def __init__(self, cfg: LossConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg if cfg is not None else LossConfig()
+
+    def forward(self, fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        if not (fused.shape == ir.shape == vi.shape) or fused.ndim != 4:
+            raise EGMTError(
+                f"fusion loss: fused, ir and vi must share one [B, C, H, W] shape, got "
+                f"{tuple(fused.shape)}, {tuple(ir.shape)}, {tuple(vi.shape)}"
+            )
+        if min(fused.shape[-2:]) < cfg.ssim_window:
+            raise EGMTError(
+                f"fusion loss: image {tuple(fused.shape[-2:])} is smaller than the SSIM window ({cfg.ssim_window})"
+            )
+        l_int = F.l1_loss(fused, torch.maximum(ir, vi))
+        lap_f = laplacian(fused)
+        if cfg.edge_abs_fused:
+            lap_f = lap_f.abs()
+        l_edge = F.l1_loss(lap_f, torch.maximum(laplacian(ir).abs(), laplacian(vi).abs()))
+        l_ssim = (1 - _ssim(fused, ir, cfg.ssim_window)) + (1 - _ssim(fused, vi, cfg.ssim_window))
+        total = cfg.alpha_int * l_int + cfg.alpha_edge * l_edge + cfg.alpha_ssim * l_ssim
+        return {"fusion": total, "int": l_int, "edge": l_edge, "ssim": l_ssim}
+
+
+def _ssim(a: torch.Tensor, b: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean SSIM over the valid region (no padding), images in [0, 1]."""
+    return kornia.metrics.ssim(a, b, window_size=window, max_val=1.0, padding="valid").mean()
+
+
+def class_balance_weights(positive_ratio: torch.Tensor, min_ratio: float = 0.01) -> torch.Tensor:
+    """alpha_c proportional to 1 / r_c (eq. 15), normalised to mean 1 so the loss keeps its scale.
+
+    Paper: the normalisation is not given. A class never (or almost never) positive would get
+    an unbounded weight, so r_c is clamped to ``[min_ratio, 1]`` first.
+    """
+    r = torch.as_tensor(positive_ratio, dtype=torch.float32).flatten()
+    if r.numel() == 0 or not torch.isfinite(r).all() or (r < 0).any() or (r > 1).any():
+        raise EGMTError(f"positive_ratio must be K finite values in [0, 1], got {r.tolist()}")
+    inv = 1.0 / r.clamp(min=min_ratio, max=1.0)
+    return inv / inv.mean()
+
+
+class FocalLoss(nn.Module):
+    """Class-balanced multi-label focal loss (eq. 15), via kornia's binary focal loss:
+    ``mean over samples and classes of alpha_c (1 - p_t)^gamma BCE(p, y)``.
+
+    Paper: alpha_c multiplies the whole term of class c (positives and negatives), as eq. 15
+    writes it, rather than the positive term only as in the original focal loss.
+    ``positive_ratio: [K]`` (None: alpha = 1). ``logits, labels: [B, K]`` -> scalar.
+    """
+
+    def __init__(self, gamma: float = 2.0, positive_ratio: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.gamma = gamma
+        alpha = class_balance_weights(positive_ratio) if positive_ratio is not None else None
+        self.register_buffer("alpha", alpha)
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if logits.shape != labels.shape or logits.ndim != 2:
+            raise EGMTError(f"focal loss: logits {tuple(logits.shape)} and labels {tuple(labels.shape)} must be [B, K]")
+        if self.alpha is not None and self.alpha.numel() != logits.shape[1]:
+            raise EGMTError(f"focal loss: {self.alpha.numel()} class weights for {logits.shape[1]} classes")
+        return kornia.losses.binary_focal_loss_with_logits(
+            logits, labels.to(logits.dtype), alpha=None, gamma=self.gamma, reduction="mean", weight=self.alpha
+        )
+
+
+class MultiTaskLoss(nn.Module):
+    """``L_total = lambda_fus L_fus + lambda_cls L_cla``, ``lambda = softmax(-w / tau)`` (eq. 9-10).
+
+    ``w`` (2 values, initialised to 0, so lambda starts at 0.5/0.5) is an ``nn.Parameter`` when
+    ``learn_task_weights``: the optimizer must include this module's parameters. Note that
+    eq. 10 has no regulariser: gradient descent on w moves weight toward the task whose loss
+    is currently smaller (with Adam at 1e-4, |w_1 - w_2| can grow by about 2e-4 per step).
+    Without logits (multi-task off) the total is the fusion loss alone and lambda = (1, 0):
+    the softmax weighting only makes sense with two tasks.
+
+    ``terms = crit(fused, ir, vi, logits, labels)``: dict of scalars ``total, fusion, int, edge,
+    ssim, cls, lambda_fus, lambda_cls``.
+    """
+
+    def __init__(self, cfg: LossConfig | None = None, positive_ratio: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg if cfg is not None else LossConfig()
+        self.fusion = FusionLoss(self.cfg)
+        self.focal = FocalLoss(self.cfg.focal_gamma, positive_ratio)
+        w = torch.zeros(2)
+        if self.cfg.learn_task_weights:
+            self.w = nn.Parameter(w)
+        else:
+            self.register_buffer("w", w)
+
+    def task_weights(self) -> torch.Tensor:
+        """``[lambda_fus, lambda_cls]`` (eq. 10)."""
+        return torch.softmax(-self.w / self.cfg.temperature, dim=0)
+
+    def forward(
+        self,
+        fused: torch.Tensor,
+        ir: torch.Tensor,
+        vi: torch.Tensor,
+        logits: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        terms = self.fusion(fused, ir, vi)
+        if logits is None:
+            zero = fused.new_zeros(())
+            terms.update(total=terms["fusion"], cls=zero, lambda_fus=fused.new_ones(()), lambda_cls=zero)
+            return terms
+        if labels is None:
+            raise EGMTError("multi-task loss: logits given without labels")
+        lam = self.task_weights().to(fused.dtype)
+        cls = self.focal(logits, labels)
+        terms.update(
+            total=lam[0] * terms["fusion"] + lam[1] * cls, cls=cls, lambda_fus=lam[0].detach(), lambda_cls=lam[1].detach()
+        )
+        return terms

@@ -1,0 +1,76 @@
+"""Task-specific heads (paper Sec. III-C): the fused-image reconstructor (eq. 7) and the
+multi-label entity classifier (eq. 8)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FusionHead(nn.Module):
+    """Reconstructor, eq. 7: ``Conv3x3(2C->C) -> Conv3x3(C->C/2) -> Conv1x1(C/2->1)``, stride 1.
+
+    With the paper's C = 32 this is 64:32, 32:16, 16:1 (Sec. IV-A). Paper: activations not
+    given; we use LeakyReLU(0.2) after the two 3x3 convolutions and a sigmoid at the end so
+    the fused image lies in [0, 1]. Reflection padding avoids dark borders.
+    ``[B, 2C, H, W] -> [B, 1, H, W]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 1) -> None:
+        super().__init__()
+        mid = in_channels // 2
+        low = max(1, in_channels // 4)
+        self.conv1 = nn.Conv2d(in_channels, mid, 3, padding=1, padding_mode="reflect")
+        self.conv2 = nn.Conv2d(mid, low, 3, padding=1, padding_mode="reflect")
+        self.conv3 = nn.Conv2d(low, out_channels, 1)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.conv3(self.act(self.conv2(self.act(self.conv1(x))))))
+
+
+class EntityClassifier(nn.Module):
+    """Multi-label classifier, eq. 8: ``p = FC(MP(Phi_f^sr . Mask(Phi_en^text)))``.
+
+    Paper: the joint space and the product are not defined; we read them as follows.
+    Mask: during training only, each element of the flattened entity features ``[E*D]`` is
+    zeroed independently with probability ``mask_ratio`` (0.6), without rescaling (it is a
+    masking, not dropout). The masked entities are projected by a fully connected layer to
+    the shared width 2C (the visual-entity joint space); the product with the shared
+    representation is element-wise per token, channel and entity,
+    ``J[b, e, t, c] = Phi[b, t, c] * e[b, e, c]``; MP is the global max over tokens and over
+    the image's real entities, giving ``[B, 2C]``; FC maps it to K logits. Since
+    ``max_t(x_t * e) = max(e * max_t x_t, e * min_t x_t)`` per channel, J is never built.
+    An image without entities (or a model without text interaction, ``use_entities=False``)
+    is classified from the plain global max pool of the shared representation.
+
+    ``shared: [B, 2C, H, W]``, ``entities: [B, E, D]`` or None, ``mask: [B, E]`` bool -> ``[B, K]``.
+    """
+
+    def __init__(
+        self, in_channels: int, entity_dim: int, num_classes: int, mask_ratio: float, use_entities: bool = True
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= mask_ratio < 1.0:
+            raise ValueError(f"entity_mask_ratio must be in [0, 1), got {mask_ratio}")
+        self.mask_ratio = mask_ratio
+        self.entity_proj = nn.Linear(entity_dim, in_channels) if use_entities else None
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def forward(
+        self, shared: torch.Tensor, entities: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        high = shared.amax(dim=(2, 3))  # [B, 2C]
+        if self.entity_proj is None or entities is None or entities.shape[1] == 0:
+            return self.fc(high)
+        if mask is None:
+            mask = torch.ones(entities.shape[:2], dtype=torch.bool, device=entities.device)
+        low = shared.amin(dim=(2, 3))
+        if self.training and self.mask_ratio > 0:
+            keep = torch.rand(entities.shape, device=entities.device) >= self.mask_ratio
+            entities = entities * keep.to(entities.dtype)
+        e = self.entity_proj(entities)  # [B, E, 2C]
+        joint = torch.maximum(e * high[:, None], e * low[:, None])  # max over tokens, per entity
+        joint = joint.masked_fill(~mask[:, :, None], float("-inf")).amax(dim=1)  # max over real entities
+        has_entity = mask.any(dim=1, keepdim=True)
+        return self.fc(torch.where(has_entity, joint, high))

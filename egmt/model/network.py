@@ -1,0 +1,253 @@
+"""The EGMT network (paper Sec. III, Fig. 2): shallow features -> ECIM -> task heads.
+
+``EGMT(cfg)(ir, vi, entities, entity_mask)`` returns the fused image and the multi-label
+logits. Inputs of any size are padded to a multiple of the window size and cropped back.
+Checkpoints are folders with ``model.safetensors`` + ``config.json`` (:meth:`EGMT.save_pretrained`).
+
+Where the paper is silent, we chose (each choice is also written where it is made):
+- shallow features: two Conv3x3 + LeakyReLU(0.2) per modality, reflection padding;
+- heads: ``num_heads`` = 4 for every attention; ECIM blocks: ``num_blocks`` = 1;
+- transformer layout: pre-LayerNorm, residual, FFN (Linear-GELU-Linear, ratio 2) after
+  each attention stage (MCA, MSA, CGHA);
+- MCA normalisation: Restormer-style L2-normalised Q/K with a learnable temperature;
+- MSA: no position encoding (optional Swin relative bias, ``relative_position_bias``);
+- CGHA eq. 6: the entity-guided queries attend to the tokens of their own 16x16 window;
+  one FC (D -> C) aligns the entities, shared by both modalities and all blocks; an image
+  without entities skips the CGHA stage;
+- fusion head: LeakyReLU(0.2) between convs, sigmoid output; widths 2C:C, C:C/2, C/2:1;
+- classifier (eq. 8): see :class:`~egmt.model.heads.EntityClassifier`;
+- any input size: reflect-pad right/bottom to the window grid (replicate when the image is
+  smaller than the pad), crop the outputs back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from egmt.config import EGMTConfig, ModelConfig
+from egmt.errors import EGMTError
+from egmt.model.attention import window_partition, window_reverse
+from egmt.model.ecim import MODALITIES, ECIMBlock
+from egmt.model.heads import EntityClassifier, FusionHead
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+_FORMAT_KEY = "egmt_format"
+_FORMAT = "egmt-model-v1"
+
+
+@dataclass
+class EGMTOutput:
+    """``fused: [B, 1, H, W]`` in [0, 1]; ``logits: [B, K]`` or None (multi-task off or ``classify=False``)."""
+
+    fused: torch.Tensor
+    logits: torch.Tensor | None = None
+
+
+class ShallowFeatures(nn.Module):
+    """Shallow visual features of one modality: two "vanilla" conv blocks (paper: layer count and
+    activation not given; we use ``Conv3x3 -> LeakyReLU(0.2)`` twice). ``[B, 1, H, W] -> [B, C, H, W]``."""
+
+    def __init__(self, in_channels: int, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, padding=1, padding_mode="reflect")
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect")
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv2(self.act(self.conv1(x))))
+
+
+class EGMT(nn.Module):
+    """Entity-guided multi-task fusion network.
+
+    Modules (each built only when its switch is on, so no parameter is left without use):
+    ``shallow.{ir,vi}``, ``entity_align`` (FC D -> C of Sec. III-B-2, when CGHA and text
+    interaction are on), ``blocks`` (ECIM), ``fusion_head`` (eq. 7), ``classifier`` (eq. 8,
+    when multi-task is on; its entity projection only with text interaction).
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        cfg = config if config is not None else ModelConfig()
+        self.config = cfg
+        c = cfg.channels
+        self.shallow = nn.ModuleDict({m: ShallowFeatures(cfg.in_channels, c) for m in MODALITIES})
+        use_cgha = cfg.cgha and cfg.text_interaction
+        # Sec. III-B-2: "a fully-connected layer to the entity features so that they share the
+        # same dimension as the visual features"; one layer shared by both modalities and blocks.
+        self.entity_align = nn.Linear(cfg.entity_dim, c) if use_cgha else None
+        self.blocks = nn.ModuleList(ECIMBlock(cfg) for _ in range(cfg.num_blocks))
+        self.fusion_head = FusionHead(2 * c, cfg.in_channels)
+        self.classifier = (
+            EntityClassifier(2 * c, cfg.entity_dim, cfg.num_classes, cfg.entity_mask_ratio, cfg.text_interaction)
+            if cfg.multi_task
+            else None
+        )
+
+    def forward(
+        self,
+        ir: torch.Tensor,
+        vi: torch.Tensor,
+        entities: torch.Tensor | None = None,
+        entity_mask: torch.Tensor | None = None,
+        classify: bool = True,
+    ) -> EGMTOutput:
+        """``ir, vi: [B, 1, H, W]`` in [0, 1]; ``entities: [B, E, D]`` or None; ``entity_mask: [B, E]``
+        bool (True = real entity) or None (all real). ``classify=False`` skips the classifier
+        (inference timing, as the paper measures). Entities are ignored without text interaction."""
+        cfg = self.config
+        entities, entity_mask = self._check_inputs(ir, vi, entities, entity_mask)
+        if not cfg.text_interaction:
+            entities = entity_mask = None
+        height, width = ir.shape[-2:]
+        s = cfg.window_size
+        pad = (0, (-width) % s, 0, (-height) % s)
+        ir_p, vi_p = _pad(ir, pad), _pad(vi, pad)
+        hp, wp = ir_p.shape[-2:]
+
+        x_ir = window_partition(self.shallow["ir"](ir_p), s)  # [B, nW, T, C]
+        x_vi = window_partition(self.shallow["vi"](vi_p), s)
+        aligned = self.entity_align(entities) if self.entity_align is not None and entities is not None else None
+        for block in self.blocks:
+            x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask)
+        shared = torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)  # [B, 2C, Hp, Wp]
+
+        fused = self.fusion_head(shared)[..., :height, :width]
+        logits = None
+        if self.classifier is not None and classify:
+            logits = self.classifier(shared[..., :height, :width], entities, entity_mask)
+        return EGMTOutput(fused=fused, logits=logits)
+
+    def _check_inputs(
+        self, ir: torch.Tensor, vi: torch.Tensor, entities: torch.Tensor | None, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        cfg = self.config
+        if ir.ndim != 4 or ir.shape[1] != cfg.in_channels or ir.shape != vi.shape:
+            raise EGMTError(
+                f"model input: expected ir and vi of equal shape [B, {cfg.in_channels}, H, W], "
+                f"got {tuple(ir.shape)} and {tuple(vi.shape)}"
+            )
+        if entities is None:
+            return None, None
+        b = ir.shape[0]
+        if entities.ndim != 3 or entities.shape[0] != b or entities.shape[2] != cfg.entity_dim:
+            raise EGMTError(
+                f"model input: expected entities [{b}, E, {cfg.entity_dim}], got {tuple(entities.shape)}"
+            )
+        if mask is None:
+            mask = torch.ones(entities.shape[:2], dtype=torch.bool, device=entities.device)
+        elif mask.shape != entities.shape[:2]:
+            raise EGMTError(f"model input: entity_mask {tuple(mask.shape)} does not match entities {tuple(entities.shape)}")
+        mask = mask.to(dtype=torch.bool, device=entities.device)
+        # Padding rows never reach the output (they are masked everywhere); zeroing them also
+        # keeps a NaN in a padding row from leaking through a 0 * NaN product.
+        entities = entities.masked_fill(~mask[:, :, None], 0.0).to(ir.dtype)
+        return entities, mask
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_pretrained(self, directory: str | os.PathLike, config: EGMTConfig | None = None) -> None:
+        """Write ``directory/model.safetensors`` and ``directory/config.json`` (the full
+        EGMTConfig; default ``EGMTConfig(model=self.config)``), each atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        full = config if config is not None else EGMTConfig(model=self.config)
+        if full.model != self.config:
+            raise EGMTError(f"{directory}: the config's model section does not match this model")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        with _atomic_path(directory / WEIGHTS_NAME) as tmp:
+            save_file(state, str(tmp), metadata={_FORMAT_KEY: _FORMAT})
+        with _atomic_path(directory / CONFIG_NAME) as tmp:
+            tmp.write_text(json.dumps(full.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> EGMT:
+        """Build the model from ``directory/config.json`` and load ``directory/model.safetensors``.
+
+        The model is returned in eval mode. Raises :class:`EGMTError` (one line) for a missing folder or file, a file that is not an
+        egmt checkpoint, or weights that do not fit the configured model.
+        """
+        directory = Path(directory)
+        weights, config_path = directory / WEIGHTS_NAME, directory / CONFIG_NAME
+        for path in (weights, config_path):
+            if not path.is_file():
+                raise EGMTError(f"{path}: checkpoint file not found")
+        try:
+            model = cls(EGMTConfig.load(config_path).model)
+        except EGMTError as e:
+            raise EGMTError(e if str(config_path) in str(e) else f"{config_path}: {e}") from None
+        except (TypeError, ValueError) as e:  # a config section of the wrong type, impossible sizes
+            raise EGMTError(f"{config_path}: invalid model config ({_one_line(e)})") from None
+        device = str(torch.device(map_location))
+        try:
+            with safe_open(str(weights), framework="pt", device=device) as f:
+                metadata = f.metadata() or {}
+                if metadata.get(_FORMAT_KEY) != _FORMAT:
+                    raise EGMTError(f"{weights}: not an egmt model checkpoint (no '{_FORMAT_KEY}' metadata)")
+                state = {k: f.get_tensor(k) for k in f.keys()}
+        except EGMTError:
+            raise
+        except Exception as e:  # safetensors raises its own error types for a corrupt file
+            raise EGMTError(f"{weights}: cannot read safetensors file ({_one_line(e)})") from None
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise EGMTError(
+                f"{weights}: weights do not match config.json "
+                f"(missing {_few(missing)}; unexpected {_few(unexpected)})"
+            )
+        wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
+        if wrong:
+            raise EGMTError(f"{weights}: tensor shapes do not match config.json ({_few(wrong)})")
+        model.load_state_dict(state)
+        return model.to(map_location).eval()
+
+
+def _pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Pad right/bottom to the window grid: reflect when the image is large enough, else replicate."""
+    if not any(pad):
+        return x
+    mode = "reflect" if pad[1] < x.shape[-1] and pad[3] < x.shape[-2] else "replicate"
+    return F.pad(x, pad, mode=mode)
+
+
+class _atomic_path:
+    """Context manager yielding a temp path beside ``target``; ``os.replace`` on success."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __enter__(self) -> Path:
+        fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.target)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _few(items: list[str], n: int = 3) -> str:
+    if not items:
+        return "none"
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
