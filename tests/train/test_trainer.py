@@ -80,7 +80,7 @@ def test_cli_train_runs_and_resumes(tiny_dataset, tmp_path, capsys):
     run = tmp_path / "cli"
     args = ["train", "--data", str(tiny_dataset), "--annotations", str(tiny_dataset / "annotations" / "tiny.jsonl"),
             "-o", str(run), "--crop-size", "32", "--crop-stride", "24", "--batch-size", "2", "--channels", "8",
-            "--set", "model.window_size=8", "--set", "model.num_heads=2", "--max-steps", "2", "--no-cgha"]
+            "--set", "model.window_size=8", "--set", "model.num_heads=2", "--max-steps", "2", "--log-every", "1", "--no-cgha"]
     assert cli_main(args) == 0
     assert EGMTConfig.load(run / "config.json").model.cgha is False
     assert cli_main(["train", "-o", str(run), "--resume", "--max-steps", "3"]) == 0
