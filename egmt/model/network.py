@@ -6,7 +6,7 @@ Checkpoints are folders with ``model.safetensors`` + ``config.json`` (:meth:`EGM
 
 Where the paper is silent, we chose (each choice is also written where it is made):
 - shallow features: two Conv3x3 + LeakyReLU(0.2) per modality, reflection padding;
-- heads: ``num_heads`` = 4 for every attention; ECIM blocks: ``num_blocks`` = 1;
+- heads: ``num_heads`` = 2 for every attention (16 channels each); ECIM blocks: ``num_blocks`` = 1;
 - transformer layout: pre-LayerNorm, residual, FFN (Linear-GELU-Linear, ratio 2) after
   each attention stage (MCA, MSA, CGHA);
 - MCA normalisation: Restormer-style L2-normalised Q/K with a learnable temperature;

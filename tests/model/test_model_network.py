@@ -63,7 +63,7 @@ ABLATIONS = {
     "no_mt": {"multi_task": False},
     "no_mt_ti": {"multi_task": False, "text_interaction": False},
     "no_ca_ta": {"channel_attention": False, "token_attention": False},
-    "wide_deep_bias": {"channels": 16, "num_heads": 2, "num_blocks": 2, "relative_position_bias": True},
+    "narrow_deep_bias": {"channels": 16, "num_heads": 4, "num_blocks": 2, "relative_position_bias": True},
 }
 
 
