@@ -106,6 +106,9 @@ class TrainConfig:
     batch_size: int = 4  # paper: 4
     epochs: int = 20  # paper: 20
     max_steps: int | None = None  # stop after this many steps (CPU budgets); None: run all epochs
+    max_minutes: float | None = None  # also stop (with a checkpoint) once this much training time has passed
+    lr_schedule: str = "constant"  # paper: constant; "cosine" decays to 0 at the last step (short CPU runs)
+    warmup_steps: int = 0  # linear warm-up from 0 (paper: none)
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA if available), "cpu", "cuda", "cuda:1"...
     log_every: int = 10  # steps between CSV / TensorBoard rows

@@ -20,6 +20,7 @@ _OVERRIDES = {
     "batch_size": ("train.batch_size", int),
     "epochs": ("train.epochs", int),
     "max_steps": ("train.max_steps", int),
+    "max_minutes": ("train.max_minutes", float),
     "lr": ("train.lr", float),
     "seed": ("train.seed", int),
     "device": ("train.device", str),
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.out)
     if args.resume:
         config = EGMTConfig.load(run_dir / "config.json")
-        allowed = {"epochs", "max_steps", "device", "save_every", "log_every"}
+        allowed = {"epochs", "max_steps", "max_minutes", "device", "save_every", "log_every"}
         for flag in _OVERRIDES:
             if getattr(args, flag) is not None and flag not in allowed:
                 from egmt.errors import EGMTError

@@ -196,8 +196,22 @@ class Trainer:
                 labels = y.to(self.device)
         return {"ir": ir, "vi": vi, "entities": entities, "entity_mask": mask, "labels": labels}
 
+    def lr_at(self, step: int) -> float:
+        """Learning rate of step ``step`` (0-based): optional linear warm-up, then constant or cosine."""
+        cfg = self.config.train
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        if cfg.lr_schedule == "cosine":
+            span = max(self.total_steps - cfg.warmup_steps, 1)
+            return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - cfg.warmup_steps) / span))
+        if cfg.lr_schedule != "constant":
+            raise EGMTError(f"train.lr_schedule: unknown schedule {cfg.lr_schedule!r} (constant or cosine)")
+        return cfg.lr
+
     def train_step(self, batch: dict) -> dict[str, float]:
         self.step_module.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
         terms = self.step_module(**self._batch(batch))
         self.optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
@@ -233,8 +247,10 @@ class Trainer:
                     bar.set_postfix({k: f"{terms[k]:.3g}" for k in ("total", "int", "edge", "ssim", "cls") if k in terms})
                     if logger and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
                         means = {k: v / count for k, v in sums.items()}
-                        logger.write(self.step, self.epoch, time.perf_counter() - t0, cfg.lr, means)
+                        logger.write(self.step, self.epoch, time.perf_counter() - t0, self.lr_at(self.step - 1), means)
                         sums, count = {}, 0
+                    if cfg.max_minutes is not None and self._out_of_time(t0):
+                        self.total_steps = self.step  # stop here, with a checkpoint
                     if self.step % cfg.save_every == 0 or self.step == self.total_steps:
                         last = self.save() or last
                     if self.step >= self.total_steps or self.batch_in_epoch == 0:
@@ -244,6 +260,13 @@ class Trainer:
             if logger:
                 logger.close()
         return last
+
+    def _out_of_time(self, t0: float) -> bool:
+        """True once ``max_minutes`` of this process's training have passed (agreed by all ranks)."""
+        late = torch.tensor(float(time.perf_counter() - t0 > 60 * self.config.train.max_minutes))
+        if self.dist.enabled:
+            torch.distributed.all_reduce(late, op=torch.distributed.ReduceOp.MAX)
+        return bool(late)
 
     def close(self) -> None:
         close_distributed()

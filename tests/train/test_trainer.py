@@ -105,3 +105,18 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tiny_dataset, tiny_con
     init = load_file(str(tmp_path / "run" / "init.safetensors"))
     assert any(not torch.equal(init[k], w0[k]) for k in w0)  # training did move the weights
     assert sorted(_log(tmp_path / "run")) == [1, 2, 3]
+
+
+def test_time_budget_stops_with_a_checkpoint_and_cosine_schedule(tiny_dataset, tiny_config, tmp_path):
+    from egmt.train.trainer import Trainer
+
+    cfg = tiny_config(tiny_dataset, max_steps=10, max_minutes=0.0, lr=1e-3)
+    cfg.train.lr_schedule, cfg.train.warmup_steps = "cosine", 2
+    trainer = Trainer(cfg, tmp_path / "run")
+    assert [trainer.lr_at(s) for s in (0, 1)] == [5e-4, 1e-3]  # linear warm-up
+    assert trainer.lr_at(2) == pytest.approx(1e-3) and trainer.lr_at(6) == pytest.approx(5e-4)
+    assert trainer.lr_at(9) < 1e-4  # cosine towards 0 at the last step
+    final = trainer.fit()  # zero minutes: stops after the first step, with a checkpoint
+    trainer.close()
+    assert final is not None and final.name == "step-0000001"
+    assert sorted(_log(tmp_path / "run")) == [1]
