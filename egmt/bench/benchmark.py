@@ -139,7 +139,7 @@ class Provenance:
             lines.append(f"- Computed: {self.scope}")
         if self.checkpoint:
             lines.append(f"- Checkpoint: `{self.checkpoint}` (model.safetensors sha256 `{self.checkpoint_sha}`)")
-        lines.append(f"- Machine: {m['cpu']}; torch {m['torch']}; {m['threads']} threads; device {m['device']}")
+        lines.append(f"- Machine: {m['cpu']}; torch {m['torch']}; torch threads: {m['threads']}; device {m['device']}")
         return "\n".join(lines) + "\n"
 
     def run_line(self) -> str:
@@ -165,14 +165,17 @@ def git_commit(repo: Path = REPO) -> str:
     """``git rev-parse HEAD`` of the checkout egmt runs from (+ a note if it has local
     changes to tracked files), or "unknown" outside a git checkout."""
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20)
-        if head.returncode != 0:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-toplevel", "HEAD"],
+                              capture_output=True, text=True, timeout=20)
+        lines = head.stdout.split()
+        # an installed egmt may sit inside some other repository: only egmt's own checkout counts
+        if head.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != Path(repo).resolve():
             return "unknown (not a git checkout)"
         dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return "unknown (git not available)"
-    commit = head.stdout.strip()
+    commit = lines[1]
     return commit + (" (with uncommitted changes)" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
@@ -325,8 +328,9 @@ def classification_block(result: ClassificationResult, entities: str) -> str:
     split = f" (split {spec.split})" if spec.split else ""
     single = ("the single modality fed to both inputs, (IR, IR) and (VI, VI)" if result.single_source == "duplicate"
               else "the single modality paired with a black image, (IR, 0) and (0, VI)")
-    text = f"### {spec.title}{split}: {result.pairs} pairs\n\n"
     paper = PAPER_CLASSIFICATION if result.dataset == "msrs" else None
+    cf = " (cf. paper Table V)" if paper else ""
+    text = f"### {spec.title}{split}{cf}: {result.pairs} pairs\n\n"
     text += classification_markdown(result, paper, paper_label="paper, Table V, 361 MSRS test pairs")
     caption = (
         f"\nEGMT's classifier, sigmoid scores, decisions at 0.5, against {result.label_source} "

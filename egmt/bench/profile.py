@@ -228,7 +228,7 @@ def efficiency_markdown(result: EfficiencyResult, display: dict[str, str] | None
         f"\nTime: mean seconds per pair, fusion only (images already in memory as Y channels; reading, "
         f"colour conversion and writing excluded), classification branch off as the paper measures, "
         f"after 1 warm-up pair; pairs timed: {timed}. Machine: {m['cpu']}, torch {m['torch']}, "
-        f"{m['threads']} threads, device {m['device']}. "
+        f"torch threads: {m['threads']}, device {m['device']}. "
     )
     if "egmt" in result.methods and result.params is not None:
         caption += (

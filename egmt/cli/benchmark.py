@@ -57,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("running")
     r.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     r.add_argument("--workers", type=int, default=None, help="processes scoring the images (default: all cores)")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads for fusion and timing (default: torch's choice)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     c = p.add_argument_group("Table V (classification)")
     c.add_argument("--cls-entities", choices=["none", "annotations"], default="none",
@@ -70,7 +71,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from egmt.bench.benchmark import BenchmarkOptions, run_benchmark
+    from egmt.errors import EGMTError
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise EGMTError("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
 
     def log(msg: str) -> None:
         print(f"egmt: warning: {msg}", file=sys.stderr)

@@ -3,6 +3,7 @@ a random 12-d entity bank, and a tiny EGMT checkpoint trained on them for 2 step
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,24 @@ ENTITIES = {
 }
 ROADSCENE_TEST = ["FLIR_00211", "FLIR_00977"]
 BOX = {"tno": (200, 200, 280, 264), "roadscene": (200, 100, 280, 164)}  # 80 x 64 crops
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Torch on one thread: the tiny network runs ~20x faster than on 2 threads of a shared,
+    busy machine (OpenMP threads wait on each other), and results do not depend on it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with one_thread():
+        yield
 
 
 class RandomEncoder:
@@ -73,4 +92,5 @@ def tiny_checkpoint(tiny_root, tmp_path_factory) -> Path:
     cfg.data.crop_size, cfg.data.crop_stride = 32, 24
     cfg.model.channels, cfg.model.num_heads, cfg.model.window_size = 8, 2, 8
     cfg.train.batch_size, cfg.train.max_steps, cfg.train.save_every, cfg.train.device = 2, 2, 2, "cpu"
-    return train(cfg, tmp_path_factory.mktemp("run"))
+    with one_thread():
+        return train(cfg, tmp_path_factory.mktemp("run"))

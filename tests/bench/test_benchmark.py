@@ -176,3 +176,18 @@ def test_cli_choices_match_the_bench_module():
     assert cli_benchmark.TABLES == bench.TABLES
     assert cli_benchmark.DEFAULT_ANNOTATIONS == bench.DEFAULT_ANNOTATIONS
     assert (cli_benchmark.DEFAULT_OUT, cli_benchmark.DEFAULT_RESULTS) == (bench.DEFAULT_OUT, bench.DEFAULT_RESULTS)
+
+
+def test_git_commit_names_only_egmts_own_checkout(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    assert bench.git_commit(tmp_path) == "unknown (not a git checkout)"
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "pkg").mkdir()
+    assert bench.git_commit(tmp_path / "pkg") == "unknown (not a git checkout)"  # inside another repository
+    head = subprocess.run(["git", "-C", str(bench.REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert bench.git_commit().split()[0] == head.stdout.strip()
