@@ -353,6 +353,7 @@ def classification_block(result: ClassificationResult, entities: str) -> str:
 
 # --------------------------------------------------------------------------- results file
 
+TITLE = "# EGMT benchmark results"
 _BLOCK = re.compile(r"<!-- egmt-benchmark:([\w-]+) -->\n.*?<!-- /egmt-benchmark:\1 -->\n", re.S)
 _HEADINGS = {
     "fusion": "## Fusion quality (paper Tables I, II, IV)",
@@ -368,18 +369,29 @@ def _block_order(key: str) -> tuple[int, int, str]:
     return t, d, key
 
 
+def read_blocks(path: Path) -> dict[str, str]:
+    """The blocks of an existing results file (``{}`` if there is none); EGMTError for a file
+    that `egmt benchmark` did not write, so that it is never overwritten."""
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise EGMTError(f"{path}: cannot read the results file ({e})") from None
+    if text.strip() and not text.startswith(TITLE):
+        raise EGMTError(f"{path}: exists and was not written by `egmt benchmark`; refusing to overwrite it (choose another -o)")
+    return {m.group(1): m.group(0) for m in _BLOCK.finditer(text)}
+
+
 def update_results(path: Path, blocks: dict[str, str], provenance: Provenance) -> None:
     """Write ``path``: a header with this run's provenance, then every block, the new ones
     (``{key: markdown}``, key ``TABLE-DATASET`` or ``efficiency``) replacing old ones of the
     same key and the others kept as they were."""
-    old: dict[str, str] = {}
-    if path.is_file():
-        old = {m.group(1): m.group(0) for m in _BLOCK.finditer(path.read_text(encoding="utf-8"))}
-    merged = dict(old)
+    merged = read_blocks(path)
     for key, text in blocks.items():
         merged[key] = f"<!-- egmt-benchmark:{key} -->\n{text.rstrip()}\n\n{provenance.run_line()}<!-- /egmt-benchmark:{key} -->\n"
     parts = [
-        "# EGMT benchmark results\n",
+        TITLE + "\n",
         "Made by `egmt benchmark` (regenerate with it; each block below is replaced when its table is recomputed, "
         "and carries its own run line). Latest run:\n",
         provenance.markdown(),
@@ -411,9 +423,10 @@ def _check_options(o: BenchmarkOptions) -> None:
     if o.workers is not None and o.workers < 1:
         raise EGMTError("--workers must be at least 1")
     resolve_metric_names(o.metrics)  # unknown names fail before any work
+    read_blocks(Path(o.results))  # so does a results file we may not overwrite
 
 
-def load_fuser(checkpoint: Path | None, device: str, threshold: float = 0.5) -> tuple[EGMTFuser, Path, str]:
+def load_fuser(checkpoint: Path | None, device: str) -> tuple[EGMTFuser, Path, str]:
     """The fuser, its checkpoint folder, and the short hash of its weights."""
     if checkpoint is None:
         if not (DEFAULT_CHECKPOINT / MODEL_FILE).is_file():
@@ -462,7 +475,10 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                     newer = (folder / MODEL_FILE).stat().st_mtime
                     if ann_files[d] is not None:
                         newer = max(newer, ann_files[d].stat().st_mtime)
-                    stamp = {"checkpoint": str(folder), "sha256": sha, "annotations": str(ann_files[d]), "threshold": o.threshold}
+                    # what the images depend on besides the files' times: the weights, where the entities
+                    # came from, and the caption-free threshold (not paths: a moved checkpoint is the same)
+                    stamp = {"sha256": sha, "annotations": ann_files[d].name if ann_files[d] else None,
+                             "threshold": o.threshold}
                 else:
                     job, newer, stamp = FuseJob(m), None, None
                 stats = fuse_cached(job, pairs[d], work / m, newer_than=newer, stamp=stamp, force=o.force,
@@ -476,10 +492,11 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                                progress=o.progress, log=emit)
             result.fusion[d] = summary
             note = ""
-            if "egmt" in methods:
+            if "egmt" in methods and ann_files[d] is None:
+                note = "EGMT's entities: caption-free (no annotation file; its classifier picks them)."
+            elif "egmt" in methods:
                 with_ann = sum(p.name in resolvers[d].annotations for p in pairs[d])
-                source = f"`{ann_files[d].name}`" if ann_files[d] is not None else "no annotation file"
-                note = (f"EGMT's entities: from {source} for {with_ann} of {len(pairs[d])} pairs"
+                note = (f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
                         + (", the others caption-free (chosen by its classifier)." if with_ann < len(pairs[d]) else "."))
             blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work)
 

@@ -191,3 +191,13 @@ def test_git_commit_names_only_egmts_own_checkout(tmp_path):
     head = subprocess.run(["git", "-C", str(bench.REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode == 0:
         assert bench.git_commit().split()[0] == head.stdout.strip()
+
+
+def test_a_foreign_results_file_is_not_overwritten(tiny_root, tiny_checkpoint, tmp_path):
+    results = tmp_path / "notes.md"
+    results.write_text("# My notes\n", encoding="utf-8")
+    with pytest.raises(EGMTError, match="not written by `egmt benchmark`"):
+        bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, datasets=["tno"], methods=["average"],
+                                     results=results))
+    assert results.read_text(encoding="utf-8") == "# My notes\n"
+    assert not (tmp_path / "out").exists()  # refused before any work

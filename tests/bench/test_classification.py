@@ -75,3 +75,13 @@ def test_benchmark_writes_table_v_caption_free(tiny_root, tiny_checkpoint, tmp_p
     assert "### RoadScene (split test.txt): 2 pairs" in text
     assert "(E = 0)" in text and "(IR, 0) and (0, VI)" in text
     assert LEAK_ROW not in text
+
+
+def test_a_model_without_classifier_is_a_clear_error(tiny_root):
+    from egmt.config import ModelConfig
+    from egmt.model import EGMT
+
+    fuser = EGMTFuser(EGMT(ModelConfig(channels=8, num_heads=2, window_size=8, multi_task=False)), device="cpu")
+    pairs = bench.dataset_pairs(tiny_root / "data", "tno")
+    with pytest.raises(EGMTError, match="no classifier"):
+        classification_table(fuser, "tno", pairs, read_annotations(tiny_root / "annotations" / "tno.jsonl"))
