@@ -1,0 +1,525 @@
+"""``egmt benchmark``: fuse the bundled test sets with EGMT and the classical baselines, score
+them, and write the paper's tables (I, II, IV; V; VII) into one Markdown file.
+
+The stage is wiring only: fusion is :class:`egmt.infer.run.FuseJob`, scoring is
+:func:`egmt.bench.evaluate.evaluate`, classification is :mod:`egmt.bench.classification`,
+cost is :mod:`egmt.bench.profile`. On disk (``OUT`` = ``--out``)::
+
+    OUT/DATASET/METHOD/STEM.png      fused images (cached, see below)
+    OUT/DATASET/sources/{ir,vi}/     links to the split's source images (datasets with a split)
+    OUT/DATASET/per_image.csv, summary.csv, summary.md    evaluate's outputs
+
+Cache: a fused image is reused when it exists and is newer than the checkpoint's weights
+(and than the annotation file that gave its entities), and the checkpoint it was made with
+(its hash, recorded in ``METHOD/fused_with.json``) is the current one; ``force`` recomputes.
+
+The results file is made of blocks, one per (table, dataset) and one for Table VII, each
+between ``<!-- egmt-benchmark:KEY -->`` markers with its own run line; a run replaces the
+blocks it computed and keeps the others, so ``--tables efficiency`` does not erase Table I.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from egmt.baselines import BASELINES
+from egmt.bench.classification import (
+    ClassificationResult,
+    classification_markdown,
+    classification_table,
+    reference_row,
+)
+from egmt.bench.evaluate import EvaluationSummary, evaluate
+from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
+from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
+from egmt.bench.tables import markdown_table, write_atomic
+from egmt.data.io import write_image
+from egmt.data.pairs import Pair, find_pairs
+from egmt.errors import EGMTError
+from egmt.infer.entities import EntityResolver
+from egmt.infer.fuser import EGMTFuser
+from egmt.infer.run import DEFAULT_CHECKPOINT, FuseJob
+from egmt.metrics import FUSION_METRICS, resolve_metric_names
+from egmt.train.checkpoint import MODEL_FILE, resolve_checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_ANNOTATIONS = REPO / "annotations"  # the checkout's bundled annotation files
+DEFAULT_DATA = Path("../shared/data")
+DEFAULT_OUT = Path("runs/benchmark")
+DEFAULT_RESULTS = Path("docs/results.md")
+STAMP_FILE = "fused_with.json"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A bundled test set: folder under the data root, split file (None: every pair), titles."""
+
+    folder: str
+    title: str
+    split: str | None
+    paper_table: str  # the paper's table for its fusion results
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "tno": DatasetSpec("tno", "TNO", None, "Table I"),
+    "roadscene": DatasetSpec("roadscene", "RoadScene", "test.txt", "Table II"),
+    "msrs": DatasetSpec("msrs", "MSRS", None, "Table IV"),
+}
+METHODS: tuple[str, ...] = ("egmt", *BASELINES)
+DISPLAY: dict[str, str] = {
+    "egmt": "EGMT (ours)",
+    "average": "Average",
+    "max_abs": "Max-abs",
+    "laplacian_pyramid": "Laplacian pyramid",
+    "dwt": "DWT",
+}
+TABLES: tuple[str, ...] = ("fusion", "classification", "efficiency")
+
+
+@dataclass
+class BenchmarkOptions:
+    """What ``egmt benchmark`` runs; the defaults are the CLI's."""
+
+    data: Path = DEFAULT_DATA
+    datasets: Sequence[str] = tuple(DATASETS)
+    methods: Sequence[str] = METHODS
+    checkpoint: Path | None = None  # None: the shipped model (egmt/pretrained/egmt-roadscene)
+    annotations: Path | None = DEFAULT_ANNOTATIONS  # folder of DATASET.jsonl (+ vocabulary, bank)
+    out: Path = DEFAULT_OUT
+    results: Path = DEFAULT_RESULTS
+    tables: Sequence[str] = TABLES
+    metrics: str | Sequence[str] | None = "paper"
+    device: str = "auto"
+    workers: int | None = None  # evaluate's processes (None: all cores)
+    force: bool = False
+    progress: bool = True
+    threshold: float = 0.5  # caption-free entities and Table V decisions
+    cls_entities: str = "none"  # Table V: "none" (caption-free) or "annotations" (adds the leak row)
+    cls_single: str = "duplicate"  # Table V single-modality rows: "duplicate" or "blank"
+    max_time_pairs: int | None = None  # Table VII: time at most this many pairs per dataset (None: all)
+    flop_entities: int = 8
+    log: Callable[[str], None] | None = None
+
+
+@dataclass
+class FuseStats:
+    """One (dataset, method): pairs fused now, reused from the cache, and failures by name."""
+
+    fused: int = 0
+    cached: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Provenance:
+    """Where the numbers come from: when, which code, which weights, which machine."""
+
+    date: str
+    commit: str
+    checkpoint: str | None
+    checkpoint_sha: str | None
+    machine: dict[str, str]
+    scope: str = ""  # what the run computed
+
+    def markdown(self) -> str:
+        m = self.machine
+        lines = [f"- Date: {self.date}", f"- egmt commit: `{self.commit}`"]
+        if self.scope:
+            lines.append(f"- Computed: {self.scope}")
+        if self.checkpoint:
+            lines.append(f"- Checkpoint: `{self.checkpoint}` (model.safetensors sha256 `{self.checkpoint_sha}`)")
+        lines.append(f"- Machine: {m['cpu']}; torch {m['torch']}; torch threads: {m['threads']}; device {m['device']}")
+        return "\n".join(lines) + "\n"
+
+    def run_line(self) -> str:
+        ckpt = f" · checkpoint sha256 {self.checkpoint_sha}" if self.checkpoint_sha else ""
+        return f"_Run {self.date} · egmt {self.commit[:12]}{ckpt} · {self.machine['device']}_\n"
+
+
+@dataclass
+class BenchmarkResult:
+    results: Path
+    provenance: Provenance
+    fusion: dict[str, EvaluationSummary] = field(default_factory=dict)
+    fuse_stats: dict[tuple[str, str], FuseStats] = field(default_factory=dict)
+    classification: dict[str, ClassificationResult] = field(default_factory=dict)
+    efficiency: EfficiencyResult | None = None
+    pairs: dict[str, int] = field(default_factory=dict)  # dataset -> pairs in its split
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def git_commit(repo: Path = REPO) -> str:
+    """``git rev-parse HEAD`` of the checkout egmt runs from (+ a note if it has local
+    changes to tracked files), or "unknown" outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-toplevel", "HEAD"],
+                              capture_output=True, text=True, timeout=20)
+        lines = head.stdout.split()
+        # an installed egmt may sit inside some other repository: only egmt's own checkout counts
+        if head.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != Path(repo).resolve():
+            return "unknown (not a git checkout)"
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git not available)"
+    commit = lines[1]
+    return commit + (" (with uncommitted changes)" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
+def file_hash(path: Path, length: int = 12) -> str:
+    """The first ``length`` hex digits of the file's SHA-256."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        raise EGMTError(f"{path}: cannot read ({e.strerror or e})") from None
+    return h.hexdigest()[:length]
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+def dataset_pairs(data: Path, name: str) -> list[Pair]:
+    """The pairs of bundled dataset ``name`` under the data root (its split only, if it has one)."""
+    spec = _spec(name)
+    root = Path(data) / spec.folder
+    if not root.is_dir():
+        raise EGMTError(f"{root}: dataset folder not found (give the data root with --data)")
+    return find_pairs(root, spec.split)
+
+
+def _spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise EGMTError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def annotation_file(annotations: Path | None, name: str) -> Path | None:
+    """``annotations/DATASET.jsonl`` if that file exists, else None (EGMT then runs caption-free)."""
+    if annotations is None:
+        return None
+    path = Path(annotations) / f"{name}.jsonl"
+    return path if path.is_file() else None
+
+
+def source_folders(data: Path, name: str, pairs: Sequence[Pair], work: Path) -> tuple[Path, Path]:
+    """Folders of the pairs' sources for :func:`evaluate`: the dataset's own ``ir/`` and ``vi/``
+    when it has no split, else ``work/sources/{ir,vi}`` holding links to the split's files only
+    (so the other pairs are not reported as missing). Copies where links are not allowed."""
+    spec = _spec(name)
+    if spec.split is None:
+        root = Path(data) / spec.folder
+        return root / "ir", root / "vi"
+    folders = []
+    for modality in ("ir", "vi"):
+        folder = work / "sources" / modality
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for pair in pairs:
+            src = Path(getattr(pair, modality)).resolve()
+            dst = folder / src.name
+            try:
+                os.symlink(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+        folders.append(folder)
+    return folders[0], folders[1]
+
+
+# --------------------------------------------------------------------------- fusion with cache
+
+
+def _fresh(path: Path, newer_than: float | None) -> bool:
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return False
+    return newer_than is None or mtime > newer_than
+
+
+def fuse_cached(
+    job: FuseJob,
+    pairs: Sequence[Pair],
+    out_dir: Path,
+    *,
+    newer_than: float | None = None,
+    stamp: dict | None = None,
+    force: bool = False,
+    progress: bool = True,
+    desc: str = "fuse",
+) -> FuseStats:
+    """Fuse ``pairs`` into ``out_dir/STEM.png`` with ``job``, skipping every image that is
+    already there and newer than ``newer_than`` (a timestamp), unless ``force`` or the
+    ``stamp`` recorded in ``out_dir/fused_with.json`` differs from the given one (another
+    checkpoint). A pair that fails is reported and its stale image, if any, removed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp_path = out_dir / STAMP_FILE
+    redo_all = force
+    if stamp is not None and not redo_all:
+        try:
+            redo_all = json.loads(stamp_path.read_text(encoding="utf-8")) != stamp
+        except (OSError, ValueError):
+            redo_all = True
+    todo = [p for p in pairs if redo_all or not _fresh(out_dir / f"{p.name}.png", newer_than)]
+    stats = FuseStats(cached=len(pairs) - len(todo))
+    for pair in tqdm(todo, desc=desc, unit="pair", disable=not progress or not todo, dynamic_ncols=True):
+        target = out_dir / f"{pair.name}.png"
+        try:
+            write_image(target, job.fuse_pair(pair).image)
+            stats.fused += 1
+        except EGMTError as e:
+            stats.failures.append(f"{pair.name}: {e}")
+            target.unlink(missing_ok=True)
+    if stamp is not None:
+        write_atomic(stamp_path, json.dumps(stamp, indent=2) + "\n")
+    return stats
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, entity_note: str, out_dir: Path,
+                    paper: bool = True) -> str:
+    """One dataset's table in the layout of Tables I-IV: a row per method, the metrics with
+    ↑/↓, best of our rows in bold, the paper's EGMT row in italics below (not ranked)."""
+    spec = _spec(name)
+    methods = summary.methods
+    rows = [DISPLAY.get(m, m) for m in methods]
+    values = {DISPLAY.get(m, m): summary.mean[m] for m in methods}
+    counts = {DISPLAY.get(m, m): str(summary.counts[m]) for m in methods}
+    hib = {n: FUSION_METRICS[n].higher_is_better for n in summary.metrics}
+    scored = max(summary.counts.values(), default=0)
+    split = f" (split {spec.split})" if spec.split else ""
+    text = f"### {spec.title}{split} (cf. paper {spec.paper_table}): {scored} of {total_pairs} pairs scored\n\n"
+    text += markdown_table(rows, summary.metrics, values, hib, extra_columns={"Pairs": counts})
+    ref = PAPER_FUSION.get(name) if paper else None
+    if ref is not None:
+        text += reference_row(f"EGMT, paper ({ref.table})", ref.values, summary.metrics, 5, extra=[str(ref.pairs)])
+    caption = (
+        "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows in bold. "
+        f"{entity_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
+    )
+    if ref is not None:
+        caption += (f" The paper's row (italics) is the authors' own measurement ({ref.table}, {ref.pairs} pairs, "
+                    "their checkpoint and metric code), for reference; it is not ranked.")
+    if summary.problems:
+        caption += f" {len(summary.problems)} problem(s) were reported and skipped (see the log)."
+    return text + caption + "\n"
+
+
+def classification_block(result: ClassificationResult, entities: str) -> str:
+    spec = _spec(result.dataset)
+    split = f" (split {spec.split})" if spec.split else ""
+    single = ("the single modality fed to both inputs, (IR, IR) and (VI, VI)" if result.single_source == "duplicate"
+              else "the single modality paired with a black image, (IR, 0) and (0, VI)")
+    paper = PAPER_CLASSIFICATION if result.dataset == "msrs" else None
+    cf = " (cf. paper Table V)" if paper else ""
+    text = f"### {spec.title}{split}{cf}: {result.pairs} pairs\n\n"
+    text += classification_markdown(result, paper, paper_label="paper, Table V, 361 MSRS test pairs")
+    caption = (
+        f"\nEGMT's classifier, sigmoid scores, decisions at 0.5, against {result.label_source} "
+        f"(classes: {', '.join(result.classes)}). Inputs: Fused (IR+VIS) = the network's two inputs (IR, VI); "
+        f"Only_IR / Only_VIS = {single} (our network always takes two sources). "
+        "Caption-free: no entity features (E = 0), because the labels are made from the entities "
+        "and the classifier reads them (eq. 8), which would leak the answer."
+    )
+    if entities == "annotations":
+        caption += " The italic leak row feeds the annotation entities anyway, for comparison; it is not ranked."
+    skipped = {k: v for k, v in result.skipped_classes.items() if v}
+    if skipped:
+        caption += " Left out (no positive, or no negative, in this set): " + "; ".join(
+            f"{k}: {', '.join(v)}" for k, v in skipped.items()) + "."
+    caption += " Best of the modality rows in bold; HL and RL lower is better."
+    if paper:
+        caption += " The paper's rows (italics) are its own numbers on the full MSRS test set."
+    return text + caption + "\n"
+
+
+# --------------------------------------------------------------------------- results file
+
+TITLE = "# EGMT benchmark results"
+_BLOCK = re.compile(r"<!-- egmt-benchmark:([\w-]+) -->\n.*?<!-- /egmt-benchmark:\1 -->\n", re.S)
+_HEADINGS = {
+    "fusion": "## Fusion quality (paper Tables I, II, IV)",
+    "classification": "## Multi-label classification (paper Table V)",
+    "efficiency": "## Efficiency (paper Table VII)",
+}
+
+
+def _block_order(key: str) -> tuple[int, int, str]:
+    table, _, dataset = key.partition("-")
+    t = TABLES.index(table) if table in TABLES else len(TABLES)
+    d = list(DATASETS).index(dataset) if dataset in DATASETS else len(DATASETS)
+    return t, d, key
+
+
+def read_blocks(path: Path) -> dict[str, str]:
+    """The blocks of an existing results file (``{}`` if there is none); EGMTError for a file
+    that `egmt benchmark` did not write, so that it is never overwritten."""
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise EGMTError(f"{path}: cannot read the results file ({e})") from None
+    if text.strip() and not text.startswith(TITLE):
+        raise EGMTError(f"{path}: exists and was not written by `egmt benchmark`; refusing to overwrite it (choose another -o)")
+    return {m.group(1): m.group(0) for m in _BLOCK.finditer(text)}
+
+
+def update_results(path: Path, blocks: dict[str, str], provenance: Provenance) -> None:
+    """Write ``path``: a header with this run's provenance, then every block, the new ones
+    (``{key: markdown}``, key ``TABLE-DATASET`` or ``efficiency``) replacing old ones of the
+    same key and the others kept as they were."""
+    merged = read_blocks(path)
+    for key, text in blocks.items():
+        merged[key] = f"<!-- egmt-benchmark:{key} -->\n{text.rstrip()}\n\n{provenance.run_line()}<!-- /egmt-benchmark:{key} -->\n"
+    parts = [
+        TITLE + "\n",
+        "Made by `egmt benchmark` (regenerate with it; each block below is replaced when its table is recomputed, "
+        "and carries its own run line). Latest run:\n",
+        provenance.markdown(),
+    ]
+    heading = None
+    for key in sorted(merged, key=_block_order):
+        table = key.partition("-")[0]
+        if table != heading and table in _HEADINGS:
+            parts.append(_HEADINGS[table] + "\n")
+            heading = table
+        parts.append(merged[key])
+    write_atomic(path, "\n".join(parts))
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _check_options(o: BenchmarkOptions) -> None:
+    for d in o.datasets:
+        _spec(d)
+    for m in o.methods:
+        if m != "egmt" and m not in BASELINES:
+            raise EGMTError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+    for t in o.tables:
+        if t not in TABLES:
+            raise EGMTError(f"unknown table {t!r}; choose from {', '.join(TABLES)}")
+    if not o.datasets or not o.methods or not o.tables:
+        raise EGMTError("nothing to do: give at least one dataset, method and table")
+    if o.workers is not None and o.workers < 1:
+        raise EGMTError("--workers must be at least 1")
+    resolve_metric_names(o.metrics)  # unknown names fail before any work
+    read_blocks(Path(o.results))  # so does a results file we may not overwrite
+
+
+def load_fuser(checkpoint: Path | None, device: str) -> tuple[EGMTFuser, Path, str]:
+    """The fuser, its checkpoint folder, and the short hash of its weights."""
+    if checkpoint is None:
+        if not (DEFAULT_CHECKPOINT / MODEL_FILE).is_file():
+            raise EGMTError(f"{DEFAULT_CHECKPOINT}: the shipped checkpoint is not there; give one with --checkpoint")
+        checkpoint = DEFAULT_CHECKPOINT
+    folder = resolve_checkpoint(checkpoint)
+    fuser = EGMTFuser.from_pretrained(folder, device=device)
+    return fuser, folder, file_hash(folder / MODEL_FILE)
+
+
+def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
+    """Run every table asked for and write the results file; returns what was computed."""
+    _check_options(o)
+    emit = o.log or (lambda msg: None)
+    datasets = list(dict.fromkeys(o.datasets))
+    methods = list(dict.fromkeys(o.methods))
+    tables = list(dict.fromkeys(o.tables))
+    pairs = {d: dataset_pairs(o.data, d) for d in datasets}
+    ann_files = {d: annotation_file(o.annotations, d) for d in datasets}
+
+    need_model = ("fusion" in tables and "egmt" in methods) or "classification" in tables or (
+        "efficiency" in tables and "egmt" in methods)
+    fuser = folder = sha = None
+    if need_model:
+        fuser, folder, sha = load_fuser(o.checkpoint, o.device)
+    device = fuser.device if fuser is not None else "cpu"
+    prov = Provenance(
+        datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        git_commit(),
+        str(folder) if folder else None,
+        sha,
+        machine_description(device),
+        f"tables {', '.join(tables)}; datasets {', '.join(datasets)}; methods {', '.join(methods)}",
+    )
+    result = BenchmarkResult(Path(o.results), prov, pairs={d: len(p) for d, p in pairs.items()})
+    resolvers = {d: EntityResolver(annotations=ann_files[d]) for d in datasets}
+    blocks: dict[str, str] = {}
+
+    if "fusion" in tables:
+        for d in datasets:
+            work = Path(o.out) / d
+            fused_dirs = {}
+            for m in methods:
+                if m == "egmt":
+                    job = FuseJob("egmt", fuser, resolvers[d], o.threshold)
+                    newer = (folder / MODEL_FILE).stat().st_mtime
+                    if ann_files[d] is not None:
+                        newer = max(newer, ann_files[d].stat().st_mtime)
+                    # what the images depend on besides the files' times: the weights, where the entities
+                    # came from, and the caption-free threshold (not paths: a moved checkpoint is the same)
+                    stamp = {"sha256": sha, "annotations": ann_files[d].name if ann_files[d] else None,
+                             "threshold": o.threshold}
+                else:
+                    job, newer, stamp = FuseJob(m), None, None
+                stats = fuse_cached(job, pairs[d], work / m, newer_than=newer, stamp=stamp, force=o.force,
+                                    progress=o.progress, desc=f"fuse {m} ({d})")
+                for line in stats.failures:
+                    emit(f"{d}/{m}: {line}")
+                result.fuse_stats[(d, m)] = stats
+                fused_dirs[m] = work / m
+            ir_dir, vi_dir = source_folders(o.data, d, pairs[d], work)
+            summary = evaluate(ir_dir, vi_dir, fused_dirs, work, metrics=o.metrics, workers=o.workers,
+                               progress=o.progress, log=emit)
+            result.fusion[d] = summary
+            note = ""
+            if "egmt" in methods and ann_files[d] is None:
+                note = "EGMT's entities: caption-free (no annotation file; its classifier picks them)."
+            elif "egmt" in methods:
+                with_ann = sum(p.name in resolvers[d].annotations for p in pairs[d])
+                note = (f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
+                        + (", the others caption-free (chosen by its classifier)." if with_ann < len(pairs[d]) else "."))
+            blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work)
+
+    if "classification" in tables:
+        for d in datasets:
+            if ann_files[d] is None:
+                emit(f"{d}: no annotation file {d}.jsonl in {o.annotations}; Table V skipped for it (no labels)")
+                continue
+            cls = classification_table(
+                fuser, d, pairs[d], resolvers[d].annotations, ann_files[d].parent,
+                entities=o.cls_entities, single_source=o.cls_single, threshold=o.threshold, progress=o.progress,
+            )
+            result.classification[d] = cls
+            blocks[f"classification-{d}"] = classification_block(cls, o.cls_entities)
+
+    if "efficiency" in tables:
+        eff = profile(
+            pairs, methods, fuser if "egmt" in methods else None, resolvers,
+            max_pairs=o.max_time_pairs, flop_entities=o.flop_entities, threshold=o.threshold, progress=o.progress,
+        )
+        result.efficiency = eff
+        titles = {d: DATASETS[d].title for d in datasets}
+        blocks["efficiency"] = efficiency_markdown(eff, DISPLAY, titles, PAPER_EFFICIENCY if "egmt" in methods else None)
+
+    update_results(Path(o.results), blocks, prov)
+    return result

@@ -1,0 +1,102 @@
+"""Fuse the bundled test sets with EGMT and the classical baselines, score them, write the tables.
+
+Datasets (under --data): tno (25 pairs), roadscene (its test.txt, 50 pairs), msrs (9 pairs).
+Each method's fused images go to OUT/DATASET/METHOD/STEM.png (reused while newer than the
+checkpoint, unless --force), scores to OUT/DATASET/{per_image,summary}.csv, and the tables,
+in the paper's layout, to the results file (default docs/results.md):
+
+  fusion          Tables I, II, IV: a row per method, the paper's eight metrics, best in bold,
+                  the paper's published EGMT row below for reference
+  classification  Table V: the classifier's HL RL mAP AUC JI F1 against the pseudo-labels,
+                  rows Only_IR / Only_VIS / Fused (IR+VIS), caption-free (no entities: they
+                  would leak the labels); --cls-entities annotations adds a labelled leak row
+  efficiency      Table VII: FLOPs, parameters, seconds per pair (same as `egmt profile`)
+
+A run replaces only the blocks it computes; the others in the results file are kept.
+EGMT's entities come from --annotations/DATASET.jsonl when present, else caption-free.
+
+  egmt benchmark --checkpoint runs/egmt-roadscene
+  egmt benchmark --datasets tno --methods egmt average --tables fusion -o /tmp/results.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# Kept here, not imported from egmt.bench.benchmark, so that `egmt --help` does not load torch;
+# tests/bench check that they match the bench module's.
+DATASETS = ("tno", "roadscene", "msrs")
+METHODS = ("egmt", "average", "max_abs", "laplacian_pyramid", "dwt")
+TABLES = ("fusion", "classification", "efficiency")
+DEFAULT_DATA = Path("../shared/data")
+DEFAULT_OUT = Path("runs/benchmark")
+DEFAULT_RESULTS = Path("docs/results.md")
+DEFAULT_ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"  # the checkout's bundled files
+
+HELP = "fuse + score TNO / RoadScene / MSRS with EGMT and baselines; write the paper's tables"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="ROOT", help=f"data root holding the datasets (default {DEFAULT_DATA})")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS), metavar="NAME",
+                   help=f"datasets to run (default: {' '.join(DATASETS)})")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="NAME",
+                   help=f"fusion methods (default: {' '.join(METHODS)})")
+    p.add_argument("--checkpoint", type=Path, metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped egmt/pretrained/egmt-roadscene)")
+    p.add_argument("--annotations", type=Path, default=DEFAULT_ANNOTATIONS, metavar="DIR",
+                   help="folder of DATASET.jsonl annotation files (+ vocabulary.json) (default: the checkout's annotations/)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"fused images and per-dataset CSVs (default {DEFAULT_OUT})")
+    p.add_argument("-o", "--results", type=Path, default=DEFAULT_RESULTS, metavar="FILE", help=f"Markdown results file (default {DEFAULT_RESULTS})")
+    p.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES), metavar="NAME",
+                   help=f"which tables to compute (default: {' '.join(TABLES)})")
+    p.add_argument("--metrics", nargs="+", default=["paper"], metavar="NAME",
+                   help="fusion metrics or groups, as `egmt evaluate` takes them (default: paper = PC SSIM MI Qabf PSNR FMI_w Nabf NCIE)")
+    p.add_argument("--force", action="store_true", help="fuse again even where a cached image is up to date")
+    r = p.add_argument_group("running")
+    r.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
+    r.add_argument("--workers", type=int, default=None, help="processes scoring the images (default: all cores)")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads for fusion and timing (default: torch's choice)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    c = p.add_argument_group("Table V (classification)")
+    c.add_argument("--cls-entities", choices=["none", "annotations"], default="none",
+                   help="none (default): caption-free, E = 0; annotations: also a row fed the annotation entities (labels leak)")
+    c.add_argument("--cls-single", choices=["duplicate", "blank"], default="duplicate",
+                   help="Only_IR / Only_VIS inputs: the modality given to both inputs (default), or beside a black image")
+    c.add_argument("--threshold", type=float, default=0.5, help="class probability threshold (caption-free entities, Table V decisions)")
+    e = p.add_argument_group("Table VII (efficiency)")
+    e.add_argument("--max-pairs", type=int, default=None, metavar="N", help="time at most N pairs per dataset (default: all)")
+    e.add_argument("--flop-entities", type=int, default=8, metavar="E", help="entity features in the FLOP count (default 8)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from egmt.bench.benchmark import BenchmarkOptions, run_benchmark
+    from egmt.errors import EGMTError
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise EGMTError("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
+
+    def log(msg: str) -> None:
+        print(f"egmt: warning: {msg}", file=sys.stderr)
+
+    options = BenchmarkOptions(
+        data=args.data, datasets=args.datasets, methods=args.methods, checkpoint=args.checkpoint,
+        annotations=args.annotations, out=args.out, results=args.results, tables=args.tables,
+        metrics=args.metrics, device=args.device, workers=args.workers, force=args.force,
+        progress=not args.no_progress, threshold=args.threshold, cls_entities=args.cls_entities,
+        cls_single=args.cls_single, max_time_pairs=args.max_pairs, flop_entities=args.flop_entities, log=log,
+    )
+    result = run_benchmark(options)
+    for (dataset, method), stats in result.fuse_stats.items():
+        print(f"{dataset}/{method}: fused {stats.fused}, cached {stats.cached}"
+              + (f", failed {len(stats.failures)}" if stats.failures else ""))
+    for dataset, summary in result.fusion.items():
+        print(f"{dataset}: scored {max(summary.counts.values(), default=0)} of {result.pairs[dataset]} pairs")
+    print(f"wrote {result.results}")
+    failed = any(s.failures for s in result.fuse_stats.values())
+    return 1 if failed else 0

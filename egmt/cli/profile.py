@@ -1,0 +1,70 @@
+"""Print Table VII for this machine: FLOPs, parameters and inference time (Markdown).
+
+FLOPs: torch.utils.flop_counter.FlopCounterMode over one fusion forward (classifier off),
+a multiply-add counted as 2 FLOPs, at 448x448 and at each dataset's mean image size.
+Params: all of the checkpoint's parameters, in millions. Time: mean seconds per pair of each
+dataset, fusion only (images already in memory, entities already resolved; reading and
+writing excluded), classification branch off as the paper measures, after 1 warm-up pair.
+Baselines are timed the same way (no parameters; FLOPs not counted).
+
+  egmt profile --checkpoint runs/egmt-roadscene
+  egmt profile --datasets tno --max-pairs 5 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# Kept here, not imported from egmt.bench.benchmark, so that `egmt --help` does not load torch;
+# tests/bench check that they match the bench module's.
+DATASETS = ("tno", "roadscene", "msrs")
+METHODS = ("egmt", "average", "max_abs", "laplacian_pyramid", "dwt")
+DEFAULT_DATA = Path("../shared/data")
+DEFAULT_ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"  # the checkout's bundled files
+
+HELP = "FLOPs, parameters and seconds per pair of EGMT and the baselines (paper Table VII)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="ROOT", help=f"data root holding the datasets (default {DEFAULT_DATA})")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS), metavar="NAME",
+                   help=f"datasets to time (default: {' '.join(DATASETS)})")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="NAME",
+                   help=f"methods (default: {' '.join(METHODS)})")
+    p.add_argument("--checkpoint", type=Path, metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped egmt/pretrained/egmt-roadscene)")
+    p.add_argument("--annotations", type=Path, default=DEFAULT_ANNOTATIONS, metavar="DIR",
+                   help="folder of DATASET.jsonl files giving EGMT's entities (default: the checkout's annotations/; else caption-free)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--max-pairs", type=int, default=None, metavar="N", help="time at most N pairs per dataset (default: all)")
+    p.add_argument("--flop-entities", type=int, default=8, metavar="E", help="entity features in the FLOP count (default 8, the paper's maximum)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from egmt.bench.benchmark import DATASETS as SPECS, DISPLAY, annotation_file, dataset_pairs, load_fuser
+    from egmt.bench.paper import PAPER_EFFICIENCY
+    from egmt.bench.profile import efficiency_markdown, profile
+    from egmt.errors import EGMTError
+    from egmt.infer.entities import EntityResolver
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise EGMTError("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
+    datasets = list(dict.fromkeys(args.datasets))
+    methods = list(dict.fromkeys(args.methods))
+    pairs = {d: dataset_pairs(args.data, d) for d in datasets}
+    fuser = None
+    if "egmt" in methods:
+        fuser, folder, sha = load_fuser(args.checkpoint, args.device)
+        print(f"checkpoint: {folder} (model.safetensors sha256 {sha})\n")
+    resolvers = {d: EntityResolver(annotations=annotation_file(args.annotations, d)) for d in datasets}
+    result = profile(pairs, methods, fuser, resolvers, max_pairs=args.max_pairs,
+                     flop_entities=args.flop_entities, progress=not args.no_progress)
+    titles = {d: SPECS[d].title for d in datasets}
+    print(efficiency_markdown(result, DISPLAY, titles, PAPER_EFFICIENCY if fuser is not None else None), end="")
+    return 0
