@@ -43,7 +43,8 @@ from egmt.bench.classification import (
 from egmt.bench.evaluate import EvaluationSummary, evaluate
 from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
 from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
-from egmt.bench.tables import markdown_table, write_atomic
+from egmt.bench.tables import markdown_table
+from egmt.fileio import write_text_atomic as write_atomic
 from egmt.data.io import write_image
 from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError

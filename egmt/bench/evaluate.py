@@ -230,7 +230,8 @@ def _progress(total: int, enabled: bool):
 
 
 def _write_outputs(out_dir, names, methods, stems, results, problems) -> EvaluationSummary:
-    from egmt.bench.tables import csv_text, markdown_table, write_atomic
+    from egmt.bench.tables import csv_text, markdown_table
+    from egmt.fileio import write_text_atomic as write_atomic
 
     rows = []
     mean: dict[str, dict[str, float]] = {}

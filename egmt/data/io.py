@@ -9,13 +9,13 @@ truncated or in a mode we cannot interpret raises :class:`EGMTError` ``"<path>: 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from egmt.errors import EGMTError
+from egmt.fileio import atomic_path
 
 #: File extensions that dataset folders may hold (lower case, with the dot).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -120,14 +120,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         if not np.isfinite(a).all():
             raise EGMTError(f"{path}: image contains NaN or infinite values")
         a = np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(a).save(f, format=fmt)
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise EGMTError(f"{path}: cannot write image ({e})") from None
-        raise
+        with atomic_path(path) as tmp:
+            Image.fromarray(a).save(tmp, format=fmt)
+    except OSError as e:
+        raise EGMTError(f"{path}: cannot write image ({e})") from None

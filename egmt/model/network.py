@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from torch import nn
 
 from egmt.config import EGMTConfig, ModelConfig
 from egmt.errors import EGMTError
+from egmt.fileio import atomic_path
 from egmt.model.attention import window_partition, window_reverse
 from egmt.model.ecim import MODALITIES, ECIMBlock
 from egmt.model.heads import EntityClassifier, FusionHead
@@ -166,9 +166,9 @@ class EGMT(nn.Module):
         if full.model != self.config:
             raise EGMTError(f"{directory}: the config's model section does not match this model")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        with _atomic_path(directory / WEIGHTS_NAME) as tmp:
+        with atomic_path(directory / WEIGHTS_NAME) as tmp:
             save_file(state, str(tmp), metadata={_FORMAT_KEY: _FORMAT})
-        with _atomic_path(directory / CONFIG_NAME) as tmp:
+        with atomic_path(directory / CONFIG_NAME) as tmp:
             tmp.write_text(json.dumps(full.to_dict(), indent=2) + "\n")
 
     @classmethod
@@ -221,25 +221,6 @@ def _pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
         return x
     mode = "reflect" if pad[1] < x.shape[-1] and pad[3] < x.shape[-2] else "replicate"
     return F.pad(x, pad, mode=mode)
-
-
-class _atomic_path:
-    """Context manager yielding a temp path beside ``target``; ``os.replace`` on success."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-
-    def __enter__(self) -> Path:
-        fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
-        os.close(fd)
-        self.tmp = Path(name)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.target)
-        else:
-            self.tmp.unlink(missing_ok=True)
 
 
 def _few(items: list[str], n: int = 3) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from egmt.errors import EGMTError
+from egmt.fileio import write_text_atomic
 
 KEYS = ("name", "ir_caption", "vi_caption", "ir_entities", "vi_entities", "entities", "labels")
 
@@ -105,34 +105,3 @@ def write_annotations(path: str | os.PathLike, annotations: Iterable[PairAnnotat
     """Write annotations as JSON Lines, atomically (temp file in the same folder, then rename)."""
     lines = [json.dumps(a.to_dict(), ensure_ascii=False) for a in annotations]
     write_text_atomic(path, "".join(line + "\n" for line in lines))
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see either the old or the whole new file."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o777  # keep an existing file's permissions
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask  # what open() would give a new file (mkstemp gives 0600)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

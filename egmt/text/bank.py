@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from egmt.errors import EGMTError
-from egmt.text.annotations import write_bytes_atomic
+from egmt.fileio import write_bytes_atomic
 from egmt.text.entities import entity_key, normalize_entity
 
 

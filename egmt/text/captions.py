@@ -18,7 +18,7 @@ from pathlib import Path
 
 from egmt.data.pairs import Pair
 from egmt.errors import EGMTError
-from egmt.text.annotations import write_text_atomic
+from egmt.fileio import write_text_atomic
 
 
 @dataclass(frozen=True)

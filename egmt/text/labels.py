@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from egmt.errors import EGMTError
-from egmt.text.annotations import write_text_atomic
+from egmt.fileio import write_text_atomic
 from egmt.text.entities import entity_key, normalize_entity
 
 # Synonyms for driving and surveillance scenes (RoadScene/FLIR, TNO, MSRS, M3FD): several

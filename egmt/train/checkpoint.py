@@ -25,16 +25,10 @@ from typing import Any
 import torch
 
 from egmt.errors import EGMTError
+from egmt.fileio import write_text_atomic
 
 STATE_FILE = "training_state.pt"
 MODEL_FILE = "model.safetensors"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def save_checkpoint(
