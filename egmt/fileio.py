@@ -8,6 +8,7 @@ annotation file or checkpoint, and never clobbers what was already there.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -55,3 +56,33 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def read_json_lines(path: str | os.PathLike, what: str, missing_hint: str = "") -> list[tuple[str, dict]]:
+    """The JSON objects of a JSON Lines file, each with ``"path:line"`` for error messages.
+
+    Blank lines are skipped. EGMTError naming the file (and line) when it is missing,
+    unreadable, or a line is not a JSON object; ``what`` names the kind of file in messages.
+    """
+    from egmt.errors import EGMTError
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EGMTError(f"{path}: {what} not found{missing_hint}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise EGMTError(f"{path}: cannot read {what} ({e})") from None
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EGMTError(f"{where}: invalid JSON ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise EGMTError(f"{where}: expected a JSON object")
+        rows.append((where, obj))
+    return rows

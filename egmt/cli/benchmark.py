@@ -38,15 +38,20 @@ DEFAULT_ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"  # the
 HELP = "fuse + score TNO / RoadScene / MSRS with EGMT and baselines; write the paper's tables"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_source_arguments(p: argparse.ArgumentParser, verb: str = "run") -> None:
+    """--data, --datasets, --methods, --checkpoint, --annotations (shared with `egmt profile`)."""
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="ROOT", help=f"data root holding the datasets (default {DEFAULT_DATA})")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS), metavar="NAME",
-                   help=f"datasets to run (default: {' '.join(DATASETS)})")
+                   help=f"datasets to {verb} (default: {' '.join(DATASETS)})")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="NAME",
                    help=f"fusion methods (default: {' '.join(METHODS)})")
     p.add_argument("--checkpoint", type=Path, metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped egmt/pretrained/egmt-roadscene)")
     p.add_argument("--annotations", type=Path, default=DEFAULT_ANNOTATIONS, metavar="DIR",
-                   help="folder of DATASET.jsonl annotation files (+ vocabulary.json) (default: the checkout's annotations/)")
+                   help="folder of DATASET.jsonl files giving EGMT's entities (default: the checkout's annotations/; else caption-free)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_source_arguments(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"fused images and per-dataset CSVs (default {DEFAULT_OUT})")
     p.add_argument("-o", "--results", type=Path, default=DEFAULT_RESULTS, metavar="FILE", help=f"Markdown results file (default {DEFAULT_RESULTS})")
     p.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES), metavar="NAME",

@@ -14,27 +14,13 @@ Baselines are timed the same way (no parameters; FLOPs not counted).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-# Kept here, not imported from egmt.bench.benchmark, so that `egmt --help` does not load torch;
-# tests/bench check that they match the bench module's.
-DATASETS = ("tno", "roadscene", "msrs")
-METHODS = ("egmt", "average", "max_abs", "laplacian_pyramid", "dwt")
-DEFAULT_DATA = Path("../shared/data")
-DEFAULT_ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"  # the checkout's bundled files
+from egmt.cli.benchmark import add_source_arguments
 
 HELP = "FLOPs, parameters and seconds per pair of EGMT and the baselines (paper Table VII)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="ROOT", help=f"data root holding the datasets (default {DEFAULT_DATA})")
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS), metavar="NAME",
-                   help=f"datasets to time (default: {' '.join(DATASETS)})")
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="NAME",
-                   help=f"methods (default: {' '.join(METHODS)})")
-    p.add_argument("--checkpoint", type=Path, metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped egmt/pretrained/egmt-roadscene)")
-    p.add_argument("--annotations", type=Path, default=DEFAULT_ANNOTATIONS, metavar="DIR",
-                   help="folder of DATASET.jsonl files giving EGMT's entities (default: the checkout's annotations/; else caption-free)")
+    add_source_arguments(p, verb="time")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--max-pairs", type=int, default=None, metavar="N", help="time at most N pairs per dataset (default: all)")

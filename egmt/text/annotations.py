@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from egmt.errors import EGMTError
-from egmt.fileio import write_text_atomic
+from egmt.fileio import read_json_lines, write_text_atomic
 
 KEYS = ("name", "ir_caption", "vi_caption", "ir_entities", "vi_entities", "entities", "labels")
 
@@ -72,22 +72,9 @@ def read_annotations(path: str | os.PathLike) -> dict[str, PairAnnotation]:
     a repeated pair name, or label vectors of different lengths.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EGMTError(f"{path}: annotation file not found (make it with `egmt annotate`)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise EGMTError(f"{path}: cannot read annotation file ({e})") from None
     out: dict[str, PairAnnotation] = {}
     num_labels: int | None = None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise EGMTError(f"{where}: invalid JSON ({e.msg})") from None
+    for where, d in read_json_lines(path, "annotation file", " (make it with `egmt annotate`)"):
         ann = PairAnnotation.from_dict(d, where)
         if ann.name in out:
             raise EGMTError(f"{where}: pair {ann.name!r} appears twice")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from egmt.data.pairs import Pair
 from egmt.errors import EGMTError
-from egmt.fileio import write_text_atomic
+from egmt.fileio import read_json_lines, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -40,23 +40,8 @@ def read_caption_file(path: str | os.PathLike, dataset: str | None = None) -> di
     :class:`EGMTError` naming file and line on bad JSON, missing keys, repeated names.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EGMTError(f"{path}: caption file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise EGMTError(f"{path}: cannot read caption file ({e})") from None
     rows: list[tuple[str | None, str, PairCaptions, str]] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise EGMTError(f"{where}: invalid JSON ({e.msg})") from None
-        if not isinstance(d, dict):
-            raise EGMTError(f"{where}: expected a JSON object")
+    for where, d in read_json_lines(path, "caption file"):
         missing = [k for k in ("name", "ir", "vi") if k not in d]
         if missing:
             raise EGMTError(f"{where}: missing key(s) {missing}")
