@@ -180,6 +180,14 @@ def git_commit(repo: Path = REPO) -> str:
     return commit + (" (with uncommitted changes)" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
+def _display_path(path: Path) -> str:
+    """``path`` relative to the checkout when it lies inside it (portable provenance), else absolute."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def file_hash(path: Path, length: int = 12) -> str:
     """The first ``length`` hex digits of the file's SHA-256."""
     h = hashlib.sha256()
@@ -457,7 +465,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     prov = Provenance(
         datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         git_commit(),
-        str(folder) if folder else None,
+        _display_path(folder) if folder else None,
         sha,
         machine_description(device),
         f"tables {', '.join(tables)}; datasets {', '.join(datasets)}; methods {', '.join(methods)}",
