@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from egmt.errors import EGMTError
+from egmt.fileio import read_json
 
 
 @dataclass
@@ -138,11 +139,7 @@ class EGMTConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EGMTConfig:
-        try:
-            d = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise EGMTError(f"{path}: cannot read config ({e})") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_json(path, "config"))
 
 
 def _from_dict(cls: type, d: Any, where: str) -> Any:

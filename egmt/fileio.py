@@ -86,3 +86,16 @@ def read_json_lines(path: str | os.PathLike, what: str, missing_hint: str = "") 
             raise EGMTError(f"{where}: expected a JSON object")
         rows.append((where, obj))
     return rows
+
+
+def read_json(path: str | os.PathLike, what: str) -> object:
+    """The JSON value in ``path``; EGMTError naming the file when it is missing or unreadable."""
+    from egmt.errors import EGMTError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EGMTError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise EGMTError(f"{path}: cannot read {what} ({e})") from None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from egmt.errors import EGMTError
-from egmt.fileio import write_text_atomic
+from egmt.fileio import read_json, write_text_atomic
 from egmt.text.entities import entity_key, normalize_entity
 
 # Synonyms for driving and surveillance scenes (RoadScene/FLIR, TNO, MSRS, M3FD): several
@@ -192,12 +192,7 @@ class Vocabulary:
     def load(cls, path: str | os.PathLike) -> Vocabulary:
         """Read ``vocabulary.json``; :class:`EGMTError` naming the file on any problem."""
         path = Path(path)
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise EGMTError(f"{path}: vocabulary file not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise EGMTError(f"{path}: cannot read vocabulary ({e})") from None
+        d = read_json(path, "vocabulary file")
         if not isinstance(d, dict) or "classes" not in d:
             raise EGMTError(f"{path}: not a vocabulary file (no 'classes')")
         classes, syn, ratio = d["classes"], d.get("synonyms", {}), d.get("positive_ratio", [])
@@ -219,12 +214,7 @@ def load_synonyms(path: str | os.PathLike, base: Mapping[str, str] | None = None
     The file's entries add to and override the base; map a word to ``""`` to remove it.
     """
     path = Path(path)
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EGMTError(f"{path}: synonyms file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise EGMTError(f"{path}: cannot read synonyms ({e})") from None
+    d = read_json(path, "synonyms file")
     if not isinstance(d, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in d.items()):
         raise EGMTError(f"{path}: synonyms must be a JSON object mapping strings to strings")
     out = dict(DEFAULT_SYNONYMS if base is None else base)
