@@ -14,6 +14,7 @@ from egmt.config import EGMTConfig
 from egmt.text.annotations import PairAnnotation, write_annotations
 from egmt.text.bank import EntityBank
 from egmt.text.labels import Vocabulary
+from tests.helpers import RandomEncoder
 from egmt.train.trainer import train
 
 CLASSES = ["person", "tree", "house"]
@@ -42,17 +43,6 @@ def one_thread():
 def _one_thread():
     with one_thread():
         yield
-
-
-class RandomEncoder:
-    """A stand-in text encoder: a fixed random 12-d vector per class name."""
-
-    name, dim = "random", 12
-
-    def encode(self, texts):
-        g = torch.Generator().manual_seed(0)
-        table = {t: torch.randn(self.dim, generator=g) for t in sorted(CLASSES)}
-        return torch.stack([table[t] for t in texts]) if texts else torch.zeros(0, self.dim)
 
 
 @pytest.fixture(scope="session")

@@ -11,17 +11,9 @@ from egmt.config import EGMTConfig, ModelConfig
 from egmt.model import EGMT
 from egmt.text.bank import EntityBank
 from egmt.text.labels import Vocabulary
+from tests.helpers import RandomEncoder
 
 CLASSES = ["person", "tree", "house", "road"]
-
-
-class RandomEncoder:
-    """A stand-in text encoder: a fixed random vector per string."""
-
-    name, dim = "random", 12
-
-    def encode(self, texts):
-        return torch.stack([torch.randn(self.dim, generator=torch.Generator().manual_seed(hash(t) % 2**31)) for t in texts]) if texts else torch.zeros(0, self.dim)
 
 
 @pytest.fixture(scope="session")

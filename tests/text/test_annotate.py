@@ -15,6 +15,7 @@ from egmt.config import TextConfig
 from egmt.errors import EGMTError
 from egmt.data.pairs import read_split
 from egmt.text.annotate import annotate_dataset, list_pairs
+from tests.helpers import CountingEncoder
 from egmt.text.annotations import read_annotations
 from egmt.text.bank import EntityBank
 from egmt.text.labels import Vocabulary
@@ -41,16 +42,6 @@ def make_dataset(root: Path, names=CAPTIONS, captions=CAPTIONS, dataset="toy") -
     (root / "captions.jsonl").write_text("\n".join(lines) + "\n")
     (root / "train.txt").write_text("a\nb\nc\n")
     return root
-
-
-class Counting:
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
-        self.name, self.dim, self.model_id = inner.name, inner.dim, inner.model_id
-
-    def encode(self, texts):
-        self.calls.append(list(texts))
-        return self.inner.encode(texts)
 
 
 def never():
@@ -90,7 +81,7 @@ def test_second_dataset_adds_to_the_bank_encoding_only_new_entities(tmp_path, sp
                      extractor=spacy_extractor, encoder=minilm, progress=False)
     before = EntityBank.load(out / "entity_bank.safetensors")
     second = make_dataset(tmp_path / "two", names={"x": 0}, captions={"x": ("a man near a tractor", "a tractor on a road")})
-    enc = Counting(minilm)
+    enc = CountingEncoder(minilm)
     res = annotate_dataset(second, second / "captions.jsonl", out, TextConfig(num_classes=3), vocab=out / "vocabulary.json",
                            dataset="two", extractor=spacy_extractor, encoder=lambda: enc, progress=False)
     assert enc.calls == [["tractor"]] and res.new_entities == ["tractor"]

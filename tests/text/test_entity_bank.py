@@ -3,18 +3,7 @@ import torch
 
 from egmt.errors import EGMTError
 from egmt.text.bank import EntityBank
-
-
-class CountingEncoder:
-    """Wraps an encoder and records what it was asked to encode."""
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
-        self.name, self.dim, self.model_id = inner.name, inner.dim, inner.model_id
-
-    def encode(self, texts):
-        self.calls.append(list(texts))
-        return self.inner.encode(texts)
+from tests.helpers import CountingEncoder
 
 
 def test_bank_returns_the_encoders_vectors(minilm):

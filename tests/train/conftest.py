@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from egmt.config import EGMTConfig
 from egmt.text.annotations import PairAnnotation, write_annotations
 from egmt.text.bank import EntityBank
 from egmt.text.labels import Vocabulary
+from tests.helpers import RandomEncoder
 
 CLASSES = ["person", "tree", "house"]
 ENTITIES = {"01": ["person", "house", "tree"], "02": ["person", "tree"], "05": []}
@@ -40,15 +40,7 @@ def tiny_dataset(tmp_path_factory, data_dir) -> Path:
         ],
     )
 
-    class RandomEncoder:
-        name, dim = "random", 12
-
-        def encode(self, texts):
-            g = torch.Generator().manual_seed(0)
-            table = {t: torch.randn(self.dim, generator=g) for t in sorted(CLASSES)}
-            return torch.stack([table[t] for t in texts]) if texts else torch.zeros(0, self.dim)
-
-    bank = EntityBank.empty("random", 12) if hasattr(EntityBank, "empty") else EntityBank("random", 12)
+    bank = EntityBank("random", 12)
     bank.add(CLASSES, RandomEncoder())
     bank.save(ann / "entity_bank.safetensors")
     return root

@@ -1,0 +1,32 @@
+"""Stand-ins shared by several test folders (import as ``from tests.helpers import ...``)."""
+
+from __future__ import annotations
+
+import zlib
+
+import torch
+
+
+class RandomEncoder:
+    """A text encoder stand-in: a fixed random ``dim``-vector per string (stable across runs)."""
+
+    name = "random"
+
+    def __init__(self, dim: int = 12):
+        self.dim = dim
+
+    def encode(self, texts):
+        vecs = [torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(t.encode()))) for t in texts]
+        return torch.stack(vecs) if vecs else torch.zeros(0, self.dim)
+
+
+class CountingEncoder:
+    """Wraps an encoder and records what it was asked to encode."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+        self.name, self.dim, self.model_id = inner.name, inner.dim, getattr(inner, "model_id", "")
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)
