@@ -55,9 +55,16 @@ def test_tiles_match_a_single_pass(fuser, data_dir):
     img = torch.from_numpy(read_image(data_dir / "tno" / "ir" / "10.png")[:160, :224, 0])[None, None]
     vi = torch.from_numpy(read_image(data_dir / "tno" / "vi" / "10.png")[:160, :224, 0])[None, None]
     with torch.no_grad():
-        run = lambda a, b: fuser.model(a, b, classify=False).fused
+        shapes = []
+
+        def run(a, b):
+            shapes.append(tuple(a.shape[-2:]))
+            return fuser.model(a, b, classify=False).fused
+
         whole = run(img, vi)
+        shapes.clear()
         tiled = fuse_in_tiles(run, img, vi, tile=96, overlap=32)
+    assert len(shapes) == 2 * 3 and set(shapes) == {(96, 96)}  # really tiled: 2 rows x 3 columns
     diff = (whole - tiled).abs()
     assert diff.max() < 5e-3, diff.max()  # measured 4e-4 (8-bit quantisation step: 3.9e-3)
     assert diff.mean() < 1e-4
