@@ -21,12 +21,25 @@ from egmt.fileio import read_json
 
 
 @dataclass
+class DataSource:
+    """One dataset folder and the pairs of it to use (beside or instead of ``DataConfig.root``)."""
+
+    root: str  # ROOT/{ir,vi}/STEM.ext
+    split: str | None = None  # a file of stems (relative to root, else to the working folder, or absolute); None: all pairs
+    annotations: str | None = None  # DATASET.jsonl from `egmt annotate`; all of a run's files share one folder
+
+
+@dataclass
 class DataConfig:
-    """Where training pairs come from and how they are cropped."""
+    """Where training (and validation) pairs come from and how they are cropped."""
 
     root: str = "../shared/data/roadscene"  # ROOT/{ir,vi}/STEM.ext
-    split: str | None = "train.txt"  # a file of stems, relative to root (or absolute); None: all pairs
+    split: str | None = "train.txt"  # a file of stems, relative to root (else to the working folder, or absolute); None: all pairs
     annotations: str | None = None  # DATASET.jsonl from `egmt annotate` (vocabulary + entity bank beside it)
+    # More training data beside root (e.g. m3svd next to RoadScene); each with its own annotations.
+    extra_sources: list[DataSource] = field(default_factory=list)
+    # Validation pairs, scored during training (never a test set); empty: no validation.
+    val_sources: list[DataSource] = field(default_factory=list)
     crop_size: int = 448  # paper: 448x448 training crops
     # paper: "a fixed sliding step", value not given; 1086 MSRS pairs (640x480) -> 10563 patches.
     # 10563/1086 = 9.73 is not a whole number, so no single stride gives it exactly. With our grid
@@ -96,7 +109,18 @@ class LossConfig:
     ssim_window: int = 11  # paper: not given; the usual Gaussian 11x11, sigma 1.5
     focal_gamma: float = 2.0
     temperature: float = 1.0  # tau of the softmax task weighting
-    learn_task_weights: bool = True  # learnable w_i (eq. 10); False: fixed lambda = (0.5, 0.5)
+    # Legacy switch (kept so old configs load): False forces task_weighting="fixed".
+    learn_task_weights: bool = True
+    # How L_fus and L_cla are combined (eq. 9-10):
+    #   "softmax": eq. 10 as written, lambda = softmax(-w / tau), w learnable, no regulariser;
+    #   "uncertainty": Kendall et al. (the paper's [51]): sum_i exp(-s_i) L_i + s_i, s_i = log sigma_i^2 learnable;
+    #   "fixed": lambda = fixed_task_weights.
+    task_weighting: str = "softmax"
+    fixed_task_weights: list[float] = field(default_factory=lambda: [0.5, 0.5])
+    # eq. 14: "sum" = (1 - SSIM(F, ir)) + (1 - SSIM(F, vi)) as the paper writes it;
+    # "grad_weighted" = 1 - (w_ir SSIM(F, ir) + w_vi SSIM(F, vi)), w from the mean Sobel gradient
+    # magnitude of each source (SwinFusion's L_SSIM, which the paper says it follows).
+    ssim_form: str = "sum"
 
 
 @dataclass
@@ -115,6 +139,16 @@ class TrainConfig:
     log_every: int = 10  # steps between CSV / TensorBoard rows
     save_every: int = 200  # steps between checkpoints (and one at the end)
     grad_clip: float | None = None
+    # Entity dropout (training only): each real entity of a sample is hidden with p = entity_drop,
+    # and all of a sample's entities with p = entity_drop_all, so the classifier must read the image
+    # and the entity-free (caption-free) path is trained. Paper: none (0, 0).
+    entity_drop: float = 0.0
+    entity_drop_all: float = 0.0
+    # Validation (data.val_sources): every val_every steps (0: only at the end) the network fuses the
+    # central val_crop x val_crop of every validation pair (0: whole images); see egmt.train.validation.
+    val_every: int = 0
+    val_crop: int = 256
+    val_metrics: list[str] = field(default_factory=lambda: ["MI", "Qabf", "FMI_w", "SSIM", "VIF"])
 
 
 @dataclass
@@ -159,6 +193,11 @@ def _from_dict(cls: type, d: Any, where: str) -> Any:
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             value = _from_dict(hint, value, f"{where}.{name}")
+        elif typing.get_origin(hint) is list and typing.get_args(hint) and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            if not isinstance(value, list):
+                raise EGMTError(f"{where}.{name}: expected a list, got {type(value).__name__}")
+            item = typing.get_args(hint)[0]
+            value = [_from_dict(item, v, f"{where}.{name}[{i}]") for i, v in enumerate(value)]
         elif hint is float and isinstance(value, int):
             value = float(value)
         elif isinstance(hint, types.UnionType) and float in typing.get_args(hint) and isinstance(value, int):

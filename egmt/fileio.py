@@ -58,6 +58,37 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def write_json_atomic(path: str | os.PathLike, obj: object) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
+
+
+def replace_folder_atomic(target: str | os.PathLike, write_files) -> Path:
+    """Fill a new folder with ``write_files(tmp_folder)``, then put it in place of ``target``.
+
+    The old folder is moved aside and deleted only after the new one is in place; a crash
+    while writing leaves the old folder untouched.
+    """
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        write_files(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
+        os.replace(target, old / target.name)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
 def read_json_lines(path: str | os.PathLike, what: str, missing_hint: str = "") -> list[tuple[str, dict]]:
     """The JSON objects of a JSON Lines file, each with ``"path:line"`` for error messages.
 

@@ -61,14 +61,36 @@ class FusionLoss(nn.Module):
         if cfg.edge_abs_fused:
             lap_f = lap_f.abs()
         l_edge = F.l1_loss(lap_f, torch.maximum(laplacian(ir).abs(), laplacian(vi).abs()))
-        l_ssim = (1 - _ssim(fused, ir, cfg.ssim_window)) + (1 - _ssim(fused, vi, cfg.ssim_window))
+        if cfg.ssim_form == "sum":
+            l_ssim = (1 - _ssim(fused, ir, cfg.ssim_window)) + (1 - _ssim(fused, vi, cfg.ssim_window))
+        elif cfg.ssim_form == "grad_weighted":
+            w_ir, w_vi = _gradient_weights(ir, vi)
+            per_sample = w_ir * _ssim(fused, ir, cfg.ssim_window, per_sample=True) + w_vi * _ssim(
+                fused, vi, cfg.ssim_window, per_sample=True
+            )
+            l_ssim = 1 - per_sample.mean()
+        else:
+            raise EGMTError(f"loss.ssim_form: unknown form {cfg.ssim_form!r} (sum or grad_weighted)")
         total = cfg.alpha_int * l_int + cfg.alpha_edge * l_edge + cfg.alpha_ssim * l_ssim
         return {"fusion": total, "int": l_int, "edge": l_edge, "ssim": l_ssim}
 
 
-def _ssim(a: torch.Tensor, b: torch.Tensor, window: int) -> torch.Tensor:
-    """Mean SSIM over the valid region (no padding), images in [0, 1]."""
-    return kornia.metrics.ssim(a, b, window_size=window, max_val=1.0, padding="valid").mean()
+def _ssim(a: torch.Tensor, b: torch.Tensor, window: int, per_sample: bool = False) -> torch.Tensor:
+    """Mean SSIM over the valid region (no padding), images in [0, 1]: a scalar, or ``[B]``."""
+    ssim_map = kornia.metrics.ssim(a, b, window_size=window, max_val=1.0, padding="valid")
+    return ssim_map.mean(dim=(1, 2, 3)) if per_sample else ssim_map.mean()
+
+
+def _gradient_weights(ir: torch.Tensor, vi: torch.Tensor, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+    """SwinFusion's SSIM weights: each source's share of the mean Sobel gradient magnitude, ``[B]`` each.
+
+    SwinFusion takes the mean over the whole batch; we take it per sample, so one flat crop
+    does not change the weights of the others in its batch.
+    """
+    g_ir = kornia.filters.sobel(ir, normalized=False).mean(dim=(1, 2, 3))
+    g_vi = kornia.filters.sobel(vi, normalized=False).mean(dim=(1, 2, 3))
+    total = g_ir + g_vi + eps
+    return g_ir / total, g_vi / total
 
 
 def class_balance_weights(positive_ratio: torch.Tensor, min_ratio: float = 0.01) -> torch.Tensor:
@@ -109,15 +131,22 @@ class FocalLoss(nn.Module):
         )
 
 
-class MultiTaskLoss(nn.Module):
-    """``L_total = lambda_fus L_fus + lambda_cls L_cla``, ``lambda = softmax(-w / tau)`` (eq. 9-10).
+TASK_WEIGHTINGS = ("softmax", "uncertainty", "fixed")
 
-    ``w`` (2 values, initialised to 0, so lambda starts at 0.5/0.5) is an ``nn.Parameter`` when
-    ``learn_task_weights``: the optimizer must include this module's parameters. Note that
-    eq. 10 has no regulariser: gradient descent on w moves weight toward the task whose loss
-    is currently smaller (with Adam at 1e-4, |w_1 - w_2| can grow by about 2e-4 per step).
-    Without logits (multi-task off) the total is the fusion loss alone and lambda = (1, 0):
-    the softmax weighting only makes sense with two tasks.
+
+class MultiTaskLoss(nn.Module):
+    """``L_total`` from ``L_fus`` and ``L_cla`` (eq. 9-10), weighted as ``cfg.task_weighting`` says.
+
+    - ``"softmax"`` (eq. 10 as written): ``lambda = softmax(-w / tau)``, ``w`` learnable (init 0,
+      so 0.5/0.5). Eq. 10 has no regulariser: descent moves weight toward the task whose loss
+      is smaller (with Adam at 1e-4, ``|w_1 - w_2|`` can grow by about 2e-4 per step).
+    - ``"uncertainty"`` (Kendall et al., the paper's ref. [51]): ``sum_i exp(-s_i) L_i + s_i``
+      with ``s_i = log sigma_i^2`` learnable (init 0); the ``+ s_i`` term keeps a weight from
+      collapsing. ``lambda_i = exp(-s_i)``.
+    - ``"fixed"``: ``lambda = cfg.fixed_task_weights``. ``learn_task_weights=False`` (legacy) means this.
+
+    ``w`` holds the two learnable values (logits or log-variances); it is a buffer when fixed.
+    Without logits (multi-task off) the total is the fusion loss alone and lambda = (1, 0).
 
     ``terms = crit(fused, ir, vi, logits, labels)``: dict of scalars ``total, fusion, int, edge,
     ssim, cls, lambda_fus, lambda_cls``.
@@ -126,17 +155,26 @@ class MultiTaskLoss(nn.Module):
     def __init__(self, cfg: LossConfig | None = None, positive_ratio: torch.Tensor | None = None) -> None:
         super().__init__()
         self.cfg = cfg if cfg is not None else LossConfig()
+        self.weighting = self.cfg.task_weighting if self.cfg.learn_task_weights else "fixed"
+        if self.weighting not in TASK_WEIGHTINGS:
+            raise EGMTError(f"loss.task_weighting: unknown {self.weighting!r} (one of {', '.join(TASK_WEIGHTINGS)})")
+        if len(self.cfg.fixed_task_weights) != 2:
+            raise EGMTError(f"loss.fixed_task_weights: two weights (fusion, classification), got {self.cfg.fixed_task_weights}")
         self.fusion = FusionLoss(self.cfg)
         self.focal = FocalLoss(self.cfg.focal_gamma, positive_ratio)
         w = torch.zeros(2)
-        if self.cfg.learn_task_weights:
-            self.w = nn.Parameter(w)
-        else:
+        if self.weighting == "fixed":
             self.register_buffer("w", w)
+        else:
+            self.w = nn.Parameter(w)
 
     def task_weights(self) -> torch.Tensor:
-        """``[lambda_fus, lambda_cls]`` (eq. 10)."""
-        return torch.softmax(-self.w / self.cfg.temperature, dim=0)
+        """``[lambda_fus, lambda_cls]``: the factors of the two task losses."""
+        if self.weighting == "softmax":
+            return torch.softmax(-self.w / self.cfg.temperature, dim=0)
+        if self.weighting == "uncertainty":
+            return torch.exp(-self.w)
+        return torch.tensor(self.cfg.fixed_task_weights, dtype=self.w.dtype, device=self.w.device)
 
     def forward(
         self,
@@ -155,7 +193,8 @@ class MultiTaskLoss(nn.Module):
             raise EGMTError("multi-task loss: logits given without labels")
         lam = self.task_weights().to(fused.dtype)
         cls = self.focal(logits, labels)
-        terms.update(
-            total=lam[0] * terms["fusion"] + lam[1] * cls, cls=cls, lambda_fus=lam[0].detach(), lambda_cls=lam[1].detach()
-        )
+        total = lam[0] * terms["fusion"] + lam[1] * cls
+        if self.weighting == "uncertainty":
+            total = total + self.w.sum().to(fused.dtype)
+        terms.update(total=total, cls=cls, lambda_fus=lam[0].detach(), lambda_cls=lam[1].detach())
         return terms

@@ -42,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="ROOT", help="dataset folder ROOT/{ir,vi}/STEM.ext (default: config's data.root)")
     p.add_argument("--split", metavar="FILE", help="file of stems to train on, relative to ROOT (default: train.txt); 'all' for every pair")
     p.add_argument("--annotations", metavar="JSONL", help="annotation file from `egmt annotate`")
+    p.add_argument("--source", nargs=3, action="append", default=[], metavar=("ROOT", "SPLIT", "JSONL"),
+                   help="one more training dataset beside --data: its folder, split file ('all' for every pair) "
+                        "and annotation file (repeatable; sets data.extra_sources)")
+    p.add_argument("--val-source", nargs=3, action="append", default=[], metavar=("ROOT", "SPLIT", "JSONL"),
+                   help="validation pairs, scored every train.val_every steps and at the end; the best checkpoint "
+                        "is copied to RUN_DIR/best (repeatable; sets data.val_sources; never a test set)")
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR", help="run folder (created)")
     p.add_argument("--config", metavar="JSON", help="start from this config.json instead of the defaults")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its newest checkpoint, with its config.json")
@@ -57,13 +63,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from egmt.config import EGMTConfig, apply_override
+    from egmt.config import DataSource, EGMTConfig, apply_override
     from egmt.train.trainer import train
 
     run_dir = Path(args.out)
     if args.resume:
         config = EGMTConfig.load(run_dir / "config.json")
         allowed = {"epochs", "max_steps", "max_minutes", "device", "save_every", "log_every"}
+        if args.source or args.val_source:
+            from egmt.errors import EGMTError
+
+            raise EGMTError("--source / --val-source cannot change when resuming")
         for flag in _OVERRIDES:
             if getattr(args, flag) is not None and flag not in allowed:
                 from egmt.errors import EGMTError
@@ -77,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
             config.data.split = None if args.split == "all" else args.split
         if args.annotations:
             config.data.annotations = args.annotations
+        for flag, field in (("source", "extra_sources"), ("val_source", "val_sources")):
+            given = [DataSource(root, None if split == "all" else split, jsonl) for root, split, jsonl in getattr(args, flag)]
+            if given:
+                setattr(config.data, field, given)
         for flag, field in _ABLATIONS.items():
             if getattr(args, flag):
                 apply_override(config, f"{field}=false")

@@ -44,6 +44,15 @@ def crop_positions(height: int, width: int, size: int, stride: int) -> list[tupl
     return [(t, l) for t in _axis_positions(height, size, stride) for l in _axis_positions(width, size, stride)]
 
 
+def _check_unique_names(pairs: Sequence[Pair]) -> None:
+    """EGMTError when two pairs (from different dataset folders) share a name: their entities would mix."""
+    seen: dict[str, Pair] = {}
+    for p in pairs:
+        if p.name in seen:
+            raise EGMTError(f"{p.ir}: pair name {p.name!r} also comes from {seen[p.name].ir}; names must be unique across sources")
+        seen[p.name] = p
+
+
 class PairCropDataset(Dataset):
     """All sliding-window crops of all pairs; item ``i`` -> ``{"ir", "vi": [1, s, s], "name", "top", "left"}``.
 
@@ -105,8 +114,12 @@ class PairCropDataset(Dataset):
 
     @classmethod
     def from_config(cls, cfg: DataConfig, progress: bool = False) -> PairCropDataset:
-        """The training crops that ``cfg`` describes (root, split, crop size/stride, flips, small-image policy)."""
-        pairs = find_pairs(cfg.root, cfg.split)
+        """The training crops that ``cfg`` describes (root + extra sources, splits, crop size/stride,
+        flips, small-image policy). Pair names must be unique across sources."""
+        pairs = list(find_pairs(cfg.root, cfg.split))
+        for source in cfg.extra_sources:
+            pairs += find_pairs(source.root, source.split)
+        _check_unique_names(pairs)
         return cls(pairs, size=cfg.crop_size, stride=cfg.crop_stride, flips=cfg.flips,
                    small_images=cfg.small_images, progress=progress)
 

@@ -78,14 +78,17 @@ def read_split(path: str | os.PathLike) -> list[str]:
 def find_pairs(root: str | os.PathLike, split: str | os.PathLike | None = None) -> list[Pair]:
     """All pairs under ``root`` (or only the stems of ``split``), sorted by name.
 
-    ``split`` is a path relative to ``root`` or absolute. Every selected stem must exist in
-    both ``ir/`` and ``vi/``; a file without its partner is an error naming it (files outside
-    the split are not checked).
+    ``split`` is a path relative to ``root`` (``train.txt``), else relative to the working
+    folder (a split file kept in the repository, ``splits/roadscene-val.txt``), or absolute.
+    Every selected stem must exist in both ``ir/`` and ``vi/``; a file without its partner is
+    an error naming it (files outside the split are not checked).
     """
     root = Path(root)
     split_path = None
     if split is not None:
-        split_path = Path(split) if Path(split).is_absolute() else root / split
+        split_path = Path(split)
+        if not split_path.is_absolute() and ((root / split_path).is_file() or not split_path.is_file()):
+            split_path = root / split_path
     pairs, problems = match_folders(root / "ir", root / "vi", split_path)
     if problems:
         raise EGMTError(problems[0])

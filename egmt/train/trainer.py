@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from egmt.config import EGMTConfig
 from egmt.data.crops import PairCropDataset
 from egmt.errors import EGMTError
+from egmt.fileio import replace_folder_atomic, write_json_atomic
 from egmt.losses import MultiTaskLoss
 from egmt.model import EGMT
 from egmt.text.features import BANK_FILE, VOCABULARY_FILE, EntityFeatures
@@ -35,6 +36,7 @@ from egmt.train.checkpoint import (
     save_training_state,
 )
 from egmt.train.distributed import DistInfo, close_distributed, init_distributed
+from egmt.train.validation import VALIDATION_FILE, Validator
 from egmt.train.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,12 @@ class TrainStep(nn.Module):
         return self.criterion(out.fused, ir, vi, logits=out.logits, labels=labels)
 
 
+def annotation_files(config: EGMTConfig) -> list[str]:
+    """Every annotation file of the run (training, extra and validation sources), each once, in order."""
+    files = [config.data.annotations] + [s.annotations for s in config.data.extra_sources + config.data.val_sources]
+    return list(dict.fromkeys(f for f in files if f))
+
+
 def load_entity_features(config: EGMTConfig) -> EntityFeatures | None:
     """The run's entity features, and the model config adjusted to the bank and vocabulary."""
     needs_text = config.model.text_interaction or config.model.multi_task
@@ -65,7 +73,10 @@ def load_entity_features(config: EGMTConfig) -> EntityFeatures | None:
                 "to train without, turn off text interaction and multi-task learning"
             )
         return None
-    feats = EntityFeatures.from_annotation_file(config.data.annotations)
+    missing = [s.root for s in config.data.extra_sources + config.data.val_sources if not s.annotations]
+    if missing:
+        raise EGMTError(f"{missing[0]}: a data source without annotations in a run that uses entities")
+    feats = EntityFeatures.from_annotation_files(annotation_files(config))
     config.model.entity_dim = feats.dim
     config.model.num_classes = feats.num_classes
     return feats
@@ -110,6 +121,10 @@ class Trainer:
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
+        self.best_score = -math.inf
+        self.validator = None
+        if config.data.val_sources and self.dist.is_main:
+            self.validator = Validator(config, self.features)
         torch.manual_seed(config.train.seed + 1 + self.dist.rank)  # flips and entity masks differ per rank
         if resume:
             self._restore()
@@ -127,6 +142,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.criterion.load_state_dict(state["criterion"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.best_score = state.get("best_score", -math.inf)
         rng = state["rng_cpu"]
         if len(rng) == self.dist.world_size:
             torch.set_rng_state(rng[self.dist.rank])
@@ -145,8 +161,13 @@ class Trainer:
         torch.distributed.all_gather_object(out, t)
         return out
 
-    def save(self) -> Path | None:
-        """Write a checkpoint (rank 0 writes; every rank contributes its RNG state)."""
+    def save(self, validation: dict | None = None) -> Path | None:
+        """Write a checkpoint (rank 0 writes; every rank contributes its RNG state).
+
+        With a validation result, it is written into the checkpoint as ``validation.json``
+        and, when its score beats the run's best so far, the checkpoint (without its
+        resuming state) is also copied to ``RUN_DIR/best`` atomically.
+        """
         rng_cpu = self._gather(torch.get_rng_state())
         rng_cuda = self._gather(torch.cuda.get_rng_state(self.device)) if self.device.type == "cuda" else None
         if not self.dist.is_main:
@@ -160,15 +181,36 @@ class Trainer:
             "rng_cpu": rng_cpu,
             "rng_cuda": rng_cuda,
         }
+        improved = validation is not None and validation["score"] > self.best_score
+        if improved:
+            self.best_score = validation["score"]
+        state["best_score"] = self.best_score
 
-        def write(folder: Path) -> None:
+        def write_model(folder: Path) -> None:
             self.model.save_pretrained(folder, self.config)
             if self.features is not None:
                 self.features.bank.save(folder / BANK_FILE)
                 self.features.vocabulary.save(folder / VOCABULARY_FILE)
+            if validation is not None:
+                write_json_atomic(folder / VALIDATION_FILE, {"step": self.step, **validation})
+
+        def write(folder: Path) -> None:
+            write_model(folder)
             save_training_state(folder, state)
 
-        return save_checkpoint(self.run_dir, self.step, write)
+        folder = save_checkpoint(self.run_dir, self.step, write)
+        if improved:
+            replace_folder_atomic(self.run_dir / "best", write_model)
+        return folder
+
+    def validate(self) -> dict | None:
+        """Score the model on the validation pairs (rank 0; None without validation) and log it."""
+        if self.validator is None:
+            return None
+        result = self.validator(self.model, self.device)
+        if self._val_log is not None:
+            self._val_log.write(self.step, result)
+        return result
 
     # -- loop ----------------------------------------------------------------------------
     def _loader(self) -> DataLoader:
@@ -191,10 +233,21 @@ class Trainer:
         if self.features is not None:
             e, m, y = self.features.batch(batch["name"])
             if self.config.model.text_interaction:
-                entities, mask = e.to(self.device), m.to(self.device)
+                entities, mask = e.to(self.device), self._drop_entities(m).to(self.device)
             if self.config.model.multi_task:
                 labels = y.to(self.device)
         return {"ir": ir, "vi": vi, "entities": entities, "entity_mask": mask, "labels": labels}
+
+    def _drop_entities(self, mask: torch.Tensor) -> torch.Tensor:
+        """Entity dropout (``train.entity_drop``, ``train.entity_drop_all``): hide real entities
+        by clearing their mask ``[B, E]``; labels are kept, so the classifier must find the
+        hidden classes in the image. Drawn from torch's RNG (resumable)."""
+        cfg = self.config.train
+        if cfg.entity_drop > 0:
+            mask = mask & (torch.rand(mask.shape) >= cfg.entity_drop)
+        if cfg.entity_drop_all > 0:
+            mask = mask & (torch.rand(mask.shape[0], 1) >= cfg.entity_drop_all)
+        return mask
 
     def lr_at(self, step: int) -> float:
         """Learning rate of step ``step`` (0-based): optional linear warm-up, then constant or cosine."""
@@ -227,6 +280,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.run_dir / "config.json")
         logger = _RunLogger(self.run_dir, self.step) if self.dist.is_main else None
+        self._val_log = _ValidationLogger(self.run_dir, self.step, self.validator.metrics) if self.validator else None
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", disable=not self.dist.is_main, dynamic_ncols=True)
         sums: dict[str, float] = {}
         count = 0
@@ -251,14 +305,18 @@ class Trainer:
                         sums, count = {}, 0
                     if cfg.max_minutes is not None and self._out_of_time(t0):
                         self.total_steps = self.step  # stop here, with a checkpoint
-                    if self.step % cfg.save_every == 0 or self.step == self.total_steps:
-                        last = self.save() or last
+                    at_end = self.step == self.total_steps
+                    validate = self.validator is not None and (at_end or (cfg.val_every and self.step % cfg.val_every == 0))
+                    if self.step % cfg.save_every == 0 or at_end or validate:
+                        last = self.save(self.validate() if validate else None) or last
                     if self.step >= self.total_steps or self.batch_in_epoch == 0:
                         break
         finally:
             bar.close()
             if logger:
                 logger.close()
+            if self._val_log:
+                self._val_log.close()
         return last
 
     def _out_of_time(self, t0: float) -> bool:
@@ -301,6 +359,34 @@ class _RunLogger:
     def close(self) -> None:
         self._file.close()
         self._tb.close()
+
+
+class _ValidationLogger:
+    """``validation.csv``: one row per validation (step, score, each metric, caption-free mAP and prior)."""
+
+    def __init__(self, run_dir: Path, start_step: int, metrics: list[str]):
+        self.columns = ["step", "score", *metrics, "cls_map", "cls_prior_map"]
+        path = run_dir / "validation.csv"
+        rows = []
+        if path.is_file() and start_step > 0:
+            with path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+        self._file = path.open("w", newline="")
+        self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="ignore")
+        self._csv.writeheader()
+        self._csv.writerows(rows)
+        self._file.flush()
+
+    def write(self, step: int, result: dict) -> None:
+        row = {"step": step, "score": repr(result["score"]), **{k: repr(v) for k, v in result["fusion"].items()}}
+        cls = result.get("classification", {})
+        if "map" in cls:
+            row.update(cls_map=repr(cls["map"]), cls_prior_map=repr(cls["prior_map"]))
+        self._csv.writerow(row)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def train(config: EGMTConfig, run_dir: str | Path, resume: bool = False) -> Path | None:

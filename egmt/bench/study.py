@@ -1,0 +1,161 @@
+"""Recipe study: several training recipes at an equal budget, compared on validation only.
+
+A study is a base config (``config.json`` format: data, validation sources, crop, learning
+rate...) and a recipes file ``{"NAME": ["section.key=value", ...], ...}``: each recipe is
+the base plus its overrides. Every (recipe, seed) trains for the same number of steps, as
+``egmt train`` in its own process (``jobs`` side by side, ``threads`` torch threads each)
+into ``OUT/NAME-sSEED``, with its config, log, validation log and best checkpoint kept
+there. A run that is already complete is not trained again, and an interrupted one
+resumes, so the command can be re-run after a stop.
+
+The table ranks recipes by their validation score (see :mod:`egmt.train.validation`) at the
+last step, the mean over seeds, with each seed's value, so a difference can be read against
+the spread between seeds. Test sets play no part.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from egmt.bench.tables import csv_text
+from egmt.config import EGMTConfig, apply_override
+from egmt.errors import EGMTError
+from egmt.fileio import read_json, write_text_atomic
+
+#: Validation columns of the study table (validation.csv names), and whether higher is better.
+TABLE_COLUMNS = {"score": True, "MI": True, "Qabf": True, "FMI_w": True, "SSIM": True, "VIF": True,
+                 "cls_map": True, "cls_prior_map": True}
+
+
+@dataclass
+class StudyRun:
+    recipe: str
+    seed: int
+    folder: Path
+    config: EGMTConfig
+
+
+def load_recipes(path: str | os.PathLike) -> dict[str, list[str]]:
+    """``{name: [override, ...]}`` from a JSON file; EGMTError naming the file on a bad shape."""
+    recipes = read_json(path, "recipes")
+    if not isinstance(recipes, dict) or not recipes or not all(
+        isinstance(v, list) and all(isinstance(o, str) for o in v) for v in recipes.values()
+    ):
+        raise EGMTError(f"{path}: recipes must be a non-empty mapping of name -> list of 'section.key=value' strings")
+    return recipes
+
+
+def plan_runs(base: EGMTConfig, recipes: dict[str, list[str]], out_dir: Path, steps: int, seeds: list[int]) -> list[StudyRun]:
+    """One config per (recipe, seed): the base, the recipe's overrides, the seed and the step budget."""
+    runs = []
+    for name, overrides in recipes.items():
+        for seed in seeds:
+            cfg = EGMTConfig.from_dict(base.to_dict())
+            for assignment in overrides:
+                try:
+                    apply_override(cfg, assignment)
+                except EGMTError as e:
+                    raise EGMTError(f"recipe {name!r}: {e}") from None
+            cfg.train.seed = seed
+            cfg.train.max_steps = steps
+            if not cfg.data.val_sources:
+                raise EGMTError(f"recipe {name!r}: the study compares on validation, but data.val_sources is empty")
+            runs.append(StudyRun(name, seed, out_dir / f"{name}-s{seed}", cfg))
+    return runs
+
+
+def _last_validation(folder: Path) -> dict | None:
+    path = folder / "validation.csv"
+    if not path.is_file():
+        return None
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return rows[-1] if rows else None
+
+
+def is_complete(run: StudyRun) -> bool:
+    row = _last_validation(run.folder)
+    return row is not None and int(row["step"]) >= run.config.train.max_steps
+
+
+def train_run(run: StudyRun, threads: int) -> int:
+    """Train (or resume) one run in a child process; returns its exit code."""
+    if is_complete(run):
+        return 0
+    run.folder.mkdir(parents=True, exist_ok=True)
+    config_path = run.folder / "study-config.json"
+    write_text_atomic(config_path, json.dumps(run.config.to_dict(), indent=2) + "\n")
+    resume = (run.folder / "checkpoints" / "latest").is_file()
+    cmd = [sys.executable, "-m", "egmt", "train", "-o", str(run.folder)]
+    cmd += ["--resume"] if resume else ["--config", str(config_path)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with (run.folder / "train-output.txt").open("a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        return subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def run_study(runs: list[StudyRun], jobs: int = 1, threads: int = 1, progress=print) -> list[tuple[StudyRun, int]]:
+    """Train every run, ``jobs`` at a time; returns (run, exit code) pairs."""
+
+    def one(run: StudyRun) -> tuple[StudyRun, int]:
+        code = train_run(run, threads)
+        progress(f"{run.folder.name}: {'done' if code == 0 else f'failed (exit {code}), see train-output.txt'}")
+        return run, code
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, runs))
+
+
+def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
+    """Per recipe: mean validation values over its complete seeds, and each seed's score."""
+    out: dict[str, dict] = {}
+    for run in runs:
+        row = _last_validation(run.folder)
+        entry = out.setdefault(run.recipe, {"seeds": {}, "values": {}, "steps": run.config.train.max_steps})
+        if row is None or not is_complete(run):
+            continue
+        entry["seeds"][run.seed] = {k: float(row[k]) if row.get(k) not in (None, "") else math.nan for k in TABLE_COLUMNS}
+    for entry in out.values():
+        seeds = list(entry["seeds"].values())
+        entry["values"] = {k: sum(s[k] for s in seeds) / len(seeds) if seeds else math.nan for k in TABLE_COLUMNS}
+    return out
+
+
+def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command: str) -> str:
+    """The study table (best validation score first), each recipe's overrides, and the command."""
+    order = sorted(rows, key=lambda r: -rows[r]["values"]["score"] if not math.isnan(rows[r]["values"]["score"]) else math.inf)
+    header = ["Recipe", "Seeds", "Steps", "Score (per seed)", *(c for c in TABLE_COLUMNS if c != "score")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for name in order:
+        r = rows[name]
+        per_seed = ", ".join(f"{r['seeds'][s]['score']:.4f}" for s in sorted(r["seeds"]))
+        score = r["values"]["score"]
+        cells = [name, str(len(r["seeds"])), str(r["steps"]),
+                 f"**{score:.4f}** ({per_seed})" if not math.isnan(score) else "–"]
+        cells += [f"{r['values'][c]:.4f}" if not math.isnan(r["values"][c]) else "–" for c in TABLE_COLUMNS if c != "score"]
+        lines.append("| " + " | ".join(cells) + " |")
+    recipe_lines = [f"- `{name}`: " + (", ".join(f"`{o}`" for o in recipes[name]) or "the base config") for name in recipes]
+    return (
+        "\n".join(lines) + "\n\n"
+        "Validation only (RoadScene train.txt minus every 9th pair, and two whole M3SVD clips; see `splits/`). "
+        "Score: mean over MI, Qabf, FMI_w, SSIM and VIF of the ratio to plain averaging on the same crops "
+        "(1.0 = as good as the average of the sources). cls_map: caption-free classification mAP; "
+        "cls_prior_map: the mAP of the label prior on the same pairs.\n\n"
+        "Recipes (overrides of the base config):\n\n" + "\n".join(recipe_lines) + "\n\n"
+        f"Made by: `{command}`\n"
+    )
+
+
+def study_csv(rows: dict[str, dict]) -> str:
+    header = ["recipe", "seed", *TABLE_COLUMNS]
+    body = [[name, seed, *(vals[c] for c in TABLE_COLUMNS)] for name, r in rows.items() for seed, vals in sorted(r["seeds"].items())]
+    return csv_text(header, body)

@@ -1,0 +1,63 @@
+"""Compare training recipes at an equal step budget, on validation pairs only.
+
+Each recipe of RECIPES (JSON: {"name": ["section.key=value", ...]}) is the BASE config plus
+its overrides; each (recipe, seed) trains for --steps steps as `egmt train` in OUT/NAME-sSEED
+(config, log, validation.csv, best/ kept there). Runs already complete are skipped and
+interrupted ones resume, so the same command can be run again after a stop. The table
+(Markdown, and CSV beside it) ranks recipes by the validation score at the last step.
+
+Example (the study behind docs/recipe-study.md):
+  egmt study --base docs/study/base.json --recipes docs/study/recipes.json \\
+      -o runs/study --steps 300 --seeds 0 --jobs 2 --threads 1 --table docs/recipe-study.md
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train several recipes at an equal budget and tabulate their validation scores"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", required=True, metavar="JSON", help="base config (config.json format) with data.val_sources")
+    p.add_argument("--recipes", required=True, metavar="JSON", help='{"name": ["section.key=value", ...], ...}')
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="one run folder per recipe and seed goes here")
+    p.add_argument("--steps", type=int, required=True, help="training steps of every run (the equal budget)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run each recipe with (default: 0)")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="train only these recipes (the table still lists every complete run)")
+    p.add_argument("--jobs", type=int, default=1, help="runs side by side (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument("--table", metavar="MD", help="write the Markdown table here (and a .csv beside it)")
+    p.add_argument("--no-train", action="store_true", help="only tabulate the runs already in OUT")
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from egmt.bench.study import load_recipes, plan_runs, run_study, study_csv, study_markdown, study_rows
+    from egmt.config import EGMTConfig
+    from egmt.errors import EGMTError
+    from egmt.fileio import write_text_atomic
+
+    if args.steps <= 0:
+        raise EGMTError(f"--steps must be positive, got {args.steps}")
+    recipes = load_recipes(args.recipes)
+    unknown = sorted(set(args.only or []) - set(recipes))
+    if unknown:
+        raise EGMTError(f"{args.recipes}: no recipe named {unknown[0]!r}")
+    runs = plan_runs(EGMTConfig.load(args.base), recipes, Path(args.out), args.steps, args.seeds)
+    if not args.no_train:
+        todo = [r for r in runs if not args.only or r.recipe in args.only]
+        failed = [r for r, code in run_study(todo, jobs=args.jobs, threads=args.threads) if code != 0]
+        if failed:
+            print(f"egmt study: {len(failed)} run(s) failed: {', '.join(r.folder.name for r in failed)}", file=sys.stderr)
+    rows = study_rows(runs)
+    command = "egmt study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else "egmt study"
+    text = study_markdown(rows, recipes, command)
+    print(text)
+    if args.table:
+        write_text_atomic(args.table, "# Recipe study (validation only)\n\n" + text)
+        write_text_atomic(Path(args.table).with_suffix(".csv"), study_csv(rows))
+    return 0

@@ -1,0 +1,130 @@
+"""Validation during training: held-out training-distribution pairs, never a test set.
+
+Each validation pair (``data.val_sources``) is cut once to its central ``val_crop`` square
+(whole image when 0 or when the image is smaller), so a validation pass costs the same at
+every step. The network fuses it with the pair's own entities; the fused Y, rounded to 8
+bits as it would be saved, is scored with egmt's metrics (``train.val_metrics``).
+
+The selection rule (``RULE``): the **score** is the mean over the metrics of
+``mean(metric of the network) / mean(metric of average fusion)`` on the same crops, so each
+metric counts alike whatever its scale, and 1.0 means "as good as averaging the sources".
+The best checkpoint of a run is the one with the highest score (all metrics used here are
+higher-is-better).
+
+Classification is scored caption-free (no entities, as at inference without captions,
+since the pseudo-labels are made from the entities): macro mAP of the sigmoid scores,
+against the mAP of the label prior (every pair scored with the training positive ratios).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from egmt.config import EGMTConfig
+from egmt.data.pairs import find_pairs, load_pair
+from egmt.errors import EGMTError
+from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names
+from egmt.metrics.classification import classification_metrics
+from egmt.text.features import EntityFeatures
+
+RULE = "score = mean over val_metrics of mean(model) / mean(average fusion) on the validation crops; best = highest score"
+VALIDATION_FILE = "validation.json"
+
+
+@dataclass
+class _ValPair:
+    name: str
+    ir: torch.Tensor  # [1, h, w] in [0, 1]
+    vi: torch.Tensor
+
+
+def _center_crop(y: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = y.shape[-2:]
+    if size <= 0:
+        return y
+    ch, cw = min(size, h), min(size, w)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return y[..., top : top + ch, left : left + cw].contiguous()
+
+
+def _to_u8(y: torch.Tensor) -> np.ndarray:
+    """``[1, h, w]`` in [0, 1] -> ``[h, w]`` uint8, rounded as a saved PNG would be."""
+    return (y[0].clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+
+
+class Validator:
+    """Scores a model on the validation pairs of ``config.data.val_sources``."""
+
+    def __init__(self, config: EGMTConfig, features: EntityFeatures | None) -> None:
+        if not config.data.val_sources:
+            raise EGMTError("validation needs data.val_sources")
+        self.metrics = resolve_metric_names(config.train.val_metrics)
+        lower = [m for m in self.metrics if not FUSION_METRICS[m].higher_is_better]
+        if lower:
+            raise EGMTError(f"train.val_metrics: {lower} are lower-is-better; the validation score takes higher-is-better metrics")
+        self.features = features
+        self.pairs: list[_ValPair] = []
+        for source in config.data.val_sources:
+            for pair in find_pairs(source.root, source.split):
+                loaded = load_pair(pair)
+                crop = config.train.val_crop
+                self.pairs.append(_ValPair(pair.name, _center_crop(loaded.ir, crop), _center_crop(loaded.vi, crop)))
+        self.baseline = self._fusion_means([(p.ir + p.vi) / 2 for p in self.pairs])
+
+    def _fusion_means(self, fused: list[torch.Tensor]) -> dict[str, float]:
+        rows = [
+            compute_fusion_metrics(_to_u8(p.ir), _to_u8(p.vi), _to_u8(f), self.metrics, threads=1, errors={})
+            for p, f in zip(self.pairs, fused)
+        ]
+        return {m: float(np.nanmean([r[m] for r in rows])) for m in self.metrics}
+
+    @torch.no_grad()
+    def __call__(self, model: torch.nn.Module, device: torch.device) -> dict:
+        """``{"fusion": {metric: mean}, "baseline_average": {...}, "score": float, "classification": {...}}``."""
+        was_training = model.training
+        model.eval()
+        fused, probs, labels = [], [], []
+        try:
+            for p in self.pairs:
+                ir, vi = p.ir[None].to(device), p.vi[None].to(device)
+                entities = mask = None
+                if self.features is not None and model.config.text_interaction:
+                    e, m, _ = self.features.batch([p.name])
+                    entities, mask = e.to(device), m.to(device)
+                fused.append(model(ir, vi, entities=entities, entity_mask=mask).fused[0].float().cpu())
+                if self.features is not None and model.config.multi_task:
+                    logits = model(ir, vi).logits  # caption-free: no entities
+                    probs.append(torch.sigmoid(logits[0]).float().cpu())
+                    labels.append(self.features.batch([p.name])[2][0])
+        finally:
+            model.train(was_training)
+        means = self._fusion_means(fused)
+        ratios = [means[m] / self.baseline[m] for m in self.metrics if self.baseline[m] and not math.isnan(means[m])]
+        result = {
+            "pairs": len(self.pairs),
+            "fusion": means,
+            "baseline_average": self.baseline,
+            "score": float(np.mean(ratios)) if ratios else math.nan,
+            "rule": RULE,
+        }
+        if probs:
+            result["classification"] = self._classification(torch.stack(probs), torch.stack(labels))
+        return result
+
+    def _classification(self, probs: torch.Tensor, labels: torch.Tensor) -> dict:
+        prior = torch.tensor(self.features.vocabulary.positive_ratio, dtype=torch.float32).expand_as(probs)
+        try:
+            scores = classification_metrics(probs.numpy(), labels.numpy())
+            prior_scores = classification_metrics(prior.numpy(), labels.numpy())
+        except EGMTError as e:  # e.g. a validation set where no class has a positive
+            return {"error": str(e)}
+        return {
+            "input": "caption-free (no entities)",
+            "map": scores["mAP"],
+            "auc": scores["AUC"],
+            "prior_map": prior_scores["mAP"],
+        }

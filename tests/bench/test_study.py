@@ -1,0 +1,61 @@
+"""`egmt study`: equal-budget runs per recipe, resumable, tabulated from validation only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from egmt.bench.study import load_recipes, plan_runs, study_rows
+from egmt.cli import main as cli_main
+from egmt.config import DataSource
+from egmt.errors import EGMTError
+from tests.train.conftest import make_tiny_config, tiny_dataset  # noqa: F401  (a fixture)
+
+
+def test_plan_applies_overrides_seeds_and_budget(tmp_path):
+    from egmt.config import EGMTConfig
+
+    base = EGMTConfig()
+    base.data.val_sources = [DataSource("v")]
+    runs = plan_runs(base, {"a": [], "b": ["loss.alpha_int=20"]}, tmp_path, steps=7, seeds=[0, 3])
+    assert [(r.recipe, r.seed) for r in runs] == [("a", 0), ("a", 3), ("b", 0), ("b", 3)]
+    assert all(r.config.train.max_steps == 7 for r in runs)
+    assert [r.config.loss.alpha_int for r in runs] == [1.0, 1.0, 20.0, 20.0]
+    assert runs[1].folder == tmp_path / "a-s3" and runs[1].config.train.seed == 3
+    with pytest.raises(EGMTError, match="recipe 'c'"):
+        plan_runs(base, {"c": ["loss.nope=1"]}, tmp_path, 7, [0])
+    base.data.val_sources = []
+    with pytest.raises(EGMTError, match="val_sources"):
+        plan_runs(base, {"a": []}, tmp_path, 7, [0])
+
+
+def test_bad_recipes_file_names_the_file(tmp_path):
+    bad = tmp_path / "r.json"
+    bad.write_text(json.dumps({"a": "loss.alpha_int=2"}))
+    with pytest.raises(EGMTError, match="r.json"):
+        load_recipes(bad)
+
+
+@pytest.mark.slow
+def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):
+    cfg = make_tiny_config(tiny_dataset, save_every=100)
+    cfg.data.val_sources = [DataSource(str(tiny_dataset), "train.txt", cfg.data.annotations)]
+    cfg.train.val_crop = 48
+    cfg.train.val_metrics = ["MI", "SSIM"]
+    cfg.save(tmp_path / "base.json")
+    (tmp_path / "recipes.json").write_text(json.dumps({"plain": [], "drop": ["train.entity_drop_all=1.0"]}))
+    args = ["study", "--base", str(tmp_path / "base.json"), "--recipes", str(tmp_path / "recipes.json"),
+            "-o", str(tmp_path / "runs"), "--steps", "2", "--table", str(tmp_path / "study.md")]
+    assert cli_main(args) == 0
+    table = (tmp_path / "study.md").read_text()
+    assert "| plain | 1 | 2 |" in table and "| drop | 1 | 2 |" in table
+    assert (tmp_path / "study.csv").read_text().count("\n") == 3
+    first = (tmp_path / "runs" / "plain-s0" / "validation.csv").stat().st_mtime_ns
+    assert cli_main(args) == 0  # complete runs are not trained again
+    assert (tmp_path / "runs" / "plain-s0" / "validation.csv").stat().st_mtime_ns == first
+    from egmt.bench.study import plan_runs as plan
+    from egmt.config import EGMTConfig
+
+    rows = study_rows(plan(EGMTConfig.load(tmp_path / "base.json"), load_recipes(tmp_path / "recipes.json"), tmp_path / "runs", 2, [0]))
+    assert set(rows) == {"plain", "drop"} and all(len(r["seeds"]) == 1 for r in rows.values())

@@ -1,0 +1,129 @@
+"""Validation during training, the best checkpoint, entity dropout and several data sources."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from egmt.config import DataSource, EGMTConfig
+from egmt.data.crops import PairCropDataset
+from egmt.data.pairs import find_pairs
+from egmt.errors import EGMTError
+from egmt.text.features import EntityFeatures
+from egmt.train.trainer import Trainer, train
+
+
+def _with_validation(cfg: EGMTConfig, root: Path) -> EGMTConfig:
+    cfg.data.val_sources = [DataSource(str(root), "train.txt", cfg.data.annotations)]
+    cfg.train.val_crop = 48
+    cfg.train.val_metrics = ["MI", "Qabf", "SSIM"]
+    return cfg
+
+
+def test_validation_is_logged_written_with_checkpoints_and_best_is_kept(tiny_dataset, tiny_config, tmp_path):
+    run = tmp_path / "run"
+    cfg = _with_validation(tiny_config(tiny_dataset, max_steps=4, save_every=100, val_every=2), tiny_dataset)
+    final = train(cfg, run)
+    with (run / "validation.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [2, 4]  # every val_every steps, and the last
+    assert final.name == "step-0000004"
+    result = json.loads((final / "validation.json").read_text())
+    assert result["step"] == 4 and result["pairs"] == 3
+    assert set(result["fusion"]) == {"MI", "Qabf", "SSIM"}
+    ratios = [result["fusion"][m] / result["baseline_average"][m] for m in ("MI", "Qabf", "SSIM")]
+    assert result["score"] == pytest.approx(sum(ratios) / 3)
+    assert 0.0 <= result["classification"]["map"] <= 1.0 and 0.0 < result["classification"]["prior_map"] <= 1.0
+    best = json.loads((run / "best" / "validation.json").read_text())
+    assert best["score"] == max(float(r["score"]) for r in rows)
+    assert (run / "best" / "model.safetensors").is_file() and not (run / "best" / "training_state.pt").exists()
+
+
+def test_average_fusion_scores_exactly_one(tiny_dataset, tiny_config):
+    """A model that outputs the average of its sources must score 1.0 by the rule's definition."""
+    from egmt.model.network import EGMTOutput
+    from egmt.train.validation import Validator
+
+    cfg = _with_validation(tiny_config(tiny_dataset), tiny_dataset)
+    validator = Validator(cfg, EntityFeatures.from_annotation_file(cfg.data.annotations))
+
+    class Average(torch.nn.Module):
+        config = cfg.model
+
+        def forward(self, ir, vi, entities=None, entity_mask=None):
+            return EGMTOutput(fused=(ir + vi) / 2, logits=torch.zeros(ir.shape[0], 3))
+
+    assert validator(Average(), torch.device("cpu"))["score"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_entity_dropout_hides_entities_and_keeps_labels(tiny_dataset, tiny_config, tmp_path):
+    cfg = tiny_config(tiny_dataset, entity_drop_all=1.0)
+    trainer = Trainer(cfg, tmp_path / "run")
+    batch = {"ir": torch.zeros(2, 1, 32, 32), "vi": torch.zeros(2, 1, 32, 32), "name": ["01", "02"]}
+    inputs = trainer._batch(batch)
+    assert not inputs["entity_mask"].any()  # every entity dropped
+    assert inputs["labels"].sum() == 5  # the labels stay: 3 + 2 positives
+
+    cfg = tiny_config(tiny_dataset, entity_drop=0.5)
+    trainer = Trainer(cfg, tmp_path / "run2")
+    mask = torch.ones(2000, 8, dtype=torch.bool)
+    kept = trainer._drop_entities(mask).float().mean().item()
+    assert 0.45 < kept < 0.55
+    assert torch.equal(Trainer(tiny_config(tiny_dataset), tmp_path / "run3")._drop_entities(mask), mask)  # off by default
+
+
+def test_extra_sources_add_pairs_and_names_must_be_unique(tiny_dataset, tiny_config, tmp_path):
+    other = tmp_path / "other"
+    for sub in ("ir", "vi"):
+        (other / sub).mkdir(parents=True)
+        shutil.copy(tiny_dataset / sub / "01.png", other / sub / "99.png")
+    cfg = tiny_config(tiny_dataset)
+    n = len(PairCropDataset.from_config(cfg.data).names)
+    cfg.data.extra_sources = [DataSource(str(other))]
+    assert len(PairCropDataset.from_config(cfg.data).names) == n + 1
+
+    clash = tmp_path / "clash"
+    shutil.copytree(tiny_dataset / "ir", clash / "ir")
+    shutil.copytree(tiny_dataset / "vi", clash / "vi")
+    cfg.data.extra_sources = [DataSource(str(clash))]
+    with pytest.raises(EGMTError, match="unique across sources"):
+        PairCropDataset.from_config(cfg.data)
+
+
+def test_annotation_files_merge_only_from_one_folder(tiny_dataset, tmp_path):
+    ann = tiny_dataset / "annotations"
+    one = tmp_path / "one.jsonl"
+    lines = (ann / "tiny.jsonl").read_text().splitlines()
+    (ann / "part.jsonl").write_text(lines[0] + "\n")
+    try:
+        with pytest.raises(EGMTError, match="also annotated"):
+            EntityFeatures.from_annotation_files([ann / "tiny.jsonl", ann / "part.jsonl"])
+    finally:
+        (ann / "part.jsonl").unlink()
+    one.write_text(lines[0] + "\n")
+    with pytest.raises(EGMTError, match="share a folder"):
+        EntityFeatures.from_annotation_files([ann / "tiny.jsonl", one])
+
+
+def test_split_file_may_live_outside_the_dataset(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("mine.txt").write_text("# a split kept in the repository\n02\n")
+    assert [p.name for p in find_pairs(tiny_dataset, "mine.txt")] == ["02"]
+    assert len(find_pairs(tiny_dataset, "train.txt")) == 3  # relative to the dataset first
+    with pytest.raises(EGMTError, match="split file not found"):
+        find_pairs(tiny_dataset, "absent.txt")
+
+
+def test_config_with_sources_round_trips(tmp_path):
+    cfg = EGMTConfig()
+    cfg.data.val_sources = [DataSource("a", "v.txt", "a.jsonl")]
+    cfg.save(tmp_path / "c.json")
+    assert EGMTConfig.load(tmp_path / "c.json") == cfg
+    (tmp_path / "bad.json").write_text(json.dumps({"data": {"val_sources": [{"root": "a", "typo": 1}]}}))
+    with pytest.raises(EGMTError, match=r"val_sources\[0\]"):
+        EGMTConfig.load(tmp_path / "bad.json")
