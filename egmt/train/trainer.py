@@ -330,22 +330,28 @@ class Trainer:
         close_distributed()
 
 
+def _reopen_csv_log(path: Path, columns: list[str], start_step: int):
+    """Open a per-step CSV log for writing, keeping the rows up to ``start_step`` (a resumed run
+    drops the rows past the checkpoint it resumed from). Returns (file, DictWriter)."""
+    rows = []
+    if path.is_file() and start_step > 0:
+        with path.open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+    file = path.open("w", newline="")
+    writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    file.flush()
+    return file, writer
+
+
 class _RunLogger:
     """``log.csv`` (one row per ``log_every`` steps) and TensorBoard scalars under ``tensorboard/``."""
 
     def __init__(self, run_dir: Path, start_step: int):
         from torch.utils.tensorboard import SummaryWriter
 
-        path = run_dir / "log.csv"
-        rows = []
-        if path.is_file() and start_step > 0:  # drop rows past the checkpoint we resumed from
-            with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
-        self._file = path.open("w", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=LOG_COLUMNS, extrasaction="ignore")
-        self._csv.writeheader()
-        self._csv.writerows(rows)
-        self._file.flush()
+        self._file, self._csv = _reopen_csv_log(run_dir / "log.csv", LOG_COLUMNS, start_step)
         self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
 
     def write(self, step: int, epoch: int, seconds: float, lr: float, terms: dict[str, float]) -> None:
@@ -366,16 +372,7 @@ class _ValidationLogger:
 
     def __init__(self, run_dir: Path, start_step: int, metrics: list[str]):
         self.columns = ["step", "score", *metrics, "cls_map", "cls_prior_map"]
-        path = run_dir / "validation.csv"
-        rows = []
-        if path.is_file() and start_step > 0:
-            with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
-        self._file = path.open("w", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="ignore")
-        self._csv.writeheader()
-        self._csv.writerows(rows)
-        self._file.flush()
+        self._file, self._csv = _reopen_csv_log(run_dir / "validation.csv", self.columns, start_step)
 
     def write(self, step: int, result: dict) -> None:
         row = {"step": step, "score": repr(result["score"]), **{k: repr(v) for k, v in result["fusion"].items()}}
