@@ -9,7 +9,7 @@ there. A run that is already complete is not trained again, and an interrupted o
 resumes, so the command can be re-run after a stop.
 
 The table ranks recipes by their validation score (see :mod:`egmt.train.validation`) at the
-last step, the mean over seeds, with each seed's value, so a difference can be read against
+budget step, the mean over seeds, with each seed's value, so a difference can be read against
 the spread between seeds. Test sets play no part.
 """
 
@@ -72,18 +72,19 @@ def plan_runs(base: EGMTConfig, recipes: dict[str, list[str]], out_dir: Path, st
     return runs
 
 
-def _last_validation(folder: Path) -> dict | None:
+def _validation_at(folder: Path, step: int) -> dict | None:
+    """The row of ``folder/validation.csv`` at ``step`` (a run trained past the budget, e.g.
+    continued for the shipped model, is still compared at the budget), or None."""
     path = folder / "validation.csv"
     if not path.is_file():
         return None
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) == step]
     return rows[-1] if rows else None
 
 
 def is_complete(run: StudyRun) -> bool:
-    row = _last_validation(run.folder)
-    return row is not None and int(row["step"]) >= run.config.train.max_steps
+    return _validation_at(run.folder, run.config.train.max_steps) is not None
 
 
 def train_run(run: StudyRun, threads: int) -> int:
@@ -119,9 +120,9 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
     """Per recipe: mean validation values over its complete seeds, and each seed's score."""
     out: dict[str, dict] = {}
     for run in runs:
-        row = _last_validation(run.folder)
+        row = _validation_at(run.folder, run.config.train.max_steps)
         entry = out.setdefault(run.recipe, {"seeds": {}, "values": {}, "steps": run.config.train.max_steps})
-        if row is None or not is_complete(run):
+        if row is None:
             continue
         entry["seeds"][run.seed] = {k: float(row[k]) if row.get(k) not in (None, "") else math.nan for k in TABLE_COLUMNS}
     for entry in out.values():

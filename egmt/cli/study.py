@@ -4,7 +4,7 @@ Each recipe of RECIPES (JSON: {"name": ["section.key=value", ...]}) is the BASE 
 its overrides; each (recipe, seed) trains for --steps steps as `egmt train` in OUT/NAME-sSEED
 (config, log, validation.csv, best/ kept there). Runs already complete are skipped and
 interrupted ones resume, so the same command can be run again after a stop. The table
-(Markdown, and CSV beside it) ranks recipes by the validation score at the last step.
+(Markdown, and CSV beside it) ranks recipes by the validation score at the budget step (--steps).
 
 Example (the study behind docs/recipe-study.md):
   egmt study --base docs/study/base.json --recipes docs/study/recipes.json \\
