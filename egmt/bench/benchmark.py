@@ -7,7 +7,13 @@ cost is :mod:`egmt.bench.profile`. On disk (``OUT`` = ``--out``)::
 
     OUT/DATASET/METHOD/STEM.png      fused images (cached, see below)
     OUT/DATASET/sources/{ir,vi}/     links to the split's source images (datasets with a split)
+    OUT/DATASET/peers/METHOD/       links to the learned peers' images of the split's pairs
     OUT/DATASET/per_image.csv, summary.csv, summary.md    evaluate's outputs
+    FIGURES/DATASET.png             the comparison figure (paper Fig. 4), linked from the results
+
+Learned peers (``--peers``, default ``../shared/peers``): ``PEERS/METHOD/DATASET/STEM.png``,
+fused images that other networks made with their authors' weights; they are scored by the
+same :func:`evaluate` call as egmt's own outputs, on the same pairs, and get their own rows.
 
 Cache: a fused image is reused when it exists and is newer than the checkpoint's weights
 (and than the annotation file that gave its entities), and the checkpoint it was made with
@@ -41,6 +47,7 @@ from egmt.bench.classification import (
     reference_row,
 )
 from egmt.bench.evaluate import EvaluationSummary, evaluate
+from egmt.bench.figures import comparison_figure, figure_pairs
 from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
 from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
 from egmt.bench.tables import markdown_table
@@ -59,6 +66,8 @@ DEFAULT_ANNOTATIONS = REPO / "annotations"  # the checkout's bundled annotation 
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_OUT = Path("runs/benchmark")
 DEFAULT_RESULTS = Path("docs/results.md")
+DEFAULT_PEERS = Path("../shared/peers")
+DEFAULT_FIGURES = Path("docs/figures")
 STAMP_FILE = "fused_with.json"
 
 
@@ -105,6 +114,9 @@ class BenchmarkOptions:
     workers: int | None = None  # evaluate's processes (None: all cores)
     force: bool = False
     progress: bool = True
+    peers: Path | None = DEFAULT_PEERS  # PEERS/METHOD/DATASET/STEM.png; None or missing: no peer rows
+    figures: Path | None = DEFAULT_FIGURES  # comparison figures (None: none)
+    figure_pairs: int = 2  # rows of a comparison figure: the first N stems in natural order
     threshold: float = 0.5  # caption-free entities and Table V decisions
     cls_entities: str = "none"  # Table V: "none" (caption-free) or "annotations" (adds the leak row)
     cls_single: str = "duplicate"  # Table V single-modality rows: "duplicate" or "blank"
@@ -226,6 +238,21 @@ def annotation_file(annotations: Path | None, name: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def link_files(paths: Sequence[Path], folder: Path) -> Path:
+    """``folder`` made afresh, holding a link to each of ``paths`` (a copy where links are not allowed)."""
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for path in paths:
+        src = Path(path).resolve()
+        dst = folder / src.name
+        try:
+            os.symlink(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    return folder
+
+
 def source_folders(data: Path, name: str, pairs: Sequence[Pair], work: Path) -> tuple[Path, Path]:
     """Folders of the pairs' sources for :func:`evaluate`: the dataset's own ``ir/`` and ``vi/``
     when it has no split, else ``work/sources/{ir,vi}`` holding links to the split's files only
@@ -234,21 +261,34 @@ def source_folders(data: Path, name: str, pairs: Sequence[Pair], work: Path) -> 
     if spec.split is None:
         root = Path(data) / spec.folder
         return root / "ir", root / "vi"
-    folders = []
-    for modality in ("ir", "vi"):
-        folder = work / "sources" / modality
+    ir = link_files([p.ir for p in pairs], work / "sources" / "ir")
+    return ir, link_files([p.vi for p in pairs], work / "sources" / "vi")
+
+
+def find_peers(peers: Path | None, name: str) -> dict[str, Path]:
+    """``{METHOD: PEERS/METHOD/DATASET}`` for each peer that has images of dataset ``name``
+    (methods sorted by name); ``{}`` when ``peers`` is None or not a folder."""
+    if peers is None or not Path(peers).is_dir():
+        return {}
+    found = {}
+    for method in sorted(p.name for p in Path(peers).iterdir() if p.is_dir() and not p.name.startswith(".")):
+        folder = Path(peers) / method / _spec(name).folder
         if folder.is_dir():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        for pair in pairs:
-            src = Path(getattr(pair, modality)).resolve()
-            dst = folder / src.name
-            try:
-                os.symlink(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
-        folders.append(folder)
-    return folders[0], folders[1]
+            if method in METHODS:
+                raise EGMTError(f"{Path(peers) / method}: a peer may not be named like an egmt method ({method})")
+            found[method] = folder
+    return found
+
+
+def peer_folders(peers: dict[str, Path], pairs: Sequence[Pair], work: Path) -> dict[str, Path]:
+    """Each peer's images of ``pairs`` only (``work/peers/METHOD``, links), so that a peer is
+    scored on exactly the pairs egmt is scored on; a pair the peer lacks is left out (and
+    reported missing by :func:`evaluate`)."""
+    out = {}
+    for method, folder in peers.items():
+        files = [folder / f"{p.name}.png" for p in pairs]
+        out[method] = link_files([f for f in files if f.is_file()], work / "peers" / method)
+    return out
 
 
 # --------------------------------------------------------------------------- fusion with cache
@@ -304,7 +344,7 @@ def fuse_cached(
 
 
 def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, entity_note: str, out_dir: Path,
-                    paper: bool = True) -> str:
+                    paper: bool = True, peer_note: str = "") -> str:
     """One dataset's table in the layout of Tables I-IV: a row per method, the metrics with
     ↑/↓, best of our rows in bold, the paper's EGMT row in italics below (not ranked)."""
     spec = _spec(name)
@@ -322,14 +362,36 @@ def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, ent
         text += reference_row(f"EGMT, paper ({ref.table})", ref.values, summary.metrics, 5, extra=[str(ref.pairs)])
     caption = (
         "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows in bold. "
-        f"{entity_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
-    )
+        f"{entity_note} {peer_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
+    ).replace("  ", " ")
     if ref is not None:
         caption += (f" The paper's row (italics) is the authors' own measurement ({ref.table}, {ref.pairs} pairs, "
                     "their checkpoint and metric code), for reference; it is not ranked.")
     if summary.problems:
         caption += f" {len(summary.problems)} problem(s) were reported and skipped (see the log)."
     return text + caption + "\n"
+
+
+def peer_note(peers_root: Path | None, peers: dict[str, Path]) -> str:
+    """The fusion caption's sentence on the learned peers' rows (or on their absence)."""
+    if peers:
+        return (f"Learned peers ({', '.join(peers)}): fused images made with their authors' released weights, "
+                f"from `{_display_path(peers_root)}` (see its README), scored by the same code on the same pairs as EGMT.")
+    if peers_root is None:
+        return "No learned peers' rows (no peers folder given)."
+    if not Path(peers_root).is_dir():
+        return f"No learned peers' rows: no peers folder at `{_display_path(peers_root)}` (give one with --peers)."
+    return f"No learned peers' rows: no peer in `{_display_path(peers_root)}` has images of this dataset."
+
+
+def figure_block(name: str, figure: Path, results: Path, pairs: Sequence[Pair], columns: Sequence[str]) -> str:
+    """The results file's link to a comparison figure, and what it shows."""
+    spec = _spec(name)
+    link = Path(os.path.relpath(Path(figure).resolve(), Path(results).resolve().parent)).as_posix()
+    stems = ", ".join(p.name for p in pairs)
+    return (f"### {spec.title}: pairs {stems}\n\n![{spec.title}: sources, EGMT, peers and baselines]({link})\n\n"
+            f"Columns: IR, VIS, {', '.join(columns)}. Rows: the first {len(pairs)} pairs of the set by name "
+            "(a fixed rule, not chosen by quality). Grey (the Y channel the metrics score), downscaled.\n")
 
 
 def classification_block(result: ClassificationResult, entities: str) -> str:
@@ -364,8 +426,9 @@ def classification_block(result: ClassificationResult, entities: str) -> str:
 
 TITLE = "# EGMT benchmark results"
 _BLOCK = re.compile(r"<!-- egmt-benchmark:([\w-]+) -->\n.*?<!-- /egmt-benchmark:\1 -->\n", re.S)
-_HEADINGS = {
+_HEADINGS = {  # the results file's sections, in their order
     "fusion": "## Fusion quality (paper Tables I, II, IV)",
+    "figure": "## Comparison figures (paper Fig. 4)",
     "classification": "## Multi-label classification (paper Table V)",
     "efficiency": "## Efficiency (paper Table VII)",
 }
@@ -373,7 +436,8 @@ _HEADINGS = {
 
 def _block_order(key: str) -> tuple[int, int, str]:
     table, _, dataset = key.partition("-")
-    t = TABLES.index(table) if table in TABLES else len(TABLES)
+    sections = list(_HEADINGS)
+    t = sections.index(table) if table in sections else len(sections)
     d = list(DATASETS).index(dataset) if dataset in DATASETS else len(DATASETS)
     return t, d, key
 
@@ -429,6 +493,8 @@ def _check_options(o: BenchmarkOptions) -> None:
             raise EGMTError(f"unknown table {t!r}; choose from {', '.join(TABLES)}")
     if not o.datasets or not o.methods or not o.tables:
         raise EGMTError("nothing to do: give at least one dataset, method and table")
+    if o.figure_pairs < 0:
+        raise EGMTError("--figure-pairs must be 0 or more")
     if o.workers is not None and o.workers < 1:
         raise EGMTError("--workers must be at least 1")
     resolve_metric_names(o.metrics)  # unknown names fail before any work
@@ -477,7 +543,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     if "fusion" in tables:
         for d in datasets:
             work = Path(o.out) / d
-            fused_dirs = {}
+            fused_dirs: dict[str, Path] = {}
             for m in methods:
                 if m == "egmt":
                     job = FuseJob("egmt", fuser, resolvers[d], o.threshold)
@@ -496,6 +562,10 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                     emit(f"{d}/{m}: {line}")
                 result.fuse_stats[(d, m)] = stats
                 fused_dirs[m] = work / m
+            peers = find_peers(o.peers, d)
+            # rows: EGMT, the learned peers, the classical baselines
+            fused_dirs = {**{m: fused_dirs[m] for m in methods if m == "egmt"}, **peer_folders(peers, pairs[d], work),
+                          **{m: fused_dirs[m] for m in methods if m != "egmt"}}
             ir_dir, vi_dir = source_folders(o.data, d, pairs[d], work)
             summary = evaluate(ir_dir, vi_dir, fused_dirs, work, metrics=o.metrics, workers=o.workers,
                                progress=o.progress, log=emit)
@@ -507,7 +577,13 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                 with_ann = sum(p.name in resolvers[d].annotations for p in pairs[d])
                 note = (f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
                         + (", the others caption-free (chosen by its classifier)." if with_ann < len(pairs[d]) else "."))
-            blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work)
+            blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work,
+                                                   peer_note=peer_note(o.peers, peers))
+            if o.figures is not None and o.figure_pairs > 0:
+                columns = [(DISPLAY.get(m, m).replace(" (ours)", ""), f) for m, f in fused_dirs.items()]
+                shown = figure_pairs(pairs[d], o.figure_pairs)
+                figure = comparison_figure(shown, columns, Path(o.figures) / f"{d}.png")
+                blocks[f"figure-{d}"] = figure_block(d, figure, Path(o.results), shown, [c for c, _ in columns])
 
     if "classification" in tables:
         for d in datasets:

@@ -12,6 +12,12 @@ in the paper's layout, to the results file (default docs/results.md):
                   would leak the labels); --cls-entities annotations adds a labelled leak row
   efficiency      Table VII: FLOPs, parameters, seconds per pair (same as `egmt profile`)
 
+Learned peers: the fused images under --peers (PEERS/METHOD/DATASET/STEM.png, default
+../shared/peers) are scored like EGMT's, on the same pairs, as extra rows of the fusion tables
+(no peers folder: no peer rows, and the caption says so). With the fusion table, a comparison
+figure per dataset (sources, EGMT, peers, baselines for the first --figure-pairs pairs by
+name, paper Fig. 4) is written to --figures/DATASET.png and linked from the results file.
+
 A run replaces only the blocks it computes; the others in the results file are kept.
 EGMT's entities come from --annotations/DATASET.jsonl when present, else caption-free.
 
@@ -33,6 +39,8 @@ TABLES = ("fusion", "classification", "efficiency")
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_OUT = Path("runs/benchmark")
 DEFAULT_RESULTS = Path("docs/results.md")
+DEFAULT_PEERS = Path("../shared/peers")
+DEFAULT_FIGURES = Path("docs/figures")
 DEFAULT_ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"  # the checkout's bundled files
 
 HELP = "fuse + score TNO / RoadScene / MSRS with EGMT and baselines; write the paper's tables"
@@ -59,6 +67,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", nargs="+", default=["paper"], metavar="NAME",
                    help="fusion metrics or groups, as `egmt evaluate` takes them (default: paper = PC SSIM MI Qabf PSNR FMI_w Nabf NCIE)")
     p.add_argument("--force", action="store_true", help="fuse again even where a cached image is up to date")
+    p.add_argument("--peers", type=Path, default=DEFAULT_PEERS, metavar="DIR",
+                   help=f"learned peers' fused images, DIR/METHOD/DATASET/STEM.png (default {DEFAULT_PEERS}; missing: no peer rows)")
+    p.add_argument("--figures", type=Path, default=DEFAULT_FIGURES, metavar="DIR",
+                   help=f"folder for the comparison figures DATASET.png (default {DEFAULT_FIGURES})")
+    p.add_argument("--figure-pairs", type=int, default=2, metavar="N",
+                   help="pairs (rows) per comparison figure: the first N by name (default 2; 0: no figures)")
     r = p.add_argument_group("running")
     r.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     r.add_argument("--workers", type=int, default=None, help="processes scoring the images (default: all cores)")
@@ -93,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, datasets=args.datasets, methods=args.methods, checkpoint=args.checkpoint,
         annotations=args.annotations, out=args.out, results=args.results, tables=args.tables,
         metrics=args.metrics, device=args.device, workers=args.workers, force=args.force,
+        peers=args.peers, figures=args.figures, figure_pairs=args.figure_pairs,
         progress=not args.no_progress, threshold=args.threshold, cls_entities=args.cls_entities,
         cls_single=args.cls_single, max_time_pairs=args.max_pairs, flop_entities=args.flop_entities, log=log,
     )

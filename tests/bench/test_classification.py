@@ -67,6 +67,7 @@ def test_benchmark_writes_table_v_caption_free(tiny_root, tiny_checkpoint, tmp_p
         data=tiny_root / "data", datasets=["roadscene"], methods=["egmt"], checkpoint=tiny_checkpoint,
         annotations=tiny_root / "annotations", out=tmp_path / "out", results=tmp_path / "r.md",
         tables=["classification"], device="cpu", progress=False, cls_single="blank",
+        peers=None, figures=None,
     )
     result = bench.run_benchmark(options)
     assert list(result.classification["roadscene"].rows) == list(MODALITY_ROWS)
