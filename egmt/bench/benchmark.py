@@ -41,9 +41,11 @@ from tqdm.auto import tqdm
 
 from egmt.baselines import BASELINES
 from egmt.bench.classification import (
+    ENTITY_ROWS,
     ClassificationResult,
     classification_markdown,
     classification_table,
+    prior_comparison,
     reference_row,
 )
 from egmt.bench.evaluate import EvaluationSummary, evaluate
@@ -56,7 +58,7 @@ from egmt.data.io import write_image
 from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError
 from egmt.infer.entities import EntityResolver
-from egmt.infer.fuser import EGMTFuser
+from egmt.infer.fuser import EGMTFuser, caption_free_policy
 from egmt.infer.run import DEFAULT_CHECKPOINT, FuseJob
 from egmt.metrics import FUSION_METRICS, resolve_metric_names
 from egmt.train.checkpoint import MODEL_FILE, resolve_checkpoint
@@ -118,7 +120,7 @@ class BenchmarkOptions:
     figures: Path | None = DEFAULT_FIGURES  # comparison figures (None: none)
     figure_pairs: int = 2  # rows of a comparison figure: the first N stems in natural order
     threshold: float = 0.5  # caption-free entities and Table V decisions
-    cls_entities: str = "none"  # Table V: "none" (caption-free) or "annotations" (adds the leak row)
+    cls_entities: str = "annotations"  # Table V: "none" (caption-free rows only) or "annotations" (also with entities)
     cls_single: str = "duplicate"  # Table V single-modality rows: "duplicate" or "blank"
     max_time_pairs: int | None = None  # Table VII: time at most this many pairs per dataset (None: all)
     flop_entities: int = 8
@@ -394,7 +396,7 @@ def figure_block(name: str, figure: Path, results: Path, pairs: Sequence[Pair], 
             "(a fixed rule, not chosen by quality). Grey (the Y channel the metrics score), downscaled.\n")
 
 
-def classification_block(result: ClassificationResult, entities: str) -> str:
+def classification_block(result: ClassificationResult) -> str:
     spec = _spec(result.dataset)
     split = f" (split {spec.split})" if spec.split else ""
     single = ("the single modality fed to both inputs, (IR, IR) and (VI, VI)" if result.single_source == "duplicate"
@@ -407,16 +409,17 @@ def classification_block(result: ClassificationResult, entities: str) -> str:
         f"\nEGMT's classifier, sigmoid scores, decisions at 0.5, against {result.label_source} "
         f"(classes: {', '.join(result.classes)}). Inputs: Fused (IR+VIS) = the network's two inputs (IR, VI); "
         f"Only_IR / Only_VIS = {single} (our network always takes two sources). "
-        "Caption-free: no entity features (E = 0), because the labels are made from the entities "
-        "and the classifier reads them (eq. 8), which would leak the answer."
+        "Caption-free: no entity features (E = 0). "
+        + ("With entities: the pair's own annotation entities, from which its labels are made and which the "
+           "classifier reads (eq. 8), so those rows see the answer. " if ENTITY_ROWS[-1] in result.rows else "")
+        + "Label prior (italics): every pair scored with the training positive ratios of the checkpoint's vocabulary, "
+        "what a classifier that ignores the image gets. " + prior_comparison(result)
     )
-    if entities == "annotations":
-        caption += " The italic leak row feeds the annotation entities anyway, for comparison; it is not ranked."
     skipped = {k: v for k, v in result.skipped_classes.items() if v}
     if skipped:
         caption += " Left out (no positive, or no negative, in this set): " + "; ".join(
             f"{k}: {', '.join(v)}" for k, v in skipped.items()) + "."
-    caption += " Best of the modality rows in bold; HL and RL lower is better."
+    caption += " Best of each group's modality rows in bold; HL and RL lower is better."
     if paper:
         caption += " The paper's rows (italics) are its own numbers on the full MSRS test set."
     return text + caption + "\n"
@@ -553,7 +556,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                     # what the images depend on besides the files' times: the weights, where the entities
                     # came from, and the caption-free threshold (not paths: a moved checkpoint is the same)
                     stamp = {"sha256": sha, "annotations": ann_files[d].name if ann_files[d] else None,
-                             "threshold": o.threshold}
+                             "threshold": o.threshold, "caption_free": caption_free_policy(fuser.validation)[1]}
                 else:
                     job, newer, stamp = FuseJob(m), None, None
                 stats = fuse_cached(job, pairs[d], work / m, newer_than=newer, stamp=stamp, force=o.force,
@@ -571,12 +574,12 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                                progress=o.progress, log=emit)
             result.fusion[d] = summary
             note = ""
-            if "egmt" in methods and ann_files[d] is None:
-                note = "EGMT's entities: caption-free (no annotation file; its classifier picks them)."
-            elif "egmt" in methods:
+            if "egmt" in methods:
+                free = f"caption-free, entities: {caption_free_policy(fuser.validation)[1]}"
                 with_ann = sum(p.name in resolvers[d].annotations for p in pairs[d])
-                note = (f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
-                        + (", the others caption-free (chosen by its classifier)." if with_ann < len(pairs[d]) else "."))
+                note = (f"EGMT's entities: {free} (no annotation file)." if ann_files[d] is None else
+                        f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
+                        + (f", the others {free}." if with_ann < len(pairs[d]) else "."))
             blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work,
                                                    peer_note=peer_note(o.peers, peers))
             if o.figures is not None and o.figure_pairs > 0:
@@ -595,7 +598,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                 entities=o.cls_entities, single_source=o.cls_single, threshold=o.threshold, progress=o.progress,
             )
             result.classification[d] = cls
-            blocks[f"classification-{d}"] = classification_block(cls, o.cls_entities)
+            blocks[f"classification-{d}"] = classification_block(cls)
 
     if "efficiency" in tables:
         eff = profile(

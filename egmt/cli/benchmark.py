@@ -8,8 +8,9 @@ in the paper's layout, to the results file (default docs/results.md):
   fusion          Tables I, II, IV: a row per method, the paper's eight metrics, best in bold,
                   the paper's published EGMT row below for reference
   classification  Table V: the classifier's HL RL mAP AUC JI F1 against the pseudo-labels,
-                  rows Only_IR / Only_VIS / Fused (IR+VIS), caption-free (no entities: they
-                  would leak the labels); --cls-entities annotations adds a labelled leak row
+                  rows Only_IR / Only_VIS / Fused (IR+VIS), caption-free (E = 0) and with the
+                  pair's own entities (the labels' source), beside the label prior (every pair
+                  scored with the training positive ratios); --cls-entities none: caption-free only
   efficiency      Table VII: FLOPs, parameters, seconds per pair (same as `egmt profile`)
 
 Learned peers: the fused images under --peers (PEERS/METHOD/DATASET/STEM.png, default
@@ -79,8 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--threads", type=int, default=None, help="torch CPU threads for fusion and timing (default: torch's choice)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     c = p.add_argument_group("Table V (classification)")
-    c.add_argument("--cls-entities", choices=["none", "annotations"], default="none",
-                   help="none (default): caption-free, E = 0; annotations: also a row fed the annotation entities (labels leak)")
+    c.add_argument("--cls-entities", choices=["none", "annotations"], default="annotations",
+                   help="annotations (default): caption-free rows (E = 0) and rows with the pair's own entities; none: caption-free only")
     c.add_argument("--cls-single", choices=["duplicate", "blank"], default="duplicate",
                    help="Only_IR / Only_VIS inputs: the modality given to both inputs (default), or beside a black image")
     c.add_argument("--threshold", type=float, default=0.5, help="class probability threshold (caption-free entities, Table V decisions)")
