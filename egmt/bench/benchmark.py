@@ -48,6 +48,15 @@ from egmt.bench.classification import (
     prior_comparison,
     reference_row,
 )
+from egmt.bench.entity_effect import (
+    CONDITIONS,
+    EFFECT_METRICS,
+    UNRELATED_ENTITIES,
+    ConditionEntities,
+    EntityEffect,
+    entity_effect_markdown,
+    measure_entity_effect,
+)
 from egmt.bench.evaluate import EvaluationSummary, evaluate
 from egmt.bench.figures import comparison_figure, figure_pairs
 from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
@@ -96,7 +105,7 @@ DISPLAY: dict[str, str] = {
     "laplacian_pyramid": "Laplacian pyramid",
     "dwt": "DWT",
 }
-TABLES: tuple[str, ...] = ("fusion", "classification", "efficiency")
+TABLES: tuple[str, ...] = ("fusion", "entities", "classification", "efficiency")
 
 
 @dataclass
@@ -170,6 +179,7 @@ class BenchmarkResult:
     fuse_stats: dict[tuple[str, str], FuseStats] = field(default_factory=dict)
     classification: dict[str, ClassificationResult] = field(default_factory=dict)
     efficiency: EfficiencyResult | None = None
+    entity_effect: dict[str, EntityEffect] = field(default_factory=dict)
     pairs: dict[str, int] = field(default_factory=dict)  # dataset -> pairs in its split
 
 
@@ -432,6 +442,7 @@ _BLOCK = re.compile(r"<!-- egmt-benchmark:([\w-]+) -->\n.*?<!-- /egmt-benchmark:
 _HEADINGS = {  # the results file's sections, in their order
     "fusion": "## Fusion quality (paper Tables I, II, IV)",
     "figure": "## Comparison figures (paper Fig. 4)",
+    "entities": "## Entity effect: own, unrelated and no entities",
     "classification": "## Multi-label classification (paper Table V)",
     "efficiency": "## Efficiency (paper Table VII)",
 }
@@ -515,6 +526,52 @@ def load_fuser(checkpoint: Path | None, device: str) -> tuple[EGMTFuser, Path, s
     return fuser, folder, file_hash(folder / MODEL_FILE)
 
 
+def _egmt_cache_key(fuser: EGMTFuser, folder: Path, sha: str, ann_file: Path | None, threshold: float,
+                    **extra) -> tuple[float, dict]:
+    """What egmt's fused images depend on: a time they must be newer than (the weights, the
+    annotation file) and a stamp (the weights' hash, where the entities came from, the
+    caption-free threshold and policy, and ``extra``; not paths: a moved checkpoint is the same)."""
+    newer = (folder / MODEL_FILE).stat().st_mtime
+    if ann_file is not None:
+        newer = max(newer, ann_file.stat().st_mtime)
+    stamp = {"sha256": sha, "annotations": ann_file.name if ann_file else None, "threshold": threshold,
+             "caption_free": caption_free_policy(fuser.validation)[1], **extra}
+    return newer, stamp
+
+
+def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], resolver: EntityResolver, ann_file: Path,
+                         fuser: EGMTFuser, folder: Path, sha: str, result: BenchmarkResult, emit) -> str:
+    """Fuse the pairs that have annotation entities under each condition of
+    :mod:`egmt.bench.entity_effect` (cached like egmt's images), score them, return the block."""
+    own = {p.name: list(resolver.annotations[p.name].entities) for p in pairs
+           if p.name in resolver.annotations and resolver.annotations[p.name].entities}
+    chosen = [p for p in pairs if p.name in own]
+    if not chosen:
+        emit(f"{d}: no pair has annotation entities; entity-effect table skipped for it")
+        return ""
+    work = Path(o.out) / d / "entity-effect"
+    folders = {}
+    for condition in CONDITIONS:
+        job = FuseJob("egmt", fuser, ConditionEntities(condition, own), o.threshold)
+        newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_file, o.threshold, condition=condition,
+                                       unrelated=list(UNRELATED_ENTITIES))
+        stats = fuse_cached(job, chosen, work / condition, newer_than=newer, stamp=stamp, force=o.force,
+                            progress=o.progress, desc=f"fuse egmt, {condition} ({d})")
+        for line in stats.failures:
+            emit(f"{d}/entity-effect/{condition}: {line}")
+        result.fuse_stats[(d, f"entity-effect/{condition}")] = stats
+        folders[condition] = work / condition
+    ir_dir = link_files([p.ir for p in chosen], work / "sources" / "ir")
+    vi_dir = link_files([p.vi for p in chosen], work / "sources" / "vi")
+    summary = evaluate(ir_dir, vi_dir, folders, work, metrics=list(EFFECT_METRICS), workers=o.workers,
+                       progress=o.progress, log=emit)
+    effect = measure_entity_effect(d, folders, [p.name for p in chosen], summary, caption_free_policy(fuser.validation)[1])
+    result.entity_effect[d] = effect
+    spec = _spec(d)
+    title = spec.title + (f" (split {spec.split})" if spec.split else "")
+    return entity_effect_markdown(effect, title, len(pairs))
+
+
 def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     """Run every table asked for and write the results file; returns what was computed."""
     _check_options(o)
@@ -525,7 +582,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     pairs = {d: dataset_pairs(o.data, d) for d in datasets}
     ann_files = {d: annotation_file(o.annotations, d) for d in datasets}
 
-    need_model = ("fusion" in tables and "egmt" in methods) or "classification" in tables or (
+    need_model = ("fusion" in tables and "egmt" in methods) or "classification" in tables or "entities" in tables or (
         "efficiency" in tables and "egmt" in methods)
     fuser = folder = sha = None
     if need_model:
@@ -550,13 +607,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
             for m in methods:
                 if m == "egmt":
                     job = FuseJob("egmt", fuser, resolvers[d], o.threshold)
-                    newer = (folder / MODEL_FILE).stat().st_mtime
-                    if ann_files[d] is not None:
-                        newer = max(newer, ann_files[d].stat().st_mtime)
-                    # what the images depend on besides the files' times: the weights, where the entities
-                    # came from, and the caption-free threshold (not paths: a moved checkpoint is the same)
-                    stamp = {"sha256": sha, "annotations": ann_files[d].name if ann_files[d] else None,
-                             "threshold": o.threshold, "caption_free": caption_free_policy(fuser.validation)[1]}
+                    newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_files[d], o.threshold)
                 else:
                     job, newer, stamp = FuseJob(m), None, None
                 stats = fuse_cached(job, pairs[d], work / m, newer_than=newer, stamp=stamp, force=o.force,
@@ -587,6 +638,15 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                 shown = figure_pairs(pairs[d], o.figure_pairs)
                 figure = comparison_figure(shown, columns, Path(o.figures) / f"{d}.png")
                 blocks[f"figure-{d}"] = figure_block(d, figure, Path(o.results), shown, [c for c, _ in columns])
+
+    if "entities" in tables:
+        for d in datasets:
+            if ann_files[d] is None:
+                emit(f"{d}: no annotation file {d}.jsonl in {o.annotations}; entity-effect table skipped for it (no own entities)")
+                continue
+            text = _entity_effect_block(o, d, pairs[d], resolvers[d], ann_files[d], fuser, folder, sha, result, emit)
+            if text:
+                blocks[f"entities-{d}"] = text
 
     if "classification" in tables:
         for d in datasets:

@@ -14,14 +14,12 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from egmt.data.io import read_image
+from egmt.bench.evaluate import _read_image as read_grey_u8
 from egmt.data.pairs import Pair
 from egmt.errors import EGMTError
 from egmt.fileio import write_bytes_atomic
-from egmt.metrics import rgb2gray
 
 LABEL_HEIGHT = 14  # pixels of the header row
 GAP = 2  # pixels between tiles
@@ -39,18 +37,13 @@ def figure_pairs(pairs: Sequence[Pair], n: int) -> list[Pair]:
     return sorted(pairs, key=lambda p: natural_key(p.name))[:max(0, n)]
 
 
-def _grey_u8(path: Path) -> np.ndarray:
-    img = np.rint(read_image(path) * 255.0).astype(np.uint8)
-    return rgb2gray(img) if img.ndim == 3 else img
-
-
 def _tile(path: Path | None, width: int, height: int) -> Image.Image:
     """The image at ``path`` resized to ``width x height`` (grey); a mid-grey tile with
     "missing" when there is no such file or it cannot be read."""
     try:
         if path is None:
             raise EGMTError("no image")
-        return Image.fromarray(_grey_u8(path), mode="L").resize((width, height), Image.Resampling.LANCZOS)
+        return Image.fromarray(read_grey_u8(path), mode="L").resize((width, height), Image.Resampling.LANCZOS)
     except EGMTError:
         tile = Image.new("L", (width, height), 160)
         ImageDraw.Draw(tile).text((4, height // 2 - 5), "missing", fill=0, font=ImageFont.load_default())

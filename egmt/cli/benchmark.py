@@ -7,6 +7,9 @@ in the paper's layout, to the results file (default docs/results.md):
 
   fusion          Tables I, II, IV: a row per method, the paper's eight metrics, best in bold,
                   the paper's published EGMT row below for reference
+  entities        how far EGMT's output (mean and max |Δ|, grey levels) and MI, Qabf, FMI_w,
+                  SSIM move with the pair's own entities, unrelated ones (boat, sky, water,
+                  dog, ocean), none (E = 0), and caption-free
   classification  Table V: the classifier's HL RL mAP AUC JI F1 against the pseudo-labels,
                   rows Only_IR / Only_VIS / Fused (IR+VIS), caption-free (E = 0) and with the
                   pair's own entities (the labels' source), beside the label prior (every pair
@@ -36,7 +39,7 @@ from pathlib import Path
 # tests/bench check that they match the bench module's.
 DATASETS = ("tno", "roadscene", "msrs")
 METHODS = ("egmt", "average", "max_abs", "laplacian_pyramid", "dwt")
-TABLES = ("fusion", "classification", "efficiency")
+TABLES = ("fusion", "entities", "classification", "efficiency")
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_OUT = Path("runs/benchmark")
 DEFAULT_RESULTS = Path("docs/results.md")
