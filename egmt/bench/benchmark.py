@@ -128,6 +128,7 @@ class BenchmarkOptions:
     peers: Path | None = DEFAULT_PEERS  # PEERS/METHOD/DATASET/STEM.png; None or missing: no peer rows
     figures: Path | None = DEFAULT_FIGURES  # comparison figures (None: none)
     figure_pairs: int = 2  # rows of a comparison figure: the first N stems in natural order
+    ablations: dict[str, Path] = field(default_factory=dict)  # Table VIII: name -> checkpoint or run folder
     threshold: float = 0.5  # caption-free entities and Table V decisions
     cls_entities: str = "annotations"  # Table V: "none" (caption-free rows only) or "annotations" (also with entities)
     cls_single: str = "duplicate"  # Table V single-modality rows: "duplicate" or "blank"
@@ -180,6 +181,7 @@ class BenchmarkResult:
     classification: dict[str, ClassificationResult] = field(default_factory=dict)
     efficiency: EfficiencyResult | None = None
     entity_effect: dict[str, EntityEffect] = field(default_factory=dict)
+    ablation: dict[str, EvaluationSummary] = field(default_factory=dict)
     pairs: dict[str, int] = field(default_factory=dict)  # dataset -> pairs in its split
 
 
@@ -406,6 +408,27 @@ def figure_block(name: str, figure: Path, results: Path, pairs: Sequence[Pair], 
             "(a fixed rule, not chosen by quality). Grey (the Y channel the metrics score), downscaled.\n")
 
 
+def ablation_markdown(name: str, summary: EvaluationSummary, total_pairs: int,
+                      models: dict[str, tuple[EGMTFuser, Path, str]], out_dir: Path) -> str:
+    """Table VIII for one dataset: the full EGMT, then each ablation, the fusion metrics, best in bold."""
+    spec = _spec(name)
+    split = f" (split {spec.split})" if spec.split else ""
+    rows = ["EGMT (full)" if m == "egmt" else m for m in summary.methods]
+    values = {r: summary.mean[m] for r, m in zip(rows, summary.methods)}
+    counts = {r: str(summary.counts[m]) for r, m in zip(rows, summary.methods)}
+    hib = {n: FUSION_METRICS[n].higher_is_better for n in summary.metrics}
+    text = f"### {spec.title}{split}: {max(summary.counts.values(), default=0)} of {total_pairs} pairs scored\n\n"
+    text += markdown_table(rows, summary.metrics, values, hib, extra_columns={"Pairs": counts})
+    checkpoints = "; ".join(f"{'EGMT (full)' if m == 'egmt' else m}: `{_display_path(ckpt)}` (sha256 {digest})"
+                            for m, (_, ckpt, digest) in models.items())
+    text += ("\nEach checkpoint fused exactly like EGMT (same pairs, entity sources and caption-free rule) and "
+             f"scored by the same code; best in bold. Checkpoints: {checkpoints}. "
+             f"Per-image scores: `{out_dir / 'per_image.csv'}`.")
+    if summary.problems:
+        text += f" {len(summary.problems)} problem(s) were reported and skipped (see the log)."
+    return text + "\n"
+
+
 def classification_block(result: ClassificationResult) -> str:
     spec = _spec(result.dataset)
     split = f" (split {spec.split})" if spec.split else ""
@@ -445,6 +468,7 @@ _HEADINGS = {  # the results file's sections, in their order
     "entities": "## Entity effect: own, unrelated and no entities",
     "classification": "## Multi-label classification (paper Table V)",
     "efficiency": "## Efficiency (paper Table VII)",
+    "ablation": "## Ablations (paper Table VIII)",
 }
 
 
@@ -505,6 +529,12 @@ def _check_options(o: BenchmarkOptions) -> None:
     for t in o.tables:
         if t not in TABLES:
             raise EGMTError(f"unknown table {t!r}; choose from {', '.join(TABLES)}")
+    for name in o.ablations:
+        if not re.fullmatch(r"[\w .+/()-]+", name) or name in ("egmt", *METHODS):
+            raise EGMTError(f"ablation name {name!r}: use letters, digits, spaces and . + / ( ) - (not an egmt method name)")
+    folders = [_ablation_folder(n) for n in o.ablations]
+    if len(set(folders)) < len(folders):
+        raise EGMTError(f"ablation names {', '.join(o.ablations)}: two of them share a folder name; rename one")
     if not o.datasets or not o.methods or not o.tables:
         raise EGMTError("nothing to do: give at least one dataset, method and table")
     if o.figure_pairs < 0:
@@ -572,6 +602,40 @@ def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], res
     return entity_effect_markdown(effect, title, len(pairs))
 
 
+def _ablation_folder(name: str) -> str:
+    """The folder (under OUT/DATASET/ablation/) of an ablation's images: ``"w/o CA"`` -> ``"w_o_CA"``."""
+    return re.sub(r"[^\w.+()-]", "_", name)
+
+
+def _ablation_blocks(o: BenchmarkOptions, datasets: Sequence[str], pairs: dict[str, list[Pair]],
+                     ann_files: dict[str, Path | None], resolvers: dict[str, EntityResolver], fuser: EGMTFuser,
+                     folder: Path, sha: str, result: BenchmarkResult, emit) -> dict[str, str]:
+    """Table VIII: every ablation checkpoint fused exactly like EGMT (same pairs, entity sources,
+    threshold, cache rule) and scored with EGMT's images by one :func:`evaluate` call per dataset."""
+    models = {"egmt": (fuser, folder, sha)}
+    for name, path in o.ablations.items():
+        models[name] = load_fuser(Path(path), o.device)
+    blocks = {}
+    for d in datasets:
+        work = Path(o.out) / d
+        fused_dirs = {}
+        for name, (f, ckpt, digest) in models.items():
+            target = work / "egmt" if name == "egmt" else work / "ablation" / _ablation_folder(name)
+            newer, stamp = _egmt_cache_key(f, ckpt, digest, ann_files[d], o.threshold)
+            stats = fuse_cached(FuseJob("egmt", f, resolvers[d], o.threshold), pairs[d], target, newer_than=newer,
+                                stamp=stamp, force=o.force, progress=o.progress, desc=f"fuse {name} ({d})")
+            for line in stats.failures:
+                emit(f"{d}/{name}: {line}")
+            result.fuse_stats[(d, name if name == "egmt" else f"ablation/{name}")] = stats
+            fused_dirs[name] = target
+        ir_dir, vi_dir = source_folders(o.data, d, pairs[d], work)
+        summary = evaluate(ir_dir, vi_dir, fused_dirs, work / "ablation", metrics=o.metrics, workers=o.workers,
+                           progress=o.progress, log=emit)
+        result.ablation[d] = summary
+        blocks[f"ablation-{d}"] = ablation_markdown(d, summary, len(pairs[d]), models, work / "ablation")
+    return blocks
+
+
 def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     """Run every table asked for and write the results file; returns what was computed."""
     _check_options(o)
@@ -583,7 +647,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     ann_files = {d: annotation_file(o.annotations, d) for d in datasets}
 
     need_model = ("fusion" in tables and "egmt" in methods) or "classification" in tables or "entities" in tables or (
-        "efficiency" in tables and "egmt" in methods)
+        "efficiency" in tables and "egmt" in methods) or bool(o.ablations)
     fuser = folder = sha = None
     if need_model:
         fuser, folder, sha = load_fuser(o.checkpoint, o.device)
@@ -668,6 +732,9 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
         result.efficiency = eff
         titles = {d: DATASETS[d].title for d in datasets}
         blocks["efficiency"] = efficiency_markdown(eff, DISPLAY, titles, PAPER_EFFICIENCY if "egmt" in methods else None)
+
+    if o.ablations:
+        blocks.update(_ablation_blocks(o, datasets, pairs, ann_files, resolvers, fuser, folder, sha, result, emit))
 
     update_results(Path(o.results), blocks, prov)
     return result

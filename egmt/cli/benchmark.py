@@ -16,6 +16,9 @@ in the paper's layout, to the results file (default docs/results.md):
                   scored with the training positive ratios); --cls-entities none: caption-free only
   efficiency      Table VII: FLOPs, parameters, seconds per pair (same as `egmt profile`)
 
+Table VIII (ablations): each --ablation NAME=DIR (a checkpoint or run folder, repeatable) is
+fused exactly like EGMT on the datasets and scored beside it, whatever --tables says.
+
 Learned peers: the fused images under --peers (PEERS/METHOD/DATASET/STEM.png, default
 ../shared/peers) are scored like EGMT's, on the same pairs, as extra rows of the fusion tables
 (no peers folder: no peer rows, and the caption says so). With the fusion table, a comparison
@@ -73,6 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="fuse again even where a cached image is up to date")
     p.add_argument("--peers", type=Path, default=DEFAULT_PEERS, metavar="DIR",
                    help=f"learned peers' fused images, DIR/METHOD/DATASET/STEM.png (default {DEFAULT_PEERS}; missing: no peer rows)")
+    p.add_argument("--ablation", action="append", default=[], metavar="NAME=DIR",
+                   help='Table VIII: an ablation checkpoint or run folder, e.g. "w/o CGHA=runs/no-cgha" (repeatable)')
     p.add_argument("--figures", type=Path, default=DEFAULT_FIGURES, metavar="DIR",
                    help=f"folder for the comparison figures DATASET.png (default {DEFAULT_FIGURES})")
     p.add_argument("--figure-pairs", type=int, default=2, metavar="N",
@@ -107,11 +112,19 @@ def run(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(f"egmt: warning: {msg}", file=sys.stderr)
 
+    ablations = {}
+    for item in args.ablation:
+        name, sep, folder = item.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise EGMTError(f"--ablation {item!r}: expected NAME=DIR")
+        if name.strip() in ablations:
+            raise EGMTError(f"--ablation: the name {name.strip()!r} is given twice")
+        ablations[name.strip()] = Path(folder.strip())
     options = BenchmarkOptions(
         data=args.data, datasets=args.datasets, methods=args.methods, checkpoint=args.checkpoint,
         annotations=args.annotations, out=args.out, results=args.results, tables=args.tables,
         metrics=args.metrics, device=args.device, workers=args.workers, force=args.force,
-        peers=args.peers, figures=args.figures, figure_pairs=args.figure_pairs,
+        peers=args.peers, figures=args.figures, figure_pairs=args.figure_pairs, ablations=ablations,
         progress=not args.no_progress, threshold=args.threshold, cls_entities=args.cls_entities,
         cls_single=args.cls_single, max_time_pairs=args.max_pairs, flop_entities=args.flop_entities, log=log,
     )
