@@ -375,7 +375,8 @@ def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, ent
     if ref is not None:
         text += reference_row(f"EGMT, paper ({ref.table})", ref.values, summary.metrics, 5, extra=[str(ref.pairs)])
     caption = (
-        "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows in bold. "
+        "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows "
+        "(EGMT, learned peers, baselines) in bold. "
         f"{entity_note} {peer_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
     ).replace("  ", " ")
     if ref is not None:
@@ -405,7 +406,7 @@ def figure_block(name: str, figure: Path, results: Path, pairs: Sequence[Pair], 
     stems = ", ".join(p.name for p in pairs)
     return (f"### {spec.title}: pairs {stems}\n\n![{spec.title}: sources, EGMT, peers and baselines]({link})\n\n"
             f"Columns: IR, VIS, {', '.join(columns)}. Rows: the first {len(pairs)} pairs of the set by name "
-            "(a fixed rule, not chosen by quality). Grey (the Y channel the metrics score), downscaled.\n")
+            "(a fixed rule, not chosen by quality). Grey, as the metrics read the images; downscaled.\n")
 
 
 def ablation_markdown(name: str, summary: EvaluationSummary, total_pairs: int,
