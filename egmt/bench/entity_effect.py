@@ -132,7 +132,8 @@ def entity_effect_markdown(effect: EntityEffect, title: str, total_pairs: int) -
         "mean abs Δ = mean over pairs of the mean over pixels, max abs Δ = largest over all pixels and pairs. "
         f"Unrelated entities: {', '.join(UNRELATED_ENTITIES)} (less any of the pair's own), encoded like the others "
         "by the checkpoint's entity bank and its encoder. No entities: E = 0, the CGHA stage is skipped. "
-        f"Caption-free: no entity given, the checkpoint's policy ({effect.caption_free_source or 'see egmt.infer'}). "
+        f"Caption-free: no entity given, so the checkpoint's caption-free policy decides; here: "
+        f"`{effect.caption_free_source or 'unknown'}`. "
         "Scores: mean over pairs, the same metric code as the fusion tables; best in bold."
     )
     if effect.problems:
