@@ -581,22 +581,37 @@ def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], res
         emit(f"{d}: no pair has annotation entities; entity-effect table skipped for it")
         return ""
     work = Path(o.out) / d / "entity-effect"
+    use_predicted, policy = caption_free_policy(fuser.validation)
+    # Images that another folder already holds are linked, not fused again: "own" is egmt's own
+    # output (the same annotation entities, the same cache key), and caption-free fusion that
+    # uses no entity is the "none" condition.
+    fused_in = {"own": Path(o.out) / d / "egmt", "unrelated": work / "fused" / "unrelated", "none": work / "fused" / "none",
+                "caption_free": work / "fused" / ("caption_free" if use_predicted else "none")}
     folders = {}
     for condition in CONDITIONS:
-        job = FuseJob("egmt", fuser, ConditionEntities(condition, own), o.threshold)
-        newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_file, o.threshold, condition=condition,
-                                       unrelated=list(UNRELATED_ENTITIES))
-        stats = fuse_cached(job, chosen, work / condition, newer_than=newer, stamp=stamp, force=o.force,
+        target = fused_in[condition]
+        if condition == "own":
+            job = FuseJob("egmt", fuser, resolver, o.threshold)
+            newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_file, o.threshold)
+        else:
+            job = FuseJob("egmt", fuser, ConditionEntities(condition, own), o.threshold)
+            newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_file, o.threshold, condition=target.name,
+                                           unrelated=list(UNRELATED_ENTITIES))
+        # --force re-fuses a folder once per run: not egmt's if the fusion table just did, not "none" twice
+        again = (condition == "own" and (d, "egmt") in result.fuse_stats) or (
+            condition == "caption_free" and not use_predicted)
+        stats = fuse_cached(job, chosen, target, newer_than=newer, stamp=stamp, force=o.force and not again,
                             progress=o.progress, desc=f"fuse egmt, {condition} ({d})")
         for line in stats.failures:
             emit(f"{d}/entity-effect/{condition}: {line}")
         result.fuse_stats[(d, f"entity-effect/{condition}")] = stats
-        folders[condition] = work / condition
+        folders[condition] = link_files([target / f"{p.name}.png" for p in chosen if (target / f"{p.name}.png").is_file()],
+                                        work / condition)
     ir_dir = link_files([p.ir for p in chosen], work / "sources" / "ir")
     vi_dir = link_files([p.vi for p in chosen], work / "sources" / "vi")
     summary = evaluate(ir_dir, vi_dir, folders, work, metrics=list(EFFECT_METRICS), workers=o.workers,
                        progress=o.progress, log=emit)
-    effect = measure_entity_effect(d, folders, [p.name for p in chosen], summary, caption_free_policy(fuser.validation)[1])
+    effect = measure_entity_effect(d, folders, [p.name for p in chosen], summary, policy)
     result.entity_effect[d] = effect
     spec = _spec(d)
     title = spec.title + (f" (split {spec.split})" if spec.split else "")

@@ -17,6 +17,7 @@ from egmt.bench.entity_effect import (
 from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
 from egmt.text.annotations import read_annotations
+from egmt.train.checkpoint import resolve_checkpoint
 from tests.bench.test_benchmark import _options, _table
 
 
@@ -84,11 +85,37 @@ def test_conditions_are_cached_per_checkpoint(effect_run, tiny_root, tiny_checkp
     options, _ = effect_run
     again = bench.run_benchmark(options)
     assert all(again.fuse_stats[("tno", f"entity-effect/{c}")].cached == 2 for c in CONDITIONS)
-    stamp = options.out / "tno" / "entity-effect" / "none" / bench.STAMP_FILE
+    stamp = options.out / "tno" / "entity-effect" / "fused" / "none" / bench.STAMP_FILE
     stamp.write_text(stamp.read_text().replace('"sha256": "', '"sha256": "0'))  # as if made by another checkpoint
     third = bench.run_benchmark(options)
     assert third.fuse_stats[("tno", "entity-effect/none")].fused == 2
     assert third.fuse_stats[("tno", "entity-effect/own")].fused == 0
+
+
+def test_nothing_is_fused_twice(effect_run):
+    _, result = effect_run
+    # "own" is egmt's output of the fusion table; caption-free with E = 0 (no validation.json) is "none"
+    assert result.fuse_stats[("tno", "egmt")].fused == 3
+    assert result.fuse_stats[("tno", "entity-effect/own")].cached == 2
+    assert result.fuse_stats[("tno", "entity-effect/none")].fused == 2
+    assert result.fuse_stats[("tno", "entity-effect/caption_free")].cached == 2
+
+
+def test_caption_free_with_a_validated_classifier_is_fused_on_its_own(tiny_root, tiny_checkpoint, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(resolve_checkpoint(tiny_checkpoint), folder)
+    (folder / "validation.json").write_text(json.dumps(
+        {"step": 2, "rule": "test", "fusion": {}, "classification": {"map": 0.9, "prior_map": 0.1}}))
+    options = _options(tiny_root, tmp_path, folder, datasets=["tno"], methods=["egmt"], tables=["entities"],
+                       threshold=0.0)  # every class becomes an entity
+    result = bench.run_benchmark(options)
+    effect = result.entity_effect["tno"]
+    assert result.fuse_stats[("tno", "entity-effect/caption_free")].fused == 2
+    assert effect.caption_free_source == "classifier"
+    assert effect.difference["caption_free"] != effect.difference["none"]
 
 
 def test_condition_entities():
