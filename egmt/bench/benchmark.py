@@ -9,6 +9,9 @@ cost is :mod:`egmt.bench.profile`. On disk (``OUT`` = ``--out``)::
     OUT/DATASET/sources/{ir,vi}/     links to the split's source images (datasets with a split)
     OUT/DATASET/peers/METHOD/       links to the learned peers' images of the split's pairs
     OUT/DATASET/per_image.csv, summary.csv, summary.md    evaluate's outputs
+    OUT/DATASET/entity-effect/CONDITION/   links to egmt's images per entity condition (fused in
+                                    entity-effect/fused/, or egmt's own), with their scores
+    OUT/DATASET/ablation/NAME/      Table VIII: each ablation checkpoint's images (scores beside)
     FIGURES/DATASET.png             the comparison figure (paper Fig. 4), linked from the results
 
 Learned peers (``--peers``, default ``../shared/peers``): ``PEERS/METHOD/DATASET/STEM.png``,
