@@ -7,7 +7,16 @@ cost is :mod:`egmt.bench.profile`. On disk (``OUT`` = ``--out``)::
 
     OUT/DATASET/METHOD/STEM.png      fused images (cached, see below)
     OUT/DATASET/sources/{ir,vi}/     links to the split's source images (datasets with a split)
+    OUT/DATASET/peers/METHOD/       links to the learned peers' images of the split's pairs
     OUT/DATASET/per_image.csv, summary.csv, summary.md    evaluate's outputs
+    OUT/DATASET/entity-effect/CONDITION/   links to egmt's images per entity condition (fused in
+                                    entity-effect/fused/, or egmt's own), with their scores
+    OUT/DATASET/ablation/NAME/      Table VIII: each ablation checkpoint's images (scores beside)
+    FIGURES/DATASET.png             the comparison figure (paper Fig. 4), linked from the results
+
+Learned peers (``--peers``, default ``../shared/peers``): ``PEERS/METHOD/DATASET/STEM.png``,
+fused images that other networks made with their authors' weights; they are scored by the
+same :func:`evaluate` call as egmt's own outputs, on the same pairs, and get their own rows.
 
 Cache: a fused image is reused when it exists and is newer than the checkpoint's weights
 (and than the annotation file that gave its entities), and the checkpoint it was made with
@@ -35,12 +44,24 @@ from tqdm.auto import tqdm
 
 from egmt.baselines import BASELINES
 from egmt.bench.classification import (
+    ENTITY_ROWS,
     ClassificationResult,
     classification_markdown,
     classification_table,
+    prior_comparison,
     reference_row,
 )
+from egmt.bench.entity_effect import (
+    CONDITIONS,
+    EFFECT_METRICS,
+    UNRELATED_ENTITIES,
+    ConditionEntities,
+    EntityEffect,
+    entity_effect_markdown,
+    measure_entity_effect,
+)
 from egmt.bench.evaluate import EvaluationSummary, evaluate
+from egmt.bench.figures import comparison_figure, figure_pairs
 from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
 from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
 from egmt.bench.tables import markdown_table
@@ -49,7 +70,7 @@ from egmt.data.io import write_image
 from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError
 from egmt.infer.entities import EntityResolver
-from egmt.infer.fuser import EGMTFuser
+from egmt.infer.fuser import EGMTFuser, caption_free_policy
 from egmt.infer.run import DEFAULT_CHECKPOINT, FuseJob
 from egmt.metrics import FUSION_METRICS, resolve_metric_names
 from egmt.train.checkpoint import MODEL_FILE, resolve_checkpoint
@@ -59,6 +80,8 @@ DEFAULT_ANNOTATIONS = REPO / "annotations"  # the checkout's bundled annotation 
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_OUT = Path("runs/benchmark")
 DEFAULT_RESULTS = Path("docs/results.md")
+DEFAULT_PEERS = Path("../shared/peers")
+DEFAULT_FIGURES = Path("docs/figures")
 STAMP_FILE = "fused_with.json"
 
 
@@ -85,7 +108,7 @@ DISPLAY: dict[str, str] = {
     "laplacian_pyramid": "Laplacian pyramid",
     "dwt": "DWT",
 }
-TABLES: tuple[str, ...] = ("fusion", "classification", "efficiency")
+TABLES: tuple[str, ...] = ("fusion", "entities", "classification", "efficiency")
 
 
 @dataclass
@@ -105,8 +128,12 @@ class BenchmarkOptions:
     workers: int | None = None  # evaluate's processes (None: all cores)
     force: bool = False
     progress: bool = True
+    peers: Path | None = DEFAULT_PEERS  # PEERS/METHOD/DATASET/STEM.png; None or missing: no peer rows
+    figures: Path | None = DEFAULT_FIGURES  # comparison figures (None: none)
+    figure_pairs: int = 2  # rows of a comparison figure: the first N stems in natural order
+    ablations: dict[str, Path] = field(default_factory=dict)  # Table VIII: name -> checkpoint or run folder
     threshold: float = 0.5  # caption-free entities and Table V decisions
-    cls_entities: str = "none"  # Table V: "none" (caption-free) or "annotations" (adds the leak row)
+    cls_entities: str = "annotations"  # Table V: "none" (caption-free rows only) or "annotations" (also with entities)
     cls_single: str = "duplicate"  # Table V single-modality rows: "duplicate" or "blank"
     max_time_pairs: int | None = None  # Table VII: time at most this many pairs per dataset (None: all)
     flop_entities: int = 8
@@ -156,6 +183,8 @@ class BenchmarkResult:
     fuse_stats: dict[tuple[str, str], FuseStats] = field(default_factory=dict)
     classification: dict[str, ClassificationResult] = field(default_factory=dict)
     efficiency: EfficiencyResult | None = None
+    entity_effect: dict[str, EntityEffect] = field(default_factory=dict)
+    ablation: dict[str, EvaluationSummary] = field(default_factory=dict)
     pairs: dict[str, int] = field(default_factory=dict)  # dataset -> pairs in its split
 
 
@@ -226,6 +255,21 @@ def annotation_file(annotations: Path | None, name: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def link_files(paths: Sequence[Path], folder: Path) -> Path:
+    """``folder`` made afresh, holding a link to each of ``paths`` (a copy where links are not allowed)."""
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for path in paths:
+        src = Path(path).resolve()
+        dst = folder / src.name
+        try:
+            os.symlink(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    return folder
+
+
 def source_folders(data: Path, name: str, pairs: Sequence[Pair], work: Path) -> tuple[Path, Path]:
     """Folders of the pairs' sources for :func:`evaluate`: the dataset's own ``ir/`` and ``vi/``
     when it has no split, else ``work/sources/{ir,vi}`` holding links to the split's files only
@@ -234,21 +278,34 @@ def source_folders(data: Path, name: str, pairs: Sequence[Pair], work: Path) -> 
     if spec.split is None:
         root = Path(data) / spec.folder
         return root / "ir", root / "vi"
-    folders = []
-    for modality in ("ir", "vi"):
-        folder = work / "sources" / modality
+    ir = link_files([p.ir for p in pairs], work / "sources" / "ir")
+    return ir, link_files([p.vi for p in pairs], work / "sources" / "vi")
+
+
+def find_peers(peers: Path | None, name: str) -> dict[str, Path]:
+    """``{METHOD: PEERS/METHOD/DATASET}`` for each peer that has images of dataset ``name``
+    (methods sorted by name); ``{}`` when ``peers`` is None or not a folder."""
+    if peers is None or not Path(peers).is_dir():
+        return {}
+    found = {}
+    for method in sorted(p.name for p in Path(peers).iterdir() if p.is_dir() and not p.name.startswith(".")):
+        folder = Path(peers) / method / _spec(name).folder
         if folder.is_dir():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        for pair in pairs:
-            src = Path(getattr(pair, modality)).resolve()
-            dst = folder / src.name
-            try:
-                os.symlink(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
-        folders.append(folder)
-    return folders[0], folders[1]
+            if method in METHODS:
+                raise EGMTError(f"{Path(peers) / method}: a peer may not be named like an egmt method ({method})")
+            found[method] = folder
+    return found
+
+
+def peer_folders(peers: dict[str, Path], pairs: Sequence[Pair], work: Path) -> dict[str, Path]:
+    """Each peer's images of ``pairs`` only (``work/peers/METHOD``, links), so that a peer is
+    scored on exactly the pairs egmt is scored on; a pair the peer lacks is left out (and
+    reported missing by :func:`evaluate`)."""
+    out = {}
+    for method, folder in peers.items():
+        files = [folder / f"{p.name}.png" for p in pairs]
+        out[method] = link_files([f for f in files if f.is_file()], work / "peers" / method)
+    return out
 
 
 # --------------------------------------------------------------------------- fusion with cache
@@ -304,7 +361,7 @@ def fuse_cached(
 
 
 def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, entity_note: str, out_dir: Path,
-                    paper: bool = True) -> str:
+                    paper: bool = True, peer_note: str = "") -> str:
     """One dataset's table in the layout of Tables I-IV: a row per method, the metrics with
     ↑/↓, best of our rows in bold, the paper's EGMT row in italics below (not ranked)."""
     spec = _spec(name)
@@ -321,9 +378,10 @@ def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, ent
     if ref is not None:
         text += reference_row(f"EGMT, paper ({ref.table})", ref.values, summary.metrics, 5, extra=[str(ref.pairs)])
     caption = (
-        "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows in bold. "
-        f"{entity_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
-    )
+        "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows "
+        "(EGMT, learned peers, baselines) in bold. "
+        f"{entity_note} {peer_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
+    ).replace("  ", " ")
     if ref is not None:
         caption += (f" The paper's row (italics) is the authors' own measurement ({ref.table}, {ref.pairs} pairs, "
                     "their checkpoint and metric code), for reference; it is not ranked.")
@@ -332,7 +390,50 @@ def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, ent
     return text + caption + "\n"
 
 
-def classification_block(result: ClassificationResult, entities: str) -> str:
+def peer_note(peers_root: Path | None, peers: dict[str, Path]) -> str:
+    """The fusion caption's sentence on the learned peers' rows (or on their absence)."""
+    if peers:
+        return (f"Learned peers ({', '.join(peers)}): fused images made with their authors' released weights, "
+                f"from `{_display_path(peers_root)}` (see its README), scored by the same code on the same pairs as EGMT.")
+    if peers_root is None:
+        return "No learned peers' rows (no peers folder given)."
+    if not Path(peers_root).is_dir():
+        return f"No learned peers' rows: no peers folder at `{_display_path(peers_root)}` (give one with --peers)."
+    return f"No learned peers' rows: no peer in `{_display_path(peers_root)}` has images of this dataset."
+
+
+def figure_block(name: str, figure: Path, results: Path, pairs: Sequence[Pair], columns: Sequence[str]) -> str:
+    """The results file's link to a comparison figure, and what it shows."""
+    spec = _spec(name)
+    link = Path(os.path.relpath(Path(figure).resolve(), Path(results).resolve().parent)).as_posix()
+    stems = ", ".join(p.name for p in pairs)
+    return (f"### {spec.title}: pairs {stems}\n\n![{spec.title}: sources, EGMT, peers and baselines]({link})\n\n"
+            f"Columns: IR, VIS, {', '.join(columns)}. Rows: the first {len(pairs)} pairs of the set by name "
+            "(a fixed rule, not chosen by quality). Grey, as the metrics read the images; downscaled.\n")
+
+
+def ablation_markdown(name: str, summary: EvaluationSummary, total_pairs: int,
+                      models: dict[str, tuple[EGMTFuser, Path, str]], out_dir: Path) -> str:
+    """Table VIII for one dataset: the full EGMT, then each ablation, the fusion metrics, best in bold."""
+    spec = _spec(name)
+    split = f" (split {spec.split})" if spec.split else ""
+    rows = ["EGMT (full)" if m == "egmt" else m for m in summary.methods]
+    values = {r: summary.mean[m] for r, m in zip(rows, summary.methods)}
+    counts = {r: str(summary.counts[m]) for r, m in zip(rows, summary.methods)}
+    hib = {n: FUSION_METRICS[n].higher_is_better for n in summary.metrics}
+    text = f"### {spec.title}{split}: {max(summary.counts.values(), default=0)} of {total_pairs} pairs scored\n\n"
+    text += markdown_table(rows, summary.metrics, values, hib, extra_columns={"Pairs": counts})
+    checkpoints = "; ".join(f"{'EGMT (full)' if m == 'egmt' else m}: `{_display_path(ckpt)}` (sha256 {digest})"
+                            for m, (_, ckpt, digest) in models.items())
+    text += ("\nEach checkpoint fused exactly like EGMT (same pairs, entity sources and caption-free rule) and "
+             f"scored by the same code; best in bold. Checkpoints: {checkpoints}. "
+             f"Per-image scores: `{out_dir / 'per_image.csv'}`.")
+    if summary.problems:
+        text += f" {len(summary.problems)} problem(s) were reported and skipped (see the log)."
+    return text + "\n"
+
+
+def classification_block(result: ClassificationResult) -> str:
     spec = _spec(result.dataset)
     split = f" (split {spec.split})" if spec.split else ""
     single = ("the single modality fed to both inputs, (IR, IR) and (VI, VI)" if result.single_source == "duplicate"
@@ -345,16 +446,17 @@ def classification_block(result: ClassificationResult, entities: str) -> str:
         f"\nEGMT's classifier, sigmoid scores, decisions at 0.5, against {result.label_source} "
         f"(classes: {', '.join(result.classes)}). Inputs: Fused (IR+VIS) = the network's two inputs (IR, VI); "
         f"Only_IR / Only_VIS = {single} (our network always takes two sources). "
-        "Caption-free: no entity features (E = 0), because the labels are made from the entities "
-        "and the classifier reads them (eq. 8), which would leak the answer."
+        "Caption-free: no entity features (E = 0). "
+        + ("With entities: the pair's own annotation entities, from which its labels are made and which the "
+           "classifier reads (eq. 8), so those rows see the answer. " if ENTITY_ROWS[-1] in result.rows else "")
+        + "Label prior (italics): every pair scored with the training positive ratios of the checkpoint's vocabulary, "
+        "what a classifier that ignores the image gets. " + prior_comparison(result)
     )
-    if entities == "annotations":
-        caption += " The italic leak row feeds the annotation entities anyway, for comparison; it is not ranked."
     skipped = {k: v for k, v in result.skipped_classes.items() if v}
     if skipped:
         caption += " Left out (no positive, or no negative, in this set): " + "; ".join(
             f"{k}: {', '.join(v)}" for k, v in skipped.items()) + "."
-    caption += " Best of the modality rows in bold; HL and RL lower is better."
+    caption += " Best of each group's modality rows in bold; HL and RL lower is better."
     if paper:
         caption += " The paper's rows (italics) are its own numbers on the full MSRS test set."
     return text + caption + "\n"
@@ -364,16 +466,20 @@ def classification_block(result: ClassificationResult, entities: str) -> str:
 
 TITLE = "# EGMT benchmark results"
 _BLOCK = re.compile(r"<!-- egmt-benchmark:([\w-]+) -->\n.*?<!-- /egmt-benchmark:\1 -->\n", re.S)
-_HEADINGS = {
+_HEADINGS = {  # the results file's sections, in their order
     "fusion": "## Fusion quality (paper Tables I, II, IV)",
+    "figure": "## Comparison figures (paper Fig. 4)",
+    "entities": "## Entity effect: own, unrelated and no entities",
     "classification": "## Multi-label classification (paper Table V)",
     "efficiency": "## Efficiency (paper Table VII)",
+    "ablation": "## Ablations (paper Table VIII)",
 }
 
 
 def _block_order(key: str) -> tuple[int, int, str]:
     table, _, dataset = key.partition("-")
-    t = TABLES.index(table) if table in TABLES else len(TABLES)
+    sections = list(_HEADINGS)
+    t = sections.index(table) if table in sections else len(sections)
     d = list(DATASETS).index(dataset) if dataset in DATASETS else len(DATASETS)
     return t, d, key
 
@@ -427,8 +533,16 @@ def _check_options(o: BenchmarkOptions) -> None:
     for t in o.tables:
         if t not in TABLES:
             raise EGMTError(f"unknown table {t!r}; choose from {', '.join(TABLES)}")
+    for name in o.ablations:
+        if not re.fullmatch(r"[\w .+/()-]+", name) or name in ("egmt", *METHODS):
+            raise EGMTError(f"ablation name {name!r}: use letters, digits, spaces and . + / ( ) - (not an egmt method name)")
+    folders = [_ablation_folder(n) for n in o.ablations]
+    if len(set(folders)) < len(folders):
+        raise EGMTError(f"ablation names {', '.join(o.ablations)}: two of them share a folder name; rename one")
     if not o.datasets or not o.methods or not o.tables:
         raise EGMTError("nothing to do: give at least one dataset, method and table")
+    if o.figure_pairs < 0:
+        raise EGMTError("--figure-pairs must be 0 or more")
     if o.workers is not None and o.workers < 1:
         raise EGMTError("--workers must be at least 1")
     resolve_metric_names(o.metrics)  # unknown names fail before any work
@@ -446,6 +560,101 @@ def load_fuser(checkpoint: Path | None, device: str) -> tuple[EGMTFuser, Path, s
     return fuser, folder, file_hash(folder / MODEL_FILE)
 
 
+def _egmt_cache_key(fuser: EGMTFuser, folder: Path, sha: str, ann_file: Path | None, threshold: float,
+                    **extra) -> tuple[float, dict]:
+    """What egmt's fused images depend on: a time they must be newer than (the weights, the
+    annotation file) and a stamp (the weights' hash, where the entities came from, the
+    caption-free threshold and policy, and ``extra``; not paths: a moved checkpoint is the same)."""
+    newer = (folder / MODEL_FILE).stat().st_mtime
+    if ann_file is not None:
+        newer = max(newer, ann_file.stat().st_mtime)
+    stamp = {"sha256": sha, "annotations": ann_file.name if ann_file else None, "threshold": threshold,
+             "caption_free": caption_free_policy(fuser.validation)[1], **extra}
+    return newer, stamp
+
+
+def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], resolver: EntityResolver, ann_file: Path,
+                         fuser: EGMTFuser, folder: Path, sha: str, result: BenchmarkResult, emit) -> str:
+    """Fuse the pairs that have annotation entities under each condition of
+    :mod:`egmt.bench.entity_effect` (cached like egmt's images), score them, return the block."""
+    own = {p.name: list(resolver.annotations[p.name].entities) for p in pairs
+           if p.name in resolver.annotations and resolver.annotations[p.name].entities}
+    chosen = [p for p in pairs if p.name in own]
+    if not chosen:
+        emit(f"{d}: no pair has annotation entities; entity-effect table skipped for it")
+        return ""
+    work = Path(o.out) / d / "entity-effect"
+    use_predicted, policy = caption_free_policy(fuser.validation)
+    # Images that another folder already holds are linked, not fused again: "own" is egmt's own
+    # output (the same annotation entities, the same cache key), and caption-free fusion that
+    # uses no entity is the "none" condition.
+    fused_in = {"own": Path(o.out) / d / "egmt", "unrelated": work / "fused" / "unrelated", "none": work / "fused" / "none",
+                "caption_free": work / "fused" / ("caption_free" if use_predicted else "none")}
+    folders = {}
+    for condition in CONDITIONS:
+        target = fused_in[condition]
+        if condition == "own":
+            job = FuseJob("egmt", fuser, resolver, o.threshold)
+            newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_file, o.threshold)
+        else:
+            job = FuseJob("egmt", fuser, ConditionEntities(condition, own), o.threshold)
+            newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_file, o.threshold, condition=target.name,
+                                           unrelated=list(UNRELATED_ENTITIES))
+        # --force re-fuses a folder once per run: not egmt's if the fusion table just did, not "none" twice
+        again = (condition == "own" and (d, "egmt") in result.fuse_stats) or (
+            condition == "caption_free" and not use_predicted)
+        stats = fuse_cached(job, chosen, target, newer_than=newer, stamp=stamp, force=o.force and not again,
+                            progress=o.progress, desc=f"fuse egmt, {condition} ({d})")
+        for line in stats.failures:
+            emit(f"{d}/entity-effect/{condition}: {line}")
+        result.fuse_stats[(d, f"entity-effect/{condition}")] = stats
+        folders[condition] = link_files([target / f"{p.name}.png" for p in chosen if (target / f"{p.name}.png").is_file()],
+                                        work / condition)
+    ir_dir = link_files([p.ir for p in chosen], work / "sources" / "ir")
+    vi_dir = link_files([p.vi for p in chosen], work / "sources" / "vi")
+    summary = evaluate(ir_dir, vi_dir, folders, work, metrics=list(EFFECT_METRICS), workers=o.workers,
+                       progress=o.progress, log=emit)
+    effect = measure_entity_effect(d, folders, [p.name for p in chosen], summary, policy)
+    result.entity_effect[d] = effect
+    spec = _spec(d)
+    title = spec.title + (f" (split {spec.split})" if spec.split else "")
+    return entity_effect_markdown(effect, title, len(pairs))
+
+
+def _ablation_folder(name: str) -> str:
+    """The folder (under OUT/DATASET/ablation/) of an ablation's images: ``"w/o CA"`` -> ``"w_o_CA"``."""
+    return re.sub(r"[^\w.+()-]", "_", name)
+
+
+def _ablation_blocks(o: BenchmarkOptions, datasets: Sequence[str], pairs: dict[str, list[Pair]],
+                     ann_files: dict[str, Path | None], resolvers: dict[str, EntityResolver], fuser: EGMTFuser,
+                     folder: Path, sha: str, result: BenchmarkResult, emit) -> dict[str, str]:
+    """Table VIII: every ablation checkpoint fused exactly like EGMT (same pairs, entity sources,
+    threshold, cache rule) and scored with EGMT's images by one :func:`evaluate` call per dataset."""
+    models = {"egmt": (fuser, folder, sha)}
+    for name, path in o.ablations.items():
+        models[name] = load_fuser(Path(path), o.device)
+    blocks = {}
+    for d in datasets:
+        work = Path(o.out) / d
+        fused_dirs = {}
+        for name, (f, ckpt, digest) in models.items():
+            target = work / "egmt" if name == "egmt" else work / "ablation" / _ablation_folder(name)
+            newer, stamp = _egmt_cache_key(f, ckpt, digest, ann_files[d], o.threshold)
+            stats = fuse_cached(FuseJob("egmt", f, resolvers[d], o.threshold), pairs[d], target, newer_than=newer,
+                                stamp=stamp, force=o.force, progress=o.progress, desc=f"fuse {name} ({d})")
+            for line in stats.failures:
+                emit(f"{d}/{name}: {line}")
+            result.fuse_stats[(d, name if name == "egmt" else f"ablation/{name}")] = stats
+            fused_dirs[name] = target
+        ir_dir, vi_dir = source_folders(o.data, d, pairs[d], work)
+        summary = evaluate(ir_dir, vi_dir, fused_dirs, work / "ablation", metrics=o.metrics, workers=o.workers,
+                           progress=o.progress, log=emit)
+        result.ablation[d] = summary
+        blocks[f"ablation-{d}"] = ablation_markdown(d, summary, len(pairs[d]), models, work / "ablation")
+    return blocks
+
+
 def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     """Run every table asked for and write the results file; returns what was computed."""
     _check_options(o)
@@ -456,8 +665,8 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     pairs = {d: dataset_pairs(o.data, d) for d in datasets}
     ann_files = {d: annotation_file(o.annotations, d) for d in datasets}
 
-    need_model = ("fusion" in tables and "egmt" in methods) or "classification" in tables or (
-        "efficiency" in tables and "egmt" in methods)
+    need_model = ("fusion" in tables and "egmt" in methods) or "classification" in tables or "entities" in tables or (
+        "efficiency" in tables and "egmt" in methods) or bool(o.ablations)
     fuser = folder = sha = None
     if need_model:
         fuser, folder, sha = load_fuser(o.checkpoint, o.device)
@@ -477,17 +686,11 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     if "fusion" in tables:
         for d in datasets:
             work = Path(o.out) / d
-            fused_dirs = {}
+            fused_dirs: dict[str, Path] = {}
             for m in methods:
                 if m == "egmt":
                     job = FuseJob("egmt", fuser, resolvers[d], o.threshold)
-                    newer = (folder / MODEL_FILE).stat().st_mtime
-                    if ann_files[d] is not None:
-                        newer = max(newer, ann_files[d].stat().st_mtime)
-                    # what the images depend on besides the files' times: the weights, where the entities
-                    # came from, and the caption-free threshold (not paths: a moved checkpoint is the same)
-                    stamp = {"sha256": sha, "annotations": ann_files[d].name if ann_files[d] else None,
-                             "threshold": o.threshold}
+                    newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_files[d], o.threshold)
                 else:
                     job, newer, stamp = FuseJob(m), None, None
                 stats = fuse_cached(job, pairs[d], work / m, newer_than=newer, stamp=stamp, force=o.force,
@@ -496,18 +699,37 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                     emit(f"{d}/{m}: {line}")
                 result.fuse_stats[(d, m)] = stats
                 fused_dirs[m] = work / m
+            peers = find_peers(o.peers, d)
+            # rows: EGMT, the learned peers, the classical baselines
+            fused_dirs = {**{m: fused_dirs[m] for m in methods if m == "egmt"}, **peer_folders(peers, pairs[d], work),
+                          **{m: fused_dirs[m] for m in methods if m != "egmt"}}
             ir_dir, vi_dir = source_folders(o.data, d, pairs[d], work)
             summary = evaluate(ir_dir, vi_dir, fused_dirs, work, metrics=o.metrics, workers=o.workers,
                                progress=o.progress, log=emit)
             result.fusion[d] = summary
             note = ""
-            if "egmt" in methods and ann_files[d] is None:
-                note = "EGMT's entities: caption-free (no annotation file; its classifier picks them)."
-            elif "egmt" in methods:
+            if "egmt" in methods:
+                free = f"caption-free, entities: {caption_free_policy(fuser.validation)[1]}"
                 with_ann = sum(p.name in resolvers[d].annotations for p in pairs[d])
-                note = (f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
-                        + (", the others caption-free (chosen by its classifier)." if with_ann < len(pairs[d]) else "."))
-            blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work)
+                note = (f"EGMT's entities: {free} (no annotation file)." if ann_files[d] is None else
+                        f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
+                        + (f", the others {free}." if with_ann < len(pairs[d]) else "."))
+            blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work,
+                                                   peer_note=peer_note(o.peers, peers))
+            if o.figures is not None and o.figure_pairs > 0:
+                columns = [(DISPLAY.get(m, m).replace(" (ours)", ""), f) for m, f in fused_dirs.items()]
+                shown = figure_pairs(pairs[d], o.figure_pairs)
+                figure = comparison_figure(shown, columns, Path(o.figures) / f"{d}.png")
+                blocks[f"figure-{d}"] = figure_block(d, figure, Path(o.results), shown, [c for c, _ in columns])
+
+    if "entities" in tables:
+        for d in datasets:
+            if ann_files[d] is None:
+                emit(f"{d}: no annotation file {d}.jsonl in {o.annotations}; entity-effect table skipped for it (no own entities)")
+                continue
+            text = _entity_effect_block(o, d, pairs[d], resolvers[d], ann_files[d], fuser, folder, sha, result, emit)
+            if text:
+                blocks[f"entities-{d}"] = text
 
     if "classification" in tables:
         for d in datasets:
@@ -519,7 +741,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                 entities=o.cls_entities, single_source=o.cls_single, threshold=o.threshold, progress=o.progress,
             )
             result.classification[d] = cls
-            blocks[f"classification-{d}"] = classification_block(cls, o.cls_entities)
+            blocks[f"classification-{d}"] = classification_block(cls)
 
     if "efficiency" in tables:
         eff = profile(
@@ -529,6 +751,9 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
         result.efficiency = eff
         titles = {d: DATASETS[d].title for d in datasets}
         blocks["efficiency"] = efficiency_markdown(eff, DISPLAY, titles, PAPER_EFFICIENCY if "egmt" in methods else None)
+
+    if o.ablations:
+        blocks.update(_ablation_blocks(o, datasets, pairs, ann_files, resolvers, fuser, folder, sha, result, emit))
 
     update_results(Path(o.results), blocks, prov)
     return result

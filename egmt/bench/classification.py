@@ -6,10 +6,12 @@ modality is given to both (``single_source="duplicate"``: ``(IR, IR)`` / ``(VI, 
 paired with a black image (``"blank"``: ``(IR, 0)`` / ``(0, VI)``); the paper does not say
 how it fed one modality. The fused row feeds ``(IR, VI)``.
 
-Entities: the classifier reads the entity features (eq. 8), and the pseudo-labels are made
-from the same entities, so giving it the annotation entities leaks the answer. Rows are
-caption-free by default (no entity: ``E = 0``); ``entities="annotations"`` adds a labelled
-leak row with the annotation entities for comparison.
+Entities at test time: the classifier reads the entity features (eq. 8), and the pseudo-labels
+are made from the same entities, so giving it the pair's own entities leaks the answer. The
+table therefore has two groups of the three rows: caption-free (no entity: ``E = 0``), and,
+with ``entities="annotations"``, the same rows fed the pair's own annotation entities. Both
+are set beside the label prior: every pair scored with the training positive ratios (the
+checkpoint vocabulary's ``positive_ratio``), what a classifier that ignores the image gets.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from egmt.text.labels import Vocabulary
 
 #: Table V's rows, in its order, and which source goes to the (IR, VI) inputs.
 MODALITY_ROWS = ("Only_IR", "Only_VIS", "Fused (IR+VIS)")
-LEAK_ROW = "Fused (IR+VIS), annotation entities (labels leak)"
+ENTITY_ROWS = tuple(f"{r}, own entities" for r in MODALITY_ROWS)  # the same inputs with the pair's entities
+PRIOR_ROW = "Label prior (training positive ratios)"
 SINGLE_SOURCE_MODES = ("duplicate", "blank")
 
 
@@ -43,7 +46,7 @@ class ClassificationResult:
 
     dataset: str
     pairs: int
-    rows: dict[str, dict[str, float]]  # row -> HL RL mAP AUC JI F1
+    rows: dict[str, dict[str, float]]  # row -> HL RL mAP AUC JI F1 (MODALITY_ROWS, ENTITY_ROWS, PRIOR_ROW)
     classes: list[str]
     label_source: str  # where the labels came from, for the caption
     single_source: str
@@ -96,8 +99,9 @@ def classification_table(
 ) -> ClassificationResult:
     """Run the classifier on every pair for each Table V row and score it (HL RL mAP AUC JI F1).
 
-    ``entities``: "none" (caption-free, E = 0: the default, no label leak) or "annotations"
-    (adds :data:`LEAK_ROW`, the fused input with the pair's annotation entities).
+    ``entities``: "none" (caption-free rows only, E = 0) or "annotations" (adds
+    :data:`ENTITY_ROWS`, the same inputs with the pair's annotation entities). The label
+    prior's row (:data:`PRIOR_ROW`) is added when the vocabulary has positive ratios.
     Raises EGMTError if the checkpoint has no classifier or vocabulary, or labels are missing.
     """
     if entities not in ("none", "annotations"):
@@ -115,7 +119,7 @@ def classification_table(
     names = [p.name for p in pairs]
     labels, label_source = pair_labels(annotations, names, fuser.vocabulary, ann_vocab)
 
-    rows = list(MODALITY_ROWS) + ([LEAK_ROW] if entities == "annotations" else [])
+    rows = list(MODALITY_ROWS) + (list(ENTITY_ROWS) if entities == "annotations" else [])
     probs: dict[str, list[np.ndarray]] = {r: [] for r in rows}
     device = fuser.device
     dim = model.config.entity_dim
@@ -126,16 +130,20 @@ def classification_table(
         loaded = load_pair(pair)
         ir, vi = loaded.ir[None].to(device), loaded.vi[None].to(device)
         for row in rows:
-            if row == LEAK_ROW and model.config.text_interaction:
+            if row in ENTITY_ROWS and model.config.text_interaction:
                 feats = fuser.entity_features(annotations[pair.name].entities)[None].to(device)
                 mask = torch.ones(1, feats.shape[1], dtype=torch.bool, device=device)
             else:
                 feats, mask = empty, no_mask
-            a, b = _inputs(row, ir, vi, single_source)
+            a, b = _inputs(row.split(",")[0], ir, vi, single_source)
             logits = model(a, b, entities=feats, entity_mask=mask, classify=True).logits
             probs[row].append(torch.sigmoid(logits[0]).float().cpu().numpy())
 
     classes = list(fuser.vocabulary.classes)
+    prior = fuser.vocabulary.positive_ratio
+    if prior:
+        rows.append(PRIOR_ROW)
+        probs[PRIOR_ROW] = [np.asarray(prior, dtype=np.float64)] * len(pairs)
     out: dict[str, dict[str, float]] = {}
     skipped: dict[str, list[str]] = {}
     for row in rows:
@@ -159,16 +167,35 @@ def reference_row(name: str, values: dict[str, float], columns: Sequence[str], d
 def classification_markdown(result: ClassificationResult, paper: dict[str, dict[str, float]] | None = None,
                             paper_label: str = "paper") -> str:
     """Table V in the paper's layout (rows by input modality, HL RL mAP AUC JI F1, 3 decimals,
-    best of the three modality rows in bold). The leak row, if any, and the ``paper`` rows
-    follow in italics, outside the ranking."""
+    best of the three modality rows in bold): the caption-free rows, then (if computed) the rows
+    with the pair's own entities, a table each, with the label prior in italics under each and
+    the ``paper`` rows in italics at the end, all outside the ranking."""
     from egmt.bench.tables import markdown_table
 
     columns = list(CLASSIFICATION_METRICS)
-    ranked = [r for r in MODALITY_ROWS if r in result.rows]
-    text = markdown_table(ranked, columns, result.rows, CLASSIFICATION_METRICS, first_header="Input modality", decimals=3)
-    for row in result.rows:
-        if row not in ranked:
-            text += reference_row(row, result.rows[row], columns, 3)
+    groups = [("Without entities (caption-free, E = 0)", MODALITY_ROWS),
+              ("With the pair's own entities (the labels are made from them)", ENTITY_ROWS)]
+    text = ""
+    for title, names in groups:
+        ranked = [r for r in names if r in result.rows]
+        if not ranked:
+            continue
+        if text:
+            text += "\n"
+        text += f"{title}:\n\n"
+        text += markdown_table(ranked, columns, result.rows, CLASSIFICATION_METRICS, first_header="Input modality", decimals=3)
+        if PRIOR_ROW in result.rows:
+            text += reference_row(PRIOR_ROW, result.rows[PRIOR_ROW], columns, 3)
     for row, values in (paper or {}).items():
         text += reference_row(f"{row} ({paper_label})", values, columns, 3)
     return text
+
+
+def prior_comparison(result: ClassificationResult) -> str:
+    """One sentence: the caption-free fused classifier's mAP against the label prior's."""
+    fused, prior = result.rows.get(MODALITY_ROWS[-1]), result.rows.get(PRIOR_ROW)
+    if fused is None or prior is None or math.isnan(fused["mAP"]) or math.isnan(prior["mAP"]):
+        return ""
+    verdict = "above" if fused["mAP"] > prior["mAP"] else "not above"
+    return (f"Caption-free classification (Fused, E = 0) reaches mAP {fused['mAP']:.3f} against the label prior's "
+            f"{prior['mAP']:.3f}: {verdict} the prior on this set.")

@@ -181,8 +181,8 @@ def profile(
                     ir, vi = pair.ir[None].to(device), pair.vi[None].to(device)
                     ents, source = resolver(pair.name)
                     if ents is None:
-                        ents, _ = fuser.predict_entities(ir, vi, threshold)
-                        source = "classifier (caption-free)"
+                        ents, source, _ = fuser.caption_free_entities(ir, vi, threshold)
+                        source = f"caption-free: {source}"
                     sources.add(source)
                     inputs.append((ir, vi, ents))
                 result.entity_sources[name] = ", ".join(sorted(sources))

@@ -16,7 +16,7 @@ from egmt import __version__
 from egmt.errors import EGMTError
 
 # Order in `egmt --help`; a module not listed here is appended alphabetically.
-_ORDER = ["annotate", "train", "fuse", "evaluate", "benchmark", "profile"]
+_ORDER = ["annotate", "train", "fuse", "heatmap", "evaluate", "benchmark", "profile"]
 
 
 def _commands() -> list[str]:

@@ -7,10 +7,23 @@ in the paper's layout, to the results file (default docs/results.md):
 
   fusion          Tables I, II, IV: a row per method, the paper's eight metrics, best in bold,
                   the paper's published EGMT row below for reference
+  entities        how far EGMT's output (mean and max |Δ|, grey levels) and MI, Qabf, FMI_w,
+                  SSIM move with the pair's own entities, unrelated ones (boat, sky, water,
+                  dog, ocean), none (E = 0), and caption-free
   classification  Table V: the classifier's HL RL mAP AUC JI F1 against the pseudo-labels,
-                  rows Only_IR / Only_VIS / Fused (IR+VIS), caption-free (no entities: they
-                  would leak the labels); --cls-entities annotations adds a labelled leak row
+                  rows Only_IR / Only_VIS / Fused (IR+VIS), caption-free (E = 0) and with the
+                  pair's own entities (the labels' source), beside the label prior (every pair
+                  scored with the training positive ratios); --cls-entities none: caption-free only
   efficiency      Table VII: FLOPs, parameters, seconds per pair (same as `egmt profile`)
+
+Table VIII (ablations): each --ablation NAME=DIR (a checkpoint or run folder, repeatable) is
+fused exactly like EGMT on the datasets and scored beside it, whatever --tables says.
+
+Learned peers: the fused images under --peers (PEERS/METHOD/DATASET/STEM.png, default
+../shared/peers) are scored like EGMT's, on the same pairs, as extra rows of the fusion tables
+(no peers folder: no peer rows, and the caption says so). With the fusion table, a comparison
+figure per dataset (sources, EGMT, peers, baselines for the first --figure-pairs pairs by
+name, paper Fig. 4) is written to --figures/DATASET.png and linked from the results file.
 
 A run replaces only the blocks it computes; the others in the results file are kept.
 EGMT's entities come from --annotations/DATASET.jsonl when present, else caption-free.
@@ -29,10 +42,12 @@ from pathlib import Path
 # tests/bench check that they match the bench module's.
 DATASETS = ("tno", "roadscene", "msrs")
 METHODS = ("egmt", "average", "max_abs", "laplacian_pyramid", "dwt")
-TABLES = ("fusion", "classification", "efficiency")
+TABLES = ("fusion", "entities", "classification", "efficiency")
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_OUT = Path("runs/benchmark")
 DEFAULT_RESULTS = Path("docs/results.md")
+DEFAULT_PEERS = Path("../shared/peers")
+DEFAULT_FIGURES = Path("docs/figures")
 DEFAULT_ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"  # the checkout's bundled files
 
 HELP = "fuse + score TNO / RoadScene / MSRS with EGMT and baselines; write the paper's tables"
@@ -59,14 +74,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", nargs="+", default=["paper"], metavar="NAME",
                    help="fusion metrics or groups, as `egmt evaluate` takes them (default: paper = PC SSIM MI Qabf PSNR FMI_w Nabf NCIE)")
     p.add_argument("--force", action="store_true", help="fuse again even where a cached image is up to date")
+    p.add_argument("--peers", type=Path, default=DEFAULT_PEERS, metavar="DIR",
+                   help=f"learned peers' fused images, DIR/METHOD/DATASET/STEM.png (default {DEFAULT_PEERS}; missing: no peer rows)")
+    p.add_argument("--ablation", action="append", default=[], metavar="NAME=DIR",
+                   help='Table VIII: an ablation checkpoint or run folder, e.g. "w/o CGHA=runs/no-cgha" (repeatable)')
+    p.add_argument("--figures", type=Path, default=DEFAULT_FIGURES, metavar="DIR",
+                   help=f"folder for the comparison figures DATASET.png (default {DEFAULT_FIGURES})")
+    p.add_argument("--figure-pairs", type=int, default=2, metavar="N",
+                   help="pairs (rows) per comparison figure: the first N by name (default 2; 0: no figures)")
     r = p.add_argument_group("running")
     r.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     r.add_argument("--workers", type=int, default=None, help="processes scoring the images (default: all cores)")
     r.add_argument("--threads", type=int, default=None, help="torch CPU threads for fusion and timing (default: torch's choice)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     c = p.add_argument_group("Table V (classification)")
-    c.add_argument("--cls-entities", choices=["none", "annotations"], default="none",
-                   help="none (default): caption-free, E = 0; annotations: also a row fed the annotation entities (labels leak)")
+    c.add_argument("--cls-entities", choices=["none", "annotations"], default="annotations",
+                   help="annotations (default): caption-free rows (E = 0) and rows with the pair's own entities; none: caption-free only")
     c.add_argument("--cls-single", choices=["duplicate", "blank"], default="duplicate",
                    help="Only_IR / Only_VIS inputs: the modality given to both inputs (default), or beside a black image")
     c.add_argument("--threshold", type=float, default=0.5, help="class probability threshold (caption-free entities, Table V decisions)")
@@ -89,10 +112,19 @@ def run(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(f"egmt: warning: {msg}", file=sys.stderr)
 
+    ablations = {}
+    for item in args.ablation:
+        name, sep, folder = item.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise EGMTError(f"--ablation {item!r}: expected NAME=DIR")
+        if name.strip() in ablations:
+            raise EGMTError(f"--ablation: the name {name.strip()!r} is given twice")
+        ablations[name.strip()] = Path(folder.strip())
     options = BenchmarkOptions(
         data=args.data, datasets=args.datasets, methods=args.methods, checkpoint=args.checkpoint,
         annotations=args.annotations, out=args.out, results=args.results, tables=args.tables,
         metrics=args.metrics, device=args.device, workers=args.workers, force=args.force,
+        peers=args.peers, figures=args.figures, figure_pairs=args.figure_pairs, ablations=ablations,
         progress=not args.no_progress, threshold=args.threshold, cls_entities=args.cls_entities,
         cls_single=args.cls_single, max_time_pairs=args.max_pairs, flop_entities=args.flop_entities, log=log,
     )

@@ -5,8 +5,12 @@
 >>> result.image, result.entities, result.entity_source
 
 The network works on the Y channel; a colour visible image gets its Cb/Cr back after fusion.
-Without entities, inference is caption-free: a first pass with no entity predicts the label
-probabilities, and the classes above ``threshold`` become the entities of a second pass.
+Without entities, inference is caption-free. The classifier's predicted entities are used
+only where the checkpoint's own validation says they are worth it: ``validation.json`` in the
+checkpoint folder (written during training; see :func:`caption_free_policy`) must show the
+caption-free classifier's mAP above the label prior's. Then a first pass with no entity
+predicts the label probabilities, and the classes above ``threshold`` become the entities of
+a second pass; otherwise the pair is fused with no entity (E = 0), and ``entity_source`` says why.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from egmt.data.color import merge_luma
 from egmt.data.io import read_image
 from egmt.data.pairs import pair_from_arrays
 from egmt.errors import EGMTError
+from egmt.fileio import read_json
 from egmt.infer.tiling import fuse_in_tiles
 from egmt.model import EGMT
 from egmt.text.bank import EntityBank
@@ -30,6 +35,42 @@ from egmt.text.labels import Vocabulary
 from egmt.train.checkpoint import resolve_checkpoint
 from egmt.train.distributed import pick_device
 
+#: A checkpoint folder's validation scores (from training): ``{"step": int, "rule": str,
+#: "fusion": {metric: value}, "classification": {"map": float, "prior_map": float, ...}}``.
+VALIDATION_FILE = "validation.json"
+
+
+def caption_free_policy(validation: dict | None) -> tuple[bool, str]:
+    """Whether caption-free fusion may use the classifier's predicted entities, and why.
+
+    ``validation``: the checkpoint's ``validation.json`` (None: absent). Predicted entities
+    only pay off where the caption-free classifier beats the label prior (the mAP of scoring
+    every pair with the training positive ratios) on validation; else E = 0.
+    Returns ``(use_predicted, entity_source)``: ``(True, "classifier")`` or
+    ``(False, "none (...reason...)")``.
+    """
+    if validation is None:
+        return False, f"none (no {VALIDATION_FILE}: caption-free classifier not validated)"
+    cls = validation.get("classification")
+    try:
+        m, prior = float(cls["map"]), float(cls["prior_map"])
+    except (TypeError, KeyError, ValueError):
+        return False, f"none ({VALIDATION_FILE} has no classification map / prior_map)"
+    if not m > prior:  # NaN never wins
+        return False, f"none (validation mAP {m:.3f} <= label prior {prior:.3f})"
+    return True, "classifier"
+
+
+def read_validation(folder: Path) -> dict | None:
+    """``folder/validation.json`` as a dict, None if there is none; EGMTError if it is not a JSON object."""
+    path = Path(folder) / VALIDATION_FILE
+    if not path.is_file():
+        return None
+    data = read_json(path, "validation file")
+    if not isinstance(data, dict):
+        raise EGMTError(f"{path}: expected a JSON object")
+    return data
+
 
 @dataclass
 class FusionResult:
@@ -37,7 +78,7 @@ class FusionResult:
 
     image: np.ndarray
     entities: list[str]
-    entity_source: str  # "given", "classifier" (caption-free) or "none"
+    entity_source: str  # "given", "classifier" (caption-free), or "none" / "none (why caption-free used E = 0)"
     probabilities: dict[str, float] = field(default_factory=dict)  # classifier output, when it ran
 
 
@@ -54,6 +95,7 @@ class EGMTFuser:
         tile_overlap: int = 32,
         max_pixels: int = 2048 * 2048,
         encoder_path: str | None = None,
+        validation: dict | None = None,
     ):
         self.device = pick_device(device) if isinstance(device, str) else device
         self.model = model.to(self.device).eval()
@@ -63,6 +105,7 @@ class EGMTFuser:
         self.tile_overlap = tile_overlap
         self.max_pixels = max_pixels
         self.encoder_path = encoder_path
+        self.validation = validation  # the checkpoint's validation.json (None: absent)
         self._encoder = None
 
     @classmethod
@@ -74,6 +117,7 @@ class EGMTFuser:
         vocab = Vocabulary.load(folder / VOCABULARY_FILE) if (folder / VOCABULARY_FILE).is_file() else None
         if model.config.text_interaction and bank is None:
             raise EGMTError(f"{folder}: the model uses entities but the checkpoint has no {BANK_FILE}")
+        kwargs.setdefault("validation", read_validation(folder))
         return cls(model, bank, vocab, device=device, **kwargs)
 
     @property
@@ -107,6 +151,18 @@ class EGMTFuser:
         classes = self.vocabulary.classes
         chosen = [c for c, p in zip(classes, probs) if p > threshold]
         return chosen, dict(zip(classes, probs))
+
+    def caption_free_entities(self, ir: torch.Tensor, vi: torch.Tensor, threshold: float = 0.5
+                              ) -> tuple[list[str], str, dict[str, float]]:
+        """Entities for a pair given without any: ``(entities, entity_source, probabilities)``.
+        The classifier's predictions where :func:`caption_free_policy` allows them, else none."""
+        if not self.model.config.multi_task or self.vocabulary is None:
+            return [], "none (no classifier)", {}
+        use_predicted, source = caption_free_policy(self.validation)
+        if not use_predicted:
+            return [], source, {}
+        entities, probs = self.predict_entities(ir, vi, threshold)
+        return entities, source, probs
 
     # -- fusion --------------------------------------------------------------------------
     @torch.no_grad()
@@ -145,8 +201,7 @@ class EGMTFuser:
         elif entities is not None:
             entities, source = list(entities), "given"
         else:
-            entities, probs = self.predict_entities(ir_y, vi_y, threshold)
-            source = "classifier" if self.model.config.multi_task else "none"
+            entities, source, probs = self.caption_free_entities(ir_y, vi_y, threshold)
         fused = self.fuse_y(ir_y, vi_y, entities).cpu()
         rgb = merge_luma(fused, None if vi_cbcr is None else vi_cbcr[None])[0]
         image = rgb[0].numpy() if rgb.shape[0] == 1 else rgb.permute(1, 2, 0).numpy()

@@ -11,6 +11,9 @@ Two alternating steps for one visual modality m:
 
 The update is added to the visual tokens (residual, as in eq. 2-3). An image with no real
 entity (E = 0 or an all-padding mask) has no text guidance: its update is exactly zero.
+
+For the entity heat maps (paper Fig. 5), ``record_attention = True`` keeps eq. 5's weights of
+the last forward in ``attention`` (computed beside the fused kernel, so the output is unchanged).
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ class CrossModalGuidedHybridAttention(nn.Module):
         self.q_weighted = nn.Linear(dim, dim)
         self.kv_tokens = nn.Linear(dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
+        self.record_attention = False  # keep eq. 5's weights in ``attention`` (off: nothing is kept)
+        self.attention: torch.Tensor | None = None  # [B, nW, T, E], mean over heads, last forward
+
+    def _entity_weights(self, q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Eq. 5's softmax weights, as the fused kernel computes them: ``q [B, h, N, d]``,
+        ``k [B, h, E, d]``, ``mask [B, E]`` -> ``[B, N, E]`` averaged over heads (detached)."""
+        logits = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+        logits = logits.masked_fill(~mask[:, None, None, :], float("-inf"))
+        return logits.softmax(dim=-1).mean(dim=1).detach()
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., L, C] -> [..., h, L, C/h]``."""
@@ -68,6 +80,8 @@ class CrossModalGuidedHybridAttention(nn.Module):
         q = self._heads(self.q_tokens(x).view(b, nw * t, c))  # [B, h, nW*T, d]
         k, v = self.kv_entities(self.norm_entities(entities)).chunk(2, dim=-1)  # [B, E, C] each
         weighted = F.scaled_dot_product_attention(q, self._heads(k), self._heads(v), attn_mask=mask[:, None, None, :])
+        if self.record_attention:
+            self.attention = self._entity_weights(q, self._heads(k), mask).view(b, nw, t, -1)
         weighted = self._merge(weighted).view(b * nw, t, c)  # one weighted entity feature per token
 
         # eq. 6: the weighted entity features query the visual tokens of their window.

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from egmt.bench.entity_effect import UNRELATED_ENTITIES
 from egmt.config import EGMTConfig
 from egmt.text.annotations import PairAnnotation, write_annotations
 from egmt.text.bank import EntityBank
@@ -67,7 +68,7 @@ def tiny_root(tmp_path_factory, data_dir) -> Path:
         write_annotations(ann / f"{dataset}.jsonl",
                           [PairAnnotation(n, "", "", e, [], e, vocab.labels(e)) for n, e in stems.items()])
     bank = EntityBank("random", 12)
-    bank.add(CLASSES, RandomEncoder())
+    bank.add(CLASSES + list(UNRELATED_ENTITIES), RandomEncoder())  # the entity-effect table's unrelated ones too
     bank.save(ann / "entity_bank.safetensors")
     return root
 

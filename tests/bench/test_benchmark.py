@@ -21,7 +21,8 @@ METRICS = ["SSIM", "MI", "PSNR", "Nabf"]  # fast, with both ↑ and ↓
 def _options(root: Path, tmp: Path, checkpoint: Path, **kw) -> bench.BenchmarkOptions:
     base = dict(data=root / "data", datasets=["tno", "roadscene"], methods=["egmt", "average", "max_abs"],
                 checkpoint=checkpoint, annotations=root / "annotations", out=tmp / "out", results=tmp / "results.md",
-                tables=["fusion"], metrics=METRICS, device="cpu", workers=1, progress=False)
+                tables=["fusion"], metrics=METRICS, device="cpu", workers=1, progress=False,
+                peers=None, figures=None)
     base.update(kw)
     return bench.BenchmarkOptions(**base)
 
@@ -147,13 +148,16 @@ def test_cli_runs_and_reports_counts(tiny_root, tiny_checkpoint, tmp_path, capsy
     args = ["benchmark", "--data", str(tiny_root / "data"), "--datasets", "tno", "--methods", "egmt", "dwt",
             "--checkpoint", str(tiny_checkpoint), "--annotations", str(tiny_root / "annotations"),
             "--out", str(tmp_path / "out"), "-o", str(tmp_path / "r.md"), "--tables", "fusion", "--metrics", "PSNR",
-            "--device", "cpu", "--workers", "1", "--no-progress"]
+            "--device", "cpu", "--workers", "1", "--no-progress", "--peers", str(tmp_path / "no-peers"),
+            "--figures", str(tmp_path / "figures")]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "tno/egmt: fused 3, cached 0" in out and "tno: scored 3 of 3 pairs" in out
     text = (tmp_path / "r.md").read_text(encoding="utf-8")
     assert "| DWT | 3 |" in text
     assert "from `tno.jsonl` for 3 of 3 pairs" in text
+    assert "No learned peers' rows: no peers folder at" in text
+    assert (tmp_path / "figures" / "tno.png").is_file() and "](figures/tno.png)" in text
 
 
 def test_bad_input_is_one_line_errors(tiny_root, tiny_checkpoint, tmp_path, capsys, monkeypatch):
@@ -165,7 +169,7 @@ def test_bad_input_is_one_line_errors(tiny_root, tiny_checkpoint, tmp_path, caps
         bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, metrics=["nope"]))
     monkeypatch.setattr(bench, "DEFAULT_CHECKPOINT", tmp_path / "not-shipped")
     assert main(["benchmark", "--data", str(tiny_root / "data"), "--datasets", "tno", "--out", str(tmp_path / "o"),
-                 "-o", str(tmp_path / "r.md"), "--no-progress"]) == 2
+                 "-o", str(tmp_path / "r.md"), "--no-progress", "--figures", str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("egmt: error:") and "--checkpoint" in err and len(err.strip().splitlines()) == 1
 

@@ -1,12 +1,21 @@
-"""Table V on the tiny data: six metrics in [0, 1], caption-free by default, labels in the model's order."""
+"""Table V on the tiny data: six metrics in [0, 1], caption-free and with entities, the label
+prior beside them, labels in the model's order."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from egmt.bench import benchmark as bench
-from egmt.bench.classification import LEAK_ROW, MODALITY_ROWS, classification_markdown, classification_table, pair_labels
+from egmt.bench.classification import (
+    ENTITY_ROWS,
+    MODALITY_ROWS,
+    PRIOR_ROW,
+    classification_markdown,
+    classification_table,
+    pair_labels,
+)
 from egmt.bench.paper import PAPER_CLASSIFICATION
 from egmt.data.pairs import load_pair
 from egmt.errors import EGMTError
@@ -26,7 +35,7 @@ def test_table_v_rows_and_metrics(fuser, tiny_root):
     pairs = bench.dataset_pairs(tiny_root / "data", "tno")
     annotations = read_annotations(ann / "tno.jsonl")
     result = classification_table(fuser, "tno", pairs, annotations, ann, entities="annotations", progress=False)
-    assert list(result.rows) == [*MODALITY_ROWS, LEAK_ROW]
+    assert list(result.rows) == [*MODALITY_ROWS, *ENTITY_ROWS, PRIOR_ROW]
     for row in result.rows.values():
         assert list(row) == list(CLASSIFICATION_METRICS)
         assert all(0.0 <= v <= 1.0 for v in row.values())
@@ -43,11 +52,30 @@ def test_table_v_rows_and_metrics(fuser, tiny_root):
         expected = classification_metrics(np.array(probs), labels)
         assert result.rows[row] == pytest.approx({k: expected[k] for k in CLASSIFICATION_METRICS})
 
+    # with entities: the same inputs fed the pair's own annotation entities
+    probs = []
+    for pair in pairs:
+        loaded = load_pair(pair)
+        feats = fuser.entity_features(annotations[pair.name].entities)[None]
+        logits = fuser.model(loaded.ir[None], loaded.vi[None], entities=feats).logits
+        probs.append(torch.sigmoid(logits[0]).tolist())
+    expected = classification_metrics(np.array(probs), labels)
+    assert result.rows["Fused (IR+VIS), own entities"] == pytest.approx({k: expected[k] for k in CLASSIFICATION_METRICS})
+    assert result.rows["Fused (IR+VIS), own entities"] != result.rows["Fused (IR+VIS)"]
+
+    # the label prior: every pair scored with the training positive ratios
+    ratios = fuser.vocabulary.positive_ratio
+    expected = classification_metrics(np.tile(ratios, (len(pairs), 1)), labels)
+    assert result.rows[PRIOR_ROW] == pytest.approx({k: expected[k] for k in CLASSIFICATION_METRICS})
+    # a constant score per class: its AP is the class's positive rate, so the prior mAP is their mean
+    assert result.rows[PRIOR_ROW]["mAP"] == pytest.approx(labels.mean(axis=0)[labels.std(axis=0) > 0].mean())
+
     text = classification_markdown(result, PAPER_CLASSIFICATION, "paper")
-    assert "| Input modality | HL ↓ | RL ↓ | mAP ↑ | AUC ↑ | JI ↑ | F1 ↑ |" in text
-    assert f"*{LEAK_ROW}*" in text and "*Fused (IR+VIS) (paper)* | *0.184*" in text
-    leak_line = next(line for line in text.splitlines() if LEAK_ROW in line)
-    assert "**" not in leak_line  # the leak row is not ranked
+    assert text.count("| Input modality | HL ↓ | RL ↓ | mAP ↑ | AUC ↑ | JI ↑ | F1 ↑ |") == 2
+    assert text.index("Without entities (caption-free, E = 0)") < text.index("With the pair's own entities")
+    assert text.count(f"| *{PRIOR_ROW}* |") == 2 and "*Fused (IR+VIS) (paper)* | *0.184*" in text
+    prior_line = next(line for line in text.splitlines() if PRIOR_ROW in line)
+    assert "**" not in prior_line  # the prior is not ranked
 
 
 def test_labels_follow_the_checkpoint_vocabulary(tiny_root):
@@ -62,19 +90,23 @@ def test_labels_follow_the_checkpoint_vocabulary(tiny_root):
         pair_labels(annotations, ["01", "99"], same, same)
 
 
-def test_benchmark_writes_table_v_caption_free(tiny_root, tiny_checkpoint, tmp_path):
+def test_benchmark_writes_table_v_with_and_without_entities(tiny_root, tiny_checkpoint, tmp_path):
     options = bench.BenchmarkOptions(
         data=tiny_root / "data", datasets=["roadscene"], methods=["egmt"], checkpoint=tiny_checkpoint,
         annotations=tiny_root / "annotations", out=tmp_path / "out", results=tmp_path / "r.md",
         tables=["classification"], device="cpu", progress=False, cls_single="blank",
+        peers=None, figures=None,
     )
     result = bench.run_benchmark(options)
-    assert list(result.classification["roadscene"].rows) == list(MODALITY_ROWS)
+    assert list(result.classification["roadscene"].rows) == [*MODALITY_ROWS, *ENTITY_ROWS, PRIOR_ROW]
     text = options.results.read_text(encoding="utf-8")
     assert "## Multi-label classification (paper Table V)" in text
     assert "### RoadScene (split test.txt): 2 pairs" in text
     assert "(E = 0)" in text and "(IR, 0) and (0, VI)" in text
-    assert LEAK_ROW not in text
+    assert "own entities |" in text and f"*{PRIOR_ROW}*" in text  # both groups by default, and the prior
+    fused, prior = (result.classification["roadscene"].rows[r]["mAP"] for r in ("Fused (IR+VIS)", PRIOR_ROW))
+    verdict = "above" if fused > prior else "not above"
+    assert f"reaches mAP {fused:.3f} against the label prior's {prior:.3f}: {verdict} the prior" in text
 
 
 def test_a_model_without_classifier_is_a_clear_error(tiny_root):

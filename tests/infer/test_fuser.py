@@ -10,12 +10,17 @@ from egmt.infer.fuser import EGMTFuser
 from egmt.infer.tiling import fuse_in_tiles
 
 
+VALIDATED = {"step": 10, "rule": "test", "fusion": {}, "classification": {"map": 0.6, "prior_map": 0.5}}
+
+
 @pytest.fixture(scope="module")
 def fuser(checkpoint):
     return EGMTFuser.from_pretrained(checkpoint, device="cpu")
 
 
-def test_caption_free_inference_picks_classes_and_fuses(fuser, data_dir):
+def test_caption_free_inference_picks_classes_and_fuses(checkpoint, data_dir):
+    # a checkpoint whose validation says the caption-free classifier beats the label prior
+    fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu", validation=VALIDATED)
     ir, vi = data_dir / "tno" / "ir" / "07.png", data_dir / "tno" / "vi" / "07.png"
     everything = fuser(ir, vi, threshold=0.0)  # every class is above 0
     assert everything.entity_source == "classifier"

@@ -1,0 +1,124 @@
+"""Entity heat maps (the paper's Fig. 5): where CGHA's attention lands, one map per entity.
+
+CGHA's eq. 5 gives every visual token a softmax weight over the pair's entities. With the
+pixel token layout a token is a pixel, so for entity ``e`` the weights form an image: how
+much each pixel's query attends to ``e``. :func:`entity_heatmaps` records them during one
+ordinary forward pass (the ``record_attention`` switch of
+:class:`~egmt.model.cgha.CrossModalGuidedHybridAttention`, which leaves the output unchanged)
+and averages them over heads, both modalities' CGHA and every ECIM block; at each pixel
+the maps of all entities sum to 1. :func:`write_heatmaps` draws each map in a colour map
+over the fused image, all entities on one scale (0 to the largest weight of any entity)
+so that their colours compare.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from egmt.data.io import read_image, write_image
+from egmt.data.pairs import pair_from_arrays
+from egmt.errors import EGMTError
+from egmt.fileio import write_text_atomic
+from egmt.infer.fuser import EGMTFuser
+from egmt.model.attention import window_reverse
+from egmt.model.cgha import CrossModalGuidedHybridAttention
+
+# A perceptually ordered colour map (dark blue -> blue -> cyan -> yellow -> red), anchors in [0, 1].
+_ANCHORS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+_COLOURS = np.array([[0, 0, 96], [0, 64, 255], [0, 224, 224], [255, 224, 0], [224, 0, 0]], dtype=np.float64) / 255.0
+
+
+@dataclass
+class EntityHeatmaps:
+    """``maps: [E, H, W]`` float, eq. 5 weights per entity and pixel (they sum to 1 over the
+    entities); ``fused: [H, W]`` the fused Y in [0, 1]; ``entities`` in the order of ``maps``."""
+
+    entities: list[str]
+    maps: np.ndarray
+    fused: np.ndarray
+
+
+def colour_map(values: np.ndarray) -> np.ndarray:
+    """``[H, W]`` in [0, 1] -> RGB ``[H, W, 3]`` in [0, 1] (the anchors above, linear between)."""
+    v = np.clip(values, 0.0, 1.0)
+    return np.stack([np.interp(v, _ANCHORS, _COLOURS[:, c]) for c in range(3)], axis=-1)
+
+
+def _cgha_modules(model: torch.nn.Module) -> list[CrossModalGuidedHybridAttention]:
+    return [m for m in model.modules() if isinstance(m, CrossModalGuidedHybridAttention)]
+
+
+@torch.no_grad()
+def entity_heatmaps(fuser: EGMTFuser, ir: str | Path | np.ndarray, vi: str | Path | np.ndarray,
+                    entities: Sequence[str]) -> EntityHeatmaps:
+    """Fuse one pair with ``entities`` and return each entity's attention map (see module doc)."""
+    entities = list(dict.fromkeys(entities))
+    if not entities:
+        raise EGMTError("heat maps need at least one entity (--entities or --annotations)")
+    model = fuser.model
+    modules = _cgha_modules(model)
+    if not modules:
+        raise EGMTError("this checkpoint has no CGHA (trained without text interaction or CGHA): no entity attention to show")
+    ir_img = read_image(ir) if isinstance(ir, (str, Path)) else ir
+    vi_img = read_image(vi) if isinstance(vi, (str, Path)) else vi
+    labels = (ir, vi) if isinstance(ir, (str, Path)) else ("infrared", "visible")
+    pair = pair_from_arrays("pair", ir_img, vi_img, *labels)
+    ir_y, vi_y = pair.ir[None].to(fuser.device), pair.vi[None].to(fuser.device)
+    feats = fuser.entity_features(entities)[None].to(fuser.device)
+    h, w = ir_y.shape[-2:]
+    s = model.config.window_size
+    hp, wp = -(-h // s) * s, -(-w // s) * s
+    try:
+        for m in modules:
+            m.record_attention, m.attention = True, None
+        fused = model(ir_y, vi_y, entities=feats, classify=False).fused
+        maps = []
+        for m in modules:
+            a = m.attention  # [1, nW, T, E]
+            if a is None or a.shape[1] * a.shape[2] != hp * wp:
+                raise EGMTError("entity heat maps need the pixel token layout (one token per pixel)")
+            maps.append(window_reverse(a.float(), s, hp, wp)[0, :, :h, :w])
+    finally:
+        for m in modules:
+            m.record_attention, m.attention = False, None
+    mean = torch.stack(maps).mean(dim=0)
+    return EntityHeatmaps(entities, mean.cpu().numpy(), fused[0, 0].cpu().numpy())
+
+
+def entity_file_name(entity: str) -> str:
+    """A file-name-safe form of an entity: ``"street light"`` -> ``"street_light"``."""
+    return re.sub(r"[^\w-]+", "_", entity.strip().lower()).strip("_") or "entity"
+
+
+def write_heatmaps(result: EntityHeatmaps, out_dir: Path, prefix: str = "", alpha: float = 0.5) -> list[Path]:
+    """Write ``out_dir/PREFIXENTITY.png`` per entity (the colour-mapped weights blended with
+    the fused image, ``alpha`` = weight of the colour) and ``out_dir/PREFIXheatmaps.csv``
+    (entity, file, mean, min and max weight). Returns the PNG paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = float(result.maps.max()) or 1.0
+    base = np.repeat(result.fused[..., None], 3, axis=-1)
+    paths, rows, used = [], [], set()
+    for entity, weights in zip(result.entities, result.maps):
+        name = entity_file_name(entity)
+        while name in used:  # two entities with the same safe name
+            name += "_"
+        used.add(name)
+        path = out_dir / f"{prefix}{name}.png"
+        write_image(path, (1.0 - alpha) * base + alpha * colour_map(weights / top))
+        paths.append(path)
+        rows.append([entity, path.name, f"{weights.mean():.6f}", f"{weights.min():.6f}", f"{weights.max():.6f}"])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["entity", "file", "mean_weight", "min_weight", "max_weight"])
+    writer.writerows(rows)
+    write_text_atomic(out_dir / f"{prefix}heatmaps.csv", buf.getvalue())
+    return paths
