@@ -89,6 +89,11 @@ class ModelConfig:
     relative_position_bias: bool = False  # Swin-style bias in the window MSA; paper: none mentioned (8x slower on CPU)
     entity_dim: int = 384  # text encoder width: 384 MiniLM, 768 CLIP ViT-L/14
     num_classes: int = 9
+    # Reconstructor output (eq. 7). "image": the last conv gives the fused image through a sigmoid,
+    # as the paper writes it. "weights": it gives a per-pixel weight map w = sigmoid(.), and the
+    # fused image is w * I_ir + (1 - w) * I_vi (a decision map, as many fusion networks use; not the
+    # paper's). Same parameters either way.
+    fusion_output: str = "image"
     entity_mask_ratio: float = 0.6  # paper eq. 8: 60% of flattened entity features zeroed in training
     # Ablation switches (Table VIII).
     channel_attention: bool = True  # MCA, "CA"

@@ -14,10 +14,20 @@ class FusionHead(nn.Module):
     given; we use LeakyReLU(0.2) after the two 3x3 convolutions and a sigmoid at the end so
     the fused image lies in [0, 1]. Reflection padding avoids dark borders.
     ``[B, 2C, H, W] -> [B, 1, H, W]``.
+
+    ``output="weights"`` (``ModelConfig.fusion_output``) reads the sigmoid as a per-pixel weight
+    ``w`` instead and returns ``w * ir + (1 - w) * vi`` (``ir, vi: [B, 1, H, W]``, the sources on
+    the same grid): the network then chooses, per pixel, how much of each source to keep, and
+    can never leave the sources' range.
     """
 
-    def __init__(self, in_channels: int, out_channels: int = 1) -> None:
+    OUTPUTS = ("image", "weights")
+
+    def __init__(self, in_channels: int, out_channels: int = 1, output: str = "image") -> None:
         super().__init__()
+        if output not in self.OUTPUTS:
+            raise ValueError(f"fusion_output must be one of {self.OUTPUTS}, got {output!r}")
+        self.output = output
         mid = in_channels // 2
         low = max(1, in_channels // 4)
         self.conv1 = nn.Conv2d(in_channels, mid, 3, padding=1, padding_mode="reflect")
@@ -25,8 +35,13 @@ class FusionHead(nn.Module):
         self.conv3 = nn.Conv2d(low, out_channels, 1)
         self.act = nn.LeakyReLU(0.2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.conv3(self.act(self.conv2(self.act(self.conv1(x))))))
+    def forward(self, x: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
+        out = torch.sigmoid(self.conv3(self.act(self.conv2(self.act(self.conv1(x))))))
+        if self.output == "image":
+            return out
+        if ir is None or vi is None:
+            raise ValueError("a weight-map fusion head needs the two sources")
+        return out * ir + (1 - out) * vi
 
 
 class EntityClassifier(nn.Module):

@@ -88,7 +88,7 @@ class EGMT(nn.Module):
         # same dimension as the visual features"; one layer shared by both modalities and blocks.
         self.entity_align = nn.Linear(cfg.entity_dim, c) if use_cgha else None
         self.blocks = nn.ModuleList(ECIMBlock(cfg) for _ in range(cfg.num_blocks))
-        self.fusion_head = FusionHead(2 * c, cfg.in_channels)
+        self.fusion_head = FusionHead(2 * c, cfg.in_channels, cfg.fusion_output)
         self.classifier = (
             EntityClassifier(2 * c, cfg.entity_dim, cfg.num_classes, cfg.entity_mask_ratio, cfg.text_interaction)
             if cfg.multi_task
@@ -123,7 +123,7 @@ class EGMT(nn.Module):
             x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask)
         shared = torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)  # [B, 2C, Hp, Wp]
 
-        fused = self.fusion_head(shared)[..., :height, :width]
+        fused = self.fusion_head(shared, ir_p, vi_p)[..., :height, :width]
         logits = None
         if self.classifier is not None and classify:
             logits = self.classifier(shared[..., :height, :width], entities, entity_mask)
