@@ -1,0 +1,43 @@
+"""The reconstructor's output switch: the paper's image (eq. 7) or a per-pixel weight map."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from egmt.config import ModelConfig
+from egmt.model import EGMT
+from egmt.model.heads import FusionHead
+
+
+def _cfg(**kw) -> ModelConfig:
+    return ModelConfig(channels=8, window_size=8, entity_dim=12, num_classes=3, **kw)
+
+
+def test_weight_map_output_stays_between_the_sources_and_trains():
+    torch.manual_seed(0)
+    model = EGMT(_cfg(fusion_output="weights"))
+    ir, vi = torch.rand(2, 1, 37, 41), torch.rand(2, 1, 37, 41)
+    fused = model(ir, vi, torch.randn(2, 3, 12)).fused
+    assert fused.shape == ir.shape
+    assert ((fused >= torch.minimum(ir, vi) - 1e-6) & (fused <= torch.maximum(ir, vi) + 1e-6)).all()
+    fused.mean().backward()
+    assert model.fusion_head.conv3.weight.grad.abs().sum() > 0
+
+
+def test_weight_map_head_by_hand_and_image_head_unchanged():
+    torch.manual_seed(1)
+    head = FusionHead(8, 1, output="weights")
+    x, ir, vi = torch.randn(1, 8, 9, 9), torch.rand(1, 1, 9, 9), torch.rand(1, 1, 9, 9)
+    w = _as_image(head)(x)  # the same convs read as an image: the weight map
+    assert torch.allclose(head(x, ir, vi), w * ir + (1 - w) * vi)
+    with pytest.raises(ValueError, match="two sources"):
+        head(x)
+    with pytest.raises(ValueError, match="fusion_output"):
+        FusionHead(8, 1, output="mask")
+
+
+def _as_image(head: FusionHead) -> FusionHead:
+    image = FusionHead(8, 1, output="image")
+    image.load_state_dict(head.state_dict())
+    return image
