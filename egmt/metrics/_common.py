@@ -1,8 +1,8 @@
 """Shared helpers for the fusion metrics: input checks, MATLAB conventions, filtering.
 
 All metrics take grey images with values 0..255 (uint8, or float holding 0..255) and work
-in float64, because several reference tests are exact equalities (see
-/work/shared/reference/README.md, "Input conventions").
+in float64, because several reference tests are exact equalities (see the "Input
+conventions" of the reference fixtures' README, summarised in docs/metrics.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Fusion quality metrics on (ir, vi, fused) grey images in 0..255, as the MATLAB references
-compute them (conventions and golden values: /work/shared/reference/README.md).
+compute them (conventions: docs/metrics.md; golden values: tests/data/reference).
 
 A = ir, B = vi, F = fused. Every function takes the three images (uint8 or float 0..255,
 RGB converted with MATLAB rgb2gray weights) and returns a float. A metric the reference
