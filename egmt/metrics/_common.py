@@ -7,7 +7,11 @@ conventions" of the reference fixtures' README, summarised in docs/metrics.md).
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 from scipy import ndimage
@@ -133,6 +137,20 @@ def filter_same(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     return ndimage.correlate1d(y, g, axis=1, mode="constant", cval=0.0)
 
 
+def filter_same_stack(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """:func:`filter_same` of every image of a stack ``[K, H, W]`` (the same numbers, one
+    C call per axis instead of 2K: ~1.5x faster on 640x480)."""
+    y = ndimage.correlate1d(x, g, axis=1, mode="constant", cval=0.0)
+    return ndimage.correlate1d(y, g, axis=2, mode="constant", cval=0.0)
+
+
+def filter_valid_stack(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """:func:`filter_valid` of every image of a stack ``[K, H, W]`` with a window that fits."""
+    r = g.size // 2
+    y = ndimage.correlate1d(x, g, axis=1, mode="constant", cval=0.0)[:, r : x.shape[1] - r]
+    return ndimage.correlate1d(y, g, axis=2, mode="constant", cval=0.0)[:, :, r : x.shape[2] - r]
+
+
 def filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     """MATLAB ``filter2(outer(g, g), x, 'valid')``: [H-n+1, W-n+1], empty if n > H or W.
 
@@ -151,3 +169,33 @@ def check_defined(value: float, metric: str, why: str = "") -> float:
     if np.isnan(value):
         raise MetricUndefinedError(f"{metric} is undefined for these images" + (f": {why}" if why else ""))
     return float(value)
+
+
+class SourceCache:
+    """``fn(img)`` for source images, remembered by content (shape, dtype and a hash of the
+    bytes) in a small LRU: a pair of sources is scored against one fused image per method,
+    so their per-source work (phase-congruency maps, FMI features) is done once. Thread-safe;
+    the result must not be modified by the caller."""
+
+    def __init__(self, fn: Callable[[np.ndarray], object], size: int = 4):
+        self.fn, self.size = fn, size
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __call__(self, img: np.ndarray):
+        img = np.ascontiguousarray(img)
+        key = (img.shape, img.dtype.str, hashlib.blake2b(img.data, digest_size=16).digest())
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        result = self.fn(img)
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return result

@@ -8,17 +8,14 @@ at once per orientation; the filter bank depends only on the image size and is c
 
 from __future__ import annotations
 
-import hashlib
 import math
-import threading
-from collections import OrderedDict
 from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 import scipy.fft as sfft
 
-from egmt.metrics._common import MetricUndefinedError, filter_same, gaussian_1d, prepare
+from egmt.metrics._common import MetricUndefinedError, SourceCache, filter_same_stack, gaussian_1d, prepare
 
 NSCALE = 4
 NORIENT = 6
@@ -185,45 +182,35 @@ def phase_congruency(img: np.ndarray) -> PhaseCongruency:
 
 
 # Sources are scored against many fused images in a row; keep their maps for reuse.
-_CACHE: OrderedDict[tuple, PhaseCongruency] = OrderedDict()
-_CACHE_SIZE = 4
-_CACHE_LOCK = threading.Lock()
+_SOURCE_MAPS = SourceCache(lambda img: phase_congruency(img))
 
 
 def clear_cache() -> None:
     """Forget the cached source maps (they are keyed by image content, so this is only
     needed to measure or to free memory)."""
-    _CACHE.clear()
-
-
-def _cached_phase_congruency(img: np.ndarray) -> PhaseCongruency:
-    key = (img.shape, hashlib.blake2b(np.ascontiguousarray(img).data, digest_size=16).digest())
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            return hit
-    result = phase_congruency(img)
-    with _CACHE_LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return result
+    _SOURCE_MAPS.clear()
 
 
 def _feature_score(fa, fb, fmax, ff, mask_a, mask_b, mask_max) -> float:
     """One feature's term of metricZhao (before dividing by the mask count): local
     correlations with F in a Gaussian (11, 1.5) 'same' window (zero padding), 0 outside
-    each reference's mask, maximum over the three references (NaN skipped, as MATLAB's max)."""
-    g = gaussian_1d(11, 1.5)
-    mu_f = filter_same(ff, g)
-    var_f = filter_same(ff * ff, g) - mu_f * mu_f
+    each reference's mask, maximum over the three references (NaN skipped, as MATLAB's max).
+    The eleven local sums (of F, F^2, and of x, x^2, x F per reference) are filtered as one stack."""
+    refs = [(x * mask, mask) for x, mask in ((fa, mask_a), (fb, mask_b), (fmax, mask_max))]
+    stack = np.empty((11, *ff.shape))
+    stack[0], stack[1] = ff, ff * ff
+    for k, (x, _) in enumerate(refs):
+        np.multiply(x, 1.0, out=stack[2 + 3 * k])
+        np.multiply(x, x, out=stack[3 + 3 * k])
+        np.multiply(x, ff, out=stack[4 + 3 * k])
+    local = filter_same_stack(stack, gaussian_1d(11, 1.5))
+    mu_f = local[0]
+    var_f = local[1] - mu_f * mu_f
     result = None
-    for x, mask in ((fa, mask_a), (fb, mask_b), (fmax, mask_max)):
-        x = x * mask
-        mu = filter_same(x, g)
-        var = filter_same(x * x, g) - mu * mu
-        cov = filter_same(x * ff, g) - mu * mu_f
+    for k, (_, mask) in enumerate(refs):
+        mu = local[2 + 3 * k]
+        var = local[3 + 3 * k] - mu * mu
+        cov = local[4 + 3 * k] - mu * mu_f
         with np.errstate(invalid="ignore"):
             r = np.where(mask, (cov + 1e-4) / (np.sqrt(np.abs(var * var_f)) + 1e-4), 0.0)
         result = r if result is None else np.fmax(result, r)
@@ -253,7 +240,7 @@ def pc_from_maps(pa: PhaseCongruency, pb: PhaseCongruency, pf: PhaseCongruency) 
 def source_maps(img: np.ndarray) -> PhaseCongruency:
     """Phase-congruency maps of a source image, cached by content (sources are scored
     against many fused images in a row)."""
-    return _cached_phase_congruency(np.asarray(img, dtype=np.float64))
+    return _SOURCE_MAPS(np.asarray(img, dtype=np.float64))
 
 
 def pc_metric(ir, vi, fused) -> float:
