@@ -85,7 +85,7 @@ Same name, different number (paper = the `paper` profile):
   quirk (≤ 3e-10 relative here).
 - **VIF / VIFF**: CDDFuse's "VIFF" is the paper's VIF (pixel-domain multiscale VIF of
   Sheikh & Bovik, not Han et al.'s VIFF) computed with `scipy.signal.convolve2d(..., 'valid')`,
-  which swaps image and window when the window is larger: on images under ~64 pixels a side
+  which swaps image and window when the window is larger: on images under 41 pixels a side
   the coarse scales are not empty (0.248 instead of 0.186 on the 32×32 `saturation` case),
   and a source without local variance counts 1 instead of being undefined.
 - **EN, SD, SCD, CC**: the same in every profile that has them.

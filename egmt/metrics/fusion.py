@@ -162,7 +162,7 @@ def vif(ir, vi, fused, scipy_convention: bool = False) -> float:
     Scales whose Gaussian window no longer fits the image add nothing.
 
     ``scipy_convention=True`` is CDDFuse's port (its key VIFF): scipy's 'valid' convolution
-    (:func:`scipy_valid`, which differs on images under 64 pixels a side) and a source
+    (:func:`scipy_valid`, which differs on images under 41 pixels a side) and a source
     with no local variance counting vifp = 1 instead of being undefined."""
     a, b, f = prepare(ir, vi, fused, min_size=17)
     valid = scipy_valid if scipy_convention else filter_valid
