@@ -137,20 +137,6 @@ def filter_same(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     return ndimage.correlate1d(y, g, axis=1, mode="constant", cval=0.0)
 
 
-def filter_same_stack(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """:func:`filter_same` of every image of a stack ``[K, H, W]`` (the same numbers, one
-    C call per axis instead of 2K: ~1.5x faster on 640x480)."""
-    y = ndimage.correlate1d(x, g, axis=1, mode="constant", cval=0.0)
-    return ndimage.correlate1d(y, g, axis=2, mode="constant", cval=0.0)
-
-
-def filter_valid_stack(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """:func:`filter_valid` of every image of a stack ``[K, H, W]`` with a window that fits."""
-    r = g.size // 2
-    y = ndimage.correlate1d(x, g, axis=1, mode="constant", cval=0.0)[:, r : x.shape[1] - r]
-    return ndimage.correlate1d(y, g, axis=2, mode="constant", cval=0.0)[:, :, r : x.shape[2] - r]
-
-
 def filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     """MATLAB ``filter2(outer(g, g), x, 'valid')``: [H-n+1, W-n+1], empty if n > H or W.
 

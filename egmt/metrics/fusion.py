@@ -19,7 +19,6 @@ from egmt.metrics._common import (
     check_defined,
     entropy_bits,
     filter_valid,
-    filter_valid_stack,
     gaussian_1d,
     joint_histogram,
     matlab_round,
@@ -249,14 +248,17 @@ def psnr_tang(ir, vi, fused) -> float:
     return psnr(ir, vi, fused, tang_offset=True)
 
 
-def _ssim_map_mean(mx, mf, exx, eff, exf) -> float:
-    """Mean SSIM map from local means and second moments: L = 255, C1 = (0.01*255)^2,
-    C2 = (0.03*255)^2, no clamping (VIFB ``metricsSsim``)."""
+def _ssim_vifb(x: np.ndarray, f: np.ndarray, f_stats: tuple[np.ndarray, np.ndarray]) -> float:
+    """Mean SSIM map of (x, f): Gaussian (11, 1.5) window, 'valid', L = 255 (VIFB
+    ``metricsSsim``); ``f_stats`` = (local mean, E[f^2]) of f, shared by both sources."""
+    g = gaussian_1d(11, 1.5)
     c1 = (0.01 * 255) ** 2
     c2 = (0.03 * 255) ** 2
-    sxx = exx - mx * mx
+    mf, eff = f_stats
+    mx = filter_valid(x, g)
+    sxx = filter_valid(x * x, g) - mx * mx
     sff = eff - mf * mf
-    sxf = exf - mx * mf
+    sxf = filter_valid(x * f, g) - mx * mf
     smap = ((2 * mx * mf + c1) * (2 * sxf + c2)) / ((mx * mx + mf * mf + c1) * (sxx + sff + c2))
     return float(smap.mean())
 
@@ -268,9 +270,9 @@ def ssim(ir, vi, fused, summed: bool = False) -> float:
     ``summed=True`` gives the sum SSIM(A, F) + SSIM(B, F) that VIFB reports (key SSIM_sum_vifb).
     Neither MATLAB's built-in ``ssim`` nor scikit-image's, which give other numbers."""
     a, b, f = prepare(ir, vi, fused, min_size=11)
-    # local means and second moments of f, f^2, a, a^2, a f, b, b^2, b f, filtered as one stack
-    m = filter_valid_stack(np.stack([f, f * f, a, a * a, a * f, b, b * b, b * f]), gaussian_1d(11, 1.5))
-    total = _ssim_map_mean(m[2], m[0], m[3], m[1], m[4]) + _ssim_map_mean(m[5], m[0], m[6], m[1], m[7])
+    g = gaussian_1d(11, 1.5)
+    f_stats = (filter_valid(f, g), filter_valid(f * f, g))
+    total = _ssim_vifb(a, f, f_stats) + _ssim_vifb(b, f, f_stats)
     return total if summed else total / 2
 
 

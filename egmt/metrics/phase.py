@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.fft as sfft
 
-from egmt.metrics._common import MetricUndefinedError, SourceCache, filter_same_stack, gaussian_1d, prepare
+from egmt.metrics._common import MetricUndefinedError, SourceCache, filter_same, gaussian_1d, prepare
 
 NSCALE = 4
 NORIENT = 6
@@ -194,23 +194,16 @@ def clear_cache() -> None:
 def _feature_score(fa, fb, fmax, ff, mask_a, mask_b, mask_max) -> float:
     """One feature's term of metricZhao (before dividing by the mask count): local
     correlations with F in a Gaussian (11, 1.5) 'same' window (zero padding), 0 outside
-    each reference's mask, maximum over the three references (NaN skipped, as MATLAB's max).
-    The eleven local sums (of F, F^2, and of x, x^2, x F per reference) are filtered as one stack."""
-    refs = [(x * mask, mask) for x, mask in ((fa, mask_a), (fb, mask_b), (fmax, mask_max))]
-    stack = np.empty((11, *ff.shape))
-    stack[0], stack[1] = ff, ff * ff
-    for k, (x, _) in enumerate(refs):
-        np.multiply(x, 1.0, out=stack[2 + 3 * k])
-        np.multiply(x, x, out=stack[3 + 3 * k])
-        np.multiply(x, ff, out=stack[4 + 3 * k])
-    local = filter_same_stack(stack, gaussian_1d(11, 1.5))
-    mu_f = local[0]
-    var_f = local[1] - mu_f * mu_f
+    each reference's mask, maximum over the three references (NaN skipped, as MATLAB's max)."""
+    g = gaussian_1d(11, 1.5)
+    mu_f = filter_same(ff, g)
+    var_f = filter_same(ff * ff, g) - mu_f * mu_f
     result = None
-    for k, (_, mask) in enumerate(refs):
-        mu = local[2 + 3 * k]
-        var = local[3 + 3 * k] - mu * mu
-        cov = local[4 + 3 * k] - mu * mu_f
+    for x, mask in ((fa, mask_a), (fb, mask_b), (fmax, mask_max)):
+        x = x * mask
+        mu = filter_same(x, g)
+        var = filter_same(x * x, g) - mu * mu
+        cov = filter_same(x * ff, g) - mu * mu_f
         with np.errstate(invalid="ignore"):
             r = np.where(mask, (cov + 1e-4) / (np.sqrt(np.abs(var * var_f)) + 1e-4), 0.0)
         result = r if result is None else np.fmax(result, r)
