@@ -4,10 +4,14 @@
 
 Prints, per metric, the best wall time and the CPU time of that run (min of --repeat),
 with per-size caches (phase-congruency filter bank, dmey wavelet) warm but no cached
-source maps, i.e. the cost of scoring one new triple in a batch of same-size images.
+source work, i.e. the cost of scoring one new triple in a batch of same-size images.
 Then the time of compute_fusion_metrics for the fifteen default metrics together, with
-1 thread and with --threads. Goal (issue): all fifteen on 640x480 in < 2 s on 2 cores.
-On a shared machine wall time includes waiting for a core; CPU time does not.
+1 thread and with --threads; the same when the sources were already scored against
+another fused image (their phase-congruency maps and FMI features cached, as in
+``egmt evaluate`` with several methods); and each profile's full metric set (vifb,
+cddfuse). Goal (issue): all fifteen on 640x480 in < 2 s on 2 cores.
+On a shared machine wall time includes waiting for a core; CPU time does not: the load
+average is printed before and after.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from egmt import metrics as M  # noqa: E402
-from egmt.metrics import phase  # noqa: E402
+from egmt.metrics import fmi, phase  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "metrics"
 
@@ -47,12 +51,19 @@ def _load(case: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.
     return a, b, f, f"synthetic ({size[1]}x{size[0]})"
 
 
-def _time(fn, repeat: int) -> tuple[float, float]:
-    """(best wall s, CPU s of that run) over ``repeat`` runs after one warm-up."""
+def _clear_source_caches() -> None:
+    phase.clear_cache()
+    fmi.clear_cache()
+
+
+def _time(fn, repeat: int, cached_sources: bool = False) -> tuple[float, float]:
+    """(best wall s, CPU s of that run) over ``repeat`` runs after one warm-up; source
+    caches cleared before each run unless ``cached_sources``."""
     fn()
     best = (float("inf"), 0.0)
     for _ in range(repeat):
-        phase.clear_cache()
+        if not cached_sources:
+            _clear_source_caches()
         c0, t0 = time.process_time(), time.perf_counter()
         fn()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -69,8 +80,9 @@ def main() -> None:
     args = parser.parse_args()
     names = M.resolve_metric_names(args.metrics)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# {platform.processor() or platform.machine()}, {cores} cores available, load average {load:.2f}")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"# {platform.processor() or platform.machine()}, {cores} cores available, "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
     print(f"# numpy {np.__version__}; best of {args.repeat}; times in ms\n")
 
     triples = [_load("msrs_00016N_blend", (480, 640)), _load("tno01_avg_crop128", (128, 128))]
@@ -84,6 +96,14 @@ def main() -> None:
         for threads in (1, args.threads):
             wall, cpu = _time(lambda: M.compute_fusion_metrics(a, b, f, names=names, threads=threads), args.repeat)
             row.append(f"{wall * 1e3:9.1f} {cpu * 1e3:9.1f}")
+        wall, cpu = _time(lambda: M.compute_fusion_metrics(a, b, f, names=names, threads=args.threads), args.repeat,
+                          cached_sources=True)
+        row.append(f"{wall * 1e3:9.1f} {cpu * 1e3:9.1f}")
+        for profile in ("vifb", "cddfuse"):
+            for threads in (1, args.threads):
+                wall, cpu = _time(lambda: M.compute_fusion_metrics(a, b, f, profile=profile, threads=threads),
+                                  args.repeat)
+                row.append(f"{wall * 1e3:9.1f} {cpu * 1e3:9.1f}")
         totals.append(row)
 
     cold = []
@@ -94,13 +114,18 @@ def main() -> None:
         cold.append(f"{(time.perf_counter() - t0) * 1e3:9.1f} {'':9s}")
 
     head = " | ".join(f"{t[3]:^19s}" for t in triples)
-    print(f"{'metric':14s} | {head}")
-    print(f"{'':14s} | " + " | ".join(f"{'wall':>9s} {'cpu':>9s}" for _ in triples))
+    print(f"{'metric':30s} | {head}")
+    print(f"{'':30s} | " + " | ".join(f"{'wall':>9s} {'cpu':>9s}" for _ in triples))
     for name, cells in per_metric.items():
-        print(f"{name:14s} | " + " | ".join(cells))
-    print(f"{'all, 1 thread':14s} | " + " | ".join(t[0] for t in totals))
-    print(f"{f'all, {args.threads} threads':14s} | " + " | ".join(t[1] for t in totals))
-    print(f"{'PC bank (once':14s} | " + " | ".join(cold) + "   <- per image size, not in the rows above)")
+        print(f"{name:30s} | " + " | ".join(cells))
+    labels = ["all, 1 thread", f"all, {args.threads} threads", f"all, {args.threads} thr, cached sources",
+              "vifb (13), 1 thread", f"vifb (13), {args.threads} threads",
+              "cddfuse (12), 1 thread", f"cddfuse (12), {args.threads} threads"]
+    for k, label in enumerate(labels):
+        print(f"{label:30s} | " + " | ".join(t[k] for t in totals))
+    print(f"{'PC bank (once':30s} | " + " | ".join(cold) + "   <- per image size, not in the rows above)")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"\n# load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Shared test fixtures: paths to the real data beside the checkout (../shared)."""
+"""Shared test fixtures: paths to the real data beside the checkout (../shared).
+
+Tests that need ../shared skip with the reason listed by ``pytest -ra`` when it is absent,
+and fail instead when EGMT_REQUIRE_SHARED=1 (CI, see .ci/run and tests/shared_data.py)."""
 
 from __future__ import annotations
 
@@ -6,21 +9,14 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-DATA = SHARED / "data"
-REFERENCE = SHARED / "reference"
+from tests.shared_data import DATA, REFERENCE, REPO, SHARED, need_shared  # noqa: F401
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f"real data not found at {DATA}")
-    return DATA
+    return need_shared(DATA, "real data")
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    if not REFERENCE.is_dir():
-        pytest.skip(f"reference values not found at {REFERENCE}")
-    return REFERENCE
+    return need_shared(REFERENCE, "reference values")

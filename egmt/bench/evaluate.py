@@ -27,7 +27,7 @@ import numpy as np
 
 from egmt.data.io import IMAGE_EXTENSIONS, read_image
 from egmt.errors import EGMTError
-from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names, rgb2gray
+from egmt.metrics import compute_fusion_metrics, get_profile, resolve_metric_names, rgb2gray
 
 
 
@@ -79,10 +79,11 @@ class EvaluationSummary:
     per_image_csv: Path | None = None
     summary_csv: Path | None = None
     summary_md: Path | None = None
+    profile: str = "paper"  # whose metric conventions (egmt.metrics.profiles)
 
     def best(self, metric: str) -> list[str]:
         """The method(s) with the best mean for ``metric``."""
-        hib = FUSION_METRICS[metric].higher_is_better
+        hib = get_profile(self.profile).metrics[metric].higher_is_better
         vals = {m: self.mean[m][metric] for m in self.methods if not math.isnan(self.mean[m][metric])}
         if not vals:
             return []
@@ -90,7 +91,8 @@ class EvaluationSummary:
         return [m for m, v in vals.items() if v == target]
 
 
-def _score_stem(stem: str, ir_path: Path, vi_path: Path, fused: list[tuple[str, Path]], metrics: list[str]):
+def _score_stem(stem: str, ir_path: Path, vi_path: Path, fused: list[tuple[str, Path]], metrics: list[str],
+                profile: str = "paper"):
     """Score every method's image for one stem (sources read once; their phase-congruency
     maps are cached across methods). Returns [(method, values or None, [problems])]."""
     try:
@@ -110,7 +112,7 @@ def _score_stem(stem: str, ir_path: Path, vi_path: Path, fused: list[tuple[str, 
                     f"{path}: size {img.shape[1]}x{img.shape[0]} differs from the sources' {ir.shape[1]}x{ir.shape[0]}"
                 )
             errors: dict[str, str] = {}
-            values = compute_fusion_metrics(ir, vi, img, metrics, threads=1, errors=errors)
+            values = compute_fusion_metrics(ir, vi, img, metrics, profile=profile, threads=1, errors=errors)
             out.append((method, values, [f"{method}/{stem}: {msg}" for msg in errors.values()]))
         except EGMTError as e:
             out.append((method, None, [f"{method}/{stem}: {e}" if str(path) not in str(e) else str(e)]))
@@ -141,6 +143,7 @@ def evaluate(
     metrics: str | Iterable[str] | None = None,
     workers: int | None = None,
     *,
+    profile: str = "paper",
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> EvaluationSummary:
@@ -148,12 +151,14 @@ def evaluate(
     ``vi_dir`` and write per_image.csv, summary.csv and summary.md to ``out_dir``.
 
     metrics: names or groups for :func:`egmt.metrics.resolve_metric_names` (default: the
-    fifteen). workers: processes (default: all cores; 1 runs in this process). Workers
+    profile's defaults, the fifteen for 'paper'). profile: 'paper' (default), 'vifb' or
+    'cddfuse', whose metric set and conventions to follow. workers: processes (default: all cores; 1 runs in this process). Workers
     are spawned (safe with threads or CUDA in the caller), so a script that calls this
     with workers > 1 needs the usual ``if __name__ == "__main__":`` guard.
     Raises EGMTError for a missing folder, no source images, or no triple to score;
     per-file problems are collected in ``summary.problems`` (and passed to ``log``)."""
-    names = resolve_metric_names(metrics)
+    profile = get_profile(profile).name
+    names = resolve_metric_names(metrics, profile)
     if not fused:
         raise EGMTError("no fused folder given (--fused NAME=DIR)")
     problems: list[str] = []
@@ -207,12 +212,12 @@ def evaluate(
     try:
         if workers == 1 or len(jobs) == 1:
             for job in jobs:
-                collect(job[0], _score_stem(*job, names))
+                collect(job[0], _score_stem(*job, names, profile))
                 bar.update(len(job[3]))
         else:
             ctx = multiprocessing.get_context("spawn")  # safe even if the caller holds threads or CUDA
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker) as pool:
-                futures = {pool.submit(_score_stem, *job, names): job for job in jobs}
+                futures = {pool.submit(_score_stem, *job, names, profile): job for job in jobs}
                 for fut in as_completed(futures):
                     job = futures[fut]
                     collect(job[0], fut.result())
@@ -220,7 +225,7 @@ def evaluate(
     finally:
         bar.close()
 
-    return _write_outputs(Path(out_dir), names, methods, stems, results, problems)
+    return _write_outputs(Path(out_dir), names, methods, stems, results, problems, profile)
 
 
 def _progress(total: int, enabled: bool):
@@ -229,7 +234,7 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, desc="evaluate", unit="img", disable=not enabled, dynamic_ncols=True)
 
 
-def _write_outputs(out_dir, names, methods, stems, results, problems) -> EvaluationSummary:
+def _write_outputs(out_dir, names, methods, stems, results, problems, profile="paper") -> EvaluationSummary:
     from egmt.bench.tables import csv_text, markdown_table
     from egmt.fileio import write_text_atomic as write_atomic
 
@@ -255,10 +260,16 @@ def _write_outputs(out_dir, names, methods, stems, results, problems) -> Evaluat
         summary_csv,
         csv_text(["method", "images", *names], [[m, counts[m], *(mean[m][n] for n in names)] for m in methods]),
     )
-    hib = {n: FUSION_METRICS[n].higher_is_better for n in names}
-    text = markdown_table(methods, names, mean, hib, extra_columns={"Images": {m: str(counts[m]) for m in methods}})
-    text += "\nMean over each method's images; ↑ higher is better, ↓ lower is better; best in bold.\n"
+    prof = get_profile(profile)
+    specs = {n: prof.metrics[n] for n in names}
+    hib = {n: s.higher_is_better for n, s in specs.items()}
+    labels = {n: f"{n} [{s.unit}]" if s.unit else n for n, s in specs.items()}
+    text = f"Profile: `{prof.name}`, {prof.toolbox}.\n\n"
+    text += markdown_table(methods, names, mean, hib, extra_columns={"Images": {m: str(counts[m]) for m in methods}},
+                           labels=labels)
+    text += "\nMean over each method's images; ↑ higher is better, ↓ lower is better; best in bold; units in [].\n"
     if problems:
         text += f"{len(problems)} problem(s) were reported and skipped; see the log.\n"
     write_atomic(summary_md, text)
-    return EvaluationSummary(names, list(methods), mean, counts, list(problems), per_image_csv, summary_csv, summary_md)
+    return EvaluationSummary(names, list(methods), mean, counts, list(problems), per_image_csv, summary_csv, summary_md,
+                             prof.name)

@@ -1,7 +1,7 @@
 """The EGMT paper's published numbers, printed beside ours for reference.
 
-Source: Shao et al., "Entity-Guided Multi-Task Learning for Infrared and Visible Image
-Fusion" (the copy in /work/shared/paper/egmt-paper.md). The numbers are copied by hand
+Source: "Entity-Guided Multi-Task Learning for Infrared and Visible Image
+Fusion" (W. Shao, H. Liu, Y. Ma, R. Wang). The numbers are copied by hand
 from the "Ours" rows of Tables I-IV and VII and from the three rows of Table V; they are
 the authors' measurements (their checkpoint, their metric code, an RTX 4090), not ours.
 """

@@ -56,12 +56,16 @@ def markdown_table(
     first_header: str = "Method",
     decimals: int = 5,
     extra_columns: Mapping[str, Mapping[str, str]] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """Markdown table, one row per name: header "PC ↑", best value per column in bold,
     values rounded to ``decimals`` (the paper prints 5). ``extra_columns`` are plain text
-    columns inserted after the first (e.g. the number of images)."""
+    columns inserted after the first (e.g. the number of images); ``labels`` replace column
+    names in the header (e.g. "MI [nats]")."""
     extra_columns = extra_columns or {}
-    header = [first_header, *extra_columns, *(f"{c} {'↑' if higher_is_better[c] else '↓'}" for c in columns)]
+    labels = labels or {}
+    header = [first_header, *extra_columns,
+              *(f"{labels.get(c, c)} {'↑' if higher_is_better[c] else '↓'}" for c in columns)]
     best = {c: best_rows([values[r].get(c, math.nan) for r in row_names], higher_is_better[c]) for c in columns}
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
     for i, name in enumerate(row_names):

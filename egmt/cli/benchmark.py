@@ -29,7 +29,7 @@ A run replaces only the blocks it computes; the others in the results file are k
 EGMT's entities come from --annotations/DATASET.jsonl when present, else caption-free.
 
   egmt benchmark --checkpoint runs/egmt-roadscene
-  egmt benchmark --datasets tno --methods egmt average --tables fusion -o /tmp/results.md
+  egmt benchmark --datasets tno --methods egmt average --tables fusion -o results-tno.md
 """
 
 from __future__ import annotations

@@ -6,14 +6,21 @@ OUT receives per_image.csv (one row per method and image, full precision) and
 summary.csv / summary.md (one row per method, mean of each metric, best in bold, as in
 the paper's Tables I-IV). Missing or mismatched files are reported and skipped.
 
-Metrics (default: the fifteen below; groups: paper, extra, default, variants, all):
-  paper:    PC SSIM MI Qabf PSNR FMI_w Nabf NCIE   (the paper's table columns)
-  extra:    EN SD SF AG CC SCD VIF
-  variants: MI_tang PSNR_tang SSIM_sum_vifb Nabf_tang2023 FMI_pixel FMI_dct FMI_edge
+Profiles (--profile): whose definitions the metrics follow. The same name can mean
+different numbers in different toolboxes (MI in bits or nats, SSIM averaged or summed,
+PSNR's peak ...); docs/metrics.md lists every difference.
+  paper    (default) the MATLAB code the EGMT paper used; metrics (default: the fifteen;
+           groups: paper, extra, default, variants, all):
+             paper:    PC SSIM MI Qabf PSNR FMI_w Nabf NCIE   (the paper's table columns)
+             extra:    EN SD SF AG CC SCD VIF
+             variants: MI_tang PSNR_tang SSIM_sum_vifb Nabf_tang2023 FMI_pixel FMI_dct FMI_edge
+  vifb     VIFB's MATLAB toolbox: CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv
+  cddfuse  CDDFuse's Python Evaluator: EN SD SF AG MI SCD VIFF Qabf SSIM MSE CC PSNR
 
 example:
   egmt evaluate --ir data/tno/ir --vi data/tno/vi \\
       --fused egmt=out/egmt --fused densefuse=out/densefuse --metrics paper -o results/tno
+  egmt evaluate --ir data/tno/ir --vi data/tno/vi --fused egmt=out/egmt --profile vifb -o results/tno-vifb
 """
 
 from __future__ import annotations
@@ -42,8 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a method's fused images (repeat for several methods; NAME is the table row)",
     )
     parser.add_argument(
+        "--profile", choices=["paper", "vifb", "cddfuse"], default="paper",
+        help="whose metric set and conventions: the EGMT paper's MATLAB code (default), VIFB's toolbox, "
+             "or CDDFuse's Python evaluator",
+    )
+    parser.add_argument(
         "--metrics", nargs="+", default=None, metavar="NAME",
-        help="metric names or groups, space or comma separated (default: the fifteen)",
+        help="metric names or groups of the profile, space or comma separated (default: the fifteen "
+             "for paper, all for vifb and cddfuse)",
     )
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="output folder")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
@@ -65,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"egmt: warning: {msg}", file=sys.stderr)
 
     summary = evaluate(
-        args.ir, args.vi, fused, args.out, metrics=args.metrics, workers=args.workers,
+        args.ir, args.vi, fused, args.out, metrics=args.metrics, workers=args.workers, profile=args.profile,
         progress=not args.no_progress, log=log,
     )
     print(summary.summary_md.read_text(encoding="utf-8"), end="")

@@ -1,13 +1,17 @@
 """Shared helpers for the fusion metrics: input checks, MATLAB conventions, filtering.
 
 All metrics take grey images with values 0..255 (uint8, or float holding 0..255) and work
-in float64, because several reference tests are exact equalities (see
-/work/shared/reference/README.md, "Input conventions").
+in float64, because several reference tests are exact equalities (see the "Input
+conventions" of the reference fixtures' README, summarised in docs/metrics.md).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 from scipy import ndimage
@@ -151,3 +155,33 @@ def check_defined(value: float, metric: str, why: str = "") -> float:
     if np.isnan(value):
         raise MetricUndefinedError(f"{metric} is undefined for these images" + (f": {why}" if why else ""))
     return float(value)
+
+
+class SourceCache:
+    """``fn(img)`` for source images, remembered by content (shape, dtype and a hash of the
+    bytes) in a small LRU: a pair of sources is scored against one fused image per method,
+    so their per-source work (phase-congruency maps, FMI features) is done once. Thread-safe;
+    the result must not be modified by the caller."""
+
+    def __init__(self, fn: Callable[[np.ndarray], object], size: int = 4):
+        self.fn, self.size = fn, size
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __call__(self, img: np.ndarray):
+        img = np.ascontiguousarray(img)
+        key = (img.shape, img.dtype.str, hashlib.blake2b(img.data, digest_size=16).digest())
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        result = self.fn(img)
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return result

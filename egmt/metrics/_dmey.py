@@ -1,7 +1,7 @@
 """MATLAB's 102-tap discrete Meyer scaling filter (``dmey.mat``), for FMI_w.
 
-Copied at full double precision from /work/shared/reference/dmey102.txt (origin: the
-MAT-file that CharlesShan-hub/cslib ships as MATLAB's dmey filter; see that README).
+Copied at full double precision from the reference fixtures' ``dmey102.txt`` (origin: the
+MAT-file that CharlesShan-hub/cslib ships as MATLAB's dmey filter; see docs/metrics.md).
 The first 101 taps are symmetric, the last is 0; they are used after normalisation by
 their sum. PyWavelets' built-in 'dmey' has 62 taps and gives other values.
 """

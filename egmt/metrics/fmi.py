@@ -27,7 +27,7 @@ import pywt
 import scipy.fft as sfft
 from numpy.lib.stride_tricks import sliding_window_view
 
-from egmt.metrics._common import prepare
+from egmt.metrics._common import SourceCache, prepare
 from egmt.metrics._dmey import DMEY102
 
 _CHUNK_ROWS_TARGET = 2048  # window positions per chunk: temporaries stay in cache (measured optimum 1.5k-3k)
@@ -302,6 +302,15 @@ _FEATURES = {
     "dct": dct_feature,
     "edge": edge_feature,
 }
+# The sources' features, remembered across the fused images they are scored against.
+_SOURCE_FEATURES = {name: fn if name == "none" else SourceCache(fn) for name, fn in _FEATURES.items()}
+
+
+def clear_cache() -> None:
+    """Forget the cached source features (only needed to measure or to free memory)."""
+    for cache in _SOURCE_FEATURES.values():
+        if isinstance(cache, SourceCache):
+            cache.clear()
 
 
 def fmi(ir, vi, fused, feature: str = "wavelet", threads: int | None = None) -> float:
@@ -313,10 +322,10 @@ def fmi(ir, vi, fused, feature: str = "wavelet", threads: int | None = None) -> 
     if feature not in _FEATURES:
         raise ValueError(f"unknown FMI feature {feature!r}; choose from {sorted(_FEATURES)}")
     a, b, f = prepare(ir, vi, fused, min_size=3)
-    feat = _FEATURES[feature]
+    feat, source_feat = _FEATURES[feature], _SOURCE_FEATURES[feature]
     if threads is None:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return fmi_core(feat(a), feat(b), feat(f), threads=threads)
+    return fmi_core(source_feat(a), source_feat(b), feat(f), threads=threads)
 
 
 def fmi_w(ir, vi, fused) -> float:

@@ -1,5 +1,5 @@
 """Fusion quality metrics on (ir, vi, fused) grey images in 0..255, as the MATLAB references
-compute them (conventions and golden values: /work/shared/reference/README.md).
+compute them (conventions: docs/metrics.md; golden values: tests/data/reference).
 
 A = ir, B = vi, F = fused. Every function takes the three images (uint8 or float 0..255,
 RGB converted with MATLAB rgb2gray weights) and returns a float. A metric the reference
@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import signal
+
 from egmt.metrics._common import (
     MetricUndefinedError,
     check_defined,
@@ -40,21 +42,29 @@ def sd(ir, vi, fused) -> float:
     return float(np.sqrt(np.mean((f - f.mean()) ** 2)))
 
 
-def sf(ir, vi, fused) -> float:
-    """SF: spatial frequency sqrt(RF^2 + CF^2); each mean over its own count (Tang, not VIFB)."""
+def sf(ir, vi, fused, per_pixel: bool = False) -> float:
+    """SF: spatial frequency sqrt(RF^2 + CF^2); each mean over its own count (Tang, CDDFuse).
+
+    ``per_pixel=True`` divides both sums of squared differences by H*W instead, as VIFB's
+    ``metricsSpatial_frequency`` does (a slightly smaller value)."""
     _, _, f = prepare(ir, vi, fused, min_size=2)
-    rf2 = np.mean(np.diff(f, axis=0) ** 2)
-    cf2 = np.mean(np.diff(f, axis=1) ** 2)
-    return float(np.sqrt(rf2 + cf2))
+    rows, cols = np.diff(f, axis=0) ** 2, np.diff(f, axis=1) ** 2
+    if per_pixel:
+        return float(np.sqrt((rows.sum() + cols.sum()) / f.size))
+    return float(np.sqrt(rows.mean() + cols.mean()))
 
 
-def ag(ir, vi, fused) -> float:
+def ag(ir, vi, fused, plain_mean: bool = False) -> float:
     """AG: average gradient, sum over all H*W pixels of sqrt((Gx^2+Gy^2)/2) divided by
-    (H-1)(W-1), the reference's quirk (Tang ``AG_evaluation`` = VIFB)."""
+    (H-1)(W-1), the reference's quirk (Tang ``AG_evaluation`` = VIFB).
+
+    ``plain_mean=True`` divides by H*W, as CDDFuse's ``Evaluator.AG`` does (smaller by
+    (H-1)(W-1)/(HW))."""
     _, _, f = prepare(ir, vi, fused, min_size=2)
     gy, gx = np.gradient(f)
     h, w = f.shape
-    return float(np.sum(np.sqrt((gx * gx + gy * gy) / 2)) / ((h - 1) * (w - 1)))
+    total = np.sum(np.sqrt((gx * gx + gy * gy) / 2))
+    return float(total / (h * w if plain_mean else (h - 1) * (w - 1)))
 
 
 # --------------------------------------------------------------------------- correlation
@@ -83,22 +93,36 @@ def scd(ir, vi, fused) -> float:
 _VIF_SIGMA_NSQ = 2.0
 
 
-def _vif_pyramid(img: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+def scipy_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``scipy.signal.convolve2d(x, outer(g, g), 'valid')`` as CDDFuse's VIF calls it: the
+    same as :func:`filter_valid` while the window fits, but when the window is larger than
+    the image in both directions scipy silently swaps the two and returns a non-empty array."""
+    n = g.size
+    if n <= x.shape[0] and n <= x.shape[1]:
+        return filter_valid(x, g)
+    try:
+        return signal.convolve2d(x, np.outer(g, g), mode="valid")
+    except ValueError as e:  # window larger in one direction only
+        raise MetricUndefinedError(f"VIF (scipy 'valid') is undefined for a {x.shape[0]}x{x.shape[1]} scale: {e}")
+
+
+def _vif_pyramid(img: np.ndarray, valid=filter_valid) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
     """Per scale (1..4) of ``vifp_mscale``: (image at that scale, local mean, E[x^2]) with
     the scale's Gaussian (N = 2^(5-s)+1, sigma N/5), or None once the window no longer fits.
-    Scales > 1 filter with that scale's window ('valid') and keep every second sample."""
+    Scales > 1 filter with that scale's window ('valid') and keep every second sample.
+    ``valid``: the 'valid' filter (:func:`filter_valid`, or :func:`scipy_valid`)."""
     out = []
     for scale in range(1, 5):
         n = 2 ** (5 - scale) + 1
         g = gaussian_1d(n, n / 5)
         if scale > 1:
-            img = filter_valid(img, g)[::2, ::2]
-        mu = filter_valid(img, g)
-        out.append(None if mu.size == 0 else (img, mu, filter_valid(img * img, g)))
+            img = valid(img, g)[::2, ::2]
+        mu = valid(img, g)
+        out.append(None if mu.size == 0 else (img, mu, valid(img * img, g)))
     return out
 
 
-def _vifp(ref_pyr, dist_pyr) -> tuple[float, float]:
+def _vifp(ref_pyr, dist_pyr, valid=filter_valid) -> tuple[float, float]:
     """(num, den) of LIVE ``vifp_mscale`` for one (reference, distorted) pair of pyramids."""
     num = den = 0.0
     for scale, (r, d) in enumerate(zip(ref_pyr, dist_pyr), start=1):
@@ -109,7 +133,7 @@ def _vifp(ref_pyr, dist_pyr) -> tuple[float, float]:
         n = 2 ** (5 - scale) + 1
         s1 = e11 - mu1 * mu1
         s2 = e22 - mu2 * mu2
-        s12 = filter_valid(ref * dist, gaussian_1d(n, n / 5)) - mu1 * mu2
+        s12 = valid(ref * dist, gaussian_1d(n, n / 5)) - mu1 * mu2
         # the reference's order of fix-ups, step 4 in the README
         s1[s1 < 0] = 0
         s2[s2 < 0] = 0
@@ -131,18 +155,26 @@ def _vifp(ref_pyr, dist_pyr) -> tuple[float, float]:
     return num, den
 
 
-def vif(ir, vi, fused) -> float:
+def vif(ir, vi, fused, scipy_convention: bool = False) -> float:
     """VIF: vifp(A, F) + vifp(B, F), pixel-domain multiscale VIF (Sheikh & Bovik, LIVE
     ``vifp_mscale`` as in Tang), source as reference, F as distorted. Not Han's VIFF.
-    Scales whose Gaussian window no longer fits the image add nothing."""
+    Scales whose Gaussian window no longer fits the image add nothing.
+
+    ``scipy_convention=True`` is CDDFuse's port (its key VIFF): scipy's 'valid' convolution
+    (:func:`scipy_valid`, which differs on images under 41 pixels a side) and a source
+    with no local variance counting vifp = 1 instead of being undefined."""
     a, b, f = prepare(ir, vi, fused, min_size=17)
-    f_pyr = _vif_pyramid(f)
+    valid = scipy_valid if scipy_convention else filter_valid
+    f_pyr = _vif_pyramid(f, valid)
     total = 0.0
     for src, label in ((a, "ir"), (b, "vi")):
-        num, den = _vifp(_vif_pyramid(src), f_pyr)
-        if den == 0:
+        num, den = _vifp(_vif_pyramid(src, valid), f_pyr, valid)
+        if den != 0:
+            total += num / den
+        elif scipy_convention:
+            total += 1.0  # CDDFuse's compare_viff: NaN (0/0) -> 1.0
+        else:
             raise MetricUndefinedError(f"VIF is undefined: {label} has no local variance (constant image)")
-        total += num / den
     return total
 
 
@@ -161,14 +193,20 @@ def _mi_terms(x: np.ndarray, f: np.ndarray, saturate: bool) -> float:
     return hx + hf - entropy_bits(joint)
 
 
-def mi(ir, vi, fused, saturate: bool = False) -> float:
+def mi(ir, vi, fused, saturate: bool = False, stretch: bool = False, nats: bool = False) -> float:
     """MI: I(F; A) + I(F; B) in bits, exact 256x256 joint histograms.
 
     ``saturate=True`` gives Tang's ``MI_evaluation`` (key MI_tang): in the joint histograms
     only, grey levels 254 and 255 share a bin (uint8 saturation in the reference), which
-    inflates MI when a 254 and a 255 share a partner value."""
+    inflates MI when a 254 and a 255 share a partner value.
+    ``stretch=True`` min-max stretches each image to round(255 (x - min)/(max - min)) first
+    (a constant image becomes 0), as VIFB's ``metricsMutinf`` does; ``nats=True`` reports
+    natural-log units (VIFB, and CDDFuse's scikit-learn ``mutual_info_score``)."""
     a, b, f = (to_levels(x) for x in prepare(ir, vi, fused))
-    return _mi_terms(a, f, saturate) + _mi_terms(b, f, saturate)
+    if stretch:
+        a, b, f = (stretch_levels(x, label, constant_to_zero=True) for x, label in ((a, "ir"), (b, "vi"), (f, "fused")))
+    value = _mi_terms(a, f, saturate) + _mi_terms(b, f, saturate)
+    return value * math.log(2) if nats else value
 
 
 def mi_tang(ir, vi, fused) -> float:
@@ -181,16 +219,27 @@ def mi_tang(ir, vi, fused) -> float:
 PSNR_TANG_OFFSET_DB = 20 * math.log10(255)  # 48.1308... dB
 
 
-def psnr(ir, vi, fused, tang_offset: bool = False) -> float:
+def mse(ir, vi, fused) -> float:
+    """MSE: (MSE(F, A) + MSE(F, B)) / 2 on 0..255 values (CDDFuse's ``Evaluator.MSE``)."""
+    return _mse(*prepare(ir, vi, fused))
+
+
+def _mse(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
+    return float((np.mean((a - f) ** 2) + np.mean((b - f) ** 2)) / 2)
+
+
+def psnr(ir, vi, fused, tang_offset: bool = False, peak_from_fused: bool = False) -> float:
     """PSNR = 10 log10(255^2 / ((MSE(F, A) + MSE(F, B)) / 2)) in dB; +inf when F = A = B.
 
     ``tang_offset=True`` gives Tang's 2023 ``PSNR_evaluation`` (key PSNR_tang), which works
-    on [0, 1] data but keeps 255 as the peak and so reads 20 log10(255) = 48.13 dB higher."""
+    on [0, 1] data but keeps 255 as the peak and so reads 20 log10(255) = 48.13 dB higher.
+    ``peak_from_fused=True`` takes max(F) as the peak instead of 255 (CDDFuse)."""
     a, b, f = prepare(ir, vi, fused)
-    mse = (np.mean((f - a) ** 2) + np.mean((f - b) ** 2)) / 2
-    if mse == 0:
+    value = _mse(a, b, f)
+    if value == 0:
         return math.inf
-    value = 10 * math.log10(255.0**2 / mse)
+    peak = float(f.max()) if peak_from_fused else 255.0
+    value = 10 * math.log10(peak**2 / value)
     return value + PSNR_TANG_OFFSET_DB if tang_offset else value
 
 
@@ -232,6 +281,17 @@ def ssim_sum_vifb(ir, vi, fused) -> float:
     return ssim(ir, vi, fused, summed=True)
 
 
+def ssim_skimage(ir, vi, fused, data_range: float = 2.0) -> float:
+    """SSIM(F, A) + SSIM(F, B) with scikit-image's ``structural_similarity`` defaults, as
+    CDDFuse sums it: 7x7 uniform window, sample covariance, K1 0.01, K2 0.03, and the
+    data range scikit-image <= 0.19 inferred for float images, 2, so C1 = 0.02^2 and
+    C2 = 0.06^2 on 0..255 data. Up to 2; not comparable with the Gaussian SSIM."""
+    from skimage.metrics import structural_similarity
+
+    a, b, f = prepare(ir, vi, fused, min_size=7)
+    return float(structural_similarity(f, a, data_range=data_range) + structural_similarity(f, b, data_range=data_range))
+
+
 # --------------------------------------------------------------------------- Qabf
 
 def _qabf_gradients(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -260,10 +320,13 @@ def _qabf_preservation(gx, ax, gf, af) -> np.ndarray:
     return qg * qa
 
 
-def qabf(ir, vi, fused) -> float:
+def qabf(ir, vi, fused, input_scale: float = 1.0) -> float:
     """Qabf: Xydeas-Petrovic edge preservation sum(Q_AF gA + Q_BF gB) / sum(gA + gB)
-    (Tang ``analysis_Qabf``; equal strengths give G = gF, the reference's quirk)."""
-    a, b, f = prepare(ir, vi, fused)
+    (Tang ``analysis_Qabf``; equal strengths give G = gF, the reference's quirk).
+
+    ``input_scale=255`` multiplies the images by 255 first, as VIFB's ``metricsQabf`` does
+    (its 255*im2double on doubles): only the G = gF quirk sees the scale (~1e-10)."""
+    a, b, f = (x * input_scale for x in prepare(ir, vi, fused))
     ga, aa = _qabf_gradients(a)
     gb, ab = _qabf_gradients(b)
     gf, af = _qabf_gradients(f)
@@ -337,13 +400,15 @@ def nabf_tang2023(ir, vi, fused) -> float:
 # --------------------------------------------------------------------------- NCIE
 
 
-def _stretch(x: np.ndarray, label: str) -> np.ndarray:
-    """Liu's ``normalize1``: round((x - min)/(max - min) * 255), MATLAB round."""
+def stretch_levels(x: np.ndarray, label: str, constant_to_zero: bool = False, metric: str = "NCIE") -> np.ndarray:
+    """Liu's ``normalize1``: round((x - min)/(max - min) * 255), MATLAB round.
+    A constant image: undefined (0/0) in normalize1, all 0 with ``constant_to_zero``
+    (VIFB's ``metricsMutinf``)."""
     hi, lo = x.max(), x.min()
-    if hi == 0 and lo == 0:
-        return x.astype(np.int64)
+    if (hi == 0 and lo == 0) or (hi == lo and constant_to_zero):
+        return np.zeros(x.shape, dtype=np.int64)
     if hi == lo:
-        raise MetricUndefinedError(f"NCIE is undefined: {label} is a constant non-zero image (0/0 in the stretch)")
+        raise MetricUndefinedError(f"{metric} is undefined: {label} is a constant non-zero image (0/0 in the stretch)")
     return matlab_round((x - lo) / (hi - lo) * 255).astype(np.int64)
 
 
@@ -362,7 +427,7 @@ def ncie(ir, vi, fused) -> float:
     Eigenvalues that are zero up to rounding contribute 0 (the limit of x log x); the
     reference would return NaN there (paper: not defined; we use the limit)."""
     a, b, f = prepare(ir, vi, fused)
-    a, b, f = _stretch(a, "ir"), _stretch(b, "vi"), _stretch(f, "fused")
+    a, b, f = stretch_levels(a, "ir"), stretch_levels(b, "vi"), stretch_levels(f, "fused")
     nab, naf, nbf = _ncc(a, b), _ncc(a, f), _ncc(b, f)
     r = np.array([[1.0, nab, naf], [nab, 1.0, nbf], [naf, nbf, 1.0]])
     lam = np.linalg.eigvalsh(r)

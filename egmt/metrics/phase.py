@@ -8,17 +8,14 @@ at once per orientation; the filter bank depends only on the image size and is c
 
 from __future__ import annotations
 
-import hashlib
 import math
-import threading
-from collections import OrderedDict
 from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 import scipy.fft as sfft
 
-from egmt.metrics._common import MetricUndefinedError, filter_same, gaussian_1d, prepare
+from egmt.metrics._common import MetricUndefinedError, SourceCache, filter_same, gaussian_1d, prepare
 
 NSCALE = 4
 NORIENT = 6
@@ -185,30 +182,13 @@ def phase_congruency(img: np.ndarray) -> PhaseCongruency:
 
 
 # Sources are scored against many fused images in a row; keep their maps for reuse.
-_CACHE: OrderedDict[tuple, PhaseCongruency] = OrderedDict()
-_CACHE_SIZE = 4
-_CACHE_LOCK = threading.Lock()
+_SOURCE_MAPS = SourceCache(lambda img: phase_congruency(img))
 
 
 def clear_cache() -> None:
     """Forget the cached source maps (they are keyed by image content, so this is only
     needed to measure or to free memory)."""
-    _CACHE.clear()
-
-
-def _cached_phase_congruency(img: np.ndarray) -> PhaseCongruency:
-    key = (img.shape, hashlib.blake2b(np.ascontiguousarray(img).data, digest_size=16).digest())
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            return hit
-    result = phase_congruency(img)
-    with _CACHE_LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return result
+    _SOURCE_MAPS.clear()
 
 
 def _feature_score(fa, fb, fmax, ff, mask_a, mask_b, mask_max) -> float:
@@ -253,7 +233,7 @@ def pc_from_maps(pa: PhaseCongruency, pb: PhaseCongruency, pf: PhaseCongruency) 
 def source_maps(img: np.ndarray) -> PhaseCongruency:
     """Phase-congruency maps of a source image, cached by content (sources are scored
     against many fused images in a row)."""
-    return _cached_phase_congruency(np.asarray(img, dtype=np.float64))
+    return _SOURCE_MAPS(np.asarray(img, dtype=np.float64))
 
 
 def pc_metric(ir, vi, fused) -> float:

@@ -79,8 +79,9 @@ def test_tables_and_values(dataset):
         assert float(means[0][name]) == pytest.approx(np.mean(per), rel=1e-15)
 
     md = summary.summary_md.read_text()
-    header = md.splitlines()[0]
-    assert "PSNR ↑" in header and "Nabf ↓" in header and "Images" in header
+    assert md.splitlines()[0].startswith("Profile: `paper`")
+    header = next(line for line in md.splitlines() if line.startswith("| Method"))
+    assert "PSNR [dB] ↑" in header and "MI [bits] ↑" in header and "Nabf ↓" in header and "Images" in header
     ir_row = next(line for line in md.splitlines() if line.startswith("| ir |"))
     avg_row = next(line for line in md.splitlines() if line.startswith("| avg |"))
     nabf_col = header.split("|").index(" Nabf ↓ ")
@@ -155,7 +156,7 @@ def test_cli(dataset, capsys):
             "--workers", "1", "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr()
-    assert "| Method | Images | PSNR ↑ | MI ↑ | Nabf ↓ |" in out.out
+    assert "| Method | Images | PSNR [dB] ↑ | MI [bits] ↑ | Nabf ↓ |" in out.out
     assert (root / "cli" / "summary.md").is_file() and (root / "cli" / "per_image.csv").is_file()
 
     assert main(["evaluate", "--ir", str(root / "nope"), "--vi", str(root / "vi"), "--fused",
