@@ -72,10 +72,20 @@ class EGMTFuser:
         self._encoder = None
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "auto", **kwargs) -> EGMTFuser:
-        """Load a checkpoint folder (or a run folder: its newest checkpoint)."""
-        folder = resolve_checkpoint(path)
-        model = EGMT.from_pretrained(folder)
+    def from_pretrained(cls, path: str | Path, device: str = "auto", backend: str = "torch", **kwargs) -> EGMTFuser:
+        """Load a checkpoint folder (or a run folder: its newest checkpoint); with
+        ``backend="onnxruntime"``, a folder written by ``egmt export``."""
+        if backend == "onnxruntime":
+            from egmt.infer.onnx_model import OnnxEGMT
+
+            folder = Path(path)
+            model = OnnxEGMT.load(folder)
+            device = "cpu"
+        elif backend == "torch":
+            folder = resolve_checkpoint(path)
+            model = EGMT.from_pretrained(folder)
+        else:
+            raise EGMTError(f"unknown backend {backend!r} (torch or onnxruntime)")
         bank = EntityBank.load(folder / BANK_FILE) if (folder / BANK_FILE).is_file() else None
         vocab = Vocabulary.load(folder / VOCABULARY_FILE) if (folder / VOCABULARY_FILE).is_file() else None
         if model.config.text_interaction and bank is None:

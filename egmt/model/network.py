@@ -139,8 +139,7 @@ class EGMT(nn.Module):
         self._check_inputs(ir, vi, None, None)
         height, width = ir.shape[-2:]
         s = self.config.window_size
-        pad = (0, (-width) % s, 0, (-height) % s)
-        ir_p, vi_p = _pad(ir, pad), _pad(vi, pad)
+        ir_p, vi_p = pad_to_grid(ir, s), pad_to_grid(vi, s)
         x_ir = window_partition(self.shallow["ir"](ir_p), s)  # [B, nW, T, C]
         x_vi = window_partition(self.shallow["vi"](vi_p), s)
         state = self.blocks[0].visual(x_ir, x_vi)
@@ -165,18 +164,25 @@ class EGMT(nn.Module):
     ) -> EGMTOutput:
         if not self.config.text_interaction:
             entities = entity_mask = None
-        (height, width), (hp, wp), s = encoded.size, encoded.padded, self.config.window_size
-        aligned = self.entity_align(entities) if self.entity_align is not None and entities is not None else None
-        x_ir, x_vi = self.blocks[0].entity(encoded.state, aligned, entity_mask)
-        for block in self.blocks[1:]:
-            x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask)
-        shared = torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)  # [B, 2C, Hp, Wp]
-
+        height, width = encoded.size
+        shared = self.shared_features(encoded, entities, entity_mask)
         fused = self.fusion_head(shared)[..., :height, :width] if fuse else None
         logits = None
         if self.classifier is not None and classify:
             logits = self.classifier(shared[..., :height, :width], entities, entity_mask)
         return EGMTOutput(fused=fused, logits=logits)
+
+    def shared_features(
+        self, encoded: Encoded, entities: torch.Tensor | None, entity_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Phi_f^sr, the shared representation both heads read: ``[B, 2C, Hp, Wp]`` on the padded
+        grid (entities already checked; None when there are none)."""
+        (hp, wp), s = encoded.padded, self.config.window_size
+        aligned = self.entity_align(entities) if self.entity_align is not None and entities is not None else None
+        x_ir, x_vi = self.blocks[0].entity(encoded.state, aligned, entity_mask)
+        for block in self.blocks[1:]:
+            x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask)
+        return torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)
 
     def _check_inputs(
         self, ir: torch.Tensor, vi: torch.Tensor, entities: torch.Tensor | None, mask: torch.Tensor | None
@@ -270,8 +276,10 @@ class EGMT(nn.Module):
         return model.to(map_location).eval()
 
 
-def _pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    """Pad right/bottom to the window grid: reflect when the image is large enough, else replicate."""
+def pad_to_grid(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Pad ``[..., H, W]`` right/bottom to multiples of ``size`` (the window grid): reflect when
+    the image is large enough, else replicate; unchanged when it already fits."""
+    pad = (0, (-x.shape[-1]) % size, 0, (-x.shape[-2]) % size)
     if not any(pad):
         return x
     mode = "reflect" if pad[1] < x.shape[-1] and pad[3] < x.shape[-2] else "replicate"
