@@ -88,13 +88,6 @@ def caption_free(fuser: EGMTFuser, ir: torch.Tensor, vi: torch.Tensor) -> torch.
     return out
 
 
-def compiled(fuser: EGMTFuser) -> EGMTFuser:
-    model = fuser.model
-    model.encode = torch.compile(model.encode, dynamic=False)
-    model.decode = torch.compile(model.decode, dynamic=False)
-    return fuser
-
-
 def time_variant(name: str, make, run, pairs) -> dict:
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -116,7 +109,7 @@ def speed_rows(checkpoint: Path, pairs, variants: list[str], work: Path) -> list
         "two full passes": (torch_fuser, two_full_passes),
         "reuse": (torch_fuser, caption_free),
         "reuse, channels-last": (lambda: _channels_last(torch_fuser()), caption_free),
-        "reuse, torch.compile": (lambda: compiled(torch_fuser()), caption_free),
+        "reuse, torch.compile": (lambda: torch_fuser().compile(), caption_free),
         "onnxruntime": (lambda: _onnx_fuser(checkpoint, work), caption_free),
     }
     rows = []

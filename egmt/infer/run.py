@@ -60,6 +60,8 @@ class FuseJob:
         checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
         backend = getattr(args, "backend", "torch")
         fuser = EGMTFuser.from_pretrained(checkpoint, device=args.device, backend=backend, tile_size=args.tile)
+        if getattr(args, "compile", False):
+            fuser.compile()
         resolver = EntityResolver(
             annotations=args.annotations,
             captions=args.captions,

@@ -84,3 +84,13 @@ def test_the_patch_layout_tiles_from_one_megapixel(any_fuser):
     expected = 2048 * 2048 if any_fuser.model.config.layout == "pixel" else 1024 * 1024
     assert any_fuser.max_pixels == expected
     assert any_fuser._tile(1080, 1920) == (None if any_fuser.model.config.layout == "pixel" else 1024)
+
+
+def test_compile_wraps_both_halves_and_keeps_the_model(checkpoint):
+    """``--compile``: encode and decode go through torch.compile (compiled lazily on first use,
+    which the speed benchmark measures; not run here: it takes minutes on a CPU)."""
+    fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu")
+    plain = fuser.model.encode
+    assert fuser.compile() is fuser
+    assert fuser.model.encode is not plain and callable(fuser.model.decode)
+    assert "encode" in vars(fuser.model) and "decode" in vars(fuser.model)
