@@ -101,6 +101,15 @@ class ModelConfig:
     cgha: bool = True  # cross-modal guided hybrid attention
     text_interaction: bool = True  # "TI": entity features enter the network at all
     multi_task: bool = True  # "MT": the classification head exists and is trained
+    # Token layout (docs/design.md, "Two token layouts"). "pixel": every pixel of a 16x16 window
+    # is a C-wide token and every attention stays inside its window (the first reading).
+    # "patch": each window_size^2 patch is one token (its p*p*C values projected to token_dim),
+    # MSA and CGHA attend across all patch tokens of the image (Sec. III-B-1 "token-wise global
+    # features"; Table VII's 53.62 M params / 111.9 GFLOPs). Old configs without the key are "pixel".
+    layout: str = "pixel"
+    token_dim: int = 768  # patch layout: token width D (paper: not given; ViT-B's 768)
+    token_heads: int = 12  # patch layout: heads of the token MSA and CGHA (64 channels each)
+    token_ffn_ratio: float = 4.0  # patch layout: FFN hidden width / token_dim (ViT's 4)
 
 
 @dataclass

@@ -250,3 +250,87 @@ def efficiency_markdown(result: EfficiencyResult, display: dict[str, str] | None
             rows.append(f"| {titles.get(d, d)} mean image | {dw}×{dh} | {flops / 1e9:.4g} | {flops / 2e9:.4g} |")
         text += "\nEGMT's FLOPs by input size (one pair, classifier off):\n\n" + "\n".join(rows) + "\n"
     return text
+
+
+# --------------------------------------------------------------------------- cost of a config
+
+#: Parts of the network for the cost breakdown: part -> module names (a component of the path).
+PARTS = {
+    "shallow features": ("shallow",),
+    "MCA + FFN (eq. 1-2)": ("channel_attention", "channel_ffn"),
+    "patch tokens M_t and back": ("embed", "unembed"),
+    "MSA + FFN (eq. 3)": ("token_attention", "token_ffn"),
+    "CGHA + FFN + entity FC (eq. 4-6)": ("entity_align", "cgha", "cgha_ffn"),
+    "reconstructor (eq. 7)": ("fusion_head",),
+    "classifier (eq. 8)": ("classifier",),
+}
+
+
+def _part_of(path: list[str]) -> tuple[str, int] | None:
+    for i, name in enumerate(path):
+        for part, names in PARTS.items():
+            if name in names:
+                return part, i
+    return None
+
+
+def cost_breakdown(config: ModelConfig, height: int = REFERENCE_SIZE[0], width: int = REFERENCE_SIZE[1],
+                   entities: int = FLOP_ENTITIES) -> dict[str, tuple[int, int]]:
+    """``{part: (parameters, FLOPs)}`` of one fusion forward (classifier off, so its FLOPs are 0;
+    a multiply-add counts 2), on meta tensors; the parts sum to the model's totals."""
+    with torch.device("meta"):
+        model = EGMT(config).eval()
+        ir = torch.empty(1, config.in_channels, height, width)
+        ents = torch.empty(1, entities, config.entity_dim)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(ir, ir, ents if entities > 0 else None, classify=False)
+    out = {part: [0, 0] for part in [*PARTS, "other"]}
+    for name, p in model.named_parameters():
+        found = _part_of(name.split("."))
+        out[found[0] if found else "other"][0] += p.numel()
+    counts = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
+    taken = set()
+    for key in counts:
+        path = key.split(".")[1:]  # drop the root module's class name
+        found = _part_of(path)
+        if found is None:
+            continue
+        part, i = found
+        # The topmost module of the part (a ModuleDict is never called: then its children).
+        top = ".".join(key.split(".")[: i + 2])
+        top = top if top in counts else ".".join(key.split(".")[: i + 3])
+        if top not in taken and top in counts:
+            taken.add(top)
+            out[part][1] += counts[top]
+    return {k: (v[0], v[1]) for k, v in out.items() if v != [0, 0]}
+
+
+def config_cost_markdown(configs: dict[str, ModelConfig], paper: dict | None = None,
+                         entities: int = FLOP_ENTITIES) -> str:
+    """Parameters and FLOPs at 448x448 of each named config (no weights needed), against the
+    paper's Table VII when given, then a per-part breakdown of every patch-layout config."""
+    h, w = REFERENCE_SIZE
+    lines = [f"| Config | Layout | Params (M) | FLOPs (G) @ {w}×{h} | GMACs |"
+             + (" Params vs paper | FLOPs vs paper |" if paper else ""),
+             "|:---|:---|---:|---:|---:|" + ("---:|---:|" if paper else "")]
+    breakdowns = {}
+    for name, cfg in configs.items():
+        parts = cost_breakdown(cfg, h, w, entities)
+        params, flops = sum(p for p, _ in parts.values()), sum(f for _, f in parts.values())
+        row = f"| {name} | {cfg.layout} | {params / 1e6:.4g} | {flops / 1e9:.4g} | {flops / 2e9:.4g} |"
+        if paper:
+            row += f" {100 * (params / 1e6 / paper['params_m'] - 1):+.1f} % | {100 * (flops / 1e9 / paper['flops_g'] - 1):+.1f} % |"
+        lines.append(row)
+        if cfg.layout == "patch":
+            breakdowns[name] = parts
+    text = "\n".join(lines) + "\n"
+    text += (f"\nFLOPs by torch.utils.flop_counter.FlopCounterMode over one fusion forward at {w}×{h} "
+             f"(batch 1, classifier off, {entities} entity features), a multiply-add counted as 2 FLOPs "
+             "(GMACs = FLOPs / 2). Params: every parameter, the classifier's included."
+             + (f" Paper (Table VII): {paper['params_m']} M, {paper['flops_g']} G." if paper else "") + "\n")
+    for name, parts in breakdowns.items():
+        rows = ["| Part | Params (M) | FLOPs (G) |", "|:---|---:|---:|"]
+        rows += [f"| {part} | {p / 1e6:.4g} | {f / 1e9:.4g} |" for part, (p, f) in parts.items()]
+        text += f"\n{name}, by part:\n\n" + "\n".join(rows) + "\n"
+    return text

@@ -58,7 +58,10 @@ class FuseJob:
         if args.method != "egmt":
             return cls(args.method)
         checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
-        fuser = EGMTFuser.from_pretrained(checkpoint, device=args.device, tile_size=args.tile)
+        backend = getattr(args, "backend", "torch")
+        fuser = EGMTFuser.from_pretrained(checkpoint, device=args.device, backend=backend, tile_size=args.tile)
+        if getattr(args, "compile", False):
+            fuser.compile()
         resolver = EntityResolver(
             annotations=args.annotations,
             captions=args.captions,

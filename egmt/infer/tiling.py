@@ -25,6 +25,16 @@ def _ramp(n: int, overlap: int) -> torch.Tensor:
     return w
 
 
+def tile_slices(height: int, width: int, tile: int, overlap: int = 32) -> list[tuple[slice, slice]]:
+    """``(rows, cols)`` of every tile of a ``height x width`` image, row-major: ``tile`` x ``tile``
+    (or the whole extent where the image is smaller), ``overlap`` pixels shared by neighbours."""
+    th, tw = min(tile, height), min(tile, width)
+    stride_h, stride_w = max(th - overlap, 1), max(tw - overlap, 1)
+    tops = sorted({t for t, _ in crop_positions(height, tw, th, stride_h)})
+    lefts = sorted({left for _, left in crop_positions(th, width, tw, stride_w)})
+    return [(slice(top, top + th), slice(left, left + tw)) for top in tops for left in lefts]
+
+
 def fuse_in_tiles(
     fuse: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     ir: torch.Tensor,
@@ -38,15 +48,11 @@ def fuse_in_tiles(
     """
     _, _, h, w = ir.shape
     th, tw = min(tile, h), min(tile, w)
-    stride_h, stride_w = max(th - overlap, 1), max(tw - overlap, 1)
     out = torch.zeros_like(ir)
     weight = torch.zeros(1, 1, h, w, dtype=ir.dtype, device=ir.device)
     window = (_ramp(th, min(overlap, th // 2))[:, None] * _ramp(tw, min(overlap, tw // 2))[None, :]).to(ir)
-    tops = sorted({t for t, _ in crop_positions(h, tw, th, stride_h)})
-    lefts = sorted({left for _, left in crop_positions(th, w, tw, stride_w)})
-    for top in tops:
-        for left in lefts:
-            sl = (..., slice(top, top + th), slice(left, left + tw))
-            out[sl] += fuse(ir[sl], vi[sl]) * window
-            weight[sl] += window
+    for rows, cols in tile_slices(h, w, tile, overlap):
+        sl = (..., rows, cols)
+        out[sl] += fuse(ir[sl], vi[sl]) * window
+        weight[sl] += window
     return out / weight

@@ -32,16 +32,16 @@ class ECIMBlock(nn.Module):
         super().__init__()
         c, h, r = cfg.channels, cfg.num_heads, cfg.ffn_ratio
         self.channel_attention = ChannelCrossAttention(c, h) if cfg.channel_attention else None
-        self.channel_ffn = _per_modality(lambda: FeedForward(c, r)) if cfg.channel_attention else None
+        self.channel_ffn = per_modality(lambda: FeedForward(c, r)) if cfg.channel_attention else None
         self.token_attention = (
-            _per_modality(lambda: WindowSelfAttention(c, h, cfg.window_size, cfg.relative_position_bias))
+            per_modality(lambda: WindowSelfAttention(c, h, cfg.window_size, cfg.relative_position_bias))
             if cfg.token_attention
             else None
         )
-        self.token_ffn = _per_modality(lambda: FeedForward(c, r)) if cfg.token_attention else None
+        self.token_ffn = per_modality(lambda: FeedForward(c, r)) if cfg.token_attention else None
         use_cgha = cfg.cgha and cfg.text_interaction
-        self.cgha = _per_modality(lambda: CrossModalGuidedHybridAttention(c, h)) if use_cgha else None
-        self.cgha_ffn = _per_modality(lambda: FeedForward(c, r)) if use_cgha else None
+        self.cgha = per_modality(lambda: CrossModalGuidedHybridAttention(c, h)) if use_cgha else None
+        self.cgha_ffn = per_modality(lambda: FeedForward(c, r)) if use_cgha else None
 
     def forward(
         self,
@@ -50,25 +50,42 @@ class ECIMBlock(nn.Module):
         entities: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        b, nw, t, c = ir.shape
-        x = {"ir": ir, "vi": vi}
-        if self.channel_attention is not None:
-            d_ir, d_vi = self.channel_attention(ir.reshape(b * nw, t, c), vi.reshape(b * nw, t, c))
-            x["ir"] = ir + d_ir.view(b, nw, t, c)
-            x["vi"] = vi + d_vi.view(b, nw, t, c)
-            x = {m: x[m] + self.channel_ffn[m](x[m]) for m in MODALITIES}
+        return self.entity(self.visual(ir, vi), entities, mask)
+
+    def visual(self, ir: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The stages that do not depend on the entities (MCA, MSA): ``{"ir", "vi"}: [B, nW, T, C]``.
+        Run once and reused by a caption-free second pass (:meth:`EGMT.encode`)."""
+        x = channel_stage(self, {"ir": ir, "vi": vi})
         if self.token_attention is not None:
+            b, nw, t, c = ir.shape
             x = {m: x[m] + self.token_attention[m](x[m].reshape(b * nw, t, c)).view(b, nw, t, c) for m in MODALITIES}
             x = {m: x[m] + self.token_ffn[m](x[m]) for m in MODALITIES}
+        return x
+
+    def entity(
+        self, x: dict[str, torch.Tensor], entities: torch.Tensor | None, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CGHA stage on the output of :meth:`visual` -> ``ir, vi: [B, nW, T, C]``."""
         if self.cgha is not None and entities is not None and mask is not None and entities.shape[1] > 0:
             # The whole stage (attention and its FFN) is skipped for an image without a real
             # entity, so E = 0, an all-padding mask and entities=None all give the same output.
-            gate = mask.any(dim=1).to(ir.dtype)[:, None, None, None]
+            gate = mask.any(dim=1).to(x["ir"].dtype)[:, None, None, None]
             x = {m: x[m] + self.cgha[m](x[m], entities, mask) for m in MODALITIES}
             x = {m: x[m] + self.cgha_ffn[m](x[m]) * gate for m in MODALITIES}
         return x["ir"], x["vi"]
 
 
-def _per_modality(make) -> nn.ModuleDict:
+def channel_stage(block: nn.Module, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """MCA (eq. 1-2) + FFN of ``block`` (its ``channel_attention`` / ``channel_ffn``, None when
+    switched off) on windowed pixel tokens ``{"ir", "vi"}: [B, nW, T, C]``; both layouts use it."""
+    if block.channel_attention is None:
+        return x
+    b, nw, t, c = x["ir"].shape
+    d_ir, d_vi = block.channel_attention(x["ir"].reshape(b * nw, t, c), x["vi"].reshape(b * nw, t, c))
+    x = {"ir": x["ir"] + d_ir.view(b, nw, t, c), "vi": x["vi"] + d_vi.view(b, nw, t, c)}
+    return {m: x[m] + block.channel_ffn[m](x[m]) for m in MODALITIES}
+
+
+def per_modality(make) -> nn.ModuleDict:
     """One independent module per modality (eq. 1 and 4 index the weights by m)."""
     return nn.ModuleDict({m: make() for m in MODALITIES})

@@ -11,6 +11,8 @@ Where the paper is silent, we chose (each choice is also written where it is mad
   each attention stage (MCA, MSA, CGHA);
 - MCA normalisation: Restormer-style L2-normalised Q/K with a learnable temperature;
 - MSA: no position encoding (optional Swin relative bias, ``relative_position_bias``);
+- token layout (``layout``): "pixel" (below) or "patch" (one token per 16x16 patch, global
+  MSA and CGHA: :mod:`egmt.model.patch_ecim`); everything outside ECIM is shared;
 - CGHA eq. 6: the entity-guided queries attend to the tokens of their own 16x16 window;
   one FC (D -> C) aligns the entities, shared by both modalities and all blocks; an image
   without entities skips the CGHA stage;
@@ -39,19 +41,37 @@ from egmt.fileio import atomic_path
 from egmt.model.attention import window_partition, window_reverse
 from egmt.model.ecim import MODALITIES, ECIMBlock
 from egmt.model.heads import EntityClassifier, FusionHead
+from egmt.model.patch_ecim import PatchECIMBlock
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 _FORMAT_KEY = "egmt_format"
 _FORMAT = "egmt-model-v1"
 
+#: ``ModelConfig.layout`` -> the ECIM block of that token layout (docs/design.md).
+BLOCKS: dict[str, type[nn.Module]] = {"pixel": ECIMBlock, "patch": PatchECIMBlock}
+
 
 @dataclass
 class EGMTOutput:
-    """``fused: [B, 1, H, W]`` in [0, 1]; ``logits: [B, K]`` or None (multi-task off or ``classify=False``)."""
+    """``fused: [B, 1, H, W]`` in [0, 1] (None only from ``decode(..., fuse=False)``);
+    ``logits: [B, K]`` or None (multi-task off or ``classify=False``)."""
 
-    fused: torch.Tensor
+    fused: torch.Tensor | None
     logits: torch.Tensor | None = None
+
+
+@dataclass
+class Encoded:
+    """The part of a forward pass that does not depend on the entities (:meth:`EGMT.encode`):
+    the first ECIM block's state after its visual stages, the input size and the padded size."""
+
+    state: object
+    sources: tuple[torch.Tensor, torch.Tensor]  # ir, vi padded to the grid: the weight-map output mixes them
+    size: tuple[int, int]
+    padded: tuple[int, int]
+    batch: int
+    dtype: torch.dtype
 
 
 class ShallowFeatures(nn.Module):
@@ -80,14 +100,18 @@ class EGMT(nn.Module):
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         cfg = config if config is not None else ModelConfig()
+        if cfg.layout not in BLOCKS:
+            raise ValueError(f"model.layout must be one of {sorted(BLOCKS)}, got {cfg.layout!r}")
         self.config = cfg
         c = cfg.channels
         self.shallow = nn.ModuleDict({m: ShallowFeatures(cfg.in_channels, c) for m in MODALITIES})
         use_cgha = cfg.cgha and cfg.text_interaction
         # Sec. III-B-2: "a fully-connected layer to the entity features so that they share the
         # same dimension as the visual features"; one layer shared by both modalities and blocks.
-        self.entity_align = nn.Linear(cfg.entity_dim, c) if use_cgha else None
-        self.blocks = nn.ModuleList(ECIMBlock(cfg) for _ in range(cfg.num_blocks))
+        # The visual features are C-wide pixel tokens, or token_dim-wide patch tokens.
+        width = c if cfg.layout == "pixel" else cfg.token_dim
+        self.entity_align = nn.Linear(cfg.entity_dim, width) if use_cgha else None
+        self.blocks = nn.ModuleList(BLOCKS[cfg.layout](cfg) for _ in range(cfg.num_blocks))
         self.fusion_head = FusionHead(2 * c, cfg.in_channels, cfg.fusion_output)
         self.classifier = (
             EntityClassifier(2 * c, cfg.entity_dim, cfg.num_classes, cfg.entity_mask_ratio, cfg.text_interaction)
@@ -106,28 +130,60 @@ class EGMT(nn.Module):
         """``ir, vi: [B, 1, H, W]`` in [0, 1]; ``entities: [B, E, D]`` or None; ``entity_mask: [B, E]``
         bool (True = real entity) or None (all real). ``classify=False`` skips the classifier
         (inference timing, as the paper measures). Entities are ignored without text interaction."""
-        cfg = self.config
         entities, entity_mask = self._check_inputs(ir, vi, entities, entity_mask)
-        if not cfg.text_interaction:
-            entities = entity_mask = None
-        height, width = ir.shape[-2:]
-        s = cfg.window_size
-        pad = (0, (-width) % s, 0, (-height) % s)
-        ir_p, vi_p = _pad(ir, pad), _pad(vi, pad)
-        hp, wp = ir_p.shape[-2:]
+        return self._decode(self.encode(ir, vi), entities, entity_mask, classify=classify)
 
+    def encode(self, ir: torch.Tensor, vi: torch.Tensor) -> Encoded:
+        """Everything before the first entity-dependent stage: padding to the window grid,
+        shallow features, and the first block's MCA and MSA. A caption-free second pass (or
+        several entity sets on one pair) reuses it through :meth:`decode`."""
+        self._check_inputs(ir, vi, None, None)
+        height, width = ir.shape[-2:]
+        s = self.config.window_size
+        ir_p, vi_p = pad_to_grid(ir, s), pad_to_grid(vi, s)
         x_ir = window_partition(self.shallow["ir"](ir_p), s)  # [B, nW, T, C]
         x_vi = window_partition(self.shallow["vi"](vi_p), s)
-        aligned = self.entity_align(entities) if self.entity_align is not None and entities is not None else None
-        for block in self.blocks:
-            x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask)
-        shared = torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)  # [B, 2C, Hp, Wp]
+        state = self.blocks[0].visual(x_ir, x_vi) if len(self.blocks) else (x_ir, x_vi)  # num_blocks = 0: no ECIM
+        return Encoded(state, (ir_p, vi_p), (height, width), tuple(ir_p.shape[-2:]), ir.shape[0], ir.dtype)
 
-        fused = self.fusion_head(shared, ir_p, vi_p)[..., :height, :width]
+    def decode(
+        self,
+        encoded: Encoded,
+        entities: torch.Tensor | None = None,
+        entity_mask: torch.Tensor | None = None,
+        classify: bool = True,
+        fuse: bool = True,
+    ) -> EGMTOutput:
+        """The rest of the forward pass from :meth:`encode`'s result, with these entities.
+        ``fuse=False`` skips the reconstructor (a classifier-only pass)."""
+        entities, entity_mask = self._check_entities(encoded.batch, encoded.dtype, entities, entity_mask)
+        return self._decode(encoded, entities, entity_mask, classify, fuse)
+
+    def _decode(
+        self, encoded: Encoded, entities: torch.Tensor | None, entity_mask: torch.Tensor | None,
+        classify: bool = True, fuse: bool = True,
+    ) -> EGMTOutput:
+        if not self.config.text_interaction:
+            entities = entity_mask = None
+        height, width = encoded.size
+        shared = self.shared_features(encoded, entities, entity_mask)
+        fused = self.fusion_head(shared, *encoded.sources)[..., :height, :width] if fuse else None
         logits = None
         if self.classifier is not None and classify:
             logits = self.classifier(shared[..., :height, :width], entities, entity_mask)
         return EGMTOutput(fused=fused, logits=logits)
+
+    def shared_features(
+        self, encoded: Encoded, entities: torch.Tensor | None, entity_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Phi_f^sr, the shared representation both heads read: ``[B, 2C, Hp, Wp]`` on the padded
+        grid (entities already checked; None when there are none)."""
+        (hp, wp), s = encoded.padded, self.config.window_size
+        aligned = self.entity_align(entities) if self.entity_align is not None and entities is not None else None
+        x_ir, x_vi = self.blocks[0].entity(encoded.state, aligned, entity_mask) if len(self.blocks) else encoded.state
+        for block in self.blocks[1:]:
+            x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask)
+        return torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)
 
     def _check_inputs(
         self, ir: torch.Tensor, vi: torch.Tensor, entities: torch.Tensor | None, mask: torch.Tensor | None
@@ -138,9 +194,15 @@ class EGMT(nn.Module):
                 f"model input: expected ir and vi of equal shape [B, {cfg.in_channels}, H, W], "
                 f"got {tuple(ir.shape)} and {tuple(vi.shape)}"
             )
+        return self._check_entities(ir.shape[0], ir.dtype, entities, mask)
+
+    def _check_entities(
+        self, b: int, dtype: torch.dtype, entities: torch.Tensor | None, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Entities ``[b, E, D]`` and mask ``[b, E]`` (padding rows zeroed, cast to ``dtype``)."""
+        cfg = self.config
         if entities is None:
             return None, None
-        b = ir.shape[0]
         if entities.ndim != 3 or entities.shape[0] != b or entities.shape[2] != cfg.entity_dim:
             raise EGMTError(
                 f"model input: expected entities [{b}, E, {cfg.entity_dim}], got {tuple(entities.shape)}"
@@ -152,7 +214,7 @@ class EGMT(nn.Module):
         mask = mask.to(dtype=torch.bool, device=entities.device)
         # Padding rows never reach the output (they are masked everywhere); zeroing them also
         # keeps a NaN in a padding row from leaking through a 0 * NaN product.
-        entities = entities.masked_fill(~mask[:, :, None], 0.0).to(ir.dtype)
+        entities = entities.masked_fill(~mask[:, :, None], 0.0).to(dtype)
         return entities, mask
 
     # ------------------------------------------------------------------ checkpoints
@@ -215,8 +277,10 @@ class EGMT(nn.Module):
         return model.to(map_location).eval()
 
 
-def _pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    """Pad right/bottom to the window grid: reflect when the image is large enough, else replicate."""
+def pad_to_grid(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Pad ``[..., H, W]`` right/bottom to multiples of ``size`` (the window grid): reflect when
+    the image is large enough, else replicate; unchanged when it already fits."""
+    pad = (0, (-x.shape[-1]) % size, 0, (-x.shape[-2]) % size)
     if not any(pad):
         return x
     mode = "reflect" if pad[1] < x.shape[-1] and pad[3] < x.shape[-2] else "replicate"

@@ -1,0 +1,111 @@
+"""ECIM in the patch-token layout (``ModelConfig.layout = "patch"``; docs/design.md, "Two token layouts").
+
+Sec. III-B-1 embeds the channel-attended features "into a token-wise matrix M_t in R^{T x L_t}"
+and MSA yields "token-wise *global* features"; Sec. IV-A calls 16x16 the "non-overlapping patch
+size". Read that way, one :class:`PatchECIMBlock` runs, on the windowed pixel features
+``{"ir", "vi"}: [B, nW, p*p, C]`` (one window = one patch):
+
+1. MCA + FFN channel-wise inside each patch (eq. 1-2), exactly as the pixel layout does;
+2. each patch is flattened (L_t = p*p*C values, 8192 at p = 16, C = 32) and projected to one
+   token of width D = ``token_dim`` per modality: ``[B, nW, D]``, T = nW tokens;
+3. MSA + FFN across *all* patch tokens of the image, per modality (eq. 3), no position
+   encoding (the paper mentions none; any image size works);
+4. CGHA + FFN between the patch tokens and the entities, both directions (eq. 4-6): the
+   tokens weight the entities (eq. 5), the weighted entities query all tokens (eq. 6);
+   skipped for an image without a real entity;
+5. the tokens' updates (steps 3-4) are projected back to p*p*C values per patch and added to
+   the pixel features (the residual of eq. 3, taken in pixel space so the full-resolution
+   detail does not have to pass a D-wide bottleneck); the reconstructor (eq. 7) and the
+   classifier (eq. 8) read those pixel features as in the pixel layout.
+
+The block has the pixel block's interface (``visual`` / ``entity`` / ``forward``), so
+:class:`~egmt.model.network.EGMT` drives both layouts alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from egmt.config import ModelConfig
+from egmt.model.attention import ChannelCrossAttention, FeedForward, WindowSelfAttention
+from egmt.model.cgha import CrossModalGuidedHybridAttention
+from egmt.model.ecim import MODALITIES, channel_stage, per_modality
+
+
+@dataclass
+class PatchState:
+    """What :meth:`PatchECIMBlock.visual` hands to :meth:`PatchECIMBlock.entity`:
+    ``pixels`` ``{m: [B, nW, p*p, C]}`` after MCA; ``start`` and ``tokens`` ``{m: [B, nW, D]}``
+    (the embedded patches, and after MSA), or None when no token stage exists."""
+
+    pixels: dict[str, torch.Tensor]
+    start: dict[str, torch.Tensor] | None
+    tokens: dict[str, torch.Tensor] | None
+
+
+class PatchECIMBlock(nn.Module):
+    """``ir, vi: [B, nW, p*p, C]`` windowed pixel features, ``entities: [B, E, D]`` (aligned to
+    ``token_dim``) or None, ``mask: [B, E]`` -> updated ``ir, vi`` of the same shape.
+
+    Modules of switched-off stages are not built; without MSA and CGHA there are no tokens
+    (and no embedding) at all, so the block is MCA alone.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c, p, d = cfg.channels, cfg.window_size, cfg.token_dim
+        self.channel_attention = ChannelCrossAttention(c, cfg.num_heads) if cfg.channel_attention else None
+        self.channel_ffn = per_modality(lambda: FeedForward(c, cfg.ffn_ratio)) if cfg.channel_attention else None
+        use_cgha = cfg.cgha and cfg.text_interaction
+        uses_tokens = cfg.token_attention or use_cgha
+        # M_t: one Linear per modality (eq. 1 and 4 index the weights by m), L_t -> D and back.
+        self.embed = per_modality(lambda: nn.Linear(p * p * c, d)) if uses_tokens else None
+        # No bias on the way back: a token update of exactly zero adds exactly nothing.
+        self.unembed = per_modality(lambda: nn.Linear(d, p * p * c, bias=False)) if uses_tokens else None
+        h, r = cfg.token_heads, cfg.token_ffn_ratio
+        # WindowSelfAttention over [B, T, D] is global self-attention: the "window" is the image.
+        self.token_attention = per_modality(lambda: WindowSelfAttention(d, h, p)) if cfg.token_attention else None
+        self.token_ffn = per_modality(lambda: FeedForward(d, r)) if cfg.token_attention else None
+        self.cgha = per_modality(lambda: CrossModalGuidedHybridAttention(d, h)) if use_cgha else None
+        self.cgha_ffn = per_modality(lambda: FeedForward(d, r)) if use_cgha else None
+
+    def forward(
+        self,
+        ir: torch.Tensor,
+        vi: torch.Tensor,
+        entities: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.entity(self.visual(ir, vi), entities, mask)
+
+    def visual(self, ir: torch.Tensor, vi: torch.Tensor) -> PatchState:
+        """MCA per patch, then patch tokens and global MSA (nothing here depends on the entities)."""
+        x = channel_stage(self, {"ir": ir, "vi": vi})
+        if self.embed is None:
+            return PatchState(x, None, None)
+        start = {m: self.embed[m](x[m].flatten(2)) for m in MODALITIES}  # [B, T, D], T = nW patches
+        tokens = start
+        if self.token_attention is not None:
+            tokens = {m: tokens[m] + self.token_attention[m](tokens[m]) for m in MODALITIES}
+            tokens = {m: tokens[m] + self.token_ffn[m](tokens[m]) for m in MODALITIES}
+        return PatchState(x, start, tokens)
+
+    def entity(
+        self, state: PatchState, entities: torch.Tensor | None, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Global CGHA on the tokens, then the tokens' updates back to the pixel features."""
+        x, tokens = state.pixels, state.tokens
+        if tokens is None:
+            return x["ir"], x["vi"]
+        if self.cgha is not None and entities is not None and mask is not None and entities.shape[1] > 0:
+            # As in the pixel layout: no real entity -> the stage (and its FFN) changes nothing.
+            gate = mask.any(dim=1).to(x["ir"].dtype)[:, None, None]
+            tokens = {m: tokens[m] + self.cgha[m](tokens[m][:, None], entities, mask)[:, 0] for m in MODALITIES}
+            tokens = {m: tokens[m] + self.cgha_ffn[m](tokens[m]) * gate for m in MODALITIES}
+        if tokens is state.start:  # no token stage ran (no MSA, no entity): nothing to add
+            return x["ir"], x["vi"]
+        out = {m: x[m] + self.unembed[m](tokens[m] - state.start[m]).view_as(x[m]) for m in MODALITIES}
+        return out["ir"], out["vi"]

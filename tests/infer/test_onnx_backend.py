@@ -1,0 +1,82 @@
+"""`egmt export` + the onnxruntime backend against PyTorch on real pairs: the fused images (and
+caption-free entities) agree, max abs difference <= 1e-4 on [0, 1] outputs, in both layouts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from egmt.cli import main
+from egmt.config import EGMTConfig
+from egmt.data.pairs import Pair, load_pair
+from egmt.errors import EGMTError
+from egmt.infer.fuser import EGMTFuser
+from egmt.infer.run import DEFAULT_CHECKPOINT
+from egmt.model import EGMT
+
+pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'egmt[onnx]'")
+pytest.importorskip("onnxscript", reason="onnxscript not installed: pip install 'egmt[onnx]'")
+
+PAIRS = [("tno", "07.png"), ("roadscene", "FLIR_00006.jpg")]  # 256x256 grey, 505x328 colour (odd sizes pad)
+
+
+@pytest.fixture(scope="module")
+def shipped_export(tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx")
+    assert main(["export", "--checkpoint", str(DEFAULT_CHECKPOINT), "-o", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def patch_checkpoint(tmp_path_factory):
+    """A small patch-layout checkpoint with the shipped model's entity bank and vocabulary."""
+    folder = tmp_path_factory.mktemp("patch")
+    cfg = EGMTConfig.load(DEFAULT_CHECKPOINT / "config.json")
+    cfg.model = dataclasses.replace(cfg.model, layout="patch", token_dim=32, token_heads=2)
+    torch.manual_seed(0)
+    EGMT(cfg.model).save_pretrained(folder, cfg)
+    for name in ("entity_bank.safetensors", "vocabulary.json"):
+        (folder / name).write_bytes((DEFAULT_CHECKPOINT / name).read_bytes())
+    return folder
+
+
+def _compare(checkpoint, exported, data_dir, threshold: float, pairs=PAIRS) -> None:
+    torch_fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu")
+    onnx_fuser = EGMTFuser.from_pretrained(exported, backend="onnxruntime")
+    for dataset, name in pairs:
+        ir, vi = data_dir / dataset / "ir" / name, data_dir / dataset / "vi" / name
+        a = torch_fuser(ir, vi, threshold=threshold)  # caption-free: classifier graph, then fusion graph
+        b = onnx_fuser(ir, vi, threshold=threshold)
+        assert a.entities == b.entities and a.entities  # entities actually guide the fusion pass
+        assert list(a.probabilities.values()) == pytest.approx(list(b.probabilities.values()), abs=1e-4)
+        assert np.abs(a.image - b.image).max() <= 1e-4
+    # No entity at all (the graph gets one masked-out row).
+    y = load_pair(Pair("p", ir, vi))
+    none = onnx_fuser.fuse_y(y.ir[None], y.vi[None], []) - torch_fuser.fuse_y(y.ir[None], y.vi[None], [])
+    assert none.abs().max() <= 1e-4
+
+
+def test_shipped_model_onnx_equals_pytorch_on_real_pairs(shipped_export, data_dir):
+    _compare(DEFAULT_CHECKPOINT, shipped_export, data_dir, threshold=0.5)
+
+
+@pytest.mark.slow
+def test_patch_layout_onnx_equals_pytorch_on_a_real_pair(patch_checkpoint, tmp_path, data_dir):
+    assert main(["export", "--checkpoint", str(patch_checkpoint), "-o", str(tmp_path)]) == 0
+    _compare(patch_checkpoint, tmp_path, data_dir, threshold=0.0, pairs=PAIRS[1:])
+
+
+def test_fuse_cli_with_onnxruntime(shipped_export, data_dir, tmp_path, capsys):
+    ir, vi = data_dir / "tno" / "ir" / "07.png", data_dir / "tno" / "vi" / "07.png"
+    assert main(["fuse", "--checkpoint", str(shipped_export), "--backend", "onnxruntime",
+                 "--ir", str(ir), "--vi", str(vi), "-o", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").is_file()
+
+
+def test_a_folder_without_graphs_is_a_one_line_error(tmp_path):
+    (tmp_path / "config.json").write_text((DEFAULT_CHECKPOINT / "config.json").read_text())
+    with pytest.raises(EGMTError, match="fusion.onnx: not found"):
+        EGMTFuser.from_pretrained(tmp_path, backend="onnxruntime")
