@@ -30,7 +30,7 @@ def _counting(fuser: EGMTFuser) -> list[int]:
 @pytest.fixture(scope="module", params=["pixel", "patch"])
 def any_fuser(request, checkpoint, tmp_path_factory) -> EGMTFuser:
     if request.param == "pixel":
-        return EGMTFuser.from_pretrained(checkpoint, device="cpu")
+        return EGMTFuser.from_pretrained(checkpoint, device="cpu", validation={"classification": {"map": 0.9, "prior_map": 0.5}})
     cfg = EGMTConfig.load(checkpoint / "config.json")
     cfg.model = dataclasses.replace(cfg.model, layout="patch", token_dim=16, token_heads=2)
     torch.manual_seed(1)
@@ -38,7 +38,7 @@ def any_fuser(request, checkpoint, tmp_path_factory) -> EGMTFuser:
     EGMT(cfg.model).save_pretrained(folder, cfg)
     for name in ("entity_bank.safetensors", "vocabulary.json"):
         (folder / name).write_bytes((checkpoint / name).read_bytes())
-    return EGMTFuser.from_pretrained(folder, device="cpu")
+    return EGMTFuser.from_pretrained(folder, device="cpu", validation={"classification": {"map": 0.9, "prior_map": 0.5}})
 
 
 def test_caption_free_encodes_once_and_equals_two_full_passes(any_fuser, data_dir):

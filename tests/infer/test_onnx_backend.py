@@ -44,8 +44,8 @@ def patch_checkpoint(tmp_path_factory):
 
 
 def _compare(checkpoint, exported, data_dir, threshold: float, pairs=PAIRS) -> None:
-    torch_fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu")
-    onnx_fuser = EGMTFuser.from_pretrained(exported, backend="onnxruntime")
+    torch_fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu", validation={"classification": {"map": 0.9, "prior_map": 0.5}})
+    onnx_fuser = EGMTFuser.from_pretrained(exported, backend="onnxruntime", validation={"classification": {"map": 0.9, "prior_map": 0.5}})
     for dataset, name in pairs:
         ir, vi = data_dir / dataset / "ir" / name, data_dir / dataset / "vi" / name
         a = torch_fuser(ir, vi, threshold=threshold)  # caption-free: classifier graph, then fusion graph

@@ -92,6 +92,12 @@ class _BoxModel(torch.nn.Module):
         self.calls.append(tuple(ir.shape[-2:]))
         return SimpleNamespace(fused=_box5(ir, vi), logits=None)
 
+    def encode(self, ir, vi):  # the fuser's two-stage interface (EGMT.encode / decode)
+        return ir, vi
+
+    def decode(self, encoded, entities=None, entity_mask=None, classify=True, fuse=True):
+        return self(*encoded)
+
 
 def test_fuser_tiles_with_its_tile_size():
     ir, vi = _structured(160, 224, 2)[0, 0].numpy(), _structured(160, 224, 3)[0, 0].numpy()
