@@ -52,6 +52,11 @@ def count_flops(config: ModelConfig, height: int, width: int, entities: int = FL
     ``entities`` entity features; a multiply-add counts 2. Runs on meta tensors."""
     if height < 1 or width < 1:
         raise EGMTError(f"FLOP count: image size must be positive, got {width}x{height}")
+    return int(_count_on_meta(config, height, width, entities)[1].get_total_flops())
+
+
+def _count_on_meta(config: ModelConfig, height: int, width: int, entities: int) -> tuple[EGMT, FlopCounterMode]:
+    """A meta-tensor model and the FLOP counter of its fusion forward (batch 1, classifier off)."""
     with torch.device("meta"):
         model = EGMT(config).eval()
         ir = torch.empty(1, config.in_channels, height, width)
@@ -59,7 +64,7 @@ def count_flops(config: ModelConfig, height: int, width: int, entities: int = FL
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(ir, ir, ents if entities > 0 else None, classify=False)
-    return int(counter.get_total_flops())
+    return model, counter
 
 
 def image_size(path) -> tuple[int, int]:
@@ -278,13 +283,7 @@ def cost_breakdown(config: ModelConfig, height: int = REFERENCE_SIZE[0], width: 
                    entities: int = FLOP_ENTITIES) -> dict[str, tuple[int, int]]:
     """``{part: (parameters, FLOPs)}`` of one fusion forward (classifier off, so its FLOPs are 0;
     a multiply-add counts 2), on meta tensors; the parts sum to the model's totals."""
-    with torch.device("meta"):
-        model = EGMT(config).eval()
-        ir = torch.empty(1, config.in_channels, height, width)
-        ents = torch.empty(1, entities, config.entity_dim)
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(ir, ir, ents if entities > 0 else None, classify=False)
+    model, counter = _count_on_meta(config, height, width, entities)
     out = {part: [0, 0] for part in [*PARTS, "other"]}
     for name, p in model.named_parameters():
         found = _part_of(name.split("."))
