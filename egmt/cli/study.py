@@ -8,7 +8,7 @@ interrupted ones resume, so the same command can be run again after a stop. The 
 
 Example (the study behind docs/recipe-study.md):
   egmt study --base docs/study/base.json --recipes docs/study/recipes.json \\
-      -o runs/study --steps 300 --seeds 0 --jobs 2 --threads 1 --table docs/recipe-study.md
+      -o runs/study --steps 200 --seeds 0 --jobs 2 --threads 1 --table docs/recipe-study.md
 """
 
 from __future__ import annotations
