@@ -123,6 +123,7 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best_score = -math.inf
         self.validator = None
+        self._val_log = None  # validation.csv, open while fit() runs
         if config.data.val_sources and self.dist.is_main:
             self.validator = Validator(config, self.features)
         torch.manual_seed(config.train.seed + 1 + self.dist.rank)  # flips and entity masks differ per rank
