@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,8 +70,6 @@ def replace_folder_atomic(target: str | os.PathLike, write_files) -> Path:
     The old folder is moved aside and deleted only after the new one is in place; a crash
     while writing leaves the old folder untouched.
     """
-    import shutil
-
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))

@@ -30,9 +30,8 @@ from egmt.config import EGMTConfig, apply_override
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_text_atomic
 
-#: Validation columns of the study table (validation.csv names), and whether higher is better.
-TABLE_COLUMNS = {"score": True, "MI": True, "Qabf": True, "FMI_w": True, "SSIM": True, "VIF": True,
-                 "cls_map": True, "cls_prior_map": True}
+#: Validation columns of the study table (validation.csv names; all higher-is-better).
+TABLE_COLUMNS = ("score", "MI", "Qabf", "FMI_w", "SSIM", "VIF", "cls_map", "cls_prior_map")
 
 
 @dataclass

@@ -68,10 +68,10 @@ class Validator:
             raise EGMTError(f"train.val_metrics: {lower} are lower-is-better; the validation score takes higher-is-better metrics")
         self.features = features
         self.pairs: list[_ValPair] = []
+        crop = config.train.val_crop
         for source in config.data.val_sources:
             for pair in find_pairs(source.root, source.split):
                 loaded = load_pair(pair)
-                crop = config.train.val_crop
                 self.pairs.append(_ValPair(pair.name, _center_crop(loaded.ir, crop), _center_crop(loaded.vi, crop)))
         self.baseline = self._fusion_means([(p.ir + p.vi) / 2 for p in self.pairs])
 
@@ -90,16 +90,17 @@ class Validator:
         fused, probs, labels = [], [], []
         try:
             for p in self.pairs:
-                ir, vi = p.ir[None].to(device), p.vi[None].to(device)
+                # The entity-free part of the pass is computed once and serves both decodes.
+                encoded = model.encode(p.ir[None].to(device), p.vi[None].to(device))
                 entities = mask = None
-                if self.features is not None and model.config.text_interaction:
-                    e, m, _ = self.features.batch([p.name])
+                if self.features is not None:
+                    e, m, y = self.features.batch([p.name])
                     entities, mask = e.to(device), m.to(device)
-                fused.append(model(ir, vi, entities=entities, entity_mask=mask).fused[0].float().cpu())
+                fused.append(model.decode(encoded, entities, mask, classify=False).fused[0].float().cpu())
                 if self.features is not None and model.config.multi_task:
-                    logits = model(ir, vi).logits  # caption-free: no entities
+                    logits = model.decode(encoded, fuse=False).logits  # caption-free: no entities
                     probs.append(torch.sigmoid(logits[0]).float().cpu())
-                    labels.append(self.features.batch([p.name])[2][0])
+                    labels.append(y[0])
         finally:
             model.train(was_training)
         means = self._fusion_means(fused)

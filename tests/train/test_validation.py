@@ -55,8 +55,12 @@ def test_average_fusion_scores_exactly_one(tiny_dataset, tiny_config):
     class Average(torch.nn.Module):
         config = cfg.model
 
-        def forward(self, ir, vi, entities=None, entity_mask=None):
-            return EGMTOutput(fused=(ir + vi) / 2, logits=torch.zeros(ir.shape[0], 3))
+        def encode(self, ir, vi):
+            return ir, vi
+
+        def decode(self, encoded, entities=None, entity_mask=None, classify=True, fuse=True):
+            ir, vi = encoded
+            return EGMTOutput(fused=(ir + vi) / 2 if fuse else None, logits=torch.zeros(ir.shape[0], 3))
 
     assert validator(Average(), torch.device("cpu"))["score"] == pytest.approx(1.0, abs=1e-12)
 
