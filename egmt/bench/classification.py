@@ -129,14 +129,17 @@ def classification_table(
     for pair in tqdm(pairs, desc=f"classify ({dataset})", unit="pair", disable=not progress):
         loaded = load_pair(pair)
         ir, vi = loaded.ir[None].to(device), loaded.vi[None].to(device)
+        encoded = {}  # input modality -> its entity-free features, shared by the rows with and without entities
         for row in rows:
             if row in ENTITY_ROWS and model.config.text_interaction:
                 feats = fuser.entity_features(annotations[pair.name].entities)[None].to(device)
                 mask = torch.ones(1, feats.shape[1], dtype=torch.bool, device=device)
             else:
                 feats, mask = empty, no_mask
-            a, b = _inputs(row.split(",")[0], ir, vi, single_source)
-            logits = model(a, b, entities=feats, entity_mask=mask, classify=True).logits
+            modality = row.split(",")[0]
+            if modality not in encoded:
+                encoded[modality] = model.encode(*_inputs(modality, ir, vi, single_source))
+            logits = model.decode(encoded[modality], feats, mask, fuse=False).logits  # classifier only
             probs[row].append(torch.sigmoid(logits[0]).float().cpu().numpy())
 
     classes = list(fuser.vocabulary.classes)
