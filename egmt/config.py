@@ -146,6 +146,10 @@ class TrainConfig:
     epochs: int = 20  # paper: 20
     max_steps: int | None = None  # stop after this many steps (CPU budgets); None: run all epochs
     max_minutes: float | None = None  # also stop (with a checkpoint) once this much training time has passed
+    # Also stop once the training steps have used this much CPU time of this process (all its
+    # threads; data loading included, validation and checkpoints not): an equal-compute budget
+    # that other jobs on the machine do not shorten (`egmt study --cpu-minutes`).
+    max_cpu_minutes: float | None = None
     lr_schedule: str = "constant"  # paper: constant; "cosine" decays to 0 at the last step (short CPU runs)
     warmup_steps: int = 0  # linear warm-up from 0 (paper: none)
     seed: int = 0

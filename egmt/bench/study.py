@@ -2,15 +2,20 @@
 
 A study is a base config (``config.json`` format: data, validation sources, crop, learning
 rate...) and a recipes file ``{"NAME": ["section.key=value", ...], ...}``: each recipe is
-the base plus its overrides. Every (recipe, seed) trains for the same number of steps, as
+the base plus its overrides. Every (recipe, seed) trains for the same budget, as
 ``egmt train`` in its own process (``jobs`` side by side, ``threads`` torch threads each)
 into ``OUT/NAME-sSEED``, with its config, log, validation log and best checkpoint kept
 there. A run that is already complete is not trained again, and an interrupted one
 resumes, so the command can be re-run after a stop.
 
+The budget is a number of steps, or minutes of CPU time spent in training steps
+(``train.max_cpu_minutes``: every thread of the run's process, validation excluded), the fair
+budget between models of different cost: a cheaper network takes more steps in the same time.
+
 The table ranks recipes by their validation score (see :mod:`egmt.train.validation`) at the
-budget step, the mean over seeds, with each seed's value, so a difference can be read against
-the spread between seeds. Test sets play no part.
+budget (the validation at the budget step, or the first one after the CPU budget ran out), the
+mean over seeds, with each seed's value, so a difference can be read against the spread between
+seeds. Test sets play no part.
 """
 
 from __future__ import annotations
@@ -52,8 +57,12 @@ def load_recipes(path: str | os.PathLike) -> dict[str, list[str]]:
     return recipes
 
 
-def plan_runs(base: EGMTConfig, recipes: dict[str, list[str]], out_dir: Path, steps: int, seeds: list[int]) -> list[StudyRun]:
-    """One config per (recipe, seed): the base, the recipe's overrides, the seed and the step budget."""
+def plan_runs(base: EGMTConfig, recipes: dict[str, list[str]], out_dir: Path, steps: int | None, seeds: list[int],
+              cpu_minutes: float | None = None) -> list[StudyRun]:
+    """One config per (recipe, seed): the base, the recipe's overrides, the seed and the budget
+    (``steps``, or ``cpu_minutes`` of training CPU time with no step limit; exactly one)."""
+    if (steps is None) == (cpu_minutes is None):
+        raise EGMTError("a study needs one budget: a number of steps or CPU minutes")
     runs = []
     for name, overrides in recipes.items():
         for seed in seeds:
@@ -65,25 +74,32 @@ def plan_runs(base: EGMTConfig, recipes: dict[str, list[str]], out_dir: Path, st
                     raise EGMTError(f"recipe {name!r}: {e}") from None
             cfg.train.seed = seed
             cfg.train.max_steps = steps
+            cfg.train.max_cpu_minutes = cpu_minutes
             if not cfg.data.val_sources:
                 raise EGMTError(f"recipe {name!r}: the study compares on validation, but data.val_sources is empty")
             runs.append(StudyRun(name, seed, out_dir / f"{name}-s{seed}", cfg))
     return runs
 
 
-def _validation_at(folder: Path, step: int) -> dict | None:
-    """The row of ``folder/validation.csv`` at ``step`` (a run trained past the budget, e.g.
-    continued for the shipped model, is still compared at the budget), or None."""
-    path = folder / "validation.csv"
+def budget_row(run: StudyRun) -> dict | None:
+    """The row of the run's ``validation.csv`` at its budget, or None before it: at the budget
+    step, or the first row whose training CPU time reached the CPU budget (a run trained past
+    the budget, e.g. continued for the shipped model, is still compared at the budget)."""
+    path = run.folder / "validation.csv"
     if not path.is_file():
         return None
     with path.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["step"]) == step]
+        rows = list(csv.DictReader(f))
+    train = run.config.train
+    if train.max_cpu_minutes is not None:
+        rows = [r for r in rows if r.get("cpu_seconds") and float(r["cpu_seconds"]) >= 60 * train.max_cpu_minutes]
+        return rows[0] if rows else None
+    rows = [r for r in rows if int(r["step"]) == train.max_steps]
     return rows[-1] if rows else None
 
 
 def is_complete(run: StudyRun) -> bool:
-    return _validation_at(run.folder, run.config.train.max_steps) is not None
+    return budget_row(run) is not None
 
 
 def train_run(run: StudyRun, threads: int) -> int:
@@ -119,11 +135,12 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
     """Per recipe: mean validation values over its complete seeds, and each seed's score."""
     out: dict[str, dict] = {}
     for run in runs:
-        row = _validation_at(run.folder, run.config.train.max_steps)
-        entry = out.setdefault(run.recipe, {"seeds": {}, "values": {}, "steps": run.config.train.max_steps})
+        row = budget_row(run)
+        entry = out.setdefault(run.recipe, {"seeds": {}, "values": {}, "steps": {}})
         if row is None:
             continue
         entry["seeds"][run.seed] = {k: float(row[k]) if row.get(k) not in (None, "") else math.nan for k in TABLE_COLUMNS}
+        entry["steps"][run.seed] = int(row["step"])
     for entry in out.values():
         seeds = list(entry["seeds"].values())
         entry["values"] = {k: sum(s[k] for s in seeds) / len(seeds) if seeds else math.nan for k in TABLE_COLUMNS}
@@ -133,13 +150,14 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
 def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command: str) -> str:
     """The study table (best validation score first), each recipe's overrides, and the command."""
     order = sorted(rows, key=lambda r: -rows[r]["values"]["score"] if not math.isnan(rows[r]["values"]["score"]) else math.inf)
-    header = ["Recipe", "Seeds", "Steps", "Score (per seed)", *(c for c in TABLE_COLUMNS if c != "score")]
+    header = ["Recipe", "Seeds", "Steps (per seed)", "Score (per seed)", *(c for c in TABLE_COLUMNS if c != "score")]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
     for name in order:
         r = rows[name]
         per_seed = ", ".join(f"{r['seeds'][s]['score']:.4f}" for s in sorted(r["seeds"]))
         score = r["values"]["score"]
-        cells = [name, str(len(r["seeds"])), str(r["steps"]),
+        steps = ", ".join(str(r["steps"][s]) for s in sorted(r["steps"])) or "–"
+        cells = [name, str(len(r["seeds"])), steps,
                  f"**{score:.4f}** ({per_seed})" if not math.isnan(score) else "–"]
         cells += [f"{r['values'][c]:.4f}" if not math.isnan(r["values"][c]) else "–" for c in TABLE_COLUMNS if c != "score"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -156,6 +174,6 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
 
 
 def study_csv(rows: dict[str, dict]) -> str:
-    header = ["recipe", "seed", *TABLE_COLUMNS]
-    body = [[name, seed, *(vals[c] for c in TABLE_COLUMNS)] for name, r in rows.items() for seed, vals in sorted(r["seeds"].items())]
+    header = ["recipe", "seed", "step", *TABLE_COLUMNS]
+    body = [[name, seed, r["steps"][seed], *(vals[c] for c in TABLE_COLUMNS)] for name, r in rows.items() for seed, vals in sorted(r["seeds"].items())]
     return csv_text(header, body)

@@ -1,10 +1,12 @@
-"""Compare training recipes at an equal step budget, on validation pairs only.
+"""Compare training recipes at an equal budget, on validation pairs only.
 
 Each recipe of RECIPES (JSON: {"name": ["section.key=value", ...]}) is the BASE config plus
-its overrides; each (recipe, seed) trains for --steps steps as `egmt train` in OUT/NAME-sSEED
-(config, log, validation.csv, best/ kept there). Runs already complete are skipped and
+its overrides; each (recipe, seed) trains as `egmt train` in OUT/NAME-sSEED (config, log,
+validation.csv, best/ kept there) for --steps steps, or for --cpu-minutes of CPU time in
+training steps (the fair budget between networks of different cost: validation excluded, and
+other jobs on the machine do not shorten it). Runs already complete are skipped and
 interrupted ones resume, so the same command can be run again after a stop. The table
-(Markdown, and CSV beside it) ranks recipes by the validation score at the budget step (--steps).
+(Markdown, and CSV beside it) ranks recipes by the validation score at the budget.
 
 Example (the study behind docs/recipe-study.md):
   egmt study --base docs/study/base.json --recipes docs/study/recipes.json \\
@@ -22,7 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", required=True, metavar="JSON", help="base config (config.json format) with data.val_sources")
     p.add_argument("--recipes", required=True, metavar="JSON", help='{"name": ["section.key=value", ...], ...}')
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="one run folder per recipe and seed goes here")
-    p.add_argument("--steps", type=int, required=True, help="training steps of every run (the equal budget)")
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--steps", type=int, help="training steps of every run (the equal budget)")
+    budget.add_argument("--cpu-minutes", type=float, metavar="MIN",
+                        help="CPU minutes of training steps per run (the equal budget; set train.val_every so that "
+                             "validation is frequent enough, the run also validates where the budget ends)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run each recipe with (default: 0)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="train only these recipes (the table still lists every complete run)")
     p.add_argument("--jobs", type=int, default=1, help="runs side by side (default 1)")
@@ -41,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from egmt.errors import EGMTError
     from egmt.fileio import write_text_atomic
 
-    if args.steps <= 0:
-        raise EGMTError(f"--steps must be positive, got {args.steps}")
+    if (args.steps is not None and args.steps <= 0) or (args.cpu_minutes is not None and args.cpu_minutes <= 0):
+        raise EGMTError(f"the budget must be positive, got {args.steps if args.steps is not None else args.cpu_minutes}")
     recipes = load_recipes(args.recipes)
     unknown = sorted(set(args.only or []) - set(recipes))
     if unknown:
         raise EGMTError(f"{args.recipes}: no recipe named {unknown[0]!r}")
-    runs = plan_runs(EGMTConfig.load(args.base), recipes, Path(args.out), args.steps, args.seeds)
+    runs = plan_runs(EGMTConfig.load(args.base), recipes, Path(args.out), args.steps, args.seeds, args.cpu_minutes)
     if not args.no_train:
         todo = [r for r in runs if not args.only or r.recipe in args.only]
         failed = [r for r, code in run_study(todo, jobs=args.jobs, threads=args.threads) if code != 0]

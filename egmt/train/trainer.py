@@ -41,7 +41,7 @@ from egmt.train.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
 
-LOG_COLUMNS = ["step", "epoch", "seconds", "lr", "total", "fusion", "int", "edge", "ssim", "cls", "lambda_fus", "lambda_cls"]
+LOG_COLUMNS = ["step", "epoch", "seconds", "cpu_seconds", "lr", "total", "fusion", "int", "edge", "ssim", "cls", "lambda_fus", "lambda_cls"]
 
 
 class TrainStep(nn.Module):
@@ -122,6 +122,7 @@ class Trainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.best_score = -math.inf
+        self.cpu_seconds = 0.0  # CPU time of this process's training steps so far (max_cpu_minutes)
         self.validator = None
         self._val_log = None  # validation.csv, open while fit() runs
         if config.data.val_sources and self.dist.is_main:
@@ -144,6 +145,7 @@ class Trainer:
         self.criterion.load_state_dict(state["criterion"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best_score = state.get("best_score", -math.inf)
+        self.cpu_seconds = state.get("cpu_seconds", 0.0)
         rng = state["rng_cpu"]
         if len(rng) == self.dist.world_size:
             torch.set_rng_state(rng[self.dist.rank])
@@ -179,6 +181,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
+            "cpu_seconds": self.cpu_seconds,
             "rng_cpu": rng_cpu,
             "rng_cuda": rng_cuda,
         }
@@ -210,7 +213,7 @@ class Trainer:
             return None
         result = self.validator(self.model, self.device)
         if self._val_log is not None:
-            self._val_log.write(self.step, result)
+            self._val_log.write(self.step, self.cpu_seconds, result)
         return result
 
     # -- loop ----------------------------------------------------------------------------
@@ -287,10 +290,12 @@ class Trainer:
         count = 0
         last = None
         t0 = time.perf_counter()
+        cpu_mark = time.process_time()
         try:
             while self.step < self.total_steps:
                 for batch in self._loader():
                     terms = self.train_step(batch)
+                    self.cpu_seconds += time.process_time() - cpu_mark
                     self.step += 1
                     self.batch_in_epoch += 1
                     if self.batch_in_epoch >= self.steps_per_epoch:
@@ -302,14 +307,16 @@ class Trainer:
                     bar.set_postfix({k: f"{terms[k]:.3g}" for k in ("total", "int", "edge", "ssim", "cls") if k in terms})
                     if logger and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
                         means = {k: v / count for k, v in sums.items()}
-                        logger.write(self.step, self.epoch, time.perf_counter() - t0, self.lr_at(self.step - 1), means)
+                        logger.write(self.step, self.epoch, time.perf_counter() - t0, self.cpu_seconds,
+                                     self.lr_at(self.step - 1), means)
                         sums, count = {}, 0
-                    if cfg.max_minutes is not None and self._out_of_time(t0):
+                    if self._out_of_budget(t0):
                         self.total_steps = self.step  # stop here, with a checkpoint
                     at_end = self.step == self.total_steps
                     validate = self.validator is not None and (at_end or (cfg.val_every and self.step % cfg.val_every == 0))
                     if self.step % cfg.save_every == 0 or at_end or validate:
                         last = self.save(self.validate() if validate else None) or last
+                    cpu_mark = time.process_time()  # validation and checkpoints are not training time
                     if self.step >= self.total_steps or self.batch_in_epoch == 0:
                         break
         finally:
@@ -320,9 +327,16 @@ class Trainer:
                 self._val_log.close()
         return last
 
-    def _out_of_time(self, t0: float) -> bool:
-        """True once ``max_minutes`` of this process's training have passed (agreed by all ranks)."""
-        late = torch.tensor(float(time.perf_counter() - t0 > 60 * self.config.train.max_minutes))
+    def _out_of_budget(self, t0: float) -> bool:
+        """True once ``max_minutes`` of this process's training have passed, or its training
+        steps have used ``max_cpu_minutes`` of CPU time (agreed by all ranks)."""
+        cfg = self.config.train
+        if cfg.max_minutes is None and cfg.max_cpu_minutes is None:
+            return False
+        late = (cfg.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.max_minutes) or (
+            cfg.max_cpu_minutes is not None and self.cpu_seconds >= 60 * cfg.max_cpu_minutes
+        )
+        late = torch.tensor(float(late))
         if self.dist.enabled:
             torch.distributed.all_reduce(late, op=torch.distributed.ReduceOp.MAX)
         return bool(late)
@@ -355,8 +369,8 @@ class _RunLogger:
         self._file, self._csv = _reopen_csv_log(run_dir / "log.csv", LOG_COLUMNS, start_step)
         self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
 
-    def write(self, step: int, epoch: int, seconds: float, lr: float, terms: dict[str, float]) -> None:
-        row = {"step": step, "epoch": epoch, "seconds": f"{seconds:.1f}", "lr": lr}
+    def write(self, step: int, epoch: int, seconds: float, cpu_seconds: float, lr: float, terms: dict[str, float]) -> None:
+        row = {"step": step, "epoch": epoch, "seconds": f"{seconds:.1f}", "cpu_seconds": f"{cpu_seconds:.1f}", "lr": lr}
         row.update({k: repr(v) for k, v in terms.items() if not math.isnan(v)})  # full precision
         self._csv.writerow(row)
         self._file.flush()
@@ -369,14 +383,15 @@ class _RunLogger:
 
 
 class _ValidationLogger:
-    """``validation.csv``: one row per validation (step, score, each metric, caption-free mAP and prior)."""
+    """``validation.csv``: one row per validation (step, training CPU seconds so far, score, each
+    metric, caption-free mAP and prior)."""
 
     def __init__(self, run_dir: Path, start_step: int, metrics: list[str]):
-        self.columns = ["step", "score", *metrics, "cls_map", "cls_prior_map"]
+        self.columns = ["step", "cpu_seconds", "score", *metrics, "cls_map", "cls_prior_map"]
         self._file, self._csv = _reopen_csv_log(run_dir / "validation.csv", self.columns, start_step)
 
-    def write(self, step: int, result: dict) -> None:
-        row = {"step": step, "score": repr(result["score"]), **{k: repr(v) for k, v in result["fusion"].items()}}
+    def write(self, step: int, cpu_seconds: float, result: dict) -> None:
+        row = {"step": step, "cpu_seconds": f"{cpu_seconds:.1f}", "score": repr(result["score"]), **{k: repr(v) for k, v in result["fusion"].items()}}
         cls = result.get("classification", {})
         if "map" in cls:
             row.update(cls_map=repr(cls["map"]), cls_prior_map=repr(cls["prior_map"]))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from egmt.bench.study import load_recipes, plan_runs, study_rows
+from egmt.bench.study import budget_row, load_recipes, plan_runs, study_rows
 from egmt.cli import main as cli_main
 from egmt.config import DataSource
 from egmt.errors import EGMTError
@@ -28,6 +28,27 @@ def test_plan_applies_overrides_seeds_and_budget(tmp_path):
     base.data.val_sources = []
     with pytest.raises(EGMTError, match="val_sources"):
         plan_runs(base, {"a": []}, tmp_path, 7, [0])
+
+
+def test_cpu_budget_is_compared_at_the_first_validation_past_it(tmp_path):
+    from egmt.config import EGMTConfig
+
+    base = EGMTConfig()
+    base.data.val_sources = [DataSource("v")]
+    with pytest.raises(EGMTError, match="one budget"):
+        plan_runs(base, {"a": []}, tmp_path, steps=7, seeds=[0], cpu_minutes=1.0)
+    with pytest.raises(EGMTError, match="one budget"):
+        plan_runs(base, {"a": []}, tmp_path, steps=None, seeds=[0])
+    (run,) = plan_runs(base, {"a": []}, tmp_path, steps=None, seeds=[0], cpu_minutes=2.0)
+    assert run.config.train.max_cpu_minutes == 2.0 and run.config.train.max_steps is None
+    run.folder.mkdir()
+    (run.folder / "validation.csv").write_text("step,cpu_seconds,score\n100,70.0,1.0\n")
+    assert budget_row(run) is None  # the budget (120 s) is not spent yet
+    with (run.folder / "validation.csv").open("a") as f:
+        f.write("200,119.9,1.1\n230,121.5,1.2\n300,150.0,1.3\n")
+    assert budget_row(run)["step"] == "230"
+    rows = study_rows([run])
+    assert rows["a"]["steps"] == {0: 230} and rows["a"]["values"]["score"] == 1.2
 
 
 def test_bad_recipes_file_names_the_file(tmp_path):

@@ -120,3 +120,25 @@ def test_time_budget_stops_with_a_checkpoint_and_cosine_schedule(tiny_dataset, t
     trainer.close()
     assert final is not None and final.name == "step-0000001"
     assert sorted(_log(tmp_path / "run")) == [1]
+
+
+def test_cpu_budget_stops_counts_only_training_and_survives_resume(tiny_dataset, tiny_config, tmp_path):
+    from egmt.train.trainer import Trainer
+
+    cfg = tiny_config(tiny_dataset, max_steps=6, save_every=2)
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.total_steps = 2
+    trainer.fit()
+    spent = trainer.cpu_seconds
+    trainer.close()
+    assert spent > 0
+    resumed = Trainer(cfg, tmp_path / "run", resume=True)
+    assert resumed.step == 2 and resumed.cpu_seconds == spent  # the CPU clock is part of the saved state
+    resumed.config.train.max_cpu_minutes = spent / 60 + 1e-9  # any further step crosses the budget
+    final = resumed.fit()
+    resumed.close()
+    assert final is not None and final.name == "step-0000003"
+    with (tmp_path / "run" / "log.csv").open(newline="") as f:
+        cpu = [float(r["cpu_seconds"]) for r in csv.DictReader(f)]
+    assert len(cpu) == 3 and cpu == sorted(cpu)
+    assert resumed.cpu_seconds >= 60 * resumed.config.train.max_cpu_minutes
