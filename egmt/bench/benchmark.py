@@ -9,6 +9,8 @@ cost is :mod:`egmt.bench.profile`. On disk (``OUT`` = ``--out``)::
     OUT/DATASET/sources/{ir,vi}/     links to the split's source images (datasets with a split)
     OUT/DATASET/peers/METHOD/       links to the learned peers' images of the split's pairs
     OUT/DATASET/per_image.csv, summary.csv, summary.md    evaluate's outputs
+    OUT/DATASET/scores.csv           every triple's scores, reused while its three files are
+                                    unchanged (the baselines and peers are scored once)
     OUT/DATASET/entity-effect/CONDITION/   links to egmt's images per entity condition (fused in
                                     entity-effect/fused/, or egmt's own), with their scores
     OUT/DATASET/ablation/NAME/      Table VIII: each ablation checkpoint's images (scores beside)
@@ -21,6 +23,8 @@ same :func:`evaluate` call as egmt's own outputs, on the same pairs, and get the
 Cache: a fused image is reused when it exists and is newer than the checkpoint's weights
 (and than the annotation file that gave its entities), and the checkpoint it was made with
 (its hash, recorded in ``METHOD/fused_with.json``) is the current one; ``force`` recomputes.
+Scores are kept in ``scores.csv`` (:mod:`egmt.bench.score_cache`) and reused while the fused
+image and its sources are unchanged.
 
 The results file is made of blocks, one per (table, dataset) and one for Table VII, each
 between ``<!-- egmt-benchmark:KEY -->`` markers with its own run line; a run replaces the
@@ -84,6 +88,8 @@ DEFAULT_PEERS = Path("../shared/peers")
 DEFAULT_FIGURES = Path("docs/figures")
 STAMP_FILE = "fused_with.json"
 
+
+SCORE_CACHE = "scores.csv"  # per dataset (and per entity-effect folder): see egmt.bench.score_cache
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -613,7 +619,7 @@ def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], res
     ir_dir = link_files([p.ir for p in chosen], work / "sources" / "ir")
     vi_dir = link_files([p.vi for p in chosen], work / "sources" / "vi")
     summary = evaluate(ir_dir, vi_dir, folders, work, metrics=list(EFFECT_METRICS), workers=o.workers,
-                       progress=o.progress, log=emit)
+                       progress=o.progress, log=emit, cache=work / SCORE_CACHE)
     effect = measure_entity_effect(d, folders, [p.name for p in chosen], summary, policy)
     result.entity_effect[d] = effect
     spec = _spec(d)
@@ -649,7 +655,7 @@ def _ablation_blocks(o: BenchmarkOptions, datasets: Sequence[str], pairs: dict[s
             fused_dirs[name] = target
         ir_dir, vi_dir = source_folders(o.data, d, pairs[d], work)
         summary = evaluate(ir_dir, vi_dir, fused_dirs, work / "ablation", metrics=o.metrics, workers=o.workers,
-                           progress=o.progress, log=emit)
+                           progress=o.progress, log=emit, cache=work / SCORE_CACHE)
         result.ablation[d] = summary
         blocks[f"ablation-{d}"] = ablation_markdown(d, summary, len(pairs[d]), models, work / "ablation")
     return blocks
@@ -705,7 +711,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                           **{m: fused_dirs[m] for m in methods if m != "egmt"}}
             ir_dir, vi_dir = source_folders(o.data, d, pairs[d], work)
             summary = evaluate(ir_dir, vi_dir, fused_dirs, work, metrics=o.metrics, workers=o.workers,
-                               progress=o.progress, log=emit)
+                               progress=o.progress, log=emit, cache=work / SCORE_CACHE)
             result.fusion[d] = summary
             note = ""
             if "egmt" in methods:

@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
+from egmt.bench.score_cache import ScoreCache, file_stamp
 from egmt.data.io import IMAGE_EXTENSIONS, read_image
 from egmt.errors import EGMTError
 from egmt.metrics import compute_fusion_metrics, get_profile, resolve_metric_names, rgb2gray
@@ -146,6 +147,7 @@ def evaluate(
     profile: str = "paper",
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    cache: str | os.PathLike | None = None,
 ) -> EvaluationSummary:
     """Score the fused images of each method (``{name: folder}``) against ``ir_dir`` and
     ``vi_dir`` and write per_image.csv, summary.csv and summary.md to ``out_dir``.
@@ -156,7 +158,9 @@ def evaluate(
     are spawned (safe with threads or CUDA in the caller), so a script that calls this
     with workers > 1 needs the usual ``if __name__ == "__main__":`` guard.
     Raises EGMTError for a missing folder, no source images, or no triple to score;
-    per-file problems are collected in ``summary.problems`` (and passed to ``log``)."""
+    per-file problems are collected in ``summary.problems`` (and passed to ``log``).
+    cache: a :class:`~egmt.bench.score_cache.ScoreCache` CSV: a triple whose three files are
+    unchanged since it was scored under this profile is read from it, not scored again."""
     profile = get_profile(profile).name
     names = resolve_metric_names(metrics, profile)
     if not fused:
@@ -185,19 +189,31 @@ def evaluate(
             problems.append(f"fused {method}: '{stem}' has no ir/vi pair; ignored")
         per_method[method] = files
 
+    scores = ScoreCache(cache) if cache is not None else None
+    results: dict[tuple[str, str], dict[str, float]] = {}
+    stamps: dict[tuple[str, str], str] = {}
     jobs = []
     for stem in stems:
-        todo = [(m, per_method[m][stem]) for m in methods if stem in per_method[m]]
+        todo = []
+        for m in methods:
+            if stem not in per_method[m]:
+                continue
+            if scores is not None:
+                stamps[(m, stem)] = f"{profile}|" + file_stamp(per_method[m][stem], irs[stem], vis[stem])
+                hit = scores.get(m, stem, stamps[(m, stem)], names)
+                if hit is not None:
+                    results[(m, stem)] = hit
+                    continue
+            todo.append((m, per_method[m][stem]))
         if todo:
             jobs.append((stem, irs[stem], vis[stem], todo))
     total = sum(len(j[3]) for j in jobs)
-    if total == 0:
+    if total == 0 and not results:
         raise EGMTError("no (ir, vi, fused) triple to score: check that the file names match")
 
     emit = log or (lambda msg: None)
     for msg in problems:
         emit(msg)
-    results: dict[tuple[str, str], dict[str, float]] = {}
 
     def collect(stem: str, scored) -> None:
         for method, values, msgs in scored:
@@ -206,6 +222,8 @@ def evaluate(
                 emit(msg)
             if values is not None:
                 results[(method, stem)] = values
+                if scores is not None:
+                    scores.put(method, stem, stamps[(method, stem)], values)
 
     workers = max(1, workers or _available_cores())
     bar = _progress(total, progress)
@@ -224,6 +242,8 @@ def evaluate(
                     bar.update(len(job[3]))
     finally:
         bar.close()
+        if scores is not None and total:
+            scores.save()  # also after an interruption: what was scored stays scored
 
     return _write_outputs(Path(out_dir), names, methods, stems, results, problems, profile)
 

@@ -166,3 +166,35 @@ def test_cli(dataset, capsys):
     assert main(["evaluate", "--ir", str(root / "ir"), "--vi", str(root / "vi"), "--fused",
                  f"avg={root / 'avg'}", "--metrics", "QQ", "-o", str(root / "x")]) == 2
     assert "unknown metric 'QQ'" in capsys.readouterr().err
+
+
+def test_score_cache_reuses_unchanged_triples_only(dataset, monkeypatch):
+    import os
+
+    import egmt.bench.evaluate as ev
+
+    root = dataset["root"]
+    folders = {"avg": root / "avg", "ir": root / "ir_copy"}
+    cache = root / "scores.csv"
+    first = evaluate(root / "ir", root / "vi", folders, root / "out", metrics=FAST, workers=1, progress=False, cache=cache)
+    scored = []
+    real = ev._score_stem
+    monkeypatch.setattr(ev, "_score_stem", lambda stem, ir, vi, todo, *a: scored.append((stem, [m for m, _ in todo])) or real(stem, ir, vi, todo, *a))
+    again = evaluate(root / "ir", root / "vi", folders, root / "out2", metrics=FAST, workers=1, progress=False, cache=cache)
+    assert scored == []  # nothing changed: every value read back, NaN (undefined) included
+    assert _read_csv(again.per_image_csv) == _read_csv(first.per_image_csv)
+    # a rewritten fused image is scored again, alone; a metric not in the cache rescores its rows
+    stat = os.stat(root / "avg" / "2.png")
+    Image.fromarray(dataset["arrays"]["2"][0]).save(root / "avg" / "2.png")
+    os.utime(root / "avg" / "2.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    changed = evaluate(root / "ir", root / "vi", folders, root / "out3", metrics=FAST, workers=1, progress=False, cache=cache)
+    assert scored == [("2", ["avg"])]
+    assert changed.mean["avg"]["MI"] != first.mean["avg"]["MI"]
+    scored.clear()
+    evaluate(root / "ir", root / "vi", folders, root / "out4", metrics=[*FAST, "AG"], workers=1, progress=False, cache=cache)
+    assert sorted(scored) == [("1", ["avg", "ir"]), ("10", ["avg", "ir"]), ("2", ["avg", "ir"])]
+    # another profile never reads this profile's values
+    scored.clear()
+    evaluate(root / "ir", root / "vi", folders, root / "out5", metrics=["MI"], workers=1, progress=False, cache=cache,
+             profile="vifb")
+    assert len(scored) == 3
