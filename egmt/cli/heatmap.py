@@ -1,7 +1,7 @@
 """Entity heat maps (paper Fig. 5): for each entity, where CGHA's attention lands on a pair.
 
-The pair is fused once with the entities; CGHA's eq. 5 weights (tokens -> entities, one
-token per pixel) are recorded, averaged over heads, both modalities and every ECIM block,
+The pair is fused once with the entities; CGHA's eq. 5 weights (tokens -> entities; a token is
+a pixel in the pixel layout, a 16x16 patch, interpolated to pixels, in the patch layout) are recorded, averaged over heads, both modalities and every ECIM block,
 and drawn per entity in a colour map over the fused image (blue: little weight, red: the
 largest weight of any entity; one scale for all, so colours compare). Writes
 OUT/STEM_ENTITY.png per entity and OUT/STEM_heatmaps.csv (mean / min / max weight per entity).

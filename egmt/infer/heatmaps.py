@@ -2,7 +2,8 @@
 
 CGHA's eq. 5 gives every visual token a softmax weight over the pair's entities. With the
 pixel token layout a token is a pixel, so for entity ``e`` the weights form an image: how
-much each pixel's query attends to ``e``. :func:`entity_heatmaps` records them during one
+much each pixel's query attends to ``e``; with the patch layout a token is a 16x16 patch, and
+the map is the patch grid, interpolated to pixels. :func:`entity_heatmaps` records them during one
 ordinary forward pass (the ``record_attention`` switch of
 :class:`~egmt.model.cgha.CrossModalGuidedHybridAttention`, which leaves the output unchanged)
 and averages them over heads, both modalities' CGHA and every ECIM block; at each pixel
@@ -80,17 +81,31 @@ def entity_heatmaps(fuser: EGMTFuser, ir: str | Path | np.ndarray, vi: str | Pat
         for m in modules:
             m.record_attention, m.attention = True, None
         fused = model(ir_y, vi_y, entities=feats, classify=False).fused
-        maps = []
-        for m in modules:
-            a = m.attention  # [1, nW, T, E]
-            if a is None or a.shape[1] * a.shape[2] != hp * wp:
-                raise EGMTError("entity heat maps need the pixel token layout (one token per pixel)")
-            maps.append(window_reverse(a.float(), s, hp, wp)[0, :, :h, :w])
+        maps = [_attention_image(m.attention, s, hp, wp)[:, :h, :w] for m in modules]
     finally:
         for m in modules:
             m.record_attention, m.attention = False, None
     mean = torch.stack(maps).mean(dim=0)
     return EntityHeatmaps(entities, mean.cpu().numpy(), fused[0, 0].cpu().numpy())
+
+
+def _attention_image(attention: torch.Tensor | None, s: int, hp: int, wp: int) -> torch.Tensor:
+    """One CGHA's recorded eq. 5 weights -> ``[E, hp, wp]`` on the padded pixel grid.
+
+    Pixel layout: ``[1, nW, s*s, E]``, one token per pixel, put back in place. Patch layout:
+    ``[1, 1, T, E]``, one token per s x s patch (T = hp/s * wp/s); each patch's weights are
+    spread over its pixels by bilinear interpolation between patch centres, so the map is
+    as coarse as the attention it shows."""
+    if attention is None:
+        raise EGMTError("no CGHA attention was recorded (the pair has no real entity)")
+    a = attention.float()
+    if a.shape[1] * a.shape[2] == hp * wp:
+        return window_reverse(a, s, hp, wp)[0]
+    gh, gw = hp // s, wp // s
+    if a.shape[1] == 1 and a.shape[2] == gh * gw:
+        grid = a[0, 0].transpose(0, 1).reshape(1, -1, gh, gw)  # [T, E] -> [1, E, gh, gw]
+        return torch.nn.functional.interpolate(grid, size=(hp, wp), mode="bilinear", align_corners=False)[0]
+    raise EGMTError(f"unexpected CGHA attention shape {tuple(a.shape)} for a {hp}x{wp} padded image")
 
 
 def entity_file_name(entity: str) -> str:

@@ -46,6 +46,27 @@ def test_one_map_per_entity_of_the_images_size_summing_to_one(fuser, pair):
             assert np.abs(result.maps[i] - result.maps[j]).mean() > 1e-3
 
 
+def test_patch_layout_maps_are_the_patch_grid_interpolated(checkpoint, pair):
+    fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu")
+    cfg = ModelConfig(layout="patch", channels=8, num_heads=2, window_size=8, token_dim=16, token_heads=2,
+                      entity_dim=12, num_classes=fuser.model.config.num_classes)
+    torch.manual_seed(0)
+    fuser.model = EGMT(cfg).eval()
+    h, w = 60, 75  # padded to 64 x 80: an 8 x 10 grid of 8x8 patches
+    cgha = [m for m in fuser.model.modules() if isinstance(m, CrossModalGuidedHybridAttention)]
+    recorded = []
+    for m in cgha:
+        m.register_forward_hook(lambda mod, args, out: recorded.append(mod.attention.clone()))
+    result = entity_heatmaps(fuser, read_image(pair[0])[:h, :w], read_image(pair[1])[:h, :w], ENTITIES)
+    assert result.maps.shape == (3, h, w)
+    assert [tuple(a.shape) for a in recorded] == [(1, 1, 80, 3)] * len(cgha)  # one token per patch, both directions
+    np.testing.assert_allclose(result.maps.sum(axis=0), 1.0, atol=1e-5)
+    grid = torch.stack(recorded).mean(0)[0, 0]  # [T, E]: the maps interpolate these values
+    for e in range(3):
+        assert grid[:, e].min() - 1e-6 <= result.maps[e].min() and result.maps[e].max() <= grid[:, e].max() + 1e-6
+        assert result.maps[e].std() > 0  # not one value for the whole image
+
+
 def test_recording_does_not_change_the_output_and_is_off_by_default(fuser, pair):
     modules = [m for m in fuser.model.modules() if isinstance(m, CrossModalGuidedHybridAttention)]
     assert modules and all(not m.record_attention and m.attention is None for m in modules)
