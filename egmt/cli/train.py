@@ -21,6 +21,7 @@ _OVERRIDES = {
     "epochs": ("train.epochs", int),
     "max_steps": ("train.max_steps", int),
     "max_minutes": ("train.max_minutes", float),
+    "max_cpu_minutes": ("train.max_cpu_minutes", float),
     "lr": ("train.lr", float),
     "seed": ("train.seed", int),
     "device": ("train.device", str),
@@ -69,16 +70,21 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.out)
     if args.resume:
         config = EGMTConfig.load(run_dir / "config.json")
-        allowed = {"epochs", "max_steps", "max_minutes", "device", "save_every", "log_every"}
-        if args.source or args.val_source:
-            from egmt.errors import EGMTError
+        from egmt.errors import EGMTError
 
+        # What may change when a run continues: its budget and bookkeeping, nothing it learns from.
+        allowed = {"epochs", "max_steps", "max_minutes", "max_cpu_minutes", "device", "save_every", "log_every"}
+        if args.source or args.val_source:
             raise EGMTError("--source / --val-source cannot change when resuming")
         for flag in _OVERRIDES:
             if getattr(args, flag) is not None and flag not in allowed:
-                from egmt.errors import EGMTError
-
                 raise EGMTError(f"--{flag.replace('_', '-')} cannot change when resuming (only {sorted(allowed)})")
+        for assignment in args.set:
+            key = assignment.split("=", 1)[0].strip()
+            if key not in {f"train.{k}" for k in allowed | {"val_every"}}:
+                raise EGMTError(f"--set {key} cannot change when resuming (only the train budget and bookkeeping: "
+                                f"{', '.join(sorted(allowed | {'val_every'}))})")
+            apply_override(config, assignment)
     else:
         config = EGMTConfig.load(args.config) if args.config else EGMTConfig()
         if args.data:

@@ -87,6 +87,10 @@ def test_cli_train_runs_and_resumes(tiny_dataset, tmp_path, capsys):
     assert sorted(_log(run)) == [1, 2, 3]
     assert cli_main(["train", "-o", str(run), "--resume", "--channels", "4"]) == 2
     assert "cannot change when resuming" in capsys.readouterr().err
+    assert cli_main(["train", "-o", str(run), "--resume", "--set", "loss.alpha_int=3"]) == 2  # never silently ignored
+    assert "--set loss.alpha_int cannot change when resuming" in capsys.readouterr().err
+    assert cli_main(["train", "-o", str(run), "--resume", "--set", "train.max_steps=4"]) == 0  # a longer budget
+    assert sorted(_log(run)) == [1, 2, 3, 4] and EGMTConfig.load(run / "config.json").train.max_steps == 4
 
 
 @pytest.mark.slow
