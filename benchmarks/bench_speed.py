@@ -1,4 +1,4 @@
-"""Caption-free fusion speed and memory on this CPU: the shipped model and the small patch preset.
+"""Caption-free fusion speed and memory on this CPU: the shipped model and the other layout presets.
 
 Times one 640x480 MSRS pair **caption-free** (the classifier picks the entities, which then guide
 the fusion pass), the Y channels already in memory (reading, colour and writing excluded), with
@@ -58,11 +58,15 @@ THREADS = 2
 GIVEN = ["person", "car", "road"]  # entities of the 3840x2160 memory run
 
 
-def small_patch_checkpoint(folder: Path) -> Path:
-    """configs/patch-small.json, untrained (seed 0), with the shipped entity bank and vocabulary:
-    speed does not depend on the weights (only the number of entities the classifier picks)."""
+PRESETS = ["configs/pixel.json", "configs/patch-small.json", "configs/patch-fast.json"]
+
+
+def preset_checkpoint(preset: Path, folder: Path) -> Path:
+    """A model preset (``configs/*.json``), untrained (seed 0), with the shipped checkpoint's other
+    settings, entity bank and vocabulary: speed does not depend on the weights (only on the number
+    of entities the classifier picks, which untrained weights choose differently)."""
     cfg = EGMTConfig.load(DEFAULT_CHECKPOINT / "config.json")
-    cfg.model = EGMTConfig.load(REPO / "configs" / "patch-small.json").model
+    cfg.model = dataclasses.replace(EGMTConfig.load(preset).model, fusion_output=cfg.model.fusion_output)
     torch.manual_seed(0)
     EGMT(cfg.model).save_pretrained(folder, cfg)
     for name in ("entity_bank.safetensors", "vocabulary.json"):
@@ -230,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=int, default=5, help="MSRS pairs timed (default 5; at least 5 for the table)")
     p.add_argument("--variants", nargs="+", default=["two full passes", "reuse", "reuse, channels-last", "reuse, torch.compile", "onnxruntime"])
-    p.add_argument("--skip", nargs="*", default=[], choices=["speed", "4k", "memory", "patch"], help="parts to skip")
+    p.add_argument("--presets", nargs="*", type=Path, default=[REPO / f for f in PRESETS],
+                   help="model presets timed untrained beside the shipped model (one equal to it is left out)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["speed", "4k", "memory"], help="parts to skip")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "speed.md", help="Markdown table (default docs/speed.md)")
     p.add_argument("--rss-child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -245,9 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("expected 640x480 MSRS pairs")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        checkpoints = {"egmt-roadscene (shipped, pixel layout)": DEFAULT_CHECKPOINT}
-        if "patch" not in args.skip:
-            checkpoints["patch-small preset (untrained, patch layout)"] = small_patch_checkpoint(work / "patch-small")
+        shipped = EGMTConfig.load(DEFAULT_CHECKPOINT / "config.json").model
+        checkpoints = {f"{DEFAULT_CHECKPOINT.name} (shipped, {shipped.layout} layout)": DEFAULT_CHECKPOINT}
+        for preset in args.presets:
+            model = EGMTConfig.load(preset).model
+            if dataclasses.replace(model, fusion_output=shipped.fusion_output, entity_dim=shipped.entity_dim,
+                                   num_classes=shipped.num_classes) == shipped:
+                continue  # the shipped model's own architecture
+            checkpoints[f"{preset.stem} preset (untrained, {model.layout} layout)"] = preset_checkpoint(preset, work / preset.stem)
         models, memory = {}, {}
         for name, ckpt in checkpoints.items():
             if "speed" not in args.skip:
