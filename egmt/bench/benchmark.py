@@ -65,7 +65,7 @@ from egmt.bench.entity_effect import (
     measure_entity_effect,
 )
 from egmt.bench.evaluate import EvaluationSummary, evaluate
-from egmt.bench.figures import comparison_figure, figure_pairs
+from egmt.bench.figures import comparison_figure, figure_pairs, grey, labelled_grid
 from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
 from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
 from egmt.bench.tables import markdown_table
@@ -75,6 +75,7 @@ from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError
 from egmt.infer.entities import EntityResolver
 from egmt.infer.fuser import EGMTFuser, caption_free_policy
+from egmt.infer.heatmaps import entity_heatmaps, overlays
 from egmt.infer.run import DEFAULT_CHECKPOINT, FuseJob
 from egmt.metrics import FUSION_METRICS, resolve_metric_names
 from egmt.train.checkpoint import MODEL_FILE, resolve_checkpoint
@@ -114,7 +115,7 @@ DISPLAY: dict[str, str] = {
     "laplacian_pyramid": "Laplacian pyramid",
     "dwt": "DWT",
 }
-TABLES: tuple[str, ...] = ("fusion", "entities", "classification", "efficiency")
+TABLES: tuple[str, ...] = ("fusion", "entities", "heatmaps", "classification", "efficiency")
 
 
 @dataclass
@@ -418,6 +419,32 @@ def figure_block(name: str, figure: Path, results: Path, pairs: Sequence[Pair], 
             "(a fixed rule, not chosen by quality). Grey, as the metrics read the images; downscaled.\n")
 
 
+def heatmap_block(name: str, fuser: EGMTFuser, pairs: Sequence[Pair], resolver: EntityResolver, figure: Path,
+                  results: Path) -> str:
+    """Fig. 5 for one test set: per pair (the figure's rows rule), IR, VIS, the fused image and
+    one heat map per own entity (:func:`egmt.infer.heatmaps.entity_heatmaps`), as one PNG."""
+    spec = _spec(name)
+    rows, shown = [], []
+    for pair in pairs:
+        entities, _ = resolver(pair.name)
+        if not entities:
+            continue
+        maps = entity_heatmaps(fuser, pair.ir, pair.vi, entities)
+        rows.append([("IR", grey(pair.ir)), ("VIS", grey(pair.vi)), ("EGMT", maps.fused),
+                     *zip(maps.entities, overlays(maps))])
+        shown.append(pair.name)
+    if not rows:
+        return f"### {spec.title}\n\nNo pair among the first {len(pairs)} has entities of its own: no heat maps.\n"
+    labelled_grid(rows, figure)
+    link = Path(os.path.relpath(Path(figure).resolve(), Path(results).resolve().parent)).as_posix()
+    return (f"### {spec.title}: pairs {', '.join(shown)}\n\n![{spec.title}: entity heat maps]({link})\n\n"
+            "Per pair: IR, VIS, EGMT's fused image with the pair's own entities, then for each entity where CGHA's "
+            "eq. 5 attention lands (averaged over heads, both modalities and blocks; blue: little weight, red: the "
+            "largest weight of any entity of the pair; one token per pixel in the pixel layout, per 16×16 patch in "
+            "the patch layout). The same rule picks the pairs as the comparison figures. One PNG per entity at full "
+            "size: `egmt heatmap`.\n")
+
+
 def ablation_markdown(name: str, summary: EvaluationSummary, total_pairs: int,
                       models: dict[str, tuple[EGMTFuser, Path, str]], out_dir: Path) -> str:
     """Table VIII for one dataset: the full EGMT, then each ablation, the fusion metrics, best in bold."""
@@ -476,6 +503,7 @@ _HEADINGS = {  # the results file's sections, in their order
     "fusion": "## Fusion quality (paper Tables I, II, IV)",
     "figure": "## Comparison figures (paper Fig. 4)",
     "entities": "## Entity effect: own, unrelated and no entities",
+    "heatmaps": "## Entity heat maps (paper Fig. 5)",
     "classification": "## Multi-label classification (paper Table V)",
     "efficiency": "## Efficiency (paper Table VII)",
     "ablation": "## Ablations (paper Table VIII)",
@@ -671,7 +699,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     pairs = {d: dataset_pairs(o.data, d) for d in datasets}
     ann_files = {d: annotation_file(o.annotations, d) for d in datasets}
 
-    need_model = ("fusion" in tables and "egmt" in methods) or "classification" in tables or "entities" in tables or (
+    need_model = ("fusion" in tables and "egmt" in methods) or bool({"classification", "entities", "heatmaps"} & set(tables)) or (
         "efficiency" in tables and "egmt" in methods) or bool(o.ablations)
     fuser = folder = sha = None
     if need_model:
@@ -736,6 +764,14 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
             text = _entity_effect_block(o, d, pairs[d], resolvers[d], ann_files[d], fuser, folder, sha, result, emit)
             if text:
                 blocks[f"entities-{d}"] = text
+
+    if "heatmaps" in tables:
+        for d in datasets:
+            if ann_files[d] is None or o.figures is None or o.figure_pairs == 0:
+                emit(f"{d}: heat maps need the pairs' own entities ({d}.jsonl in {o.annotations}) and a figures folder; skipped")
+                continue
+            blocks[f"heatmaps-{d}"] = heatmap_block(d, fuser, figure_pairs(pairs[d], o.figure_pairs), resolvers[d],
+                                                    Path(o.figures) / f"heatmaps-{d}.png", Path(o.results))
 
     if "classification" in tables:
         for d in datasets:

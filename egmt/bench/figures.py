@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from egmt.bench.evaluate import _read_image as read_grey_u8
@@ -35,6 +36,11 @@ def natural_key(stem: str) -> list:
 def figure_pairs(pairs: Sequence[Pair], n: int) -> list[Pair]:
     """The first ``n`` pairs by stem in natural order (the rule that picks a figure's rows)."""
     return sorted(pairs, key=lambda p: natural_key(p.name))[:max(0, n)]
+
+
+def grey(path: Path) -> np.ndarray:
+    """``[H, W]`` in [0, 1]: an image as the metrics read it (RGB through MATLAB's rgb2gray)."""
+    return read_grey_u8(path) / 255.0
 
 
 def _tile(path: Path | None, width: int, height: int) -> Image.Image:
@@ -82,6 +88,34 @@ def comparison_figure(
         for j, path in enumerate(paths):
             canvas.paste(_tile(path, tile_width, h), (j * (tile_width + GAP), y))
         y += h + GAP
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG", optimize=True)
+    write_bytes_atomic(out, buf.getvalue())
+    return out
+
+
+def labelled_grid(rows: Sequence[Sequence[tuple[str, np.ndarray]]], out: Path, tile_width: int = TILE_WIDTH) -> Path:
+    """Write ``out`` (PNG, RGB): one row per sequence of ``(label, image)``, each image (``[H, W]``
+    grey or ``[H, W, 3]`` RGB, floats in [0, 1]) downscaled to ``tile_width`` under its own label
+    (rows may differ in length, e.g. one heat map per entity of each pair). Returns ``out``."""
+    if not rows or not all(rows):
+        raise EGMTError(f"{out}: a figure needs at least one image per row")
+    font = ImageFont.load_default()
+    heights = [max(1, round(tile_width * row[0][1].shape[0] / row[0][1].shape[1])) for row in rows]
+    columns = max(len(row) for row in rows)
+    width = columns * tile_width + (columns - 1) * GAP
+    canvas = Image.new("RGB", (width, sum(heights) + len(rows) * (LABEL_HEIGHT + GAP)), (BACKGROUND,) * 3)
+    draw = ImageDraw.Draw(canvas)
+    y = 0
+    for row, h in zip(rows, heights):
+        for j, (label, image) in enumerate(row):
+            x = j * (tile_width + GAP)
+            text = label if draw.textlength(label, font=font) <= tile_width - 2 else label[: tile_width // 7]
+            draw.text((x + (tile_width - draw.textlength(text, font=font)) / 2, y + 1), text, fill=(0, 0, 0), font=font)
+            pixels = np.clip(np.round(np.asarray(image, dtype=np.float64) * 255), 0, 255).astype(np.uint8)
+            tile = Image.fromarray(pixels).convert("RGB").resize((tile_width, h), Image.Resampling.LANCZOS)
+            canvas.paste(tile, (x, y + LABEL_HEIGHT))
+        y += LABEL_HEIGHT + h + GAP
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", optimize=True)
     write_bytes_atomic(out, buf.getvalue())

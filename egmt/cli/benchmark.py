@@ -10,6 +10,8 @@ in the paper's layout, to the results file (default docs/results.md):
   entities        how far EGMT's output (mean and max |Δ|, grey levels) and MI, Qabf, FMI_w,
                   SSIM move with the pair's own entities, unrelated ones (boat, sky, water,
                   dog, ocean), none (E = 0), and caption-free
+  heatmaps        paper Fig. 5: for the figure's pairs, where CGHA's attention to each of the
+                  pair's own entities lands, one PNG per dataset (--figures/heatmaps-DATASET.png)
   classification  Table V: the classifier's HL RL mAP AUC JI F1 against the pseudo-labels,
                   rows Only_IR / Only_VIS / Fused (IR+VIS), caption-free (E = 0) and with the
                   pair's own entities (the labels' source), beside the label prior (every pair
@@ -42,7 +44,7 @@ from pathlib import Path
 # tests/bench check that they match the bench module's.
 DATASETS = ("tno", "roadscene", "msrs")
 METHODS = ("egmt", "average", "max_abs", "laplacian_pyramid", "dwt")
-TABLES = ("fusion", "entities", "classification", "efficiency")
+TABLES = ("fusion", "entities", "heatmaps", "classification", "efficiency")
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_OUT = Path("runs/benchmark")
 DEFAULT_RESULTS = Path("docs/results.md")

@@ -113,22 +113,28 @@ def entity_file_name(entity: str) -> str:
     return re.sub(r"[^\w-]+", "_", entity.strip().lower()).strip("_") or "entity"
 
 
+def overlays(result: EntityHeatmaps, alpha: float = 0.5) -> list[np.ndarray]:
+    """Per entity, ``[H, W, 3]`` in [0, 1]: the colour-mapped weights (all entities on one scale,
+    0 to the largest weight of any) blended over the fused image, ``alpha`` = weight of the colour."""
+    top = float(result.maps.max()) or 1.0
+    base = np.repeat(result.fused[..., None], 3, axis=-1)
+    return [(1.0 - alpha) * base + alpha * colour_map(weights / top) for weights in result.maps]
+
+
 def write_heatmaps(result: EntityHeatmaps, out_dir: Path, prefix: str = "", alpha: float = 0.5) -> list[Path]:
     """Write ``out_dir/PREFIXENTITY.png`` per entity (the colour-mapped weights blended with
     the fused image, ``alpha`` = weight of the colour) and ``out_dir/PREFIXheatmaps.csv``
     (entity, file, mean, min and max weight). Returns the PNG paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = float(result.maps.max()) or 1.0
-    base = np.repeat(result.fused[..., None], 3, axis=-1)
     paths, rows, used = [], [], set()
-    for entity, weights in zip(result.entities, result.maps):
+    for entity, weights, image in zip(result.entities, result.maps, overlays(result, alpha)):
         name = entity_file_name(entity)
         while name in used:  # two entities with the same safe name
             name += "_"
         used.add(name)
         path = out_dir / f"{prefix}{name}.png"
-        write_image(path, (1.0 - alpha) * base + alpha * colour_map(weights / top))
+        write_image(path, image)
         paths.append(path)
         rows.append([entity, path.name, f"{weights.mean():.6f}", f"{weights.min():.6f}", f"{weights.max():.6f}"])
     buf = io.StringIO()

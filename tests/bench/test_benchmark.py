@@ -205,3 +205,23 @@ def test_a_foreign_results_file_is_not_overwritten(tiny_root, tiny_checkpoint, t
                                      results=results))
     assert results.read_text(encoding="utf-8") == "# My notes\n"
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_heatmap_figure_per_dataset_linked_from_the_results(tiny_root, tiny_checkpoint, tmp_path):
+    from PIL import Image
+
+    from egmt.bench.figures import TILE_WIDTH
+
+    figures = tmp_path / "figures"
+    bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, datasets=["tno"], tables=["heatmaps"],
+                                 figures=figures, figure_pairs=2))
+    text = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "## Entity heat maps (paper Fig. 5)" in text
+    assert "](figures/heatmaps-tno.png)" in text
+    resolver = bench.EntityResolver(annotations=tiny_root / "annotations" / "tno.jsonl")
+    shown = bench.figure_pairs(bench.dataset_pairs(tiny_root / "data", "tno"), 2)
+    counts = [len(resolver(p.name)[0]) for p in shown]
+    with Image.open(figures / "heatmaps-tno.png") as im:
+        # one row per pair; IR, VIS, fused, then one tile per entity: the widest row sets the width
+        assert im.mode == "RGB" and im.width == (3 + max(counts)) * TILE_WIDTH + (2 + max(counts)) * 2
+        assert im.height > len(shown) * 20
