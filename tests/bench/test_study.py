@@ -49,6 +49,7 @@ def test_cpu_budget_is_compared_at_the_first_validation_past_it(tmp_path):
     assert budget_row(run)["step"] == "230"
     rows = study_rows([run])
     assert rows["a"]["steps"] == {0: 230} and rows["a"]["values"]["score"] == 1.2
+    assert rows["a"]["late"] == {0: pytest.approx((1.0 + 1.1 + 1.2) / 3)}  # rows past 60 CPU s, up to the budget row
 
 
 def test_bad_recipes_file_names_the_file(tmp_path):
