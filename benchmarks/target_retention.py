@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from egmt.bench.evaluate import list_images  # noqa: E402
 from egmt.bench.figures import grey  # noqa: E402
 from egmt.data.pairs import read_split  # noqa: E402
+from egmt.errors import EGMTError  # noqa: E402
 
 HOT_PERCENT = 1.0
 
@@ -56,9 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ir", type=Path, required=True)
     p.add_argument("--vi", type=Path, required=True)
     p.add_argument("--fused", action="append", required=True, metavar="NAME=DIR")
-    p.add_argument("--split", type=Path, help="only the stems of this split file")
+    p.add_argument("--split", type=Path, help="only the stems of this split file (a path, or relative to the dataset folder)")
     args = p.parse_args(argv)
-    stems = set(read_split(args.split)) if args.split else None
+    stems = None
+    if args.split:
+        split = args.split if args.split.is_file() else args.ir.parent / args.split
+        try:
+            stems = set(read_split(split))
+        except EGMTError as e:
+            raise SystemExit(f"target_retention: {e}") from None
     print("| Method | Pairs | Hot-target retention |\n|:---|---:|---:|")
     for item in args.fused:
         name, _, folder = item.partition("=")
