@@ -2,10 +2,11 @@
 
 Scoring dominates a benchmark (about 2 s per 640x480 triple for the paper's metrics), and most
 of its rows, the baselines and the learned peers, do not change from one run to the next. A
-:class:`ScoreCache` is a CSV: method, image, a stamp (the caller's: :func:`egmt.bench.evaluate.evaluate`
+:class:`ScoreCache` is a CSV: method, image, a stamp (the caller's; :func:`egmt.bench.evaluate.evaluate`
 writes the metric profile and the size and modification time of the fused image and its two
-sources), then one column per metric. A row is reused only when the stamp matches and it holds every metric asked for;
-anything else is scored again and the row replaced.
+sources), then one column per metric. A row is reused only when the stamp matches and it holds
+every metric asked for; anything else is scored again. A cache file that cannot be read is
+ignored (and rewritten): it only ever saves time.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ class ScoreCache:
         self.path = Path(path)
         self.rows: dict[tuple[str, str], tuple[str, dict[str, float]]] = {}
         if self.path.is_file():
-            with self.path.open(newline="") as f:
-                for row in csv.DictReader(f):
-                    # "" = not computed for this row; "nan" = computed and undefined for this image
-                    values = {k: float(v) for k, v in row.items() if k not in STAMP_COLUMNS and v != ""}
-                    self.rows[(row["method"], row["image"])] = (row["stamp"], values)
+            try:
+                with self.path.open(newline="") as f:
+                    for row in csv.DictReader(f):
+                        # "" = not computed for this row; "nan" = computed and undefined for this image
+                        values = {k: float(v) for k, v in row.items() if k not in STAMP_COLUMNS and v != ""}
+                        self.rows[(row["method"], row["image"])] = (row["stamp"], values)
+            except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
+                self.rows = {}  # a damaged cache: score everything again
 
     def get(self, method: str, image: str, stamp: str, metrics: list[str]) -> dict[str, float] | None:
         """The cached values of ``metrics``, or None when the stamp differs or one is missing."""
@@ -49,7 +53,10 @@ class ScoreCache:
         return {m: hit[1][m] for m in metrics}
 
     def put(self, method: str, image: str, stamp: str, values: dict[str, float]) -> None:
-        self.rows[(method, image)] = (stamp, dict(values))
+        """Record ``values``; other metrics of the same row are kept while its stamp is the same."""
+        old = self.rows.get((method, image))
+        merged = {**old[1], **values} if old is not None and old[0] == stamp else dict(values)
+        self.rows[(method, image)] = (stamp, merged)
 
     def save(self) -> None:
         """Write the CSV atomically (metric columns: the union over all rows, sorted)."""

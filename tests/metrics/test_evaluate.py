@@ -193,6 +193,14 @@ def test_score_cache_reuses_unchanged_triples_only(dataset, monkeypatch):
     scored.clear()
     evaluate(root / "ir", root / "vi", folders, root / "out4", metrics=[*FAST, "AG"], workers=1, progress=False, cache=cache)
     assert sorted(scored) == [("1", ["avg", "ir"]), ("10", ["avg", "ir"]), ("2", ["avg", "ir"])]
+    # the AG run kept the other metrics: asking for the first set again scores nothing
+    scored.clear()
+    evaluate(root / "ir", root / "vi", folders, root / "out6", metrics=FAST, workers=1, progress=False, cache=cache)
+    assert scored == []
+    # a damaged cache file is ignored, not an error
+    cache.write_text("not,a\ncache")
+    evaluate(root / "ir", root / "vi", folders, root / "out7", metrics=["MI"], workers=1, progress=False, cache=cache)
+    assert len(scored) == 3
     # another profile never reads this profile's values
     scored.clear()
     evaluate(root / "ir", root / "vi", folders, root / "out5", metrics=["MI"], workers=1, progress=False, cache=cache,
