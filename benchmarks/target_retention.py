@@ -1,13 +1,7 @@
-"""Thermal-target retention of fused images: how much of the infrared's hottest pixels survives.
+"""Thermal-target retention (:mod:`egmt.metrics.retention`) of folders of fused images.
 
-For each pair, take the hottest 1 % of the IR image's pixels; over all pairs and those pixels,
-
-    retention = sum(F - VI) / sum(IR - VI)
-
-1.0: the infrared's excess over the visible image is kept in full (max-abs selection does this);
-0.5: it is halved (plain averaging); 0: the fused image shows the visible image there, i.e. the
-thermal targets are gone. The paper's metrics, MI above all, reward copying one source whichever
-it is; this number says whether the warm targets that infrared is there for survive.
+1.0: the infrared's excess over the visible image, at the IR's hottest 1 % of pixels, is kept
+in full (max-abs); 0.5: halved (plain averaging); 0: the visible image there, warm targets gone.
 
     python benchmarks/target_retention.py --ir ../shared/data/msrs/ir --vi ../shared/data/msrs/vi \\
         --fused egmt=runs/benchmark/msrs/egmt --fused average=runs/benchmark/msrs/average
@@ -22,8 +16,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
@@ -31,25 +23,14 @@ from egmt.bench.evaluate import list_images  # noqa: E402
 from egmt.bench.figures import grey  # noqa: E402
 from egmt.data.pairs import read_split  # noqa: E402
 from egmt.errors import EGMTError  # noqa: E402
-
-HOT_PERCENT = 1.0
-
+from egmt.metrics.retention import target_retention  # noqa: E402
 
 def retention(ir_dir: Path, vi_dir: Path, fused_dir: Path, stems: set[str] | None = None) -> tuple[float, int]:
-    """(retention, pairs used) of the fused images in ``fused_dir`` (see the module doc)."""
+    """(retention, pairs used) of the fused images in ``fused_dir``."""
     problems: list[str] = []
     irs, vis, fused = (list_images(d, label, problems) for d, label in ((ir_dir, "ir"), (vi_dir, "vi"), (fused_dir, "fused")))
-    num = den = 0.0
-    used = 0
-    for stem in sorted(set(irs) & set(vis) & set(fused)):
-        if stems is not None and stem not in stems:
-            continue
-        ir, vi, f = grey(irs[stem]), grey(vis[stem]), grey(fused[stem])
-        hot = ir >= np.percentile(ir, 100 - HOT_PERCENT)
-        num += float((f - vi)[hot].sum())
-        den += float((ir - vi)[hot].sum())
-        used += 1
-    return (num / den if den else float("nan")), used
+    chosen = [s for s in sorted(set(irs) & set(vis) & set(fused)) if stems is None or s in stems]
+    return target_retention((grey(irs[s]), grey(vis[s]), grey(fused[s])) for s in chosen), len(chosen)
 
 
 def main(argv: list[str] | None = None) -> int:

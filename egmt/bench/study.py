@@ -35,8 +35,9 @@ from egmt.config import EGMTConfig, apply_override
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_text_atomic
 
-#: Validation columns of the study table (validation.csv names; all higher-is-better).
-TABLE_COLUMNS = ("score", "MI", "Qabf", "FMI_w", "SSIM", "VIF", "cls_map", "cls_prior_map")
+#: Validation columns of the study table (validation.csv names; target_retention: see
+#: egmt.metrics.retention, 0.5 = as plain averaging; older runs lack it).
+TABLE_COLUMNS = ("score", "MI", "Qabf", "FMI_w", "SSIM", "VIF", "target_retention", "cls_map", "cls_prior_map")
 
 
 @dataclass
@@ -193,7 +194,9 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
         "Score: mean over MI, Qabf, FMI_w, SSIM and VIF of the ratio to plain averaging on the same crops "
         "(1.0 = as good as the average of the sources), at the budget (the rank); 2nd-half mean: the mean score "
         "of the validations in the second half of the budget, less noisy than one check. "
-        "The metric columns are at the budget. cls_map: caption-free classification mAP; "
+        "The metric columns are at the budget. target_retention: the share of the IR's warm targets kept "
+        "(egmt.metrics.retention; 1 = max-abs, 0.5 = averaging, 0 = the visible image; runs before it was "
+        "logged show –). cls_map: caption-free classification mAP; "
         "cls_prior_map: the mAP of the label prior on the same pairs.\n\n"
         "Recipes (overrides of the base config):\n\n" + "\n".join(recipe_lines) + "\n\n"
         f"Made by: `{command}`\n"

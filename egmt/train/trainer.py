@@ -384,14 +384,16 @@ class _RunLogger:
 
 class _ValidationLogger:
     """``validation.csv``: one row per validation (step, training CPU seconds so far, score, each
-    metric, caption-free mAP and prior)."""
+    metric, the thermal-target retention, caption-free mAP and prior)."""
 
     def __init__(self, run_dir: Path, start_step: int, metrics: list[str]):
-        self.columns = ["step", "cpu_seconds", "score", *metrics, "cls_map", "cls_prior_map"]
+        self.columns = ["step", "cpu_seconds", "score", *metrics, "target_retention", "cls_map", "cls_prior_map"]
         self._file, self._csv = _reopen_csv_log(run_dir / "validation.csv", self.columns, start_step)
 
     def write(self, step: int, cpu_seconds: float, result: dict) -> None:
-        row = {"step": step, "cpu_seconds": f"{cpu_seconds:.1f}", "score": repr(result["score"]), **{k: repr(v) for k, v in result["fusion"].items()}}
+        row = {"step": step, "cpu_seconds": f"{cpu_seconds:.1f}", "score": repr(result["score"]),
+               "target_retention": repr(result.get("target_retention", math.nan)),
+               **{k: repr(v) for k, v in result["fusion"].items()}}
         cls = result.get("classification", {})
         if "map" in cls:
             row.update(cls_map=repr(cls["map"]), cls_prior_map=repr(cls["prior_map"]))

@@ -29,6 +29,7 @@ from egmt.data.pairs import find_pairs, load_pair
 from egmt.errors import EGMTError
 from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names
 from egmt.metrics.classification import classification_metrics
+from egmt.metrics.retention import target_retention
 from egmt.text.features import EntityFeatures
 
 RULE = "score = mean over val_metrics of mean(model) / mean(average fusion) on the validation crops; best = highest score"
@@ -111,6 +112,10 @@ class Validator:
             "baseline_average": self.baseline,
             "score": float(np.mean(ratios)) if ratios else math.nan,
             "rule": RULE,
+            # Logged beside the score, not in it (yet): the score's metrics reward copying either
+            # source, and a model can raise it by dropping the infrared's warm targets.
+            "target_retention": target_retention((p.ir[0].numpy(), p.vi[0].numpy(), f[0].numpy())
+                                                 for p, f in zip(self.pairs, fused)),
         }
         if probs:
             result["classification"] = self._classification(torch.stack(probs), torch.stack(labels))

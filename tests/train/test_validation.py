@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,11 @@ def test_validation_is_logged_written_with_checkpoints_and_best_is_kept(tiny_dat
     assert set(result["fusion"]) == {"MI", "Qabf", "SSIM"}
     ratios = [result["fusion"][m] / result["baseline_average"][m] for m in ("MI", "Qabf", "SSIM")]
     assert result["score"] == pytest.approx(sum(ratios) / 3)
+    # thermal-target retention: logged beside the score, not in it (NaN where the tiny pairs'
+    # hottest IR pixels are no warmer than the visible image)
+    retention = result["target_retention"]
+    assert isinstance(retention, float) and (math.isnan(retention) or -1.0 < retention < 2.0)
+    assert float(rows[-1]["target_retention"]) == pytest.approx(retention, nan_ok=True)
     assert 0.0 <= result["classification"]["map"] <= 1.0 and 0.0 < result["classification"]["prior_map"] <= 1.0
     best = json.loads((run / "best" / "validation.json").read_text())
     assert best["score"] == max(float(r["score"]) for r in rows)

@@ -1,0 +1,39 @@
+"""Thermal-target retention: how much of the infrared's warm targets survives fusion.
+
+Over the hottest ``hot_percent`` % of each infrared image's pixels,
+
+    retention = sum(F - VI) / sum(IR - VI)     (sums over pixels and images)
+
+1.0: the infrared's excess over the visible image is kept in full (max-abs selection);
+0.5: it is halved (plain averaging); 0: the fused image shows the visible image there and the
+warm targets are gone. MI, FMI_w, PC and NCIE reward copying either source; this number says
+whether the warm targets, what infrared is fused for, are among what was kept. egmt's own
+measure (no reference toolbox has it); a ratio of sums, so a pair whose hot pixels are no
+warmer than the visible image's weighs little instead of dividing by zero.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+HOT_PERCENT = 1.0
+
+
+def hot_target_sums(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray, hot_percent: float = HOT_PERCENT) -> tuple[float, float]:
+    """``(sum(F - VI), sum(IR - VI))`` over the ``hot_percent`` % hottest IR pixels of one
+    ``[H, W]`` triple (any common scale)."""
+    ir, vi, fused = (np.asarray(a, dtype=np.float64) for a in (ir, vi, fused))
+    hot = ir >= np.percentile(ir, 100.0 - hot_percent)
+    return float((fused - vi)[hot].sum()), float((ir - vi)[hot].sum())
+
+
+def target_retention(triples: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], hot_percent: float = HOT_PERCENT) -> float:
+    """Retention over ``(ir, vi, fused)`` triples (module doc); NaN when the hot pixels are no
+    warmer than the visible image overall."""
+    kept = excess = 0.0
+    for ir, vi, fused in triples:
+        a, b = hot_target_sums(ir, vi, fused, hot_percent)
+        kept, excess = kept + a, excess + b
+    return kept / excess if excess > 0 else float("nan")
