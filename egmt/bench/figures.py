@@ -56,6 +56,20 @@ def _tile(path: Path | None, width: int, height: int) -> Image.Image:
         return tile
 
 
+def _draw_label(draw: ImageDraw.ImageDraw, label: str, x: int, y: int, tile_width: int, fill) -> None:
+    """``label`` centred over a tile at ``x`` (cut to fit the tile's width)."""
+    font = ImageFont.load_default()
+    text = label if draw.textlength(label, font=font) <= tile_width - 2 else label[: tile_width // 7]
+    draw.text((x + (tile_width - draw.textlength(text, font=font)) / 2, y + 1), text, fill=fill, font=font)
+
+
+def _write_png(canvas: Image.Image, out: Path) -> Path:
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG", optimize=True)
+    write_bytes_atomic(out, buf.getvalue())
+    return out
+
+
 def comparison_figure(
     pairs: Sequence[Pair],
     columns: Sequence[tuple[str, Path | None]],
@@ -77,21 +91,15 @@ def comparison_figure(
     height = LABEL_HEIGHT + sum(heights) + GAP * len(pairs)
     canvas = Image.new("L", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
     for j, label in enumerate(labels):
-        x = j * (tile_width + GAP)
-        text = label if draw.textlength(label, font=font) <= tile_width - 2 else label[: tile_width // 7]
-        draw.text((x + (tile_width - draw.textlength(text, font=font)) / 2, 1), text, fill=0, font=font)
+        _draw_label(draw, label, j * (tile_width + GAP), 0, tile_width, fill=0)
     y = LABEL_HEIGHT
     for pair, h in zip(pairs, heights):
         paths = [Path(pair.ir), Path(pair.vi)] + [None if f is None else Path(f) / f"{pair.name}.png" for _, f in columns]
         for j, path in enumerate(paths):
             canvas.paste(_tile(path, tile_width, h), (j * (tile_width + GAP), y))
         y += h + GAP
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG", optimize=True)
-    write_bytes_atomic(out, buf.getvalue())
-    return out
+    return _write_png(canvas, out)
 
 
 def labelled_grid(rows: Sequence[Sequence[tuple[str, np.ndarray]]], out: Path, tile_width: int = TILE_WIDTH) -> Path:
@@ -100,7 +108,6 @@ def labelled_grid(rows: Sequence[Sequence[tuple[str, np.ndarray]]], out: Path, t
     (rows may differ in length, e.g. one heat map per entity of each pair). Returns ``out``."""
     if not rows or not all(rows):
         raise EGMTError(f"{out}: a figure needs at least one image per row")
-    font = ImageFont.load_default()
     heights = [max(1, round(tile_width * row[0][1].shape[0] / row[0][1].shape[1])) for row in rows]
     columns = max(len(row) for row in rows)
     width = columns * tile_width + (columns - 1) * GAP
@@ -110,13 +117,9 @@ def labelled_grid(rows: Sequence[Sequence[tuple[str, np.ndarray]]], out: Path, t
     for row, h in zip(rows, heights):
         for j, (label, image) in enumerate(row):
             x = j * (tile_width + GAP)
-            text = label if draw.textlength(label, font=font) <= tile_width - 2 else label[: tile_width // 7]
-            draw.text((x + (tile_width - draw.textlength(text, font=font)) / 2, y + 1), text, fill=(0, 0, 0), font=font)
+            _draw_label(draw, label, x, y, tile_width, fill=(0, 0, 0))
             pixels = np.clip(np.round(np.asarray(image, dtype=np.float64) * 255), 0, 255).astype(np.uint8)
             tile = Image.fromarray(pixels).convert("RGB").resize((tile_width, h), Image.Resampling.LANCZOS)
             canvas.paste(tile, (x, y + LABEL_HEIGHT))
         y += LABEL_HEIGHT + h + GAP
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG", optimize=True)
-    write_bytes_atomic(out, buf.getvalue())
-    return out
+    return _write_png(canvas, out)

@@ -112,7 +112,7 @@ def second_half(run: StudyRun, rows: list[dict]) -> list[dict]:
     mean score is less noisy than the single budget row when validation swings between checks."""
     train = run.config.train
     if train.max_cpu_minutes is not None:
-        return [r for r in rows if float(r["cpu_seconds"]) > 30 * train.max_cpu_minutes]
+        return [r for r in rows if float(r["cpu_seconds"]) > 60 * train.max_cpu_minutes / 2]
     return [r for r in rows if int(r["step"]) > train.max_steps / 2]
 
 
@@ -205,5 +205,6 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
 
 def study_csv(rows: dict[str, dict]) -> str:
     header = ["recipe", "seed", "step", *TABLE_COLUMNS, "second_half_mean_score"]
-    body = [[name, seed, r["steps"][seed], *(vals[c] for c in TABLE_COLUMNS), r["late"][seed]] for name, r in rows.items() for seed, vals in sorted(r["seeds"].items())]
+    body = [[name, seed, r["steps"][seed], *(vals[c] for c in TABLE_COLUMNS), r["late"][seed]]
+            for name, r in rows.items() for seed, vals in sorted(r["seeds"].items())]
     return csv_text(header, body)

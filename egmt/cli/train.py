@@ -79,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
         for flag in _OVERRIDES:
             if getattr(args, flag) is not None and flag not in allowed:
                 raise EGMTError(f"--{flag.replace('_', '-')} cannot change when resuming (only {sorted(allowed)})")
+        settable = sorted(f"train.{k}" for k in allowed | {"val_every"})
         for assignment in args.set:
             key = assignment.split("=", 1)[0].strip()
-            if key not in {f"train.{k}" for k in allowed | {"val_every"}}:
-                raise EGMTError(f"--set {key} cannot change when resuming (only the train budget and bookkeeping: "
-                                f"{', '.join(sorted(allowed | {'val_every'}))})")
+            if key not in settable:
+                raise EGMTError(f"--set {key} cannot change when resuming (only {', '.join(settable)})")
             apply_override(config, assignment)
     else:
         config = EGMTConfig.load(args.config) if args.config else EGMTConfig()
