@@ -167,6 +167,10 @@ class TrainConfig:
     val_every: int = 0
     val_crop: int = 256
     val_metrics: list[str] = field(default_factory=lambda: ["MI", "Qabf", "FMI_w", "SSIM", "VIF"])
+    # The best checkpoint must keep, on every validation source, at least this share of the
+    # infrared's warm targets (egmt.metrics.retention: 1 = max-abs, 0.5 = plain averaging, 0 = the
+    # visible image); the score alone rewards hiding them. None: no floor (the rule before 0.5).
+    val_min_retention: float | None = 0.5
 
 
 @dataclass

@@ -37,7 +37,8 @@ from egmt.fileio import read_json, write_text_atomic
 
 #: Validation columns of the study table (validation.csv names; target_retention: see
 #: egmt.metrics.retention, 0.5 = as plain averaging; older runs lack it).
-TABLE_COLUMNS = ("score", "MI", "Qabf", "FMI_w", "SSIM", "VIF", "target_retention", "cls_map", "cls_prior_map")
+TABLE_COLUMNS = ("score", "MI", "Qabf", "FMI_w", "SSIM", "VIF", "target_retention", "min_source_retention",
+                 "cls_map", "cls_prior_map")
 
 
 @dataclass
@@ -154,7 +155,8 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for run in runs:
         rows = rows_to_budget(run)
-        entry = out.setdefault(run.recipe, {"seeds": {}, "values": {}, "steps": {}, "late": {}})
+        entry = out.setdefault(run.recipe, {"seeds": {}, "values": {}, "steps": {}, "late": {},
+                                            "floor": run.config.train.val_min_retention})
         if not rows:
             continue
         row = rows[-1]
@@ -170,9 +172,21 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
     return out
 
 
+def below_floor(entry: dict) -> bool:
+    """Whether a recipe's worst-source retention (mean over seeds, at the budget) is under its
+    runs' ``train.val_min_retention``: such a recipe hides warm targets and ranks after the rest."""
+    floor, kept = entry.get("floor"), entry["values"].get("min_source_retention", math.nan)
+    return floor is not None and not math.isnan(kept) and kept < floor
+
+
 def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command: str) -> str:
-    """The study table (best validation score first), each recipe's overrides, and the command."""
-    order = sorted(rows, key=lambda r: -rows[r]["values"]["score"] if not math.isnan(rows[r]["values"]["score"]) else math.inf)
+    """The study table (recipes that keep the warm targets first, then by validation score),
+    each recipe's overrides, and the command."""
+    def rank(name: str) -> tuple[bool, float]:
+        score = rows[name]["values"]["score"]
+        return below_floor(rows[name]), -score if not math.isnan(score) else math.inf
+
+    order = sorted(rows, key=rank)
     header = ["Recipe", "Seeds", "Steps (per seed)", "Score (per seed)", "2nd-half mean (per seed)",
               *(c for c in TABLE_COLUMNS if c != "score")]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
@@ -182,7 +196,7 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
         score = r["values"]["score"]
         steps = ", ".join(str(r["steps"][s]) for s in sorted(r["steps"])) or "–"
         late = ", ".join(f"{r['late'][s]:.4f}" for s in sorted(r["late"]))
-        cells = [name, str(len(r["seeds"])), steps,
+        cells = [f"{name} (below floor)" if below_floor(r) else name, str(len(r["seeds"])), steps,
                  f"**{score:.4f}** ({per_seed})" if not math.isnan(score) else "–",
                  f"{r['values']['late']:.4f} ({late})" if not math.isnan(r["values"]["late"]) else "–"]
         cells += [f"{r['values'][c]:.4f}" if not math.isnan(r["values"][c]) else "–" for c in TABLE_COLUMNS if c != "score"]
@@ -196,7 +210,10 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
         "of the validations in the second half of the budget, less noisy than one check. "
         "The metric columns are at the budget. target_retention: the share of the IR's warm targets kept "
         "(egmt.metrics.retention; 1 = max-abs, 0.5 = averaging, 0 = the visible image; runs before it was "
-        "logged show –). cls_map: caption-free classification mAP; "
+        "logged show –); min_source_retention: the same on the worst validation source (RoadScene or M3SVD). "
+        "A recipe whose min_source_retention is below the runs' train.val_min_retention (the floor the best "
+        "checkpoint must meet) is marked *below floor* and ranked after the others. "
+        "cls_map: caption-free classification mAP; "
         "cls_prior_map: the mAP of the label prior on the same pairs.\n\n"
         "Recipes (overrides of the base config):\n\n" + "\n".join(recipe_lines) + "\n\n"
         f"Made by: `{command}`\n"

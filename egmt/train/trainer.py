@@ -168,7 +168,7 @@ class Trainer:
         """Write a checkpoint (rank 0 writes; every rank contributes its RNG state).
 
         With a validation result, it is written into the checkpoint as ``validation.json``
-        and, when its score beats the run's best so far, the checkpoint (without its
+        and, when it is eligible (egmt.train.validation) and its score beats the run's best so far, the checkpoint (without its
         resuming state) is also copied to ``RUN_DIR/best`` atomically.
         """
         rng_cpu = self._gather(torch.get_rng_state())
@@ -185,7 +185,7 @@ class Trainer:
             "rng_cpu": rng_cpu,
             "rng_cuda": rng_cuda,
         }
-        improved = validation is not None and validation["score"] > self.best_score
+        improved = validation is not None and validation.get("eligible", True) and validation["score"] > self.best_score
         if improved:
             self.best_score = validation["score"]
         state["best_score"] = self.best_score
@@ -384,15 +384,19 @@ class _RunLogger:
 
 class _ValidationLogger:
     """``validation.csv``: one row per validation (step, training CPU seconds so far, score, each
-    metric, the thermal-target retention, caption-free mAP and prior)."""
+    metric, the thermal-target retention pooled and on the worst source, whether the validation
+    could be the best (``eligible``), caption-free mAP and prior)."""
 
     def __init__(self, run_dir: Path, start_step: int, metrics: list[str]):
-        self.columns = ["step", "cpu_seconds", "score", *metrics, "target_retention", "cls_map", "cls_prior_map"]
+        self.columns = ["step", "cpu_seconds", "score", *metrics, "target_retention", "min_source_retention", "eligible",
+                        "cls_map", "cls_prior_map"]
         self._file, self._csv = _reopen_csv_log(run_dir / "validation.csv", self.columns, start_step)
 
     def write(self, step: int, cpu_seconds: float, result: dict) -> None:
         row = {"step": step, "cpu_seconds": f"{cpu_seconds:.1f}", "score": repr(result["score"]),
                "target_retention": repr(result.get("target_retention", math.nan)),
+               "min_source_retention": repr(min(result.get("source_retention") or [math.nan])),
+               "eligible": int(result.get("eligible", True)),
                **{k: repr(v) for k, v in result["fusion"].items()}}
         cls = result.get("classification", {})
         if "map" in cls:

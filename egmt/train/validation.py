@@ -9,7 +9,11 @@ The selection rule (``RULE``): the **score** is the mean over the metrics of
 ``mean(metric of the network) / mean(metric of average fusion)`` on the same crops, so each
 metric counts alike whatever its scale, and 1.0 means "as good as averaging the sources".
 The best checkpoint of a run is the one with the highest score (all metrics used here are
-higher-is-better).
+higher-is-better) among the **eligible** validations: those where every validation source keeps
+at least ``train.val_min_retention`` of the infrared's warm targets (``egmt.metrics.retention``;
+0.5 is what plain averaging keeps). The score's metrics reward copying either source, and a
+model can raise it by showing the visible image over the warm targets; the floor rules that out.
+A source with no warm targets (retention NaN) does not count against a validation.
 
 Classification is scored caption-free (no entities, as at inference without captions,
 since the pseudo-labels are made from the entities): macro mAP of the sigmoid scores,
@@ -32,13 +36,15 @@ from egmt.metrics.classification import classification_metrics
 from egmt.metrics.retention import target_retention
 from egmt.text.features import EntityFeatures
 
-RULE = "score = mean over val_metrics of mean(model) / mean(average fusion) on the validation crops; best = highest score"
+RULE = ("score = mean over val_metrics of mean(model) / mean(average fusion) on the validation crops; "
+        "best = highest score among validations whose every source keeps >= val_min_retention of the warm targets")
 VALIDATION_FILE = "validation.json"
 
 
 @dataclass
 class _ValPair:
     name: str
+    source: int  # index into data.val_sources
     ir: torch.Tensor  # [1, h, w] in [0, 1]
     vi: torch.Tensor
 
@@ -68,12 +74,14 @@ class Validator:
         if lower:
             raise EGMTError(f"train.val_metrics: {lower} are lower-is-better; the validation score takes higher-is-better metrics")
         self.features = features
+        self.min_retention = config.train.val_min_retention
         self.pairs: list[_ValPair] = []
         crop = config.train.val_crop
-        for source in config.data.val_sources:
+        for i, source in enumerate(config.data.val_sources):
             for pair in find_pairs(source.root, source.split):
                 loaded = load_pair(pair)
-                self.pairs.append(_ValPair(pair.name, _center_crop(loaded.ir, crop), _center_crop(loaded.vi, crop)))
+                self.pairs.append(_ValPair(pair.name, i, _center_crop(loaded.ir, crop), _center_crop(loaded.vi, crop)))
+        self.num_sources = len(config.data.val_sources)
         self.baseline = self._fusion_means([(p.ir + p.vi) / 2 for p in self.pairs])
 
     def _fusion_means(self, fused: list[torch.Tensor]) -> dict[str, float]:
@@ -85,7 +93,8 @@ class Validator:
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module, device: torch.device) -> dict:
-        """``{"fusion": {metric: mean}, "baseline_average": {...}, "score": float, "classification": {...}}``."""
+        """``{"fusion": {metric: mean}, "baseline_average": {...}, "score": float, "target_retention":
+        float, "source_retention": [float per source], "eligible": bool, "classification": {...}}``."""
         was_training = model.training
         model.eval()
         fused, probs, labels = [], [], []
@@ -106,20 +115,30 @@ class Validator:
             model.train(was_training)
         means = self._fusion_means(fused)
         ratios = [means[m] / self.baseline[m] for m in self.metrics if self.baseline[m] and not math.isnan(means[m])]
+        triples = [(p.ir[0].numpy(), p.vi[0].numpy(), f[0].numpy()) for p, f in zip(self.pairs, fused)]
+        per_source = [target_retention(t for p, t in zip(self.pairs, triples) if p.source == i)
+                      for i in range(self.num_sources)]
         result = {
             "pairs": len(self.pairs),
             "fusion": means,
             "baseline_average": self.baseline,
             "score": float(np.mean(ratios)) if ratios else math.nan,
             "rule": RULE,
-            # Logged beside the score, not in it (yet): the score's metrics reward copying either
-            # source, and a model can raise it by dropping the infrared's warm targets.
-            "target_retention": target_retention((p.ir[0].numpy(), p.vi[0].numpy(), f[0].numpy())
-                                                 for p, f in zip(self.pairs, fused)),
+            "target_retention": target_retention(triples),  # all sources pooled
+            "source_retention": per_source,  # one per data.val_sources entry
+            "min_retention": self.min_retention,
+            "eligible": self.is_eligible(per_source),
         }
         if probs:
             result["classification"] = self._classification(torch.stack(probs), torch.stack(labels))
         return result
+
+    def is_eligible(self, source_retention: list[float]) -> bool:
+        """Whether every source keeps at least ``val_min_retention`` (None: no floor; NaN: a
+        source without warm targets, not held against the validation)."""
+        if self.min_retention is None:
+            return True
+        return all(math.isnan(r) or r >= self.min_retention for r in source_retention)
 
     def _classification(self, probs: torch.Tensor, labels: torch.Tensor) -> dict:
         prior = torch.tensor(self.features.vocabulary.positive_ratio, dtype=torch.float32).expand_as(probs)

@@ -81,3 +81,18 @@ def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):
 
     rows = study_rows(plan(EGMTConfig.load(tmp_path / "base.json"), load_recipes(tmp_path / "recipes.json"), tmp_path / "runs", 2, [0]))
     assert set(rows) == {"plain", "drop"} and all(len(r["seeds"]) == 1 for r in rows.values())
+
+
+def test_recipes_that_hide_warm_targets_rank_after_the_rest():
+    from egmt.bench.study import TABLE_COLUMNS, study_markdown
+
+    def entry(score, worst):
+        values = dict.fromkeys(TABLE_COLUMNS, 0.5) | {"score": score, "min_source_retention": worst, "late": score}
+        return {"seeds": {0: values}, "values": values, "steps": {0: 100}, "late": {0: score}, "floor": 0.5}
+
+    rows = {"copies-visible": entry(1.5, 0.1), "keeps-targets": entry(1.2, 0.6), "weaker": entry(1.1, 0.8)}
+    table = study_markdown(rows, dict.fromkeys(rows, []), "egmt study ...")
+    order = [line.split("|")[1].strip() for line in table.splitlines()[2:5]]
+    assert order == ["keeps-targets", "weaker", "copies-visible (below floor)"]
+    rows["copies-visible"]["floor"] = None  # runs without a floor rank by score alone
+    assert study_markdown(rows, dict.fromkeys(rows, []), "x").splitlines()[2].startswith("| copies-visible |")

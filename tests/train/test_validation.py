@@ -40,10 +40,12 @@ def test_validation_is_logged_written_with_checkpoints_and_best_is_kept(tiny_dat
     ratios = [result["fusion"][m] / result["baseline_average"][m] for m in ("MI", "Qabf", "SSIM")]
     assert result["score"] == pytest.approx(sum(ratios) / 3)
     # thermal-target retention: logged beside the score, not in it (NaN where the tiny pairs'
-    # hottest IR pixels are no warmer than the visible image)
+    # hottest IR pixels are no warmer than the visible image, which does not bar a validation)
     retention = result["target_retention"]
     assert isinstance(retention, float) and (math.isnan(retention) or -1.0 < retention < 2.0)
     assert float(rows[-1]["target_retention"]) == pytest.approx(retention, nan_ok=True)
+    assert result["source_retention"] == [pytest.approx(retention, nan_ok=True)]  # one source
+    assert result["min_retention"] == 0.5 and rows[-1]["eligible"] == str(int(result["eligible"]))
     assert 0.0 <= result["classification"]["map"] <= 1.0 and 0.0 < result["classification"]["prior_map"] <= 1.0
     best = json.loads((run / "best" / "validation.json").read_text())
     assert best["score"] == max(float(r["score"]) for r in rows)
@@ -69,6 +71,68 @@ def test_average_fusion_scores_exactly_one(tiny_dataset, tiny_config):
             return EGMTOutput(fused=(ir + vi) / 2 if fuse else None, logits=torch.zeros(ir.shape[0], 3))
 
     assert validator(Average(), torch.device("cpu"))["score"] == pytest.approx(1.0, abs=1e-12)
+
+
+def _warm_target_pairs(root: Path) -> Path:
+    """Two 64x64 pairs whose IR has a warm square over a flat visible image."""
+    from PIL import Image
+
+    for sub in ("ir", "vi"):
+        (root / sub).mkdir(parents=True)
+    for name, level in (("a", 200), ("b", 160)):
+        ir = torch.full((64, 64), 40, dtype=torch.uint8)
+        ir[20:30, 20:30] = level
+        Image.fromarray(ir.numpy()).save(root / "ir" / f"{name}.png")
+        Image.fromarray(torch.full((64, 64), 90, dtype=torch.uint8).numpy()).save(root / "vi" / f"{name}.png")
+    return root
+
+
+@pytest.mark.parametrize("output, kept, eligible", [("max", 1.0, True), ("average", 0.5, True), ("visible", 0.0, False)])
+def test_validation_is_eligible_only_when_every_source_keeps_the_warm_targets(tmp_path, output, kept, eligible):
+    from egmt.model.network import EGMTOutput
+    from egmt.train.validation import Validator
+
+    warm = _warm_target_pairs(tmp_path / "warm")
+    cfg = EGMTConfig()
+    cfg.data.val_sources = [DataSource(str(warm)), DataSource(str(warm))]
+    cfg.train.val_crop = 0
+    cfg.train.val_metrics = ["SSIM"]
+    validator = Validator(cfg, None)
+
+    class Fixed(torch.nn.Module):
+        config = cfg.model
+
+        def encode(self, ir, vi):
+            return ir, vi
+
+        def decode(self, encoded, entities=None, entity_mask=None, classify=True, fuse=True):
+            ir, vi = encoded
+            fused = {"max": torch.maximum(ir, vi), "average": (ir + vi) / 2, "visible": vi}[output]
+            return EGMTOutput(fused=fused, logits=None)
+
+    result = validator(Fixed(), torch.device("cpu"))
+    assert result["source_retention"] == [pytest.approx(kept, abs=0.01)] * 2
+    assert result["eligible"] is eligible
+    validator.min_retention = None  # no floor: every validation may be the best
+    assert validator(Fixed(), torch.device("cpu"))["eligible"] is True
+    validator.min_retention = 0.5
+    assert validator.is_eligible([0.7, math.nan]) and not validator.is_eligible([0.7, 0.49])
+
+
+def test_an_ineligible_validation_never_becomes_the_best(tiny_dataset, tiny_config, tmp_path):
+    run = tmp_path / "run"
+    trainer = Trainer(tiny_config(tiny_dataset), run)
+    try:
+        trainer.save({"score": 2.0, "eligible": False})
+        assert not (run / "best").exists()
+        trainer.step = 1
+        trainer.save({"score": 1.0, "eligible": True})
+        assert json.loads((run / "best" / "validation.json").read_text())["score"] == 1.0
+        trainer.step = 2
+        trainer.save({"score": 3.0, "eligible": False})
+        assert json.loads((run / "best" / "validation.json").read_text())["score"] == 1.0 and trainer.best_score == 1.0
+    finally:
+        trainer.close()
 
 
 def test_entity_dropout_hides_entities_and_keeps_labels(tiny_dataset, tiny_config, tmp_path):
