@@ -19,18 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from egmt.bench.evaluate import list_images  # noqa: E402
-from egmt.bench.figures import grey  # noqa: E402
+from egmt.bench.retention import folder_retention  # noqa: E402
 from egmt.data.pairs import read_split  # noqa: E402
 from egmt.errors import EGMTError  # noqa: E402
-from egmt.metrics.retention import target_retention  # noqa: E402
-
-def retention(ir_dir: Path, vi_dir: Path, fused_dir: Path, stems: set[str] | None = None) -> tuple[float, int]:
-    """(retention, pairs used) of the fused images in ``fused_dir``."""
-    problems: list[str] = []
-    irs, vis, fused = (list_images(d, label, problems) for d, label in ((ir_dir, "ir"), (vi_dir, "vi"), (fused_dir, "fused")))
-    chosen = [s for s in sorted(set(irs) & set(vis) & set(fused)) if stems is None or s in stems]
-    return target_retention((grey(irs[s]), grey(vis[s]), grey(fused[s])) for s in chosen), len(chosen)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| Method | Pairs | Hot-target retention |\n|:---|---:|---:|")
     for item in args.fused:
         name, _, folder = item.partition("=")
-        value, used = retention(args.ir, args.vi, Path(folder), stems)
+        value, used = folder_retention(args.ir, args.vi, Path(folder), stems)
         print(f"| {name} | {used} | {value:.2f} |")
     return 0
 

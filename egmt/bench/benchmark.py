@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -67,6 +68,7 @@ from egmt.bench.entity_effect import (
 from egmt.bench.evaluate import EvaluationSummary, evaluate
 from egmt.bench.figures import comparison_figure, figure_pairs, grey, labelled_grid
 from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
+from egmt.bench.retention import folder_retention
 from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
 from egmt.bench.tables import markdown_table
 from egmt.fileio import write_text_atomic as write_atomic
@@ -368,9 +370,10 @@ def fuse_cached(
 
 
 def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, entity_note: str, out_dir: Path,
-                    paper: bool = True, peer_note: str = "") -> str:
+                    paper: bool = True, peer_note: str = "", retention: dict[str, float] | None = None) -> str:
     """One dataset's table in the layout of Tables I-IV: a row per method, the metrics with
-    ↑/↓, best of our rows in bold, the paper's EGMT row in italics below (not ranked)."""
+    ↑/↓, best of our rows in bold, the paper's EGMT row in italics below (not ranked).
+    ``retention`` (method -> thermal-target retention) adds a "Targets kept" column."""
     spec = _spec(name)
     methods = summary.methods
     rows = [DISPLAY.get(m, m) for m in methods]
@@ -380,13 +383,21 @@ def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, ent
     scored = max(summary.counts.values(), default=0)
     split = f" (split {spec.split})" if spec.split else ""
     text = f"### {spec.title}{split} (cf. paper {spec.paper_table}): {scored} of {total_pairs} pairs scored\n\n"
-    text += markdown_table(rows, summary.metrics, values, hib, extra_columns={"Pairs": counts})
+    extra = {"Pairs": counts}
+    if retention:
+        extra["Targets kept"] = {DISPLAY.get(m, m): "–" if math.isnan(v) else f"{v:.2f}" for m, v in retention.items()}
+    text += markdown_table(rows, summary.metrics, values, hib, extra_columns=extra)
     ref = PAPER_FUSION.get(name) if paper else None
     if ref is not None:
-        text += reference_row(f"EGMT, paper ({ref.table})", ref.values, summary.metrics, 5, extra=[str(ref.pairs)])
+        text += reference_row(f"EGMT, paper ({ref.table})", ref.values, summary.metrics, 5,
+                              extra=[str(ref.pairs)] + ([""] if retention else []))
     caption = (
         "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows "
         "(EGMT, learned peers, baselines) in bold. "
+        + ("Targets kept: the share of the infrared's excess over the visible image, at the IR's hottest 1 % "
+           "of pixels, that the fused image keeps (`egmt.metrics.retention`; 1 = max-abs, 0.5 = averaging, "
+           "0 = the visible image there; not ranked: above 1 overshoots). " if retention else "")
+        + 
         f"{entity_note} {peer_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
     ).replace("  ", " ")
     if ref is not None:
@@ -748,8 +759,9 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                 note = (f"EGMT's entities: {free} (no annotation file)." if ann_files[d] is None else
                         f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
                         + (f", the others {free}." if with_ann < len(pairs[d]) else "."))
+            kept = {m: folder_retention(ir_dir, vi_dir, f)[0] for m, f in fused_dirs.items()}
             blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work,
-                                                   peer_note=peer_note(o.peers, peers))
+                                                   peer_note=peer_note(o.peers, peers), retention=kept)
             if o.figures is not None and o.figure_pairs > 0:
                 columns = [(DISPLAY.get(m, m).replace(" (ours)", ""), f) for m, f in fused_dirs.items()]
                 shown = figure_pairs(pairs[d], o.figure_pairs)
