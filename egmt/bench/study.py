@@ -179,9 +179,24 @@ def below_floor(entry: dict) -> bool:
     return floor is not None and not math.isnan(kept) and kept < floor
 
 
-def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command: str) -> str:
+def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
+    """The table columns of the fusions without a network (copy a source, max, average) on the
+    base config's validation pairs, scored by the same rule (``Validator.reference_scores``)."""
+    from egmt.train.validation import Validator
+
+    out = {}
+    for name, r in Validator(base, None).reference_scores().items():
+        kept = [x for x in r["source_retention"] if not math.isnan(x)]
+        out[name] = {**r["fusion"], "score": r["score"], "target_retention": r["target_retention"],
+                     "min_source_retention": min(kept) if kept else math.nan}
+    return out
+
+
+def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command: str,
+                   references: dict[str, dict[str, float]] | None = None) -> str:
     """The study table (recipes that keep the warm targets first, then by validation score),
-    each recipe's overrides, and the command."""
+    in italics under it the ``references`` (:func:`reference_rows`), each recipe's overrides,
+    and the command."""
     def rank(name: str) -> tuple[bool, float]:
         score = rows[name]["values"]["score"]
         return below_floor(rows[name]), -score if not math.isnan(score) else math.inf
@@ -201,6 +216,10 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
                  f"{r['values']['late']:.4f} ({late})" if not math.isnan(r["values"]["late"]) else "–"]
         cells += [f"{r['values'][c]:.4f}" if not math.isnan(r["values"][c]) else "–" for c in TABLE_COLUMNS if c != "score"]
         lines.append("| " + " | ".join(cells) + " |")
+    for name, values in (references or {}).items():
+        cells = [f"*{name}*", "–", "–", f"*{values['score']:.4f}*", "–"]
+        cells += [f"*{values[c]:.4f}*" if not math.isnan(values.get(c, math.nan)) else "–" for c in TABLE_COLUMNS if c != "score"]
+        lines.append("| " + " | ".join(cells) + " |")
     recipe_lines = [f"- `{name}`: " + (", ".join(f"`{o}`" for o in recipes[name]) or "the base config") for name in recipes]
     return (
         "\n".join(lines) + "\n\n"
@@ -213,7 +232,9 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
         "logged show –); min_source_retention: the same on the worst validation source (RoadScene or M3SVD). "
         "A recipe whose min_source_retention is below the runs' train.val_min_retention (the floor the best "
         "checkpoint must meet) is marked *below floor* and ranked after the others. "
-        "cls_map: caption-free classification mAP; "
+        + ("Rows in italics: fusions without a network on the same crops, scored by the same rule; the score "
+           "rewards copying a source, so read a recipe's score against them. " if references else "")
+        + "cls_map: caption-free classification mAP; "
         "cls_prior_map: the mAP of the label prior on the same pairs.\n\n"
         "Recipes (overrides of the base config):\n\n" + "\n".join(recipe_lines) + "\n\n"
         f"Made by: `{command}`\n"

@@ -6,7 +6,9 @@ validation.csv, best/ kept there) for --steps steps, or for --cpu-minutes of CPU
 training steps (the fair budget between networks of different cost: validation excluded, and
 other jobs on the machine do not shorten it). Runs already complete are skipped and
 interrupted ones resume, so the same command can be run again after a stop. The table
-(Markdown, and CSV beside it) ranks recipes by the validation score at the budget.
+(Markdown, and CSV beside it) ranks recipes by the validation score at the budget, recipes
+that hide the warm targets (below train.val_min_retention) last, and gives under them what the
+same rule scores for copying a source, max(IR, VI) and the average.
 
 Example (the study behind docs/recipe-study.md):
   egmt study --base docs/study/base.json --recipes docs/study/recipes.json \\
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from egmt.bench.study import load_recipes, plan_runs, run_study, study_csv, study_markdown, study_rows
+    from egmt.bench.study import (load_recipes, plan_runs, reference_rows, run_study, study_csv, study_markdown,
+                                  study_rows)
     from egmt.config import EGMTConfig
     from egmt.errors import EGMTError
     from egmt.fileio import write_text_atomic
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.only or []) - set(recipes))
     if unknown:
         raise EGMTError(f"{args.recipes}: no recipe named {unknown[0]!r}")
-    runs = plan_runs(EGMTConfig.load(args.base), recipes, Path(args.out), args.steps, args.seeds, args.cpu_minutes)
+    base = EGMTConfig.load(args.base)
+    runs = plan_runs(base, recipes, Path(args.out), args.steps, args.seeds, args.cpu_minutes)
     if not args.no_train:
         todo = [r for r in runs if not args.only or r.recipe in args.only]
         failed = [r for r, code in run_study(todo, jobs=args.jobs, threads=args.threads) if code != 0]
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"egmt study: {len(failed)} run(s) failed: {', '.join(r.folder.name for r in failed)}", file=sys.stderr)
     rows = study_rows(runs)
     command = "egmt study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else "egmt study"
-    text = study_markdown(rows, recipes, command)
+    text = study_markdown(rows, recipes, command, references=reference_rows(base))
     print(text)
     if args.table:
         write_text_atomic(args.table, "# Recipe study (validation only)\n\n" + text)

@@ -40,6 +40,16 @@ RULE = ("score = mean over val_metrics of mean(model) / mean(average fusion) on 
         "best = highest score among validations whose every source keeps >= val_min_retention of the warm targets")
 VALIDATION_FILE = "validation.json"
 
+#: Fusions without a network, scored by the same rule for reference (``Validator.reference_scores``).
+#: The score's metrics reward copying a source: copying the visible image outscores most models,
+#: and only the retention floor rules it out.
+REFERENCE_FUSIONS = {
+    "copy visible": lambda ir, vi: vi,
+    "copy infrared": lambda ir, vi: ir,
+    "max(IR, VI)": torch.maximum,
+    "average": lambda ir, vi: (ir + vi) / 2,
+}
+
 
 @dataclass
 class _ValPair:
@@ -113,13 +123,20 @@ class Validator:
                     labels.append(y[0])
         finally:
             model.train(was_training)
+        result = {"pairs": len(self.pairs), **self.summarize(fused)}
+        if probs:
+            result["classification"] = self._classification(torch.stack(probs), torch.stack(labels))
+        return result
+
+    def summarize(self, fused: list[torch.Tensor]) -> dict:
+        """The rule's numbers for one fused ``[1, h, w]`` image per validation pair: metric means,
+        score, retention (pooled and per source) and eligibility."""
         means = self._fusion_means(fused)
         ratios = [means[m] / self.baseline[m] for m in self.metrics if self.baseline[m] and not math.isnan(means[m])]
         triples = [(p.ir[0].numpy(), p.vi[0].numpy(), f[0].numpy()) for p, f in zip(self.pairs, fused)]
         per_source = [target_retention(t for p, t in zip(self.pairs, triples) if p.source == i)
                       for i in range(self.num_sources)]
-        result = {
-            "pairs": len(self.pairs),
+        return {
             "fusion": means,
             "baseline_average": self.baseline,
             "score": float(np.mean(ratios)) if ratios else math.nan,
@@ -129,9 +146,11 @@ class Validator:
             "min_retention": self.min_retention,
             "eligible": self.is_eligible(per_source),
         }
-        if probs:
-            result["classification"] = self._classification(torch.stack(probs), torch.stack(labels))
-        return result
+
+    def reference_scores(self) -> dict[str, dict]:
+        """:meth:`summarize` for each of ``REFERENCE_FUSIONS``: what the rule gives fusions that
+        need no network, so a model's score can be read against copying a source."""
+        return {name: self.summarize([fuse(p.ir, p.vi) for p in self.pairs]) for name, fuse in REFERENCE_FUSIONS.items()}
 
     def is_eligible(self, source_retention: list[float]) -> bool:
         """Whether every source keeps at least ``val_min_retention`` (None: no floor; NaN: a

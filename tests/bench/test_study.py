@@ -72,6 +72,8 @@ def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):
     assert cli_main(args) == 0
     table = (tmp_path / "study.md").read_text()
     assert "| plain | 1 | 2 |" in table and "| drop | 1 | 2 |" in table
+    # fusions without a network, by the same rule: the average scores 1 by definition
+    assert "| *copy visible* |" in table and "| *max(IR, VI)* |" in table and "| *average* | – | – | *1.0000* |" in table
     assert (tmp_path / "study.csv").read_text().count("\n") == 3
     first = (tmp_path / "runs" / "plain-s0" / "validation.csv").stat().st_mtime_ns
     assert cli_main(args) == 0  # complete runs are not trained again

@@ -117,6 +117,9 @@ def test_validation_is_eligible_only_when_every_source_keeps_the_warm_targets(tm
     assert validator(Fixed(), torch.device("cpu"))["eligible"] is True
     validator.min_retention = 0.5
     assert validator.is_eligible([0.7, math.nan]) and not validator.is_eligible([0.7, 0.49])
+    refs = validator.reference_scores()  # the same rule for fusions without a network
+    assert refs["average"]["score"] == pytest.approx(1.0) and refs["average"]["eligible"]
+    assert not refs["copy visible"]["eligible"] and refs["max(IR, VI)"]["source_retention"] == [pytest.approx(1.0)] * 2
 
 
 def test_an_ineligible_validation_never_becomes_the_best(tiny_dataset, tiny_config, tmp_path):
