@@ -96,5 +96,9 @@ def test_recipes_that_hide_warm_targets_rank_after_the_rest():
     table = study_markdown(rows, dict.fromkeys(rows, []), "egmt study ...")
     order = [line.split("|")[1].strip() for line in table.splitlines()[2:5]]
     assert order == ["keeps-targets", "weaker", "copies-visible (below floor)"]
+    rows["one-seed-copies"] = entry(1.6, 0.6)  # mean retention over seeds above the floor ...
+    rows["one-seed-copies"]["seeds"] = {0: entry(1.5, 1.0)["values"], 1: entry(1.7, 0.0)["values"]}
+    assert "| one-seed-copies (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # ... one seed not
+    del rows["one-seed-copies"]
     rows["copies-visible"]["floor"] = None  # runs without a floor rank by score alone
     assert study_markdown(rows, dict.fromkeys(rows, []), "x").splitlines()[2].startswith("| copies-visible |")
