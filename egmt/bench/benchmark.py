@@ -68,8 +68,8 @@ from egmt.bench.entity_effect import (
 from egmt.bench.evaluate import EvaluationSummary, evaluate
 from egmt.bench.figures import comparison_figure, figure_pairs, grey, labelled_grid
 from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
-from egmt.bench.retention import folder_retention
 from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
+from egmt.bench.retention import folder_retention
 from egmt.bench.tables import markdown_table
 from egmt.fileio import write_text_atomic as write_atomic
 from egmt.data.io import write_image
@@ -397,8 +397,7 @@ def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, ent
         + ("Targets kept: the share of the infrared's excess over the visible image, at the IR's hottest 1 % "
            "of pixels, that the fused image keeps (`egmt.metrics.retention`; 1 = max-abs, 0.5 = averaging, "
            "0 = the visible image there; not ranked: above 1 overshoots). " if retention else "")
-        + 
-        f"{entity_note} {peer_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
+        + f"{entity_note} {peer_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
     ).replace("  ", " ")
     if ref is not None:
         caption += (f" The paper's row (italics) is the authors' own measurement ({ref.table}, {ref.pairs} pairs, "
