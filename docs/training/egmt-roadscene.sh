@@ -13,7 +13,7 @@
 #    (splits/): docs/intensity-study.md. int50 was added to the recipes file while the others ran
 #    (the same command with --only int50), and the table was written again with --no-train.
 egmt study --base docs/study/base.json --recipes docs/study/intensity.json -o runs/intensity \
-    --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --table docs/intensity-study.md
+    --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --table docs/intensity-study.md --title "Intensity study"
 # 2. Its run int20-s1 (the winning recipe's better seed at the budget) continued to 20 CPU minutes
 #    (config: docs/training/egmt-roadscene-config.json). The shipped folder is
 #    runs/intensity/int20-s1/best: the highest score among the validations that keep the warm targets.

@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, help="runs side by side (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     p.add_argument("--table", metavar="MD", help="write the Markdown table here (and a .csv beside it)")
+    p.add_argument("--title", default="Recipe study", help="the table's heading (default: Recipe study)")
     p.add_argument("--no-train", action="store_true", help="only tabulate the runs already in OUT")
 
 
@@ -68,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
     text = study_markdown(rows, recipes, command, references=reference_rows(base))
     print(text)
     if args.table:
-        write_text_atomic(args.table, "# Recipe study (validation only)\n\n" + text)
+        write_text_atomic(args.table, f"# {args.title} (validation only)\n\n" + text)
         write_text_atomic(Path(args.table).with_suffix(".csv"), study_csv(rows))
     return 0
