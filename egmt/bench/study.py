@@ -188,9 +188,7 @@ def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
 
     out = {}
     for name, r in Validator(base, None).reference_scores().items():
-        kept = [x for x in r["source_retention"] if not math.isnan(x)]
-        out[name] = {**r["fusion"], "score": r["score"], "target_retention": r["target_retention"],
-                     "min_source_retention": min(kept) if kept else math.nan}
+        out[name] = {**r["fusion"], **{k: r[k] for k in ("score", "target_retention", "min_source_retention")}}
     return out
 
 

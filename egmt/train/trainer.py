@@ -168,8 +168,9 @@ class Trainer:
         """Write a checkpoint (rank 0 writes; every rank contributes its RNG state).
 
         With a validation result, it is written into the checkpoint as ``validation.json``
-        and, when it is eligible (egmt.train.validation) and its score beats the run's best so far, the checkpoint (without its
-        resuming state) is also copied to ``RUN_DIR/best`` atomically.
+        and, when it is eligible (egmt.train.validation) and its score beats the run's best so
+        far, the checkpoint (without its resuming state) is also copied to ``RUN_DIR/best``
+        atomically.
         """
         rng_cpu = self._gather(torch.get_rng_state())
         rng_cuda = self._gather(torch.cuda.get_rng_state(self.device)) if self.device.type == "cuda" else None
@@ -395,7 +396,7 @@ class _ValidationLogger:
     def write(self, step: int, cpu_seconds: float, result: dict) -> None:
         row = {"step": step, "cpu_seconds": f"{cpu_seconds:.1f}", "score": repr(result["score"]),
                "target_retention": repr(result.get("target_retention", math.nan)),
-               "min_source_retention": repr(min(result.get("source_retention") or [math.nan])),
+               "min_source_retention": repr(result.get("min_source_retention", math.nan)),
                "eligible": int(result.get("eligible", True)),
                **{k: repr(v) for k, v in result["fusion"].items()}}
         cls = result.get("classification", {})

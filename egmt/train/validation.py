@@ -104,7 +104,8 @@ class Validator:
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module, device: torch.device) -> dict:
         """``{"fusion": {metric: mean}, "baseline_average": {...}, "score": float, "target_retention":
-        float, "source_retention": [float per source], "eligible": bool, "classification": {...}}``."""
+        float, "source_retention": [float per source], "min_source_retention": float (NaN-free minimum),
+        "eligible": bool, "classification": {...}}``."""
         was_training = model.training
         model.eval()
         fused, probs, labels = [], [], []
@@ -143,6 +144,7 @@ class Validator:
             "rule": RULE,
             "target_retention": target_retention(triples),  # all sources pooled
             "source_retention": per_source,  # one per data.val_sources entry
+            "min_source_retention": min((r for r in per_source if not math.isnan(r)), default=math.nan),
             "min_retention": self.min_retention,
             "eligible": self.is_eligible(per_source),
         }

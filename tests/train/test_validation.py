@@ -52,15 +52,12 @@ def test_validation_is_logged_written_with_checkpoints_and_best_is_kept(tiny_dat
     assert (run / "best" / "model.safetensors").is_file() and not (run / "best" / "training_state.pt").exists()
 
 
-def test_average_fusion_scores_exactly_one(tiny_dataset, tiny_config):
-    """A model that outputs the average of its sources must score 1.0 by the rule's definition."""
+def _fixed_fusion(cfg: EGMTConfig, fuse, num_classes: int = 3) -> torch.nn.Module:
+    """A stand-in for the network, with the encode/decode interface validation calls: its fused
+    image is ``fuse(ir, vi)`` and its classifier scores every class 0."""
     from egmt.model.network import EGMTOutput
-    from egmt.train.validation import Validator
 
-    cfg = _with_validation(tiny_config(tiny_dataset), tiny_dataset)
-    validator = Validator(cfg, EntityFeatures.from_annotation_file(cfg.data.annotations))
-
-    class Average(torch.nn.Module):
+    class Fixed(torch.nn.Module):
         config = cfg.model
 
         def encode(self, ir, vi):
@@ -68,9 +65,21 @@ def test_average_fusion_scores_exactly_one(tiny_dataset, tiny_config):
 
         def decode(self, encoded, entities=None, entity_mask=None, classify=True, fuse=True):
             ir, vi = encoded
-            return EGMTOutput(fused=(ir + vi) / 2 if fuse else None, logits=torch.zeros(ir.shape[0], 3))
+            return EGMTOutput(fused=fuse_images(ir, vi) if fuse else None, logits=torch.zeros(ir.shape[0], num_classes))
 
-    assert validator(Average(), torch.device("cpu"))["score"] == pytest.approx(1.0, abs=1e-12)
+    fuse_images = fuse
+    return Fixed()
+
+
+def test_average_fusion_scores_exactly_one(tiny_dataset, tiny_config):
+    """A model that outputs the average of its sources must score 1.0 by the rule's definition."""
+    from egmt.train.validation import Validator
+
+    cfg = _with_validation(tiny_config(tiny_dataset), tiny_dataset)
+    validator = Validator(cfg, EntityFeatures.from_annotation_file(cfg.data.annotations))
+
+    average = _fixed_fusion(cfg, lambda ir, vi: (ir + vi) / 2)
+    assert validator(average, torch.device("cpu"))["score"] == pytest.approx(1.0, abs=1e-12)
 
 
 def _warm_target_pairs(root: Path) -> Path:
@@ -99,22 +108,13 @@ def test_validation_is_eligible_only_when_every_source_keeps_the_warm_targets(tm
     cfg.train.val_metrics = ["SSIM"]
     validator = Validator(cfg, None)
 
-    class Fixed(torch.nn.Module):
-        config = cfg.model
-
-        def encode(self, ir, vi):
-            return ir, vi
-
-        def decode(self, encoded, entities=None, entity_mask=None, classify=True, fuse=True):
-            ir, vi = encoded
-            fused = {"max": torch.maximum(ir, vi), "average": (ir + vi) / 2, "visible": vi}[output]
-            return EGMTOutput(fused=fused, logits=None)
-
-    result = validator(Fixed(), torch.device("cpu"))
+    fixed = _fixed_fusion(cfg, {"max": torch.maximum, "average": lambda ir, vi: (ir + vi) / 2, "visible": lambda ir, vi: vi}[output])
+    result = validator(fixed, torch.device("cpu"))
     assert result["source_retention"] == [pytest.approx(kept, abs=0.01)] * 2
+    assert result["min_source_retention"] == pytest.approx(kept, abs=0.01)
     assert result["eligible"] is eligible
     validator.min_retention = None  # no floor: every validation may be the best
-    assert validator(Fixed(), torch.device("cpu"))["eligible"] is True
+    assert validator(fixed, torch.device("cpu"))["eligible"] is True
     validator.min_retention = 0.5
     assert validator.is_eligible([0.7, math.nan]) and not validator.is_eligible([0.7, 0.49])
     refs = validator.reference_scores()  # the same rule for fusions without a network
