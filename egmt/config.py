@@ -110,6 +110,15 @@ class ModelConfig:
     token_dim: int = 768  # patch layout: token width D (paper: not given; ViT-B's 768)
     token_heads: int = 12  # patch layout: heads of the token MSA and CGHA (64 channels each)
     token_ffn_ratio: float = 4.0  # patch layout: FFN hidden width / token_dim (ViT's 4)
+    # Patch layout: how the tokens' updates return to the pixels. "patch": one Linear D -> p*p*C per
+    # patch (each patch gets its own pixel pattern; patch borders show as a 16x16 grid in the fused
+    # image). "smooth": one Linear D -> C per token, interpolated bilinearly between patch centres
+    # (no patch border exists in the output). Old configs without the key are "patch".
+    token_unembed: str = "patch"
+    # MCA (eq. 1-2): one C x C channel attention map per 16x16 window ("window", the first reading),
+    # or one per image ("image": channel attention sums over tokens, so it needs no window; a
+    # per-window map mixes the channels differently in each window, which also draws the grid).
+    channel_attention_scope: str = "window"
 
 
 @dataclass
@@ -135,6 +144,14 @@ class LossConfig:
     # "grad_weighted" = 1 - (w_ir SSIM(F, ir) + w_vi SSIM(F, vi)), w from the mean Sobel gradient
     # magnitude of each source (SwinFusion's L_SSIM, which the paper says it follows).
     ssim_form: str = "sum"
+    # eq. 12's target. "max": |F - max(I_ir, I_vi)| as the paper writes it (asks for the brighter
+    # source per pixel, e.g. bright smoke over a cooler person). "base_detail": split each image into
+    # a base (Gaussian blur, sigma intensity_sigma) and a detail layer (image - base) and ask for the
+    # brighter base and the stronger detail (max-abs): |G*F - max(G*I_ir, G*I_vi)| +
+    # |(F - G*F) - maxabs(I_ir - G*I_ir, I_vi - G*I_vi)|, so a source's structure is kept where the
+    # other is brighter but flat (docs/design.md).
+    intensity_target: str = "max"
+    intensity_sigma: float = 8.0
 
 
 @dataclass
@@ -166,11 +183,18 @@ class TrainConfig:
     # central val_crop x val_crop of every validation pair (0: whole images); see egmt.train.validation.
     val_every: int = 0
     val_crop: int = 256
-    val_metrics: list[str] = field(default_factory=lambda: ["MI", "Qabf", "FMI_w", "SSIM", "VIF"])
+    # The score (egmt.train.validation): the geometric mean of the mean ratio to average fusion over
+    # val_metrics (information carried over) and over val_fidelity_metrics (closeness to both
+    # sources); an empty fidelity list gives the mean over val_metrics alone (the earlier rule).
+    val_metrics: list[str] = field(default_factory=lambda: ["MI", "Qabf", "FMI_w", "VIF"])
+    val_fidelity_metrics: list[str] = field(default_factory=lambda: ["SSIM_min", "PSNR"])
     # The best checkpoint must keep, on every validation source, at least this share of the
     # infrared's warm targets (egmt.metrics.retention: 1 = max-abs, 0.5 = plain averaging, 0 = the
     # visible image); the score alone rewards hiding them. None: no floor (the rule before 0.5).
     val_min_retention: float | None = 0.5
+    # ... and have a mean seam ratio (egmt.metrics.seams: 1 = no patch grid beyond the sources')
+    # of at most this on every validation source: a patch mosaic is never the best. None: no floor.
+    val_max_seam: float | None = 1.03
 
 
 @dataclass

@@ -8,6 +8,8 @@ from kornia.
 
 from __future__ import annotations
 
+import math
+
 import kornia
 import torch
 import torch.nn.functional as F
@@ -30,7 +32,8 @@ def laplacian(x: torch.Tensor) -> torch.Tensor:
 class FusionLoss(nn.Module):
     """``L_fus = a1 L_int + a2 L_edge + a3 L_ssim`` (eq. 11-14); inputs ``[B, 1, H, W]`` in [0, 1].
 
-    - ``L_int = mean |F - max(I_ir, I_vi)|`` (eq. 12);
+    - ``L_int = mean |F - max(I_ir, I_vi)|`` (eq. 12), or the base/detail form
+      (``LossConfig.intensity_target``, :func:`_intensity`);
     - ``L_edge = mean | |lap F| - max(|lap I_ir|, |lap I_vi|) |`` (eq. 13). The paper writes
       ``lap F`` without the absolute value; a signed Laplacian cannot match a non-negative
       target, so we take ``|lap F|`` as SwinFusion (which the paper follows) does;
@@ -56,7 +59,7 @@ class FusionLoss(nn.Module):
             raise EGMTError(
                 f"fusion loss: image {tuple(fused.shape[-2:])} is smaller than the SSIM window ({cfg.ssim_window})"
             )
-        l_int = F.l1_loss(fused, torch.maximum(ir, vi))
+        l_int = _intensity(fused, ir, vi, cfg)
         lap_f = laplacian(fused)
         if cfg.edge_abs_fused:
             lap_f = lap_f.abs()
@@ -73,6 +76,30 @@ class FusionLoss(nn.Module):
             raise EGMTError(f"loss.ssim_form: unknown form {cfg.ssim_form!r} (sum or grad_weighted)")
         total = cfg.alpha_int * l_int + cfg.alpha_edge * l_edge + cfg.alpha_ssim * l_ssim
         return {"fusion": total, "int": l_int, "edge": l_edge, "ssim": l_ssim}
+
+
+INTENSITY_TARGETS = ("max", "base_detail")
+
+
+def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
+    """eq. 12's term, ``cfg.intensity_target``: ``"max"`` = mean |F - max(I_ir, I_vi)|;
+    ``"base_detail"`` = mean |G*F - max(G*I_ir, G*I_vi)| + mean |D(F) - maxabs(D(I_ir), D(I_vi))|,
+    G a Gaussian blur of sigma ``intensity_sigma`` (reflected borders), D(x) = x - G*x, maxabs
+    taking per pixel the detail of larger magnitude. ``[B, 1, H, W]`` each -> scalar."""
+    if cfg.intensity_target == "max":
+        return F.l1_loss(fused, torch.maximum(ir, vi))
+    if cfg.intensity_target != "base_detail":
+        raise EGMTError(f"loss.intensity_target: unknown {cfg.intensity_target!r} (one of {', '.join(INTENSITY_TARGETS)})")
+    sigma = float(cfg.intensity_sigma)
+    size = 2 * int(math.ceil(3 * sigma)) + 1
+
+    def base(x: torch.Tensor) -> torch.Tensor:
+        return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")
+
+    b_f, b_ir, b_vi = base(fused), base(ir), base(vi)
+    d_ir, d_vi = ir - b_ir, vi - b_vi
+    detail = torch.where(d_ir.abs() >= d_vi.abs(), d_ir, d_vi)
+    return F.l1_loss(b_f, torch.maximum(b_ir, b_vi)) + F.l1_loss(fused - b_f, detail)
 
 
 def _ssim(a: torch.Tensor, b: torch.Tensor, window: int, per_sample: bool = False) -> torch.Tensor:

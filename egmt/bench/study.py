@@ -37,8 +37,10 @@ from egmt.fileio import read_json, write_text_atomic
 
 #: Validation columns of the study table (validation.csv names; target_retention: see
 #: egmt.metrics.retention, 0.5 = as plain averaging; older runs lack it).
-TABLE_COLUMNS = ("score", "MI", "Qabf", "FMI_w", "SSIM", "VIF", "target_retention", "min_source_retention",
-                 "cls_map", "cls_prior_map")
+#: SSIM, SSIM_min, PSNR: logged only by the rules that score them (the others show –);
+#: max_source_seam: the worst source's mean seam ratio (egmt.metrics.seams; older runs lack it).
+TABLE_COLUMNS = ("score", "MI", "Qabf", "FMI_w", "SSIM", "VIF", "SSIM_min", "PSNR", "target_retention",
+                 "min_source_retention", "max_source_seam", "cls_map", "cls_prior_map")
 
 
 @dataclass
@@ -155,13 +157,17 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for run in runs:
         rows = rows_to_budget(run)
-        entry = out.setdefault(run.recipe, {"seeds": {}, "values": {}, "steps": {}, "late": {},
-                                            "floor": run.config.train.val_min_retention})
+        entry = out.setdefault(run.recipe, {"seeds": {}, "values": {}, "steps": {}, "late": {}, "sheets": {},
+                                            "floor": run.config.train.val_min_retention,
+                                            "seam_floor": run.config.train.val_max_seam})
         if not rows:
             continue
         row = rows[-1]
         entry["seeds"][run.seed] = {k: float(row[k]) if row.get(k) not in (None, "") else math.nan for k in TABLE_COLUMNS}
         entry["steps"][run.seed] = int(row["step"])
+        sheet = run.folder / "validation" / f"step-{int(row['step']):06d}.png"
+        if sheet.is_file():
+            entry["sheets"][run.seed] = sheet
         late = [float(r["score"]) for r in second_half(run, rows)]
         entry["late"][run.seed] = sum(late) / len(late)
     for entry in out.values():
@@ -173,12 +179,15 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
 
 
 def below_floor(entry: dict) -> bool:
-    """Whether any seed of a recipe keeps, on its worst validation source at the budget, less
-    than its runs' ``train.val_min_retention``: such a recipe hides warm targets (a seed that
-    copies the visible image is not excused by one that does not) and ranks after the rest."""
-    floor = entry.get("floor")
+    """Whether any seed of a recipe, at the budget, keeps on its worst validation source less than
+    its runs' ``train.val_min_retention`` of the warm targets, or has there a mean seam ratio above
+    ``train.val_max_seam``: such a recipe hides warm targets or draws a patch mosaic (a seed that
+    does is not excused by one that does not) and ranks after the rest."""
+    floor, seam_floor = entry.get("floor"), entry.get("seam_floor")
     kept = [s.get("min_source_retention", math.nan) for s in entry["seeds"].values()]
-    return floor is not None and any(not math.isnan(k) and k < floor for k in kept)
+    seams = [s.get("max_source_seam", math.nan) for s in entry["seeds"].values()]
+    return (floor is not None and any(not math.isnan(k) and k < floor for k in kept)) or (
+        seam_floor is not None and any(not math.isnan(v) and v > seam_floor for v in seams))
 
 
 def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
@@ -188,22 +197,24 @@ def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
 
     out = {}
     for name, r in Validator(base, None).reference_scores().items():
-        out[name] = {**r["fusion"], **{k: r[k] for k in ("score", "target_retention", "min_source_retention")}}
+        out[name] = {**r["fusion"], **{k: r[k] for k in ("score", "target_retention", "min_source_retention",
+                                                          "max_source_seam")}}
     return out
 
 
 def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command: str,
-                   references: dict[str, dict[str, float]] | None = None) -> str:
-    """The study table (recipes that keep the warm targets first, then by validation score),
-    in italics under it the ``references`` (:func:`reference_rows`), each recipe's overrides,
-    and the command."""
+                   references: dict[str, dict[str, float]] | None = None,
+                   sheets: dict[str, dict[int, str]] | None = None) -> str:
+    """The study table (recipes above both floors first, then by validation score), in italics
+    under it the ``references`` (:func:`reference_rows`), each recipe's overrides, and the
+    command. ``sheets``: per recipe and seed, a link to the contact sheet at the budget."""
     def rank(name: str) -> tuple[bool, float]:
         score = rows[name]["values"]["score"]
         return below_floor(rows[name]), -score if not math.isnan(score) else math.inf
 
     order = sorted(rows, key=rank)
     header = ["Recipe", "Seeds", "Steps (per seed)", "Score (per seed)", "2nd-half mean (per seed)",
-              *(c for c in TABLE_COLUMNS if c != "score")]
+              *(c for c in TABLE_COLUMNS if c != "score")] + (["Sheets"] if sheets else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
     for name in order:
         r = rows[name]
@@ -215,23 +226,31 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
                  f"**{score:.4f}** ({per_seed})" if not math.isnan(score) else "–",
                  f"{r['values']['late']:.4f} ({late})" if not math.isnan(r["values"]["late"]) else "–"]
         cells += [f"{r['values'][c]:.4f}" if not math.isnan(r["values"][c]) else "–" for c in TABLE_COLUMNS if c != "score"]
+        if sheets:
+            cells.append(", ".join(f"[s{seed}]({link})" for seed, link in sorted(sheets.get(name, {}).items())) or "–")
         lines.append("| " + " | ".join(cells) + " |")
     for name, values in (references or {}).items():
         cells = [f"*{name}*", "–", "–", f"*{values['score']:.4f}*", "–"]
         cells += [f"*{values[c]:.4f}*" if not math.isnan(values.get(c, math.nan)) else "–" for c in TABLE_COLUMNS if c != "score"]
+        cells += ["–"] if sheets else []
         lines.append("| " + " | ".join(cells) + " |")
     recipe_lines = [f"- `{name}`: " + (", ".join(f"`{o}`" for o in recipes[name]) or "the base config") for name in recipes]
     return (
         "\n".join(lines) + "\n\n"
         "Validation only (RoadScene train.txt minus every 9th pair, and two whole M3SVD clips; see `splits/`). "
-        "Score: mean over MI, Qabf, FMI_w, SSIM and VIF of the ratio to plain averaging on the same crops "
-        "(1.0 = as good as the average of the sources), at the budget (the rank); 2nd-half mean: the mean score "
+        "Score: each metric's ratio to plain averaging on the same crops (1.0 = as good as the average of the "
+        "sources); the rule of the runs' config (egmt.train.validation: the geometric mean of the information "
+        "group MI, Qabf, FMI_w, VIF and the fidelity group SSIM_min, PSNR; runs of the earlier rule: the mean over "
+        "MI, Qabf, FMI_w, SSIM and VIF), at the budget (the rank); 2nd-half mean: the mean score "
         "of the validations in the second half of the budget, less noisy than one check. "
         "The metric columns are at the budget. target_retention: the share of the IR's warm targets kept "
         "(egmt.metrics.retention; 1 = max-abs, 0.5 = averaging, 0 = the visible image; runs before it was "
         "logged show –); min_source_retention: the same on the worst validation source (RoadScene or M3SVD). "
-        "A recipe with a seed whose min_source_retention is below the runs' train.val_min_retention (the floor "
-        "the best checkpoint must meet) is marked *below floor* and ranked after the others. "
+        "max_source_seam: the mean seam ratio of the worst validation source (egmt.metrics.seams; 1 = no "
+        "patch grid beyond the sources'). A recipe with a seed whose min_source_retention is below the runs' "
+        "train.val_min_retention, or whose max_source_seam is above train.val_max_seam (the floors the best "
+        "checkpoint must meet), is marked *below floor* and ranked after the others. Sheets: IR | VIS | fused "
+        "of six validation crops at the budget, per seed. "
         + ("Rows in italics: fusions without a network on the same crops, scored by the same rule; the score "
            "rewards copying a source, so read a recipe's score against them. " if references else "")
         + "cls_map: caption-free classification mAP; "

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                                   study_rows)
     from egmt.config import EGMTConfig
     from egmt.errors import EGMTError
-    from egmt.fileio import write_text_atomic
+    from egmt.fileio import write_bytes_atomic, write_text_atomic
 
     if (args.steps is not None and args.steps <= 0) or (args.cpu_minutes is not None and args.cpu_minutes <= 0):
         raise EGMTError(f"the budget must be positive, got {args.steps if args.steps is not None else args.cpu_minutes}")
@@ -66,7 +66,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"egmt study: {len(failed)} run(s) failed: {', '.join(r.folder.name for r in failed)}", file=sys.stderr)
     rows = study_rows(runs)
     command = "egmt study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else "egmt study"
-    text = study_markdown(rows, recipes, command, references=reference_rows(base))
+    sheets = None
+    if args.table:  # the contact sheets at the budget, copied beside the table and linked from it
+        table = Path(args.table)
+        folder = table.parent / "figures" / table.stem
+        sheets = {}
+        for name, r in rows.items():
+            for seed, path in r["sheets"].items():
+                target = folder / f"{name}-s{seed}.png"
+                write_bytes_atomic(target, Path(path).read_bytes())
+                sheets.setdefault(name, {})[seed] = target.relative_to(table.parent).as_posix()
+    text = study_markdown(rows, recipes, command, references=reference_rows(base), sheets=sheets)
     print(text)
     if args.table:
         write_text_atomic(args.table, f"# {args.title} (validation only)\n\n" + text)

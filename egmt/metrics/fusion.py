@@ -276,6 +276,16 @@ def ssim(ir, vi, fused, summed: bool = False) -> float:
     return total if summed else total / 2
 
 
+def ssim_min(ir, vi, fused) -> float:
+    """SSIM_min = min(SSIM(A, F), SSIM(B, F)) with the same SSIM as :func:`ssim`: how much of the
+    *less* kept source's structure survives. Copying one source scores SSIM(A, B); egmt's own
+    measure of balance (no reference toolbox has it), built on the reference-tested SSIM."""
+    a, b, f = prepare(ir, vi, fused, min_size=11)
+    g = gaussian_1d(11, 1.5)
+    f_stats = (filter_valid(f, g), filter_valid(f * f, g))
+    return min(_ssim_vifb(a, f, f_stats), _ssim_vifb(b, f, f_stats))
+
+
 def ssim_sum_vifb(ir, vi, fused) -> float:
     """SSIM_sum_vifb: SSIM(A, F) + SSIM(B, F), as VIFB tabulates it (twice SSIM)."""
     return ssim(ir, vi, fused, summed=True)

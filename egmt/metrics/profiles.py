@@ -90,6 +90,7 @@ FUSION_METRICS: Mapping[str, MetricSpec] = _table([
     ("FMI_pixel", _fmi.fmi_pixel, True, "feature mutual information on raw pixels"),
     ("FMI_dct", _fmi.fmi_dct, True, "feature mutual information on the 2-D DCT"),
     ("FMI_edge", _fmi.fmi_edge, True, "feature mutual information on Sobel edge maps (Octave's edge)"),
+    ("SSIM_min", _fu.ssim_min, True, "min of SSIM(A,F) and SSIM(B,F): the less kept source (egmt's own; validation rule)"),
 ])
 
 #: The paper's eight metrics, in the column order of its Tables I-IV.

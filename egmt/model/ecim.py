@@ -33,6 +33,7 @@ class ECIMBlock(nn.Module):
         c, h, r = cfg.channels, cfg.num_heads, cfg.ffn_ratio
         self.channel_attention = ChannelCrossAttention(c, h) if cfg.channel_attention else None
         self.channel_ffn = per_modality(lambda: FeedForward(c, r)) if cfg.channel_attention else None
+        self.channel_scope = cfg.channel_attention_scope
         self.token_attention = (
             per_modality(lambda: WindowSelfAttention(c, h, cfg.window_size, cfg.relative_position_bias))
             if cfg.token_attention
@@ -49,13 +50,15 @@ class ECIMBlock(nn.Module):
         vi: torch.Tensor,
         entities: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
+        grid: tuple[int, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.entity(self.visual(ir, vi), entities, mask)
+        return self.entity(self.visual(ir, vi, grid), entities, mask)
 
-    def visual(self, ir: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
+    def visual(self, ir: torch.Tensor, vi: torch.Tensor, grid: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
         """The stages that do not depend on the entities (MCA, MSA): ``{"ir", "vi"}: [B, nW, T, C]``.
-        Run once and reused by a caption-free second pass (:meth:`EGMT.encode`)."""
-        x = channel_stage(self, {"ir": ir, "vi": vi})
+        Run once and reused by a caption-free second pass (:meth:`EGMT.encode`). ``grid`` (the
+        windows down and across) is the patch layout's; every stage here stays in its window."""
+        x = channel_stage(self, {"ir": ir, "vi": vi}, self.channel_scope)
         if self.token_attention is not None:
             b, nw, t, c = ir.shape
             x = {m: x[m] + self.token_attention[m](x[m].reshape(b * nw, t, c)).view(b, nw, t, c) for m in MODALITIES}
@@ -75,13 +78,23 @@ class ECIMBlock(nn.Module):
         return x["ir"], x["vi"]
 
 
-def channel_stage(block: nn.Module, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+CHANNEL_SCOPES = ("window", "image")
+
+
+def channel_stage(block: nn.Module, x: dict[str, torch.Tensor], scope: str = "window") -> dict[str, torch.Tensor]:
     """MCA (eq. 1-2) + FFN of ``block`` (its ``channel_attention`` / ``channel_ffn``, None when
-    switched off) on windowed pixel tokens ``{"ir", "vi"}: [B, nW, T, C]``; both layouts use it."""
+    switched off) on windowed pixel tokens ``{"ir", "vi"}: [B, nW, T, C]``; both layouts use it.
+
+    ``scope="window"``: one channel attention map per window; ``"image"``: one per image (channel
+    attention sums over its tokens, so their order does not matter and the windows are simply
+    joined: the same map mixes the channels everywhere, and no window border shows)."""
     if block.channel_attention is None:
         return x
+    if scope not in CHANNEL_SCOPES:
+        raise ValueError(f"channel_attention_scope must be one of {CHANNEL_SCOPES}, got {scope!r}")
     b, nw, t, c = x["ir"].shape
-    d_ir, d_vi = block.channel_attention(x["ir"].reshape(b * nw, t, c), x["vi"].reshape(b * nw, t, c))
+    n, tokens = (b * nw, t) if scope == "window" else (b, nw * t)
+    d_ir, d_vi = block.channel_attention(x["ir"].reshape(n, tokens, c), x["vi"].reshape(n, tokens, c))
     x = {"ir": x["ir"] + d_ir.view(b, nw, t, c), "vi": x["vi"] + d_vi.view(b, nw, t, c)}
     return {m: x[m] + block.channel_ffn[m](x[m]) for m in MODALITIES}
 

@@ -143,7 +143,8 @@ class EGMT(nn.Module):
         ir_p, vi_p = pad_to_grid(ir, s), pad_to_grid(vi, s)
         x_ir = window_partition(self.shallow["ir"](ir_p), s)  # [B, nW, T, C]
         x_vi = window_partition(self.shallow["vi"](vi_p), s)
-        state = self.blocks[0].visual(x_ir, x_vi) if len(self.blocks) else (x_ir, x_vi)  # num_blocks = 0: no ECIM
+        grid = (ir_p.shape[-2] // s, ir_p.shape[-1] // s)
+        state = self.blocks[0].visual(x_ir, x_vi, grid) if len(self.blocks) else (x_ir, x_vi)  # num_blocks = 0: no ECIM
         return Encoded(state, (ir_p, vi_p), (height, width), tuple(ir_p.shape[-2:]), ir.shape[0], ir.dtype)
 
     def decode(
@@ -182,7 +183,7 @@ class EGMT(nn.Module):
         aligned = self.entity_align(entities) if self.entity_align is not None and entities is not None else None
         x_ir, x_vi = self.blocks[0].entity(encoded.state, aligned, entity_mask) if len(self.blocks) else encoded.state
         for block in self.blocks[1:]:
-            x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask)
+            x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask, grid=(hp // s, wp // s))
         return torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)
 
     def _check_inputs(

@@ -13,9 +13,12 @@ size". Read that way, one :class:`PatchECIMBlock` runs, on the windowed pixel fe
 4. CGHA + FFN between the patch tokens and the entities, both directions (eq. 4-6): the
    tokens weight the entities (eq. 5), the weighted entities query all tokens (eq. 6);
    skipped for an image without a real entity;
-5. the tokens' updates (steps 3-4) are projected back to p*p*C values per patch and added to
-   the pixel features (the residual of eq. 3, taken in pixel space so the full-resolution
-   detail does not have to pass a D-wide bottleneck); the reconstructor (eq. 7) and the
+5. the tokens' updates (steps 3-4) return to the pixel features and are added to them (the
+   residual of eq. 3, taken in pixel space so the full-resolution detail does not have to pass
+   a D-wide bottleneck): ``token_unembed="patch"`` projects each update to p*p*C values of its
+   own patch; ``"smooth"`` projects it to C values at the patch centre and interpolates
+   bilinearly between patch centres, so the update has no edge at a patch border (the "patch"
+   form draws the patch grid into the fused image). The reconstructor (eq. 7) and the
    classifier (eq. 8) read those pixel features as in the pixel layout.
 
 The block has the pixel block's interface (``visual`` / ``entity`` / ``forward``), so
@@ -27,12 +30,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from egmt.config import ModelConfig
-from egmt.model.attention import ChannelCrossAttention, FeedForward, WindowSelfAttention
+from egmt.model.attention import ChannelCrossAttention, FeedForward, WindowSelfAttention, window_partition
 from egmt.model.cgha import CrossModalGuidedHybridAttention
 from egmt.model.ecim import MODALITIES, channel_stage, per_modality
+
+
+UNEMBEDS = ("patch", "smooth")
 
 
 @dataclass
@@ -44,6 +51,7 @@ class PatchState:
     pixels: dict[str, torch.Tensor]
     start: dict[str, torch.Tensor] | None
     tokens: dict[str, torch.Tensor] | None
+    grid: tuple[int, int] | None = None  # patches down and across (the "smooth" return needs it)
 
 
 class PatchECIMBlock(nn.Module):
@@ -64,7 +72,13 @@ class PatchECIMBlock(nn.Module):
         # M_t: one Linear per modality (eq. 1 and 4 index the weights by m), L_t -> D and back.
         self.embed = per_modality(lambda: nn.Linear(p * p * c, d)) if uses_tokens else None
         # No bias on the way back: a token update of exactly zero adds exactly nothing.
-        self.unembed = per_modality(lambda: nn.Linear(d, p * p * c, bias=False)) if uses_tokens else None
+        if cfg.token_unembed not in UNEMBEDS:
+            raise ValueError(f"token_unembed must be one of {UNEMBEDS}, got {cfg.token_unembed!r}")
+        self.smooth = cfg.token_unembed == "smooth"
+        width = c if self.smooth else p * p * c
+        self.unembed = per_modality(lambda: nn.Linear(d, width, bias=False)) if uses_tokens else None
+        self.channel_scope = cfg.channel_attention_scope
+        self.patch = p
         h, r = cfg.token_heads, cfg.token_ffn_ratio
         # WindowSelfAttention over [B, T, D] is global self-attention: the "window" is the image.
         self.token_attention = per_modality(lambda: WindowSelfAttention(d, h, p)) if cfg.token_attention else None
@@ -78,20 +92,23 @@ class PatchECIMBlock(nn.Module):
         vi: torch.Tensor,
         entities: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
+        grid: tuple[int, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.entity(self.visual(ir, vi), entities, mask)
+        return self.entity(self.visual(ir, vi, grid), entities, mask)
 
-    def visual(self, ir: torch.Tensor, vi: torch.Tensor) -> PatchState:
-        """MCA per patch, then patch tokens and global MSA (nothing here depends on the entities)."""
-        x = channel_stage(self, {"ir": ir, "vi": vi})
+    def visual(self, ir: torch.Tensor, vi: torch.Tensor, grid: tuple[int, int] | None = None) -> PatchState:
+        """MCA per patch (or image), then patch tokens and global MSA (nothing here depends on the
+        entities). ``grid``: (patches down, patches across) of the windowed input, which the
+        "smooth" return to pixels needs."""
+        x = channel_stage(self, {"ir": ir, "vi": vi}, self.channel_scope)
         if self.embed is None:
-            return PatchState(x, None, None)
+            return PatchState(x, None, None, grid)
         start = {m: self.embed[m](x[m].flatten(2)) for m in MODALITIES}  # [B, T, D], T = nW patches
         tokens = start
         if self.token_attention is not None:
             tokens = {m: tokens[m] + self.token_attention[m](tokens[m]) for m in MODALITIES}
             tokens = {m: tokens[m] + self.token_ffn[m](tokens[m]) for m in MODALITIES}
-        return PatchState(x, start, tokens)
+        return PatchState(x, start, tokens, grid)
 
     def entity(
         self, state: PatchState, entities: torch.Tensor | None, mask: torch.Tensor | None
@@ -107,5 +124,20 @@ class PatchECIMBlock(nn.Module):
             tokens = {m: tokens[m] + self.cgha_ffn[m](tokens[m]) * gate for m in MODALITIES}
         if tokens is state.start:  # no token stage ran (no MSA, no entity): nothing to add
             return x["ir"], x["vi"]
-        out = {m: x[m] + self.unembed[m](tokens[m] - state.start[m]).view_as(x[m]) for m in MODALITIES}
+        out = {m: x[m] + self._to_pixels(self.unembed[m](tokens[m] - state.start[m]), state.grid, x[m])
+               for m in MODALITIES}
         return out["ir"], out["vi"]
+
+    def _to_pixels(self, update: torch.Tensor, grid: tuple[int, int] | None, like: torch.Tensor) -> torch.Tensor:
+        """Projected token updates ``[B, T, p*p*C]`` ("patch") or ``[B, T, C]`` ("smooth") -> the
+        windowed pixel layout ``[B, T, p*p, C]`` of ``like``. "smooth": the T values form the
+        patch grid ``[B, C, gh, gw]``, upsampled bilinearly ``p`` times (half-pixel centres, so
+        each patch centre keeps its token's value and the border pixels their nearest's)."""
+        if not self.smooth:
+            return update.view_as(like)
+        if grid is None or grid[0] * grid[1] != update.shape[1]:
+            raise ValueError(f"the smooth token return needs the patch grid of {update.shape[1]} tokens, got {grid}")
+        b, t, c = update.shape
+        coarse = update.transpose(1, 2).reshape(b, c, *grid)
+        fine = F.interpolate(coarse, scale_factor=self.patch, mode="bilinear", align_corners=False)
+        return window_partition(fine, self.patch)

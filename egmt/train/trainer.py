@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from egmt.config import EGMTConfig
 from egmt.data.crops import PairCropDataset
 from egmt.errors import EGMTError
-from egmt.fileio import replace_folder_atomic, write_json_atomic
+from egmt.data.io import write_image
+from egmt.fileio import replace_folder_atomic, write_bytes_atomic, write_json_atomic
 from egmt.losses import MultiTaskLoss
 from egmt.model import EGMT
 from egmt.text.features import BANK_FILE, VOCABULARY_FILE, EntityFeatures
@@ -36,7 +37,7 @@ from egmt.train.checkpoint import (
     save_training_state,
 )
 from egmt.train.distributed import DistInfo, close_distributed, init_distributed
-from egmt.train.validation import VALIDATION_FILE, Validator
+from egmt.train.validation import CONTACT_SHEET_FILE, VALIDATION_FILE, Validator
 from egmt.train.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class Trainer:
         self.cpu_seconds = 0.0  # CPU time of this process's training steps so far (max_cpu_minutes)
         self.validator = None
         self._val_log = None  # validation.csv, open while fit() runs
+        self._sheet: Path | None = None  # the last validation's contact sheet
         if config.data.val_sources and self.dist.is_main:
             self.validator = Validator(config, self.features)
         torch.manual_seed(config.train.seed + 1 + self.dist.rank)  # flips and entity masks differ per rank
@@ -198,6 +200,8 @@ class Trainer:
                 self.features.vocabulary.save(folder / VOCABULARY_FILE)
             if validation is not None:
                 write_json_atomic(folder / VALIDATION_FILE, {"step": self.step, **validation})
+                if self._sheet is not None:  # the images this validation scored
+                    write_bytes_atomic(folder / CONTACT_SHEET_FILE, self._sheet.read_bytes())
 
         def write(folder: Path) -> None:
             write_model(folder)
@@ -215,6 +219,10 @@ class Trainer:
         result = self.validator(self.model, self.device)
         if self._val_log is not None:
             self._val_log.write(self.step, self.cpu_seconds, result)
+        # Look at the images: IR | VIS | fused of a few validation pairs, one sheet per validation.
+        self._sheet = self.run_dir / "validation" / f"step-{self.step:06d}.png"
+        self._sheet.parent.mkdir(parents=True, exist_ok=True)
+        write_image(self._sheet, self.validator.contact_sheet(self.validator.last_fused))
         return result
 
     # -- loop ----------------------------------------------------------------------------
@@ -385,18 +393,20 @@ class _RunLogger:
 
 class _ValidationLogger:
     """``validation.csv``: one row per validation (step, training CPU seconds so far, score, each
-    metric, the thermal-target retention pooled and on the worst source, whether the validation
+    metric, the thermal-target retention pooled and on the worst source, the mean seam ratio of
+    the worst source, whether the validation
     could be the best (``eligible``), caption-free mAP and prior)."""
 
     def __init__(self, run_dir: Path, start_step: int, metrics: list[str]):
-        self.columns = ["step", "cpu_seconds", "score", *metrics, "target_retention", "min_source_retention", "eligible",
-                        "cls_map", "cls_prior_map"]
+        self.columns = ["step", "cpu_seconds", "score", *metrics, "target_retention", "min_source_retention",
+                        "max_source_seam", "eligible", "cls_map", "cls_prior_map"]
         self._file, self._csv = _reopen_csv_log(run_dir / "validation.csv", self.columns, start_step)
 
     def write(self, step: int, cpu_seconds: float, result: dict) -> None:
         row = {"step": step, "cpu_seconds": f"{cpu_seconds:.1f}", "score": repr(result["score"]),
                "target_retention": repr(result.get("target_retention", math.nan)),
                "min_source_retention": repr(result.get("min_source_retention", math.nan)),
+               "max_source_seam": repr(result.get("max_source_seam", math.nan)),
                "eligible": int(result.get("eligible", True)),
                **{k: repr(v) for k, v in result["fusion"].items()}}
         cls = result.get("classification", {})

@@ -5,15 +5,25 @@ Each validation pair (``data.val_sources``) is cut once to its central ``val_cro
 every step. The network fuses it with the pair's own entities; the fused Y, rounded to 8
 bits as it would be saved, is scored with egmt's metrics (``train.val_metrics``).
 
-The selection rule (``RULE``): the **score** is the mean over the metrics of
-``mean(metric of the network) / mean(metric of average fusion)`` on the same crops, so each
-metric counts alike whatever its scale, and 1.0 means "as good as averaging the sources".
-The best checkpoint of a run is the one with the highest score (all metrics used here are
-higher-is-better) among the **eligible** validations: those where every validation source keeps
-at least ``train.val_min_retention`` of the infrared's warm targets (``egmt.metrics.retention``;
-0.5 is what plain averaging keeps). The score's metrics reward copying either source, and a
-model can raise it by showing the visible image over the warm targets; the floor rules that out.
-A source with no warm targets (retention NaN) does not count against a validation.
+The selection rule (``RULE``). Each metric's ratio ``mean(metric of the network) / mean(metric
+of average fusion)`` on the same crops counts alike whatever its scale (1.0 = as good as
+averaging the sources). Two groups of ratios:
+
+- *information* (``train.val_metrics``: MI, Qabf, FMI_w, VIF): what was carried over from
+  the sources; these reward copying a source or selecting one per pixel;
+- *fidelity* (``train.val_fidelity_metrics``: SSIM_min, PSNR): how close the fused image stays
+  to **both** sources; these reward blending (any per-pixel selection has the same PSNR, half
+  the MSE of averaging).
+
+The **score** is the geometric mean of the two groups' mean ratios, so neither can be traded
+away for the other (an empty fidelity group gives the information mean: the rule before).
+The best checkpoint of a run is the one with the highest score among the **eligible**
+validations: those where every validation source keeps at least ``train.val_min_retention`` of
+the infrared's warm targets (``egmt.metrics.retention``; 0.5 is what plain averaging keeps) and
+whose mean seam ratio (``egmt.metrics.seams``, period = the window size) is at most
+``train.val_max_seam`` on every source (no patch mosaic). A source with no warm targets
+(retention NaN) does not count against a validation. Fusions without a network, scored by the
+same rule (``REFERENCE_FUSIONS``), say what copying or selecting would get.
 
 Classification is scored caption-free (no entities, as at inference without captions,
 since the pseudo-labels are made from the entities): macro mAP of the sigmoid scores,
@@ -34,19 +44,32 @@ from egmt.errors import EGMTError
 from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names
 from egmt.metrics.classification import classification_metrics
 from egmt.metrics.retention import target_retention
+from egmt.metrics.seams import seam_ratio
 from egmt.text.features import EntityFeatures
 
-RULE = ("score = mean over val_metrics of mean(model) / mean(average fusion) on the validation crops; "
-        "best = highest score among validations whose every source keeps >= val_min_retention of the warm targets")
+RULE = ("score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
+        "mean(model) / mean(average fusion) on the validation crops; best = highest score among validations "
+        "whose every source keeps >= val_min_retention of the warm targets and has a mean seam ratio <= val_max_seam")
 VALIDATION_FILE = "validation.json"
+CONTACT_SHEET_FILE = "validation.png"  # beside validation.json: IR | VIS | fused of a few validation pairs
 
 #: Fusions without a network, scored by the same rule for reference (``Validator.reference_scores``).
 #: The score's metrics reward copying a source: copying the visible image outscores most models,
 #: and only the retention floor rules it out.
+def block_max(ir: torch.Tensor, vi: torch.Tensor, period: int = 16) -> torch.Tensor:
+    """A synthetic mosaic: each ``period``-square block copies the source that is brighter on
+    average there (``[1, H, W]`` each); what a patch-wise selecting network does at its worst."""
+    brighter = torch.nn.functional.avg_pool2d((ir - vi)[None], period, ceil_mode=True)[0] > 0
+    w = brighter.to(ir.dtype).repeat_interleave(period, -2).repeat_interleave(period, -1)
+    w = w[..., : ir.shape[-2], : ir.shape[-1]]
+    return w * ir + (1 - w) * vi
+
+
 REFERENCE_FUSIONS = {
     "copy visible": lambda ir, vi: vi,
     "copy infrared": lambda ir, vi: ir,
     "max(IR, VI)": torch.maximum,
+    "16x16 block max (mosaic)": block_max,
     "average": lambda ir, vi: (ir + vi) / 2,
 }
 
@@ -68,6 +91,12 @@ def _center_crop(y: torch.Tensor, size: int) -> torch.Tensor:
     return y[..., top : top + ch, left : left + cw].contiguous()
 
 
+def _nanmean(values: list[float]) -> float:
+    """Mean of the defined values (NaN when none is)."""
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else math.nan
+
+
 def _to_u8(y: torch.Tensor) -> np.ndarray:
     """``[1, h, w]`` in [0, 1] -> ``[h, w]`` uint8, rounded as a saved PNG would be."""
     return (y[0].clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
@@ -79,12 +108,17 @@ class Validator:
     def __init__(self, config: EGMTConfig, features: EntityFeatures | None) -> None:
         if not config.data.val_sources:
             raise EGMTError("validation needs data.val_sources")
-        self.metrics = resolve_metric_names(config.train.val_metrics)
+        self.information = resolve_metric_names(config.train.val_metrics)
+        self.fidelity = (resolve_metric_names(config.train.val_fidelity_metrics)
+                         if config.train.val_fidelity_metrics else [])
+        self.metrics = self.information + [m for m in self.fidelity if m not in self.information]
         lower = [m for m in self.metrics if not FUSION_METRICS[m].higher_is_better]
         if lower:
             raise EGMTError(f"train.val_metrics: {lower} are lower-is-better; the validation score takes higher-is-better metrics")
         self.features = features
         self.min_retention = config.train.val_min_retention
+        self.max_seam = config.train.val_max_seam
+        self.period = config.model.window_size
         self.pairs: list[_ValPair] = []
         crop = config.train.val_crop
         for i, source in enumerate(config.data.val_sources):
@@ -124,6 +158,7 @@ class Validator:
                     labels.append(y[0])
         finally:
             model.train(was_training)
+        self.last_fused = fused
         result = {"pairs": len(self.pairs), **self.summarize(fused)}
         if probs:
             result["classification"] = self._classification(torch.stack(probs), torch.stack(labels))
@@ -133,33 +168,73 @@ class Validator:
         """The rule's numbers for one fused ``[1, h, w]`` image per validation pair: metric means,
         score, retention (pooled and per source) and eligibility."""
         means = self._fusion_means(fused)
-        ratios = [means[m] / self.baseline[m] for m in self.metrics if self.baseline[m] and not math.isnan(means[m])]
         triples = [(p.ir[0].numpy(), p.vi[0].numpy(), f[0].numpy()) for p, f in zip(self.pairs, fused)]
         per_source = [target_retention(t for p, t in zip(self.pairs, triples) if p.source == i)
                       for i in range(self.num_sources)]
+        seams = [seam_ratio(*t, period=self.period) for t in triples]
+        source_seam = [_nanmean([s for p, s in zip(self.pairs, seams) if p.source == i]) for i in range(self.num_sources)]
+        worst = int(np.nanargmax(seams)) if not all(math.isnan(s) for s in seams) else None
         return {
             "fusion": means,
             "baseline_average": self.baseline,
-            "score": float(np.mean(ratios)) if ratios else math.nan,
+            "score": self.score(means),
+            "information": self._group(means, self.information),
+            "fidelity": self._group(means, self.fidelity),
             "rule": RULE,
             "target_retention": target_retention(triples),  # all sources pooled
             "source_retention": per_source,  # one per data.val_sources entry
             "min_source_retention": min((r for r in per_source if not math.isnan(r)), default=math.nan),
             "min_retention": self.min_retention,
-            "eligible": self.is_eligible(per_source),
+            "source_seam": source_seam,  # mean seam ratio, one per data.val_sources entry
+            "max_source_seam": max((s for s in source_seam if not math.isnan(s)), default=math.nan),
+            "worst_seam": {"pair": self.pairs[worst].name, "seam": seams[worst]} if worst is not None else None,
+            "max_seam": self.max_seam,
+            "eligible": self.is_eligible(per_source, source_seam),
         }
+
+    def _group(self, means: dict[str, float], names: list[str]) -> float:
+        """Mean ratio to average fusion over ``names`` (NaN for an empty group or no defined ratio)."""
+        ratios = [means[m] / self.baseline[m] for m in names if self.baseline[m] and not math.isnan(means[m])]
+        return float(np.mean(ratios)) if ratios else math.nan
+
+    def score(self, means: dict[str, float]) -> float:
+        """The rule's score from the metric means: the geometric mean of the information and
+        fidelity groups' mean ratios, or the information mean alone without a fidelity group."""
+        info = self._group(means, self.information)
+        if not self.fidelity:
+            return info
+        fidelity = self._group(means, self.fidelity)
+        return math.sqrt(info * fidelity) if info > 0 and fidelity > 0 else math.nan
 
     def reference_scores(self) -> dict[str, dict]:
         """:meth:`summarize` for each of ``REFERENCE_FUSIONS``: what the rule gives fusions that
         need no network, so a model's score can be read against copying a source."""
         return {name: self.summarize([fuse(p.ir, p.vi) for p in self.pairs]) for name, fuse in REFERENCE_FUSIONS.items()}
 
-    def is_eligible(self, source_retention: list[float]) -> bool:
-        """Whether every source keeps at least ``val_min_retention`` (None: no floor; NaN: a
-        source without warm targets, not held against the validation)."""
-        if self.min_retention is None:
-            return True
-        return all(math.isnan(r) or r >= self.min_retention for r in source_retention)
+    def is_eligible(self, source_retention: list[float], source_seam: list[float] | None = None) -> bool:
+        """Whether every source keeps at least ``val_min_retention`` and has a mean seam ratio of at
+        most ``val_max_seam`` (None: no such floor; NaN: a source where it is undefined, e.g.
+        no warm targets, not held against the validation)."""
+        kept = self.min_retention is None or all(math.isnan(r) or r >= self.min_retention for r in source_retention)
+        seamless = self.max_seam is None or all(math.isnan(s) or s <= self.max_seam for s in source_seam or [])
+        return kept and seamless
+
+    def contact_sheet(self, fused: list[torch.Tensor], per_source: int = 3) -> np.ndarray:
+        """IR | VIS | fused rows for ``per_source`` evenly spaced pairs of each validation source,
+        at full resolution (a seam or a lost target must be visible): ``[rows * h, 3 * w]`` uint8,
+        each row padded to the largest crop. A fixed choice of pairs, so sheets of one run compare."""
+        picks = []
+        for i in range(self.num_sources):
+            idx = [k for k, p in enumerate(self.pairs) if p.source == i]
+            picks += [idx[j] for j in sorted({round(x) for x in np.linspace(0, len(idx) - 1, min(per_source, len(idx)))})]
+        h = max(self.pairs[k].ir.shape[-2] for k in picks)
+        w = max(self.pairs[k].ir.shape[-1] for k in picks)
+        sheet = np.zeros((len(picks) * h, 3 * w), dtype=np.uint8)
+        for row, k in enumerate(picks):
+            for col, img in enumerate((self.pairs[k].ir, self.pairs[k].vi, fused[k])):
+                tile = _to_u8(img)
+                sheet[row * h : row * h + tile.shape[0], col * w : col * w + tile.shape[1]] = tile
+        return sheet
 
     def _classification(self, probs: torch.Tensor, labels: torch.Tensor) -> dict:
         prior = torch.tensor(self.features.vocabulary.positive_ratio, dtype=torch.float32).expand_as(probs)

@@ -65,6 +65,7 @@ def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):
     cfg.data.val_sources = [DataSource(str(tiny_dataset), "train.txt", cfg.data.annotations)]
     cfg.train.val_crop = 48
     cfg.train.val_metrics = ["MI", "SSIM"]
+    cfg.train.val_max_seam = None  # untrained on 48-pixel crops: seams are no subject here
     cfg.save(tmp_path / "base.json")
     (tmp_path / "recipes.json").write_text(json.dumps({"plain": [], "drop": ["train.entity_drop_all=1.0"]}))
     args = ["study", "--base", str(tmp_path / "base.json"), "--recipes", str(tmp_path / "recipes.json"),
@@ -74,6 +75,9 @@ def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):
     assert "| plain | 1 | 2 |" in table and "| drop | 1 | 2 |" in table
     # fusions without a network, by the same rule: the average scores 1 by definition
     assert "| *copy visible* |" in table and "| *max(IR, VI)* |" in table and "| *average* | – | – | *1.0000* |" in table
+    assert "| *16x16 block max (mosaic)* |" in table
+    # each run's contact sheet at the budget, copied beside the table and linked
+    assert "[s0](figures/study/plain-s0.png)" in table and (tmp_path / "figures" / "study" / "plain-s0.png").is_file()
     assert (tmp_path / "study.csv").read_text().count("\n") == 3
     first = (tmp_path / "runs" / "plain-s0" / "validation.csv").stat().st_mtime_ns
     assert cli_main(args) == 0  # complete runs are not trained again
@@ -100,5 +104,12 @@ def test_recipes_that_hide_warm_targets_rank_after_the_rest():
     rows["one-seed-copies"]["seeds"] = {0: entry(1.5, 1.0)["values"], 1: entry(1.7, 0.0)["values"]}
     assert "| one-seed-copies (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # ... one seed not
     del rows["one-seed-copies"]
+    rows["mosaic"] = entry(1.4, 0.9)  # keeps the targets, but draws the patch grid
+    rows["mosaic"]["seam_floor"] = 1.03
+    rows["mosaic"]["seeds"] = {0: entry(1.4, 0.9)["values"] | {"max_source_seam": 1.2}}
+    assert "| mosaic (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")
+    rows["mosaic"]["seeds"][0]["max_source_seam"] = 1.01
+    assert "| mosaic |" in study_markdown(rows, dict.fromkeys(rows, []), "x")
+    del rows["mosaic"]
     rows["copies-visible"]["floor"] = None  # runs without a floor rank by score alone
     assert study_markdown(rows, dict.fromkeys(rows, []), "x").splitlines()[2].startswith("| copies-visible |")

@@ -23,6 +23,8 @@ def _with_validation(cfg: EGMTConfig, root: Path) -> EGMTConfig:
     cfg.data.val_sources = [DataSource(str(root), "train.txt", cfg.data.annotations)]
     cfg.train.val_crop = 48
     cfg.train.val_metrics = ["MI", "Qabf", "SSIM"]
+    cfg.train.val_fidelity_metrics = ["PSNR"]
+    cfg.train.val_max_seam = 10.0  # an untrained network on 48-pixel crops: its seams are no subject here
     return cfg
 
 
@@ -36,9 +38,15 @@ def test_validation_is_logged_written_with_checkpoints_and_best_is_kept(tiny_dat
     assert final.name == "step-0000004"
     result = json.loads((final / "validation.json").read_text())
     assert result["step"] == 4 and result["pairs"] == 3
-    assert set(result["fusion"]) == {"MI", "Qabf", "SSIM"}
-    ratios = [result["fusion"][m] / result["baseline_average"][m] for m in ("MI", "Qabf", "SSIM")]
-    assert result["score"] == pytest.approx(sum(ratios) / 3)
+    assert set(result["fusion"]) == {"MI", "Qabf", "SSIM", "PSNR"}
+    ratios = [result["fusion"][m] / result["baseline_average"][m] for m in ("MI", "Qabf", "SSIM", "PSNR")]
+    # the geometric mean of the information group's mean ratio and the fidelity group's
+    assert result["score"] == pytest.approx(math.sqrt(sum(ratios[:3]) / 3 * ratios[3]))
+    assert result["information"] == pytest.approx(sum(ratios[:3]) / 3) and result["fidelity"] == pytest.approx(ratios[3])
+    # the seam ratio of the one source, its worst pair, and the floor it is held to
+    assert result["max_seam"] == 10.0 and result["max_source_seam"] == pytest.approx(result["source_seam"][0])
+    assert float(rows[-1]["max_source_seam"]) == pytest.approx(result["max_source_seam"])
+    assert result["worst_seam"]["seam"] >= result["max_source_seam"]
     # thermal-target retention: logged beside the score, not in it (NaN where the tiny pairs'
     # hottest IR pixels are no warmer than the visible image, which does not bar a validation)
     retention = result["target_retention"]
@@ -50,6 +58,14 @@ def test_validation_is_logged_written_with_checkpoints_and_best_is_kept(tiny_dat
     best = json.loads((run / "best" / "validation.json").read_text())
     assert best["score"] == max(float(r["score"]) for r in rows)
     assert (run / "best" / "model.safetensors").is_file() and not (run / "best" / "training_state.pt").exists()
+    # a contact sheet per validation (IR | VIS | fused of the three 48-pixel crops), one beside each checkpoint
+    from egmt.data.io import read_image
+
+    sheets = sorted((run / "validation").glob("step-*.png"))
+    assert [p.name for p in sheets] == ["step-000002.png", "step-000004.png"]
+    assert read_image(sheets[-1]).shape[:2] == (3 * 48, 3 * 48)
+    assert (final / "validation.png").read_bytes() == sheets[-1].read_bytes()
+    assert (run / "best" / "validation.png").is_file()
 
 
 def _fixed_fusion(cfg: EGMTConfig, fuse, num_classes: int = 3) -> torch.nn.Module:
