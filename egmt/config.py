@@ -13,11 +13,10 @@ import os
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from egmt.errors import EGMTError
-from egmt.fileio import read_json
+from egmt.fileio import read_json, write_json_atomic
 
 
 @dataclass
@@ -191,7 +190,7 @@ class EGMTConfig:
         return _from_dict(cls, d, "config")
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EGMTConfig:
