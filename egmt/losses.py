@@ -8,12 +8,14 @@ from kornia.
 
 from __future__ import annotations
 
+import typing
+
 import kornia
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from egmt.config import LossConfig
+from egmt.config import LossConfig, TaskWeighting
 from egmt.errors import EGMTError
 
 
@@ -131,7 +133,7 @@ class FocalLoss(nn.Module):
         )
 
 
-TASK_WEIGHTINGS = ("softmax", "uncertainty", "fixed")
+TASK_WEIGHTINGS = typing.get_args(TaskWeighting)
 
 
 class MultiTaskLoss(nn.Module):
