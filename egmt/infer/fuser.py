@@ -16,6 +16,7 @@ The two passes share everything that does not depend on the entities (``EGMT.enc
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,8 @@ from egmt.train.distributed import pick_device
 #: A checkpoint folder's validation scores (from training): ``{"step": int, "rule": str,
 #: "fusion": {metric: value}, "classification": {"map": float, "prior_map": float, ...}}``.
 VALIDATION_FILE = "validation.json"
+
+log = logging.getLogger(__name__)
 
 
 def caption_free_policy(validation: dict | None) -> tuple[bool, str]:
@@ -151,10 +154,14 @@ class EGMTFuser:
 
     # -- entities ------------------------------------------------------------------------
     def entity_features(self, entities: list[str]) -> torch.Tensor:
-        """``[E, D]`` features; an entity missing from the bank is encoded with the bank's encoder."""
+        """``[E, D]`` features; an entity missing from the bank is encoded with the bank's encoder
+        (loaded on first use: seconds) and added to the in-memory bank, with one warning on the
+        ``egmt.infer`` logger naming it; an error only where that encoder cannot be loaded."""
         assert self.bank is not None
-        unknown = [e for e in entities if e not in self.bank]
+        unknown = list(dict.fromkeys(e for e in entities if e not in self.bank))
         if unknown:
+            log.warning("encoding %d %s not in the checkpoint's entity bank with %s: %s", len(unknown),
+                        "entity" if len(unknown) == 1 else "entities", self.bank.encoder, ", ".join(unknown))
             if self._encoder is None:
                 from egmt.text.encoders import load_encoder
 
