@@ -29,7 +29,7 @@ from egmt.data.io import read_image
 from egmt.data.pairs import pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.fileio import read_json
-from egmt.infer.tiling import fuse_in_tiles, tile_slices
+from egmt.infer.tiling import fuse_in_tiles, tile_progress, tile_slices
 from egmt.model import EGMT
 from egmt.text.bank import EntityBank
 from egmt.text.features import BANK_FILE, VOCABULARY_FILE
@@ -182,7 +182,8 @@ class EGMTFuser:
         parts = [(ir, vi)] if tile is None else [(ir[..., r, c], vi[..., r, c]) for r, c in tile_slices(h, w, tile, self.tile_overlap)]
         # A classifier-only pass without entities (no reconstructor); a tiled image: a class is
         # present where any tile sees it (the highest probability over the tiles).
-        probs = torch.stack([torch.sigmoid(self.model.decode(self._encode(a, b), fuse=False).logits[0]) for a, b in parts])
+        probs = torch.stack([torch.sigmoid(self.model.decode(self._encode(a, b), fuse=False).logits[0])
+                             for a, b in tile_progress(parts, "classify tiles")])
         probs = probs.amax(dim=0).tolist()
         classes = self.vocabulary.classes
         chosen = [c for c, p in zip(classes, probs) if p > threshold]
