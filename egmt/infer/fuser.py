@@ -26,7 +26,7 @@ import torch
 from egmt.config import EGMTConfig
 from egmt.data.color import merge_luma
 from egmt.data.io import read_image
-from egmt.data.pairs import pair_from_arrays
+from egmt.data.pairs import MIN_FUSION_SIZE, pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.fileio import read_json
 from egmt.infer.tiling import fuse_in_tiles, tile_progress, tile_slices
@@ -239,7 +239,7 @@ class EGMTFuser:
         ir_img = read_image(ir) if isinstance(ir, (str, Path)) else ir
         vi_img = read_image(vi) if isinstance(vi, (str, Path)) else vi
         labels = (ir, vi) if isinstance(ir, (str, Path)) else ("infrared", "visible")
-        pair = pair_from_arrays("pair", ir_img, vi_img, *labels)
+        pair = pair_from_arrays("pair", ir_img, vi_img, *labels, min_size=MIN_FUSION_SIZE)
         ir_y, vi_y, vi_cbcr = pair.ir[None].to(self.device), pair.vi[None].to(self.device), pair.vi_cbcr
         probs: dict[str, float] = {}
         if not self.model.config.text_interaction:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from egmt.baselines import get_baseline
 from egmt.data.color import merge_luma
 from egmt.data.io import IMAGE_EXTENSIONS, read_image, write_image
-from egmt.data.pairs import Pair, match_folders, pair_from_arrays
+from egmt.data.pairs import MIN_FUSION_SIZE, Pair, match_folders, pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
 from egmt.infer.entities import EntityResolver, parse_entity_list
@@ -85,7 +85,7 @@ class FuseJob:
             if entities is not None:
                 result.entity_source = source
             return result
-        loaded = pair_from_arrays(pair.name, read_image(pair.ir), read_image(pair.vi), pair.ir, pair.vi)
+        loaded = pair_from_arrays(pair.name, read_image(pair.ir), read_image(pair.vi), pair.ir, pair.vi, MIN_FUSION_SIZE)
         y = torch.from_numpy(self.baseline(loaded.ir[0].numpy(), loaded.vi[0].numpy()))[None, None]
         rgb = merge_luma(y, None if loaded.vi_cbcr is None else loaded.vi_cbcr[None])[0]
         image = rgb[0].numpy() if rgb.shape[0] == 1 else rgb.permute(1, 2, 0).numpy()
