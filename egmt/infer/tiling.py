@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 def tile_progress(tiles: Sequence[T], desc: str) -> Sequence[T]:
     """``tiles`` behind a tqdm bar on stderr (cleared when done; none for a single tile): a large
-    image takes minutes on a CPU (a 3840x2160 pair: 15 tiles of 1024)."""
+    image takes minutes on a CPU (a 3840x2160 pair: 12 tiles of 1024)."""
     return tqdm(tiles, desc=desc, unit="tile", leave=False, disable=len(tiles) < 2)
 
 
