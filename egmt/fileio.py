@@ -188,5 +188,5 @@ def check_outputs(
             found = clash(Path(w))
             if found is not None:
                 label, given, how = found
-                what = "replace the input" if how == "is" else "write inside the input folder"
-                raise EGMTError(f"{out_label} {out}: would {what} {label} {given} ({w}); write the output elsewhere")
+                what = f"replace the input {label} {given}" if how == "is" else f"write {w} inside the input folder {label} {given}"
+                raise EGMTError(f"{out_label} {out}: would {what}; write the output elsewhere")

@@ -48,9 +48,9 @@ def test_output_folder_containing_an_input_is_refused_only_where_a_write_replace
     # -o DATA with --ir DATA/ir: writes DATA/entities.csv, replaces nothing
     check_outputs({"--ir": data / "ir", "--vi": data / "vi"}, {"-o": data}, {"-o": [data / "entities.csv"]})
     # a pair fused into the folder of its infrared file: DATA/ir/a.png would be the source itself
-    with pytest.raises(EGMTError, match=r"^-o .*ir: would replace the input --ir .*a\.png \(.*a\.png\)"):
+    with pytest.raises(EGMTError, match=r"^-o .*ir: would replace the input --ir .*a\.png; write the output elsewhere$"):
         check_outputs({"--ir": data / "ir" / "a.png"}, {"-o": data / "ir"}, {"-o": [data / "ir" / "a.png"]})
-    with pytest.raises(EGMTError, match="would write inside the input folder --peers"):
+    with pytest.raises(EGMTError, match=r"would write .*tno inside the input folder --peers"):
         check_outputs({"--peers": data / "vi"}, {"--out": data}, {"--out": [data / "vi" / "tno"]})
 
 
