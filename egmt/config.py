@@ -13,11 +13,25 @@ import os
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+# The string choices of the settings: checked when a config is loaded or changed with --set
+# (an unknown value is a one-line error listing these), and the stages' own lists come from here.
+SmallImages = Literal["error", "skip"]
+Captioner = Literal["file", "blip2"]
+Extractor = Literal["spacy", "factual"]
+Encoder = Literal["minilm", "clip"]
+FusionOutput = Literal["image", "weights"]
+Layout = Literal["pixel", "patch"]
+TaskWeighting = Literal["softmax", "uncertainty", "fixed"]
+SsimForm = Literal["sum", "grad_weighted"]
+LrSchedule = Literal["constant", "cosine"]
+TokenUnembed = Literal["patch", "smooth"]
+ChannelScope = Literal["window", "image"]
+IntensityTarget = Literal["max", "base_detail"]
 
 from egmt.errors import EGMTError
-from egmt.fileio import read_json
+from egmt.fileio import read_json, write_json_atomic
 
 
 @dataclass
@@ -50,7 +64,7 @@ class DataConfig:
     flips: bool = True  # random horizontal / vertical flips of a crop (paper: not given)
     # A pair smaller than the crop in either dimension: "error" (default) or "skip" (with a warning).
     # RoadScene: 220 of its 221 images (161..459 high) are smaller than 448: train on it with a smaller crop_size.
-    small_images: str = "error"
+    small_images: SmallImages = "error"
     num_workers: int = 0
 
 
@@ -58,11 +72,11 @@ class DataConfig:
 class TextConfig:
     """Captions -> entities -> entity features -> pseudo-labels (paper Sec. III-A)."""
 
-    captioner: str = "file"  # "file" (JSON Lines captions) or "blip2"
+    captioner: Captioner = "file"  # "file" (JSON Lines captions) or "blip2"
     captioner_path: str | None = None  # local BLIP-2 folder for captioner="blip2"
-    extractor: str = "spacy"  # "spacy" (offline default) or "factual" (paper: FACTUAL Flan-T5)
+    extractor: Extractor = "spacy"  # "spacy" (offline default) or "factual" (paper: FACTUAL Flan-T5)
     extractor_path: str | None = None  # local FACTUAL folder for extractor="factual"
-    encoder: str = "minilm"  # "minilm" (offline default, 384-d) or "clip" (paper: CLIP ViT-L/14, 768-d)
+    encoder: Encoder = "minilm"  # "minilm" (offline default, 384-d) or "clip" (paper: CLIP ViT-L/14, 768-d)
     encoder_path: str | None = None  # local model folder; None: the encoder's default
     max_entities: int = 8  # paper: 2-8 entities per pair
     num_classes: int = 9  # paper: nine pseudo-label classes
@@ -93,7 +107,7 @@ class ModelConfig:
     # as the paper writes it. "weights": it gives a per-pixel weight map w = sigmoid(.), and the
     # fused image is w * I_ir + (1 - w) * I_vi (a decision map, as many fusion networks use; not the
     # paper's). Same parameters either way.
-    fusion_output: str = "image"
+    fusion_output: FusionOutput = "image"
     entity_mask_ratio: float = 0.6  # paper eq. 8: 60% of flattened entity features zeroed in training
     # Ablation switches (Table VIII).
     channel_attention: bool = True  # MCA, "CA"
@@ -106,7 +120,7 @@ class ModelConfig:
     # "patch": each window_size^2 patch is one token (its p*p*C values projected to token_dim),
     # MSA and CGHA attend across all patch tokens of the image (Sec. III-B-1 "token-wise global
     # features"; Table VII's 53.62 M params / 111.9 GFLOPs). Old configs without the key are "pixel".
-    layout: str = "pixel"
+    layout: Layout = "pixel"
     token_dim: int = 768  # patch layout: token width D (paper: not given; ViT-B's 768)
     token_heads: int = 12  # patch layout: heads of the token MSA and CGHA (64 channels each)
     token_ffn_ratio: float = 4.0  # patch layout: FFN hidden width / token_dim (ViT's 4)
@@ -114,11 +128,11 @@ class ModelConfig:
     # patch (each patch gets its own pixel pattern; patch borders show as a 16x16 grid in the fused
     # image). "smooth": one Linear D -> C per token, interpolated bilinearly between patch centres
     # (no patch border exists in the output). Old configs without the key are "patch".
-    token_unembed: str = "patch"
+    token_unembed: TokenUnembed = "patch"
     # MCA (eq. 1-2): one C x C channel attention map per 16x16 window ("window", the first reading),
     # or one per image ("image": channel attention sums over tokens, so it needs no window; a
     # per-window map mixes the channels differently in each window, which also draws the grid).
-    channel_attention_scope: str = "window"
+    channel_attention_scope: ChannelScope = "window"
 
 
 @dataclass
@@ -138,19 +152,19 @@ class LossConfig:
     #   "softmax": eq. 10 as written, lambda = softmax(-w / tau), w learnable, no regulariser;
     #   "uncertainty": Kendall et al. (the paper's [51]): sum_i exp(-s_i) L_i + s_i, s_i = log sigma_i^2 learnable;
     #   "fixed": lambda = fixed_task_weights.
-    task_weighting: str = "softmax"
+    task_weighting: TaskWeighting = "softmax"
     fixed_task_weights: list[float] = field(default_factory=lambda: [0.5, 0.5])
     # eq. 14: "sum" = (1 - SSIM(F, ir)) + (1 - SSIM(F, vi)) as the paper writes it;
     # "grad_weighted" = 1 - (w_ir SSIM(F, ir) + w_vi SSIM(F, vi)), w from the mean Sobel gradient
     # magnitude of each source (SwinFusion's L_SSIM, which the paper says it follows).
-    ssim_form: str = "sum"
+    ssim_form: SsimForm = "sum"
     # eq. 12's target. "max": |F - max(I_ir, I_vi)| as the paper writes it (asks for the brighter
     # source per pixel, e.g. bright smoke over a cooler person). "base_detail": split each image into
     # a base (Gaussian blur, sigma intensity_sigma) and a detail layer (image - base) and ask for the
     # brighter base and the stronger detail (max-abs): |G*F - max(G*I_ir, G*I_vi)| +
     # |(F - G*F) - maxabs(I_ir - G*I_ir, I_vi - G*I_vi)|, so a source's structure is kept where the
     # other is brighter but flat (docs/design.md).
-    intensity_target: str = "max"
+    intensity_target: IntensityTarget = "max"
     intensity_sigma: float = 8.0
 
 
@@ -167,7 +181,7 @@ class TrainConfig:
     # threads; data loading included, validation and checkpoints not): an equal-compute budget
     # that other jobs on the machine do not shorten (`egmt study --cpu-minutes`).
     max_cpu_minutes: float | None = None
-    lr_schedule: str = "constant"  # paper: constant; "cosine" decays to 0 at the last step (short CPU runs)
+    lr_schedule: LrSchedule = "constant"  # paper: constant; "cosine" decays to 0 at the last step (short CPU runs)
     warmup_steps: int = 0  # linear warm-up from 0 (paper: none)
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA if available), "cpu", "cuda", "cuda:1"...
@@ -215,17 +229,34 @@ class EGMTConfig:
         return _from_dict(cls, d, "config")
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EGMTConfig:
-        return cls.from_dict(read_json(path, "config"))
+        try:
+            return cls.from_dict(read_json(path, "config"))
+        except EGMTError as e:
+            if str(e).startswith(str(path)):
+                raise
+            raise EGMTError(f"{path}: {e}") from None
+
+
+def _choices(hint: Any) -> tuple | None:
+    """The allowed values of a ``Literal[...]`` hint (also inside ``Literal[...] | None``), else None."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        for arg in typing.get_args(hint):
+            if typing.get_origin(arg) is Literal:
+                return typing.get_args(arg) + ((None,) if type(None) in typing.get_args(hint) else ())
+    return None
 
 
 def _from_dict(cls: type, d: Any, where: str) -> Any:
     """Build dataclass ``cls`` from a plain dict, recursing into nested sections.
 
-    Unknown keys are an error (a typo in a config must not be silently ignored).
+    Unknown keys are an error (a typo in a config must not be silently ignored), and so is a
+    value outside a ``Literal`` field's choices (the message lists them).
     """
     if not isinstance(d, dict):
         raise EGMTError(f"{where}: expected a mapping, got {type(d).__name__}")
@@ -248,6 +279,9 @@ def _from_dict(cls: type, d: Any, where: str) -> Any:
             value = float(value)
         elif isinstance(hint, types.UnionType) and float in typing.get_args(hint) and isinstance(value, int):
             value = float(value)
+        choices = _choices(hint)
+        if choices is not None and value not in choices:
+            raise EGMTError(f"{where}.{name}: {value!r} is not one of {', '.join(map(repr, choices))}")
         kwargs[name] = value
     return cls(**kwargs)
 

@@ -129,3 +129,64 @@ def read_json(path: str | os.PathLike, what: str) -> object:
         raise EGMTError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise EGMTError(f"{path}: cannot read {what} ({e})") from None
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two resolved paths name one file: equal, or the same inode (hard link, case)."""
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def check_outputs(
+    inputs: dict[str, str | os.PathLike | None],
+    outputs: dict[str, str | os.PathLike | None],
+    writes: dict[str, list[str | os.PathLike]] | None = None,
+) -> None:
+    """Refuse outputs that would overwrite or land among a command's inputs, before any work.
+
+    ``inputs``/``outputs`` map a label naming the option (``"--ir"``, ``"-o"``...) to a file
+    or folder (None: not given). ``writes`` maps an output's label to the files (or folders)
+    the command will write under it, where known. Paths are compared resolved (symlinks,
+    ``..``), and as inodes where both exist. Raises EGMTError (one line, naming both options)
+    when an output
+
+    * is an input (``-o ir.png`` with ``--ir ir.png``; ``-o DIR`` with ``--ir DIR``);
+    * lies inside an input folder (``-o DATA/ir/fused`` with ``--ir DATA/ir``);
+    * would, through one of its ``writes``, replace an input or write inside an input folder
+      (``-o DATA`` with ``--ir DATA/x.png`` writes ``DATA/x.png``).
+
+    An output folder that merely contains an input folder (``-o DATA`` with ``--ir DATA/ir``)
+    is allowed: nothing in it is replaced.
+    """
+    from egmt.errors import EGMTError
+
+    ins = [(label, Path(p), Path(p).resolve()) for label, p in inputs.items() if p is not None]
+
+    def clash(path: Path) -> tuple[str, Path, str] | None:
+        resolved = path.resolve()
+        for label, given, inp in ins:
+            if _same(resolved, inp):
+                return label, given, "is"
+            if inp.is_dir() and resolved.is_relative_to(inp):
+                return label, given, "inside"
+        return None
+
+    for out_label, out in outputs.items():
+        if out is None:
+            continue
+        out = Path(out)
+        found = clash(out)
+        if found is not None:
+            label, given, how = found
+            what = f"is the input {label} {given}" if how == "is" else f"lies inside the input folder {label} {given}"
+            raise EGMTError(f"{out_label} {out}: {what}; write the output elsewhere")
+        for w in (writes or {}).get(out_label, ()):
+            found = clash(Path(w))
+            if found is not None:
+                label, given, how = found
+                what = f"replace the input {label} {given}" if how == "is" else f"write {w} inside the input folder {label} {given}"
+                raise EGMTError(f"{out_label} {out}: would {what}; write the output elsewhere")

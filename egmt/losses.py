@@ -9,13 +9,14 @@ from kornia.
 from __future__ import annotations
 
 import math
+import typing
 
 import kornia
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from egmt.config import LossConfig
+from egmt.config import IntensityTarget, LossConfig, TaskWeighting
 from egmt.errors import EGMTError
 
 
@@ -78,7 +79,7 @@ class FusionLoss(nn.Module):
         return {"fusion": total, "int": l_int, "edge": l_edge, "ssim": l_ssim}
 
 
-INTENSITY_TARGETS = ("max", "base_detail")
+INTENSITY_TARGETS = typing.get_args(IntensityTarget)
 
 
 def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
@@ -158,7 +159,7 @@ class FocalLoss(nn.Module):
         )
 
 
-TASK_WEIGHTINGS = ("softmax", "uncertainty", "fixed")
+TASK_WEIGHTINGS = typing.get_args(TaskWeighting)
 
 
 class MultiTaskLoss(nn.Module):

@@ -82,6 +82,23 @@ def test_fusion_terms_match_hand_computation():
     assert literal["edge"].item() == pytest.approx((hand_laplacian(fused) - target).abs().mean().item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("ssim_form", ["sum", "grad_weighted"])
+def test_fusion_total_applies_each_alpha_to_its_own_term(ssim_form):
+    """Distinct, non-default alphas (the default alpha_int = 1 would hide an unapplied weight):
+    the total is exactly sum(alpha_i * term_i) of the terms it returns, and each term counts."""
+    g = torch.Generator().manual_seed(3)
+    ir, vi, fused = (torch.rand(2, 1, 24, 20, generator=g) for _ in range(3))
+    alphas = {"int": 20.0, "edge": 3.0, "ssim": 7.0}
+    cfg = LossConfig(alpha_int=alphas["int"], alpha_edge=alphas["edge"], alpha_ssim=alphas["ssim"], ssim_form=ssim_form)
+    terms = FusionLoss(cfg)(fused, ir, vi)
+    assert all(terms[k].item() > 0.05 for k in alphas)  # every term matters at these weights
+    expected = sum(a * terms[k] for k, a in alphas.items())
+    assert terms["fusion"].item() == pytest.approx(expected.item(), rel=1e-6)
+    for k in alphas:  # one weight changed: the total moves by exactly its term times the change
+        other = FusionLoss(dataclasses.replace(cfg, **{f"alpha_{k}": alphas[k] + 1.0}))(fused, ir, vi)
+        assert other["fusion"].item() - terms["fusion"].item() == pytest.approx(terms[k].item(), rel=1e-4)
+
+
 def test_ssim_term_zero_for_identical_images():
     x = torch.rand(1, 1, 16, 16)
     assert FusionLoss()(x, x, x)["ssim"].item() == pytest.approx(0.0, abs=1e-5)

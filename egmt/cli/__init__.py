@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    # Library warnings (egmt.* loggers: skipped pairs, entities encoded on the fly...) as one line each.
+    logging.basicConfig(level=logging.WARNING, format="egmt: warning: %(message)s", stream=sys.stderr)
     try:
         return int(args._run(args) or 0)
     except EGMTError as e:

@@ -51,14 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
     import sys
 
     from egmt.config import TextConfig
     from egmt.errors import EGMTError
     from egmt.text.annotate import annotate_dataset, format_summary
 
-    logging.basicConfig(level=logging.WARNING, format="egmt: warning: %(message)s", stream=sys.stderr)
     if args.captioner == "file" and not args.captions:
         raise EGMTError("--captions FILE is needed with the file captioner (or use --captioner blip2)")
     for flag in ("num_classes", "max_entities", "batch_size"):

@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     from egmt.bench.benchmark import BenchmarkOptions, run_benchmark
     from egmt.errors import EGMTError
+    from egmt.fileio import check_outputs
 
     if args.threads is not None:
         if args.threads < 1:
@@ -122,6 +123,13 @@ def run(args: argparse.Namespace) -> int:
         if name.strip() in ablations:
             raise EGMTError(f"--ablation: the name {name.strip()!r} is given twice")
         ablations[name.strip()] = Path(folder.strip())
+    check_outputs(
+        inputs={"--data": args.data, "--checkpoint": args.checkpoint, "--annotations": args.annotations,
+                "--peers": args.peers, **{f"--ablation {name}": folder for name, folder in ablations.items()}},
+        outputs={"--out": args.out, "--results": args.results, "--figures": args.figures},
+        writes={"--out": [args.out / d for d in args.datasets],
+                "--figures": [args.figures / f"{prefix}{d}.png" for d in args.datasets for prefix in ("", "heatmaps-")]},
+    )
     options = BenchmarkOptions(
         data=args.data, datasets=args.datasets, methods=args.methods, checkpoint=args.checkpoint,
         annotations=args.annotations, out=args.out, results=args.results, tables=args.tables,

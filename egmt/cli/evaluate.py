@@ -65,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from egmt.bench.evaluate import evaluate
+    from egmt.fileio import check_outputs
 
     fused: dict[str, Path] = {}
     for name, folder in args.fused:
@@ -73,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
         fused[name] = folder
     if args.workers is not None and args.workers < 1:
         raise EGMTError("--workers must be at least 1")
+
+    check_outputs(
+        inputs={"--ir": args.ir, "--vi": args.vi, **{f"--fused {name}": folder for name, folder in fused.items()}},
+        outputs={"-o": args.out},
+        writes={"-o": [args.out / name for name in ("per_image.csv", "summary.csv", "summary.md")]},
+    )
 
     def log(msg: str) -> None:
         print(f"egmt: warning: {msg}", file=sys.stderr)

@@ -28,18 +28,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import shutil
 
+    from egmt.fileio import atomic_path, check_outputs
     from egmt.infer.run import DEFAULT_CHECKPOINT
     from egmt.model import EGMT
-    from egmt.model.export import export_onnx
+    from egmt.model.export import CLASSIFIER_FILE, FUSION_FILE, export_onnx
     from egmt.text.features import BANK_FILE, VOCABULARY_FILE
     from egmt.train.checkpoint import resolve_checkpoint
 
-    folder = resolve_checkpoint(args.checkpoint or DEFAULT_CHECKPOINT)
+    checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
+    folder = resolve_checkpoint(checkpoint)
+    names = ("config.json", BANK_FILE, VOCABULARY_FILE)
+    check_outputs(inputs={"--checkpoint": checkpoint, "the checkpoint": folder}, outputs={"-o": args.out},
+                  writes={"-o": [args.out / name for name in (FUSION_FILE, CLASSIFIER_FILE, *names)]})
     model = EGMT.from_pretrained(folder)
     written = export_onnx(model, args.out, args.opset)
-    for name in ("config.json", BANK_FILE, VOCABULARY_FILE):
+    for name in names:
         if (folder / name).is_file():
-            shutil.copyfile(folder / name, args.out / name)
+            with atomic_path(args.out / name) as tmp:
+                shutil.copyfile(folder / name, tmp)
     for path in written:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

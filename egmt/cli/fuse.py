@@ -44,11 +44,21 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from egmt.errors import EGMTError
-    from egmt.infer.run import FuseJob
+    from egmt.fileio import check_outputs
+    from egmt.infer.run import FuseJob, pair_output
 
     ir, vi, out = Path(args.ir), Path(args.vi), Path(args.out)
+    for flag, path in (("--ir", ir), ("--vi", vi)):
+        if not path.exists():
+            raise EGMTError(f"{flag} {path}: no such file or folder")
     if ir.is_dir() != vi.is_dir():
         raise EGMTError(f"--ir {ir} and --vi {vi}: give two files or two folders")
+    check_outputs(
+        inputs={"--ir": ir, "--vi": vi, "--checkpoint": args.checkpoint, "--annotations": args.annotations,
+                "--captions": args.captions, "--split": args.split},
+        outputs={"-o": out},
+        writes={"-o": [out / "entities.csv"] if ir.is_dir() else [pair_output(ir, out)]},
+    )
     job = FuseJob.from_args(args)
     report = job.run_folders(ir, vi, out, split=args.split) if ir.is_dir() else job.run_pair(ir, vi, out)
     for line in report.failures:

@@ -33,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from egmt.errors import EGMTError
+    from egmt.fileio import check_outputs
     from egmt.infer.entities import EntityResolver, parse_entity_list
     from egmt.infer.fuser import EGMTFuser
-    from egmt.infer.heatmaps import entity_heatmaps, write_heatmaps
+    from egmt.infer.heatmaps import entity_file_name, entity_heatmaps, write_heatmaps
     from egmt.infer.run import DEFAULT_CHECKPOINT
 
     ir, vi = Path(args.ir), Path(args.vi)
@@ -49,9 +50,15 @@ def run(args: argparse.Namespace) -> int:
         entities, source = EntityResolver(annotations=args.annotations)(ir.stem)
         if source != "annotations":
             raise EGMTError(f"{args.annotations}: no annotation for pair {ir.stem!r}")
+    out = Path(args.out)
+    check_outputs(
+        inputs={"--ir": ir, "--vi": vi, "--checkpoint": args.checkpoint, "--annotations": args.annotations},
+        outputs={"-o": out},
+        writes={"-o": [out / f"{ir.stem}_heatmaps.csv"] + [out / f"{ir.stem}_{entity_file_name(e)}.png" for e in entities]},
+    )
     fuser = EGMTFuser.from_pretrained(Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT, device=args.device)
     result = entity_heatmaps(fuser, ir, vi, entities)
-    paths = write_heatmaps(result, Path(args.out), prefix=f"{ir.stem}_", alpha=args.alpha)
+    paths = write_heatmaps(result, out, prefix=f"{ir.stem}_", alpha=args.alpha)
     for entity, path, weights in zip(result.entities, paths, result.maps):
         print(f"{path}: {entity} (mean weight {weights.mean():.3f}, max {weights.max():.3f})")
     return 0

@@ -6,6 +6,7 @@ that cache, flipped at random (the same flip for IR and visible).
 
 from __future__ import annotations
 
+import typing
 import warnings
 from collections.abc import Sequence
 
@@ -14,11 +15,11 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from egmt.config import DataConfig
+from egmt.config import DataConfig, SmallImages
 from egmt.data.pairs import Pair, find_pairs, load_pair
 from egmt.errors import EGMTError
 
-SMALL_IMAGE_POLICIES = ("error", "skip")
+SMALL_IMAGE_POLICIES = typing.get_args(SmallImages)
 
 
 def _axis_positions(length: int, size: int, stride: int) -> list[int]:

@@ -21,6 +21,11 @@ from egmt.errors import EGMTError
 
 MODALITIES = ("ir", "vi")
 
+#: The smallest pair (each side, pixels) that ``egmt fuse`` / ``heatmap`` accept: one 16x16 window
+#: (patch) of the shipped models. Below it the network sees mostly padding and its classifier
+#: still names entities (a 1x1 pair got six): an error naming the file (docs/design.md).
+MIN_FUSION_SIZE = 16
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -146,16 +151,20 @@ def load_pair(pair: Pair) -> LoadedPair:
 
 
 def pair_from_arrays(name: str, ir_np: np.ndarray, vi_np: np.ndarray, ir_label: object = "infrared",
-                     vi_label: object = "visible") -> LoadedPair:
+                     vi_label: object = "visible", min_size: int = 0) -> LoadedPair:
     """Y channels (and the visible's CbCr) of two images as :func:`read_image` returns them.
 
     An image stored as RGB with R == G == B (TNO's PNGs) is treated as grey: its channel is
     taken as is, exactly, and a grey visible gets no CbCr (so it stays grey after fusion).
-    The labels name the images in the error raised when their sizes differ.
+    The labels name the images in the error raised when their sizes differ, or when either
+    side is under ``min_size`` pixels (fusion passes :data:`MIN_FUSION_SIZE`).
     """
     if ir_np.shape[:2] != vi_np.shape[:2]:
         (hi, wi), (hv, wv) = ir_np.shape[:2], vi_np.shape[:2]
         raise EGMTError(f"{ir_label} is {wi}x{hi} but {vi_label} is {wv}x{hv} (W x H): IR and visible sizes differ")
+    h, w = ir_np.shape[:2]
+    if h < min_size or w < min_size:
+        raise EGMTError(f"{ir_label}: {w}x{h} (W x H) is smaller than the {min_size}x{min_size} minimum for fusion")
     if _is_grey_rgb(ir_np):
         ir_np = ir_np[..., 0]
     if _is_grey_rgb(vi_np):

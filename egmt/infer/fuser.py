@@ -16,6 +16,7 @@ The two passes share everything that does not depend on the entities (``EGMT.enc
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +26,10 @@ import torch
 from egmt.config import EGMTConfig
 from egmt.data.color import merge_luma
 from egmt.data.io import read_image
-from egmt.data.pairs import pair_from_arrays
+from egmt.data.pairs import MIN_FUSION_SIZE, pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.fileio import read_json
-from egmt.infer.tiling import fuse_in_tiles, tile_slices
+from egmt.infer.tiling import fuse_in_tiles, tile_progress, tile_slices
 from egmt.model import EGMT
 from egmt.text.bank import EntityBank
 from egmt.text.features import BANK_FILE, VOCABULARY_FILE
@@ -39,6 +40,8 @@ from egmt.train.distributed import pick_device
 #: A checkpoint folder's validation scores (from training): ``{"step": int, "rule": str,
 #: "fusion": {metric: value}, "classification": {"map": float, "prior_map": float, ...}}``.
 VALIDATION_FILE = "validation.json"
+
+log = logging.getLogger(__name__)
 
 
 def caption_free_policy(validation: dict | None) -> tuple[bool, str]:
@@ -151,10 +154,14 @@ class EGMTFuser:
 
     # -- entities ------------------------------------------------------------------------
     def entity_features(self, entities: list[str]) -> torch.Tensor:
-        """``[E, D]`` features; an entity missing from the bank is encoded with the bank's encoder."""
+        """``[E, D]`` features; an entity missing from the bank is encoded with the bank's encoder
+        (loaded on first use: seconds) and added to the in-memory bank, with one warning on the
+        ``egmt.infer`` logger naming it; an error only where that encoder cannot be loaded."""
         assert self.bank is not None
-        unknown = [e for e in entities if e not in self.bank]
+        unknown = list(dict.fromkeys(e for e in entities if e not in self.bank))
         if unknown:
+            log.warning("encoding %d %s not in the checkpoint's entity bank with %s: %s", len(unknown),
+                        "entity" if len(unknown) == 1 else "entities", self.bank.encoder, ", ".join(unknown))
             if self._encoder is None:
                 from egmt.text.encoders import load_encoder
 
@@ -175,7 +182,8 @@ class EGMTFuser:
         parts = [(ir, vi)] if tile is None else [(ir[..., r, c], vi[..., r, c]) for r, c in tile_slices(h, w, tile, self.tile_overlap)]
         # A classifier-only pass without entities (no reconstructor); a tiled image: a class is
         # present where any tile sees it (the highest probability over the tiles).
-        probs = torch.stack([torch.sigmoid(self.model.decode(self._encode(a, b), fuse=False).logits[0]) for a, b in parts])
+        probs = torch.stack([torch.sigmoid(self.model.decode(self._encode(a, b), fuse=False).logits[0])
+                             for a, b in tile_progress(parts, "classify tiles")])
         probs = probs.amax(dim=0).tolist()
         classes = self.vocabulary.classes
         chosen = [c for c, p in zip(classes, probs) if p > threshold]
@@ -231,7 +239,7 @@ class EGMTFuser:
         ir_img = read_image(ir) if isinstance(ir, (str, Path)) else ir
         vi_img = read_image(vi) if isinstance(vi, (str, Path)) else vi
         labels = (ir, vi) if isinstance(ir, (str, Path)) else ("infrared", "visible")
-        pair = pair_from_arrays("pair", ir_img, vi_img, *labels)
+        pair = pair_from_arrays("pair", ir_img, vi_img, *labels, min_size=MIN_FUSION_SIZE)
         ir_y, vi_y, vi_cbcr = pair.ir[None].to(self.device), pair.vi[None].to(self.device), pair.vi_cbcr
         probs: dict[str, float] = {}
         if not self.model.config.text_interaction:

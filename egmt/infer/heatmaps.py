@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from egmt.data.io import read_image, write_image
-from egmt.data.pairs import pair_from_arrays
+from egmt.data.pairs import MIN_FUSION_SIZE, pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
 from egmt.infer.fuser import EGMTFuser
@@ -71,7 +71,7 @@ def entity_heatmaps(fuser: EGMTFuser, ir: str | Path | np.ndarray, vi: str | Pat
     ir_img = read_image(ir) if isinstance(ir, (str, Path)) else ir
     vi_img = read_image(vi) if isinstance(vi, (str, Path)) else vi
     labels = (ir, vi) if isinstance(ir, (str, Path)) else ("infrared", "visible")
-    pair = pair_from_arrays("pair", ir_img, vi_img, *labels)
+    pair = pair_from_arrays("pair", ir_img, vi_img, *labels, min_size=MIN_FUSION_SIZE)
     ir_y, vi_y = pair.ir[None].to(fuser.device), pair.vi[None].to(fuser.device)
     feats = fuser.entity_features(entities)[None].to(fuser.device)
     h, w = ir_y.shape[-2:]

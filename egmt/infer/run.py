@@ -7,6 +7,7 @@ skipped; the rest of the folder is still fused, and nothing already written is t
 from __future__ import annotations
 
 import csv
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,18 @@ from tqdm.auto import tqdm
 from egmt.baselines import get_baseline
 from egmt.data.color import merge_luma
 from egmt.data.io import IMAGE_EXTENSIONS, read_image, write_image
-from egmt.data.pairs import Pair, match_folders, pair_from_arrays
+from egmt.data.pairs import MIN_FUSION_SIZE, Pair, match_folders, pair_from_arrays
 from egmt.errors import EGMTError
+from egmt.fileio import write_text_atomic
 from egmt.infer.entities import EntityResolver, parse_entity_list
 from egmt.infer.fuser import EGMTFuser, FusionResult
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "egmt-roadscene"
+
+
+def pair_output(ir: Path, out: Path) -> Path:
+    """Where ``egmt fuse`` writes one pair: ``out`` if it has an image extension, else ``out/STEM.png``."""
+    return out if out.suffix.lower() in IMAGE_EXTENSIONS else out / f"{ir.stem}.png"
 
 
 @dataclass
@@ -78,7 +85,7 @@ class FuseJob:
             if entities is not None:
                 result.entity_source = source
             return result
-        loaded = pair_from_arrays(pair.name, read_image(pair.ir), read_image(pair.vi), pair.ir, pair.vi)
+        loaded = pair_from_arrays(pair.name, read_image(pair.ir), read_image(pair.vi), pair.ir, pair.vi, MIN_FUSION_SIZE)
         y = torch.from_numpy(self.baseline(loaded.ir[0].numpy(), loaded.vi[0].numpy()))[None, None]
         rgb = merge_luma(y, None if loaded.vi_cbcr is None else loaded.vi_cbcr[None])[0]
         image = rgb[0].numpy() if rgb.shape[0] == 1 else rgb.permute(1, 2, 0).numpy()
@@ -104,15 +111,16 @@ class FuseJob:
             rows.append({"name": pair.name, "method": self.method, "entity_source": result.entity_source,
                          "entities": "; ".join(result.entities), "seconds": f"{seconds:.4f}"})
         if table is not None and rows:
-            with table.open("w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows(rows)
+            buf = io.StringIO(newline="")
+            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+            write_text_atomic(table, buf.getvalue())
         return report
 
     def run_pair(self, ir: Path, vi: Path, out: Path) -> FuseReport:
         """Fuse two files into ``out`` (a file if it has an image extension, else ``out/STEM.png``)."""
-        target = out if out.suffix.lower() in IMAGE_EXTENSIONS else out / f"{ir.stem}.png"
+        target = pair_output(ir, out)
         report = self._run([Pair(ir.stem, ir, vi)], lambda p: target, FuseReport(), None)
         if report.written and self.method == "egmt":
             r = self.last_result

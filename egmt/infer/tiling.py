@@ -8,9 +8,11 @@ with the image border.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Sequence
+from typing import Callable, TypeVar
 
 import torch
+from tqdm.auto import tqdm
 
 from egmt.data.crops import crop_positions
 
@@ -35,6 +37,15 @@ def tile_slices(height: int, width: int, tile: int, overlap: int = 32) -> list[t
     return [(slice(top, top + th), slice(left, left + tw)) for top in tops for left in lefts]
 
 
+T = TypeVar("T")
+
+
+def tile_progress(tiles: Sequence[T], desc: str) -> Sequence[T]:
+    """``tiles`` behind a tqdm bar on stderr (cleared when done; none for a single tile): a large
+    image takes minutes on a CPU (a 3840x2160 pair: 12 tiles of 1024)."""
+    return tqdm(tiles, desc=desc, unit="tile", leave=False, disable=len(tiles) < 2)
+
+
 def fuse_in_tiles(
     fuse: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     ir: torch.Tensor,
@@ -51,7 +62,7 @@ def fuse_in_tiles(
     out = torch.zeros_like(ir)
     weight = torch.zeros(1, 1, h, w, dtype=ir.dtype, device=ir.device)
     window = (_ramp(th, min(overlap, th // 2))[:, None] * _ramp(tw, min(overlap, tw // 2))[None, :]).to(ir)
-    for rows, cols in tile_slices(h, w, tile, overlap):
+    for rows, cols in tile_progress(tile_slices(h, w, tile, overlap), "fuse tiles"):
         sl = (..., rows, cols)
         out[sl] += fuse(ir[sl], vi[sl]) * window
         weight[sl] += window

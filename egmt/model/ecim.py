@@ -14,10 +14,12 @@ given; ``ModelConfig.num_blocks`` stacks them (default 1).
 
 from __future__ import annotations
 
+import typing
+
 import torch
 from torch import nn
 
-from egmt.config import ModelConfig
+from egmt.config import ChannelScope, ModelConfig
 from egmt.model.attention import ChannelCrossAttention, FeedForward, WindowSelfAttention
 from egmt.model.cgha import CrossModalGuidedHybridAttention
 
@@ -78,7 +80,7 @@ class ECIMBlock(nn.Module):
         return x["ir"], x["vi"]
 
 
-CHANNEL_SCOPES = ("window", "image")
+CHANNEL_SCOPES = typing.get_args(ChannelScope)
 
 
 def channel_stage(block: nn.Module, x: dict[str, torch.Tensor], scope: str = "window") -> dict[str, torch.Tensor]:

@@ -27,19 +27,20 @@ The block has the pixel block's interface (``visual`` / ``entity`` / ``forward``
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from egmt.config import ModelConfig
+from egmt.config import ModelConfig, TokenUnembed
 from egmt.model.attention import ChannelCrossAttention, FeedForward, WindowSelfAttention, window_partition
 from egmt.model.cgha import CrossModalGuidedHybridAttention
 from egmt.model.ecim import MODALITIES, channel_stage, per_modality
 
 
-UNEMBEDS = ("patch", "smooth")
+UNEMBEDS = typing.get_args(TokenUnembed)
 
 
 @dataclass

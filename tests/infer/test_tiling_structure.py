@@ -136,3 +136,32 @@ def test_cli_tile_reaches_the_tiler(checkpoint, tmp_path, monkeypatch):
     assert seen == [(64, 32, (100, 150))]
     one, tiled = read_image(tmp_path / "one.png"), read_image(tmp_path / "tiled.png")
     assert np.abs(one - tiled).max() <= 2.5 / 255
+
+
+def test_tiled_fusion_shows_progress_over_the_tiles(checkpoint, monkeypatch):
+    """Caption-free fusion of a tiled pair: a bar over the classifier's tiles, then one over the
+    fusion's, each advanced to the tile count; a pair in one piece shows none."""
+    from egmt.infer import tiling
+    from egmt.infer.tiling import tile_slices
+
+    bars = []
+    real = tiling.tqdm
+
+    def spy(iterable, **kw):
+        bar = real(iterable, **kw)
+        bars.append((bar, kw["disable"]))  # a closed bar reads as disabled
+        return bar
+
+    monkeypatch.setattr(tiling, "tqdm", spy)
+    validated = {"classification": {"map": 0.6, "prior_map": 0.5}}
+    ir, vi = (_structured(100, 150, s)[0, 0].numpy().clip(0, 1) for s in (5, 6))
+    fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu", tile_size=64, validation=validated)
+    fuser(ir, vi, threshold=0.0)
+    n = len(tile_slices(100, 150, 64, 32))
+    assert n == 12  # 3 rows x 4 columns
+    assert [(b.desc, b.total, b.n, off) for b, off in bars] == [("classify tiles", n, n, False), ("fuse tiles", n, n, False)]
+    bars.clear()
+    EGMTFuser.from_pretrained(checkpoint, device="cpu", validation=validated)(ir, vi, threshold=0.0)
+    assert all(off for _, off in bars)  # one piece: no bar shown
+    EGMTFuser.from_pretrained(checkpoint, device="cpu", tile_size=64)(ir[:64, :64], vi[:64, :64], entities=["car"])
+    assert all(off for _, off in bars)

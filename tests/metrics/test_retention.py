@@ -33,3 +33,21 @@ def test_only_the_hottest_pixels_count_and_no_excess_is_nan():
     kept, excess = hot_target_sums(ir, vi, fused)
     assert excess > 0 and kept == pytest.approx(excess)
     assert math.isnan(target_retention([(vi * 0.5, vi, vi)]))  # IR never warmer than VI
+
+
+def test_the_hottest_one_percent_exactly():
+    """10 000 pixels: exactly 100 (1 %) at IR 0.9 over VI 0.4 (excess 0.5 each, 50 in all), the fused
+    image keeping 0.3 of it (30): retention 0.6. The next 100 pixels sit just below the cut-off
+    (IR 0.89 over VI 0.1, the fused image showing VI): counted, they would give 30 / 129."""
+    rng = np.random.default_rng(7)
+    ir = rng.uniform(0.0, 0.5, size=10_000)
+    vi = rng.uniform(0.0, 1.0, size=10_000)
+    fused = rng.uniform(0.0, 1.0, size=10_000)
+    hot, near = rng.permutation(10_000)[:200].reshape(2, 100)
+    ir[hot], vi[hot], fused[hot] = 0.9, 0.4, 0.7
+    ir[near], vi[near], fused[near] = 0.89, 0.1, 0.1
+    ir, vi, fused = (a.reshape(100, 100) for a in (ir, vi, fused))
+    kept, excess = hot_target_sums(ir, vi, fused)
+    assert (kept, excess) == (pytest.approx(30.0), pytest.approx(50.0))
+    assert target_retention([(ir, vi, fused)]) == pytest.approx(0.6)
+    assert hot_target_sums(ir, vi, fused, hot_percent=2.0) == (pytest.approx(30.0), pytest.approx(129.0))

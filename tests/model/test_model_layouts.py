@@ -96,13 +96,14 @@ def test_padding_entities_have_no_effect(layout):
     torch.testing.assert_close(batched.logits, torch.cat([first.logits, second.logits]), rtol=0, atol=1e-5)
 
 
-def _reach(model: EGMT, size: int, window: int) -> torch.Tensor:
+def _reach(model: EGMT, size: int, window: int, entities: int = 2) -> torch.Tensor:
     """|change| of the fused image when only the top-left window of the infrared input changes."""
     ir, vi = pair(1, size, size)
     changed = ir.clone()
     changed[..., :window, :window] = 1 - changed[..., :window, :window]
+    e = ents(1, entities)
     with torch.no_grad():
-        return (model(changed, vi, ents(1, 2)).fused - model(ir, vi, ents(1, 2)).fused).abs()[0, 0]
+        return (model(changed, vi, e).fused - model(ir, vi, e).fused).abs()[0, 0]
 
 
 def test_patch_layout_attention_is_global():
@@ -110,6 +111,26 @@ def test_patch_layout_attention_is_global():
     diff = _reach(make("patch").eval(), 48, 8)
     far = diff[24:, 24:]  # patches at least two patches (and the conv margin) away
     assert (far > 0).float().mean() > 0.9 and far.mean() > 1e-6
+
+
+@pytest.mark.parametrize("msa, cgha, entities", [(True, False, 2), (True, True, 0), (False, True, 2)],
+                         ids=["MSA alone (CGHA off)", "MSA alone (no entity)", "CGHA alone (MSA off)"])
+def test_each_patch_token_stage_alone_is_global(msa, cgha, entities):
+    """Each of the two token stages spreads one patch's change over the image on its own: MSA
+    (eq. 3, over all patch tokens) with CGHA off or skipped for want of an entity, and CGHA
+    (eq. 6: the entity-weighted queries attend to all tokens) with MSA off. With both on, either
+    would hide the other being cut down to a token attending only to itself."""
+    diff = _reach(make("patch", token_attention=msa, cgha=cgha).eval(), 48, 8, entities)
+    far = diff[24:, 24:]
+    assert (far > 0).float().mean() > 0.9 and far.mean() > 1e-6
+
+
+def test_patch_layout_without_token_stages_is_local():
+    """The control that makes the reach above mean something: with neither MSA nor CGHA (MCA is
+    per patch), pixels beyond the changed patch, its neighbour and the convs' margins are identical."""
+    diff = _reach(make("patch", token_attention=False, cgha=False).eval(), 48, 8)
+    assert diff[:8, :8].max() > 1e-3
+    assert diff[24:, :].max() == 0 and diff[:, 24:].max() == 0
 
 
 def test_pixel_layout_attention_stays_in_its_window():
