@@ -1,5 +1,5 @@
 """The demo's fixtures: the shipped checkpoint behind a :class:`DemoPipeline`, the bundled samples,
-and reference fusions made by :class:`EGMTFuser` directly (what ``egmt fuse`` writes)."""
+and the pixels ``egmt fuse`` writes for a bundled pair, to compare the demo's output with."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from egmt.cli import main as cli_main
 from egmt.infer.fuser import EGMTFuser
 from egmt.infer.run import DEFAULT_CHECKPOINT
 from egmt.serve.pipeline import DemoPipeline
@@ -25,7 +27,10 @@ def pipeline(fuser) -> DemoPipeline:
     return DemoPipeline(fuser)
 
 
-def expected_fused(fuser: EGMTFuser, name: str, entities: list[str] | None) -> np.ndarray:
-    """The 8-bit pixels ``egmt fuse`` writes for the bundled pair ``name`` (write_image's rounding)."""
-    result = fuser(SAMPLES / "ir" / f"{name}.png", SAMPLES / "vi" / f"{name}.png", entities=entities)
-    return np.rint(np.clip(result.image, 0.0, 1.0) * 255.0).astype(np.uint8)
+def egmt_fuse_pixels(name: str, entities: str | None, out: Path) -> np.ndarray:
+    """The pixels ``egmt fuse`` writes for the bundled pair ``name`` (``entities``: its
+    ``--entities``; None: caption-free), the shipped checkpoint, on the CPU."""
+    argv = ["fuse", "--ir", str(SAMPLES / "ir" / f"{name}.png"), "--vi", str(SAMPLES / "vi" / f"{name}.png"),
+            "-o", str(out / f"{name}.png"), "--device", "cpu"]
+    assert cli_main(argv + (["--entities", entities] if entities is not None else [])) == 0
+    return np.asarray(Image.open(out / f"{name}.png"))

@@ -13,7 +13,7 @@ from PIL import Image
 from egmt.errors import EGMTError
 from egmt.serve.pipeline import Upload
 from egmt.serve.scores import quick_scores
-from tests.serve.conftest import SAMPLES, expected_fused
+from tests.serve.conftest import SAMPLES, egmt_fuse_pixels
 
 
 def sample(name: str, role: str) -> Upload:
@@ -40,10 +40,10 @@ def private_tmp(tmp_path, monkeypatch):
     return folder
 
 
-def test_typed_entities_fuse_as_egmt_fuse_does_and_nothing_stays_on_disk(pipeline, fuser, private_tmp):
+def test_typed_entities_fuse_as_egmt_fuse_does_and_nothing_stays_on_disk(pipeline, private_tmp, tmp_path):
     result = pipeline.run(sample("07", "ir"), sample("07", "vi"), "Person, tree ,")
     assert result.entities == ["person", "tree"] and result.entity_source == "typed"
-    np.testing.assert_array_equal(decode(result.fused_png), expected_fused(fuser, "07", ["person", "tree"]))
+    np.testing.assert_array_equal(decode(result.fused_png), egmt_fuse_pixels("07", "person, tree", tmp_path))
     assert (result.width, result.height) == (256, 256)
     # the sources as shown are the uploads' pixels
     np.testing.assert_array_equal(decode(result.ir_png), decode((SAMPLES / "ir" / "07.png").read_bytes()))
@@ -54,12 +54,12 @@ def test_typed_entities_fuse_as_egmt_fuse_does_and_nothing_stays_on_disk(pipelin
     assert list(private_tmp.iterdir()) == []
 
 
-def test_caption_free_reports_the_fusers_entities_and_source(pipeline, fuser):
+def test_caption_free_reports_the_fusers_entities_and_source(pipeline, fuser, tmp_path):
     result = pipeline.run(sample("19", "ir"), sample("19", "vi"), "  ")
     reference = fuser(SAMPLES / "ir" / "19.png", SAMPLES / "vi" / "19.png")
     assert (result.entities, result.entity_source) == (reference.entities, reference.entity_source)
     assert result.entity_source != "typed"
-    np.testing.assert_array_equal(decode(result.fused_png), expected_fused(fuser, "19", None))
+    np.testing.assert_array_equal(decode(result.fused_png), egmt_fuse_pixels("19", None, tmp_path))
     assert len(result.heatmaps) == len(result.entities)
     if not result.entities:
         assert "no entity" in result.heatmap_note
