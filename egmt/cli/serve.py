@@ -26,8 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)")
     p.add_argument("--samples", metavar="DIR",
                    help="folder {ir,vi}/STEM.ext of pairs the page offers (default: the checkout's samples/tno, if present)")
-    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request, both images together (default 20 MB)")
-    p.add_argument("--max-pixels", type=int, default=4_000_000, help="largest image accepted, in pixels (default 4000000)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB", help="largest request, both images together (default 20 MB)")
+    p.add_argument("--max-pixels", type=int, default=4_000_000, metavar="N", help="largest image accepted, in pixels (default 4000000)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
 
 
@@ -56,17 +56,17 @@ def run(args: argparse.Namespace) -> int:
     samples = Path(args.samples) if args.samples else Path(__file__).resolve().parents[2] / "samples" / "tno"
     if args.samples and not (samples / "ir").is_dir():
         raise EGMTError(f"--samples {samples}: expected a folder with ir/ and vi/ inside")
-    checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
-    fuser = EGMTFuser.from_pretrained(checkpoint, device=args.device)
-    app = create_app(DemoPipeline(fuser, max_pixels=args.max_pixels), samples=samples, checkpoint=checkpoint.name,
-                     max_upload_bytes=int(args.max_upload_mb * 2**20))
-    try:
+    try:  # listen first: a busy port fails before the checkpoint loads
         sock = socket.create_server((args.host, args.port))
     except OSError as e:
         raise EGMTError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"egmt serve: http://{shown}:{port}/ (checkpoint {checkpoint}; Ctrl+C stops)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[sock])
+    with sock:
+        checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+        fuser = EGMTFuser.from_pretrained(checkpoint, device=args.device)
+        app = create_app(DemoPipeline(fuser, max_pixels=args.max_pixels), samples=samples, checkpoint=checkpoint.name,
+                         max_upload_bytes=int(args.max_upload_mb * 2**20))
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"egmt serve: http://{shown}:{port}/ (checkpoint {checkpoint}; Ctrl+C stops)", flush=True)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
