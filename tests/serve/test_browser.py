@@ -95,7 +95,7 @@ def _decode(data_uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(payload))))
 
 
-def test_the_page_fuses_an_uploaded_pair_as_egmt_fuse_does(server, browser, tmp_path):
+def test_the_page_fuses_an_uploaded_pair_as_egmt_fuse_does(browser, server, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
