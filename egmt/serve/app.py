@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import mimetypes
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -107,7 +108,7 @@ def create_app(pipeline: DemoPipeline, samples: Path | None = None, checkpoint: 
         if name not in pairs or role not in ("ir", "vi"):
             return _error(f"no bundled sample {name!r}/{role!r}", 404)
         path = pairs[name][0 if role == "ir" else 1]
-        return Response(path.read_bytes(), media_type=f"image/{path.suffix.lower().lstrip('.').replace('jpg', 'jpeg')}")
+        return Response(path.read_bytes(), media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
 
     async def fuse(request: Request) -> Response:
         length = request.headers.get("content-length")
