@@ -1,0 +1,100 @@
+"""The demo's framework-free work: the same pixels as ``egmt fuse``, one-line errors, nothing left on disk."""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from egmt.errors import EGMTError
+from egmt.serve.pipeline import Upload
+from egmt.serve.scores import quick_scores
+from tests.serve.conftest import SAMPLES, egmt_fuse_pixels
+
+
+def sample(name: str, role: str) -> Upload:
+    path = SAMPLES / role / f"{name}.png"
+    return Upload(path.name, path.read_bytes())
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """Every temporary folder the pipeline makes goes under tmp_path/t (to check it is emptied)."""
+    folder = tmp_path / "t"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_typed_entities_fuse_as_egmt_fuse_does_and_nothing_stays_on_disk(pipeline, private_tmp, tmp_path):
+    result = pipeline.run(sample("07", "ir"), sample("07", "vi"), "Person, tree ,")
+    assert result.entities == ["person", "tree"] and result.entity_source == "typed"
+    np.testing.assert_array_equal(decode(result.fused_png), egmt_fuse_pixels("07", "person, tree", tmp_path))
+    assert (result.width, result.height) == (256, 256)
+    # the sources as shown are the uploads' pixels
+    np.testing.assert_array_equal(decode(result.ir_png), decode((SAMPLES / "ir" / "07.png").read_bytes()))
+    # one heat map per entity, each an RGB overlay of the image's size
+    assert [h[0] for h in result.heatmaps] == ["person", "tree"]
+    assert all(decode(h[1]).shape == (256, 256, 3) for h in result.heatmaps)
+    assert math.isclose(sum(h[2] for h in result.heatmaps), 1.0, abs_tol=1e-4)  # weights sum to 1 per pixel
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_caption_free_reports_the_fusers_entities_and_source(pipeline, fuser, tmp_path):
+    result = pipeline.run(sample("19", "ir"), sample("19", "vi"), "  ")
+    reference = fuser(SAMPLES / "ir" / "19.png", SAMPLES / "vi" / "19.png")
+    assert (result.entities, result.entity_source) == (reference.entities, reference.entity_source)
+    assert result.entity_source != "typed"
+    np.testing.assert_array_equal(decode(result.fused_png), egmt_fuse_pixels("19", None, tmp_path))
+    assert len(result.heatmaps) == len(result.entities)
+    if not result.entities:
+        assert "no entity" in result.heatmap_note
+
+
+def test_scores_are_the_metrics_of_the_8bit_images(pipeline):
+    result = pipeline.run(sample("07", "ir"), sample("07", "vi"), "person")
+    assert list(result.scores) == ["EN", "SD", "SF", "MI", "seam_ratio", "target_retention"]
+    ir, vi, fused = (decode(b).astype(np.float64) / 255.0 for b in (result.ir_png, result.vi_png, result.fused_png))
+    assert quick_scores(ir, vi, fused) == result.scores
+    # fusing a source with itself keeps all of its warm targets and adds no seams
+    same = quick_scores(ir, vi, ir)
+    assert math.isclose(same["target_retention"], 1.0) and same["seam_ratio"] <= 1.0 + 1e-9
+    assert 0 < result.scores["EN"] <= 8
+
+
+@pytest.mark.parametrize("ir, vi, message", [
+    (Upload("notes.txt", b"not an image at all"), None, "infrared 'notes.txt': not an image file"),
+    (None, Upload("vi.png", b""), "visible 'vi.png': empty file"),
+    (Upload("tiny.png", png(np.zeros((1, 1), np.uint8))), Upload("tiny.png", png(np.zeros((1, 1), np.uint8))),
+     "infrared 'tiny.png': image is 1x1; each side must be at least 16 pixels"),
+    (None, sample("08", "vi"), "infrared '07.png' is 256x256 but visible '08.png' is 595x328: IR and visible sizes differ"),
+    (Upload("cut.png", (SAMPLES / "ir" / "07.png").read_bytes()[:4000]), None, "infrared 'cut.png': unreadable image"),
+])
+def test_bad_input_is_one_line_naming_the_upload(pipeline, private_tmp, ir, vi, message):
+    with pytest.raises(EGMTError) as info:
+        pipeline.run(ir or sample("07", "ir"), vi or sample("07", "vi"))
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    assert str(private_tmp) not in str(info.value)  # the temporary file is never named
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_too_many_pixels_is_refused_from_the_header(fuser):
+    from egmt.serve.pipeline import DemoPipeline
+
+    small = DemoPipeline(fuser, max_pixels=200 * 200)
+    with pytest.raises(EGMTError, match=r"infrared '07.png': image is 256x256 = 65,536 pixels; the limit is 40,000"):
+        small.run(sample("07", "ir"), sample("07", "vi"))
