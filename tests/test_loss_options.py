@@ -67,3 +67,33 @@ def test_fixed_and_softmax_weightings():
     assert soft.weighting == "softmax" and soft.task_weights().tolist() == [0.5, 0.5]
     with pytest.raises(EGMTError, match="task_weighting"):
         MultiTaskLoss(LossConfig(task_weighting="equal"))
+
+
+def _person_in_smoke() -> tuple[torch.Tensor, torch.Tensor]:
+    """IR: a cool person (0.25) on a warmer background (0.45), with some texture; VI: bright, flat
+    smoke (0.8) over all of it. ``[1, 1, 64, 64]`` each."""
+    g = torch.Generator().manual_seed(0)
+    ir = 0.45 + 0.02 * torch.rand(1, 1, 64, 64, generator=g)
+    ir[..., 20:44, 26:38] = 0.25
+    return ir, torch.full((1, 1, 64, 64), 0.8)
+
+
+def test_base_detail_target_keeps_a_cool_person_in_bright_smoke():
+    """eq. 12 as written (max) prefers the smoke over the person; the base/detail target prefers the
+    smoke's brightness with the IR's structure on it (the issue's erased people)."""
+    import torch.nn.functional as F
+
+    ir, vi = _person_in_smoke()
+    sigma = 8.0
+    size = 2 * math.ceil(3 * sigma) + 1
+    detail_ir = ir - kornia.filters.gaussian_blur2d(ir, (size, size), (sigma, sigma), border_type="reflect")
+    with_person = (vi + detail_ir).clamp(0, 1)
+    plain, split = (FusionLoss(LossConfig(intensity_target=t, intensity_sigma=sigma)) for t in ("max", "base_detail"))
+    assert plain(vi, ir, vi)["int"] < plain(with_person, ir, vi)["int"]
+    assert split(with_person, ir, vi)["int"] < split(vi, ir, vi)["int"]
+    # by hand: base |G*F - max(G*IR, G*VI)| + detail |D(F) - maxabs(D(IR), D(VI))|, D(VI) = 0 here
+    blur = lambda x: kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")  # noqa: E731
+    expected = F.l1_loss(blur(ir), torch.maximum(blur(ir), blur(vi))) + F.l1_loss(ir - blur(ir), detail_ir)
+    assert split(ir, ir, vi)["int"] == pytest.approx(float(expected), abs=1e-6)
+    same = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert float(split(same, same, same)["int"]) == pytest.approx(0.0, abs=1e-7)

@@ -20,6 +20,9 @@ D = 384
 LAYOUTS = {
     "pixel": {"channels": 16, "num_heads": 2},
     "patch": {"channels": 8, "num_heads": 2, "layout": "patch", "window_size": 8, "token_dim": 32, "token_heads": 2},
+    # the seam-free variant: token updates interpolated between patch centres, one MCA map per image
+    "patch-smooth": {"channels": 8, "num_heads": 2, "layout": "patch", "window_size": 8, "token_dim": 32,
+                     "token_heads": 2, "token_unembed": "smooth", "channel_attention_scope": "image"},
 }
 
 
@@ -131,6 +134,38 @@ def test_patch_layout_without_token_stages_is_local():
     diff = _reach(make("patch", token_attention=False, cgha=False).eval(), 48, 8)
     assert diff[:8, :8].max() > 1e-3
     assert diff[24:, :].max() == 0 and diff[:, 24:].max() == 0
+
+
+def test_image_scope_channel_attention_reaches_the_whole_image():
+    """MCA with one channel map per image (``channel_attention_scope="image"``): a change in one
+    patch moves every pixel, with no token stage at all; per window (the control above) it does not."""
+    diff = _reach(make("patch", token_attention=False, cgha=False, channel_attention_scope="image").eval(), 48, 8)
+    assert (diff[24:, 24:] > 0).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("unembed, seamless", [("smooth", True), ("patch", False)])
+def test_smooth_token_return_draws_no_patch_grid(unembed, seamless):
+    """The token updates' way back to the pixels: "smooth" interpolates linearly between patch
+    centres, so the step across a patch border equals the steps beside it (the update bends only at
+    patch centres, never at a border); the "patch" projection gives each patch its own pattern."""
+    from egmt.model.attention import window_reverse
+
+    block = make("patch", token_unembed=unembed).blocks[0]
+    (gh, gw), c, p = (6, 5), 8, 8
+    torch.manual_seed(3)
+    with torch.no_grad():
+        update = block.unembed["ir"](torch.randn(1, gh * gw, 32))
+        like = torch.zeros(1, gh * gw, p * p, c)
+        pixels = window_reverse(block._to_pixels(update, (gh, gw), like), p, gh * p, gw * p)[0]
+    for x in range(p, gw * p, p):  # the interior borders between patch columns
+        across, beside = pixels[:, :, x] - pixels[:, :, x - 1], pixels[:, :, x - 1] - pixels[:, :, x - 2]
+        assert torch.allclose(across, beside, atol=1e-6) == seamless
+    for y in range(p, gh * p, p):  # ... and between patch rows
+        across, beside = pixels[:, y] - pixels[:, y - 1], pixels[:, y + 1] - pixels[:, y]
+        assert torch.allclose(across, beside, atol=1e-6) == seamless
+    if seamless:
+        with pytest.raises(ValueError, match="patch grid"):
+            block._to_pixels(update, (gh, gw + 1), like)
 
 
 def test_pixel_layout_attention_stays_in_its_window():
