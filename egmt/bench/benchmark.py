@@ -69,7 +69,7 @@ from egmt.bench.evaluate import EvaluationSummary, evaluate
 from egmt.bench.figures import comparison_figure, figure_pairs, grey, labelled_grid
 from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
 from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
-from egmt.bench.retention import folder_retention
+from egmt.bench.retention import folder_retention, folder_seams
 from egmt.bench.tables import markdown_table
 from egmt.fileio import write_text_atomic as write_atomic
 from egmt.data.io import write_image
@@ -370,10 +370,12 @@ def fuse_cached(
 
 
 def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, entity_note: str, out_dir: Path,
-                    paper: bool = True, peer_note: str = "", retention: dict[str, float] | None = None) -> str:
+                    paper: bool = True, peer_note: str = "", retention: dict[str, float] | None = None,
+                    seams: dict[str, dict[str, float]] | None = None) -> str:
     """One dataset's table in the layout of Tables I-IV: a row per method, the metrics with
     ↑/↓, best of our rows in bold, the paper's EGMT row in italics below (not ranked).
-    ``retention`` (method -> thermal-target retention) adds a "Targets kept" column."""
+    ``retention`` (method -> thermal-target retention) adds a "Targets kept" column, ``seams``
+    (method -> {pair: seam ratio}) a "Seams (worst pair)" column."""
     spec = _spec(name)
     methods = summary.methods
     rows = [DISPLAY.get(m, m) for m in methods]
@@ -386,17 +388,22 @@ def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, ent
     extra = {"Pairs": counts}
     if retention:
         extra["Targets kept"] = {DISPLAY.get(m, m): "–" if math.isnan(v) else f"{v:.2f}" for m, v in retention.items()}
+    if seams:
+        extra["Seams (worst pair)"] = {DISPLAY.get(m, m): _seam_cell(v) for m, v in seams.items()}
     text += markdown_table(rows, summary.metrics, values, hib, extra_columns=extra)
     ref = PAPER_FUSION.get(name) if paper else None
     if ref is not None:
         text += reference_row(f"EGMT, paper ({ref.table})", ref.values, summary.metrics, 5,
-                              extra=[str(ref.pairs)] + ([""] if retention else []))
+                              extra=[str(ref.pairs)] + ([""] if retention else []) + ([""] if seams else []))
     caption = (
         "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows "
         "(EGMT, learned peers, baselines) in bold. "
         + ("Targets kept: the share of the infrared's excess over the visible image, at the IR's hottest 1 % "
            "of pixels, that the fused image keeps (`egmt.metrics.retention`; 1 = max-abs, 0.5 = averaging, "
            "0 = the visible image there; not ranked: above 1 overshoots). " if retention else "")
+        + ("Seams: the mean seam ratio over the pairs, the worst pair and its value (`egmt.metrics.seams`: "
+           "contrast across the 16×16 patch grid over the sources', 1 = no grid beyond the sources', a 16×16 "
+           "mosaic scores well above; not ranked). " if seams else "")
         + f"{entity_note} {peer_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
     ).replace("  ", " ")
     if ref is not None:
@@ -405,6 +412,15 @@ def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, ent
     if summary.problems:
         caption += f" {len(summary.problems)} problem(s) were reported and skipped (see the log)."
     return text + caption + "\n"
+
+
+def _seam_cell(per_pair: dict[str, float]) -> str:
+    """``mean (worst: PAIR value)`` of a method's seam ratios, "–" when none is defined."""
+    defined = {k: v for k, v in per_pair.items() if not math.isnan(v)}
+    if not defined:
+        return "–"
+    worst = max(defined, key=defined.get)
+    return f"{sum(defined.values()) / len(defined):.2f} ({worst}: {defined[worst]:.2f})"
 
 
 def peer_note(peers_root: Path | None, peers: dict[str, Path]) -> str:
@@ -759,8 +775,9 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                         f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
                         + (f", the others {free}." if with_ann < len(pairs[d]) else "."))
             kept = {m: folder_retention(ir_dir, vi_dir, f)[0] for m, f in fused_dirs.items()}
+            seams = {m: folder_seams(ir_dir, vi_dir, f) for m, f in fused_dirs.items()}
             blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work,
-                                                   peer_note=peer_note(o.peers, peers), retention=kept)
+                                                   peer_note=peer_note(o.peers, peers), retention=kept, seams=seams)
             if o.figures is not None and o.figure_pairs > 0:
                 columns = [(DISPLAY.get(m, m).replace(" (ours)", ""), f) for m, f in fused_dirs.items()]
                 shown = figure_pairs(pairs[d], o.figure_pairs)

@@ -66,23 +66,25 @@ def test_results_file_has_a_table_per_dataset_in_the_papers_layout(fusion_run, t
         assert f"### {title}" in text and f"{n} of {n} pairs scored" in text
         rows = _table(text, title)
         header = rows[0]
-        assert header[:3] == ["Method", "Pairs", "Targets kept"]
-        assert header[3:] == [f"{m} {FUSION_METRICS[m].arrow}" for m in METRICS]
+        assert header[:4] == ["Method", "Pairs", "Targets kept", "Seams (worst pair)"]
+        assert header[4:] == [f"{m} {FUSION_METRICS[m].arrow}" for m in METRICS]
         body = {r[0]: r for r in rows[2:]}
         assert list(body)[:3] == ["EGMT (ours)", "Average", "Max-abs"]
         assert all(body[m][1] == str(n) for m in ("EGMT (ours)", "Average", "Max-abs"))
-        # thermal-target retention: averaging halves the warm targets, max-abs keeps them
         # thermal-target retention: averaging halves the warm targets, max-abs keeps them; the TNO
         # crops' hottest IR pixels are no warmer than the visible image, so there is nothing to keep
         kept = {m: body[m][2] for m in ("Average", "Max-abs")}
         assert kept == ({"Average": "0.50", "Max-abs": "1.00"} if dataset == "roadscene" else {"Average": "–", "Max-abs": "–"})
+        # seams: the mean over the pairs and the worst pair, by name (averaging draws no grid: near 1 on these small crops)
+        seam = re.fullmatch(r"(\d\.\d\d) \((\S+): (\d\.\d\d)\)", body["Average"][3])
+        assert seam and 0.5 < float(seam[1]) < 1.2 and float(seam[3]) >= float(seam[1])
         # the paper's EGMT row, in italics, with its own pair count and values
         paper = body[f"*EGMT, paper ({PAPER_FUSION[dataset].table})*"]
         assert paper[1] == str(PAPER_FUSION[dataset].pairs)
-        assert paper[2] == "" and paper[3] == f"*{PAPER_FUSION[dataset].values['SSIM']:.5f}*"
+        assert paper[2] == paper[3] == "" and paper[4] == f"*{PAPER_FUSION[dataset].values['SSIM']:.5f}*"
         # best of our rows in bold, per column, matching the computed means
         summary = result.fusion[dataset]
-        for j, metric in enumerate(METRICS, start=3):
+        for j, metric in enumerate(METRICS, start=4):
             bold = {name for name, r in body.items() if r[j].startswith("**")}
             expected = {bench.DISPLAY[m] for m in summary.best(metric)}
             assert bold == expected, (dataset, metric)
