@@ -25,6 +25,7 @@ from typing import Callable, Mapping
 from egmt.metrics import fmi as _fmi
 from egmt.metrics import fusion as _fu
 from egmt.metrics import phase as _phase
+from egmt.metrics import seams as _seams
 from egmt.metrics import vifb as _vifb
 
 
@@ -91,6 +92,8 @@ FUSION_METRICS: Mapping[str, MetricSpec] = _table([
     ("FMI_dct", _fmi.fmi_dct, True, "feature mutual information on the 2-D DCT"),
     ("FMI_edge", _fmi.fmi_edge, True, "feature mutual information on Sobel edge maps (Octave's edge)"),
     ("SSIM_min", _fu.ssim_min, True, "min of SSIM(A,F) and SSIM(B,F): the less kept source (egmt's own; validation rule)"),
+    ("Seam", _seams.seam_metric, False,
+     "seam ratio: contrast across the 16x16 patch grid over the sources' (egmt's own; 1 = no grid, a mosaic is far above)"),
 ])
 
 #: The paper's eight metrics, in the column order of its Tables I-IV.

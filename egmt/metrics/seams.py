@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from egmt.errors import EGMTError
+from egmt.metrics._common import MetricUndefinedError
 
 PATCH_PERIOD = 16
 
@@ -57,3 +58,12 @@ def seam_ratio(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray, period: int = 
     if not sources or max(sources) <= 0:
         return float("nan")
     return grid_contrast(fused, period) / max(sources)
+
+
+def seam_metric(ir, vi, fused) -> float:
+    """The metric registry's ``Seam``: :func:`seam_ratio` at period 16, with the registry's
+    convention for an undefined value (:class:`MetricUndefinedError` naming it, never NaN)."""
+    value = seam_ratio(ir, vi, fused)
+    if np.isnan(value):
+        raise MetricUndefinedError("Seam is undefined: no patch-grid line in the image, or flat sources")
+    return value
