@@ -19,16 +19,18 @@ def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
     """``[B, C, H, W]`` (H, W multiples of window_size) -> ``[B, nW, T, C]``, T = window_size**2."""
     b, c, h, w = x.shape
     s = window_size
-    x = x.view(b, c, h // s, s, w // s, s)
-    return x.permute(0, 2, 4, 3, 5, 1).reshape(b, (h // s) * (w // s), s * s, c)
+    # Two simple moves (channels last, then window rows of s*c contiguous values) instead of
+    # one 6-D permute: the same values, ~4-6x faster in PyTorch and ONNX Runtime (docs/speed.md).
+    x = x.reshape(b, c, h * w).transpose(1, 2).reshape(b, h // s, s, w // s, s * c)
+    return x.transpose(2, 3).reshape(b, (h // s) * (w // s), s * s, c)
 
 
 def window_reverse(x: torch.Tensor, window_size: int, height: int, width: int) -> torch.Tensor:
     """Inverse of :func:`window_partition`: ``[B, nW, T, C]`` -> ``[B, C, H, W]``."""
     b, _, _, c = x.shape
     s = window_size
-    x = x.view(b, height // s, width // s, s, s, c)
-    return x.permute(0, 5, 1, 3, 2, 4).reshape(b, c, height, width)
+    x = x.reshape(b, height // s, width // s, s, s * c).transpose(2, 3).reshape(b, height * width, c)
+    return x.transpose(1, 2).reshape(b, c, height, width)
 
 
 class FeedForward(nn.Module):
