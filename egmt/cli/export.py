@@ -2,8 +2,9 @@
 
 Writes OUT/fusion.onnx (ir, vi, entities, entity_mask -> fused image; dynamic height and width,
 multiples of the window size, and a dynamic number of entities), OUT/classifier.onnx (the
-entity-free classifier pass of caption-free inference) and copies config.json, the entity bank
-and the vocabulary beside them, so OUT is all `egmt fuse --backend onnxruntime` needs:
+entity-free classifier pass of caption-free inference) and copies config.json, the entity bank,
+the vocabulary and validation.json (the caption-free policy) beside them, so OUT is all
+`egmt fuse --backend onnxruntime` needs:
 
   egmt export -o exports/egmt-roadscene
   egmt fuse --checkpoint exports/egmt-roadscene --backend onnxruntime --ir ir.png --vi vi.png -o fused.png
@@ -26,20 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import shutil
-
+    from egmt.infer.onnx_model import export_checkpoint
     from egmt.infer.run import DEFAULT_CHECKPOINT
-    from egmt.model import EGMT
-    from egmt.model.export import export_onnx
-    from egmt.text.features import BANK_FILE, VOCABULARY_FILE
-    from egmt.train.checkpoint import resolve_checkpoint
 
-    folder = resolve_checkpoint(args.checkpoint or DEFAULT_CHECKPOINT)
-    model = EGMT.from_pretrained(folder)
-    written = export_onnx(model, args.out, args.opset)
-    for name in ("config.json", BANK_FILE, VOCABULARY_FILE):
-        if (folder / name).is_file():
-            shutil.copyfile(folder / name, args.out / name)
-    for path in written:
+    for path in export_checkpoint(args.checkpoint or DEFAULT_CHECKPOINT, args.out, args.opset):
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
