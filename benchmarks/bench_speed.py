@@ -135,11 +135,9 @@ def _channels_last(fuser: EGMTFuser) -> EGMTFuser:
 def _onnx_fuser(checkpoint: Path, work: Path) -> EGMTFuser:
     out = work / f"onnx-{checkpoint.name}"
     if not (out / "fusion.onnx").is_file():
-        from egmt.model.export import export_onnx
+        from egmt.infer.onnx_model import export_checkpoint
 
-        export_onnx(EGMT.from_pretrained(checkpoint), out)
-        for name in ("config.json", "entity_bank.safetensors", "vocabulary.json"):
-            (out / name).write_bytes((checkpoint / name).read_bytes())
+        export_checkpoint(checkpoint, out, progress=False)
     return EGMTFuser.from_pretrained(out, backend="onnxruntime")
 
 

@@ -2,8 +2,9 @@
 
 Writes OUT/fusion.onnx (ir, vi, entities, entity_mask -> fused image; dynamic height and width,
 multiples of the window size, and a dynamic number of entities), OUT/classifier.onnx (the
-entity-free classifier pass of caption-free inference) and copies config.json, the entity bank
-and the vocabulary beside them, so OUT is all `egmt fuse --backend onnxruntime` needs:
+entity-free classifier pass of caption-free inference) and copies config.json, the entity bank,
+the vocabulary and validation.json (the caption-free policy) beside them, so OUT is all
+`egmt fuse --backend onnxruntime` needs:
 
   egmt export -o exports/egmt-roadscene
   egmt fuse --checkpoint exports/egmt-roadscene --backend onnxruntime --ir ir.png --vi vi.png -o fused.png
@@ -26,26 +27,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import shutil
-
-    from egmt.fileio import atomic_path, check_outputs
+    from egmt.fileio import check_outputs
+    from egmt.infer.onnx_model import CHECKPOINT_FILES, export_checkpoint
     from egmt.infer.run import DEFAULT_CHECKPOINT
-    from egmt.model import EGMT
-    from egmt.model.export import CLASSIFIER_FILE, FUSION_FILE, export_onnx
-    from egmt.text.features import BANK_FILE, VOCABULARY_FILE
+    from egmt.model.export import CLASSIFIER_FILE, FUSION_FILE
     from egmt.train.checkpoint import resolve_checkpoint
 
     checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
     folder = resolve_checkpoint(checkpoint)
-    names = ("config.json", BANK_FILE, VOCABULARY_FILE)
     check_outputs(inputs={"--checkpoint": checkpoint, "the checkpoint": folder}, outputs={"-o": args.out},
-                  writes={"-o": [args.out / name for name in (FUSION_FILE, CLASSIFIER_FILE, *names)]})
-    model = EGMT.from_pretrained(folder)
-    written = export_onnx(model, args.out, args.opset)
-    for name in names:
-        if (folder / name).is_file():
-            with atomic_path(args.out / name) as tmp:
-                shutil.copyfile(folder / name, tmp)
-    for path in written:
+                  writes={"-o": [args.out / name for name in (FUSION_FILE, CLASSIFIER_FILE, *CHECKPOINT_FILES)]})
+    for path in export_checkpoint(folder, args.out, args.opset):
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -17,11 +17,15 @@ Needs the ``onnx`` extra (``pip install "egmt[onnx]"``: onnx, onnxscript, onnxru
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from egmt.errors import EGMTError
 from egmt.fileio import atomic_path
@@ -57,9 +61,44 @@ class ClassifierGraph(nn.Module):
         return self.model.classifier.fc(shared.masked_fill(~valid, float("-inf")).amax(dim=(2, 3)))
 
 
-def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET) -> list[Path]:
+class _DropMessages(logging.Filter):
+    """Drop log records whose message starts with one of ``prefixes``."""
+
+    def __init__(self, *prefixes: str) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefixes)
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence the exporter's notices a user cannot act on, and only those, while it runs:
+    "torchvision is not installed. Skipping torchvision::nms" (4 per graph; EGMT uses no
+    torchvision op), a dynamic axis name shared by ir and vi, and torch's internal pytree
+    deprecation. Anything else still reaches the user."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    drop = _DropMessages("torchvision is not installed")
+    registration.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            # Each named dynamic axis used twice (ir and vi share H and W): names are kept anyway.
+            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
+            # torch's own pytree deprecation, raised inside the exporter.
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                    category=FutureWarning)
+            yield
+    finally:
+        registration.removeFilter(drop)
+
+
+def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET, progress: bool = True,
+                check: bool = True) -> list[Path]:
     """Write ``folder/fusion.onnx`` (and ``classifier.onnx`` for a multi-task model), each
-    atomically; returns the files written."""
+    atomically; returns the files written. ``check``: run each graph once in ONNX Runtime on
+    another image size than the traced one and compare with PyTorch (EGMTError past 1e-4).
+    ``progress``: a tqdm bar over the stages (a minute or more on a 2-core CPU)."""
     try:
         import onnxscript  # noqa: F401  (the exporter needs it; fail early with a clear message)
     except ImportError:
@@ -71,26 +110,67 @@ def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET) -> list[Pat
     s = cfg.window_size
     size = torch.export.Dim("h", min=1, max=4096 // s) * s, torch.export.Dim("w", min=1, max=4096 // s) * s
     image = {2: size[0], 3: size[1]}
-    # Two distinct example tensors: the same tensor passed twice is traced as one input.
-    ir, vi = torch.rand(1, cfg.in_channels, 3 * s, 4 * s), torch.rand(1, cfg.in_channels, 3 * s, 4 * s)
     jobs = []
     if cfg.text_interaction:
         e = torch.export.Dim("entities", min=1, max=64)
-        ents, mask = torch.randn(1, 3, cfg.entity_dim), torch.tensor([[True, True, False]])
-        jobs.append((FusionGraph(model), (ir, vi, ents, mask), ["ir", "vi", "entities", "entity_mask"], ["fused"],
+        jobs.append(("fusion graph", FusionGraph(model), ["ir", "vi", "entities", "entity_mask"], ["fused"],
                      {"ir": image, "vi": image, "entities": {1: e}, "entity_mask": {1: e}}, FUSION_FILE))
     else:
-        jobs.append((FusionGraph(model), (ir, vi), ["ir", "vi"], ["fused"], {"ir": image, "vi": image}, FUSION_FILE))
+        jobs.append(("fusion graph", FusionGraph(model), ["ir", "vi"], ["fused"], {"ir": image, "vi": image}, FUSION_FILE))
     if cfg.multi_task:
-        valid = torch.ones(1, 1, 3 * s, 4 * s, dtype=torch.bool)
-        jobs.append((ClassifierGraph(model), (ir, vi, valid), ["ir", "vi", "valid"], ["logits"],
+        jobs.append(("classifier graph", ClassifierGraph(model), ["ir", "vi", "valid"], ["logits"],
                      {"ir": image, "vi": image, "valid": image}, CLASSIFIER_FILE))
     written = []
-    for graph, args, inputs, outputs, dynamic, name in jobs:
-        with atomic_path(folder / name) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(graph, args, dynamo=True, opset_version=opset, input_names=inputs,
-                                        output_names=outputs, dynamic_shapes=dynamic, verbose=False)
-            program.save(str(tmp), external_data=False)
-        written.append(folder / name)
+    stages = [job[0] for job in jobs] + (["checks"] if check else [])
+    with tqdm(total=len(stages), desc="export", unit="stage", disable=not progress, dynamic_ncols=True) as bar:
+        for stage, graph, inputs, outputs, dynamic, name in jobs:
+            bar.set_postfix_str(stage)
+            graph.eval()  # the wrapper too (a module is built in training mode)
+            # Two distinct example tensors: the same tensor passed twice is traced as one input.
+            args = _example_inputs(cfg, inputs, 3 * s, 4 * s, torch.Generator().manual_seed(0))
+            with atomic_path(folder / name) as tmp, _quiet_exporter():
+                program = torch.onnx.export(graph, args, dynamo=True, opset_version=opset, input_names=inputs,
+                                            output_names=outputs, dynamic_shapes=dynamic, verbose=False)
+                program.save(str(tmp), external_data=False)
+            written.append(folder / name)
+            bar.update()
+        if check:
+            bar.set_postfix_str("checks")
+            for _, graph, inputs, _, _, name in jobs:
+                check_graph(graph, folder / name, inputs, cfg)
+            bar.update()
     return written
+
+
+def _example_inputs(cfg, names: list[str], height: int, width: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Inputs for a graph with these input names: random images, 3 entities (the last one
+    masked out), a valid mask True on all but the last row and column."""
+    made = {
+        "ir": lambda: torch.rand(1, cfg.in_channels, height, width, generator=gen),
+        "vi": lambda: torch.rand(1, cfg.in_channels, height, width, generator=gen),
+        "entities": lambda: torch.randn(1, 3, cfg.entity_dim, generator=gen),
+        "entity_mask": lambda: torch.tensor([[True, True, False]]),
+        "valid": lambda: torch.ones(1, 1, height, width, dtype=torch.bool),
+    }
+    return tuple(made[n]() for n in names)
+
+
+def check_graph(graph: nn.Module, path: Path, inputs: list[str], cfg, tolerance: float = 1e-4) -> float:
+    """Run the ONNX graph at ``path`` on ONNX Runtime at another size than the traced one and
+    compare with PyTorch; returns the max abs difference, EGMTError past ``tolerance``."""
+    import onnxruntime as ort
+
+    s = cfg.window_size
+    args = list(_example_inputs(cfg, inputs, 2 * s, 5 * s, torch.Generator().manual_seed(1)))
+    if "valid" in inputs:
+        args[inputs.index("valid")][..., -3:, :] = False  # padding rows: the max pool skips them
+    with torch.no_grad():
+        expected = graph(*args).numpy()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    got = session.run(None, {n: a.numpy() for n, a in zip(inputs, args)})[0]
+    diff = float(np.max(np.abs(got - expected)))
+    if not diff <= tolerance:
+        raise EGMTError(f"{path}: ONNX Runtime differs from PyTorch by {diff:.2g} (> {tolerance:g}) on a {2 * s}x{5 * s} input")
+    return diff

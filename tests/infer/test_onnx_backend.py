@@ -4,6 +4,9 @@ caption-free entities) agree, max abs difference <= 1e-4 on [0, 1] outputs, in b
 from __future__ import annotations
 
 import dataclasses
+import logging
+import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,11 +26,37 @@ pytest.importorskip("onnxscript", reason="onnxscript not installed: pip install 
 PAIRS = [("tno", "07.png"), ("roadscene", "FLIR_00006.jpg")]  # 256x256 grey, 505x328 colour (odd sizes pad)
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture(scope="module")
-def shipped_export(tmp_path_factory):
+def shipped_export_run(tmp_path_factory) -> SimpleNamespace:
+    """The shipped model exported by the CLI: its folder, the warnings and torch log records it raised."""
     out = tmp_path_factory.mktemp("onnx")
-    assert main(["export", "--checkpoint", str(DEFAULT_CHECKPOINT), "-o", str(out)]) == 0
-    return out
+    logs = _Records()
+    loggers = [logging.getLogger(n) for n in ("torch", "torch.onnx")]  # torch.onnx does not propagate
+    for logger in loggers:
+        logger.addHandler(logs)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(["export", "--checkpoint", str(DEFAULT_CHECKPOINT), "-o", str(out)]) == 0
+    finally:
+        for logger in loggers:
+            logger.removeHandler(logs)
+    return SimpleNamespace(folder=out, warnings=[f"{w.category.__name__}: {w.message}" for w in caught],
+                           logs=[r.getMessage() for r in logs.records])
+
+
+@pytest.fixture(scope="module")
+def shipped_export(shipped_export_run):
+    return shipped_export_run.folder
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +72,17 @@ def patch_checkpoint(tmp_path_factory):
     return folder
 
 
-def _compare(checkpoint, exported, data_dir, threshold: float, pairs=PAIRS) -> None:
-    torch_fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu", validation={"classification": {"map": 0.9, "prior_map": 0.5}})
-    onnx_fuser = EGMTFuser.from_pretrained(exported, backend="onnxruntime", validation={"classification": {"map": 0.9, "prior_map": 0.5}})
+def _compare(checkpoint, exported, data_dir, threshold: float, pairs=PAIRS, **kwargs) -> None:
+    """Caption-free on both backends; kwargs (validation=...) override what each folder holds."""
+    torch_fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu", **kwargs)
+    onnx_fuser = EGMTFuser.from_pretrained(exported, backend="onnxruntime", **kwargs)
     for dataset, name in pairs:
         ir, vi = data_dir / dataset / "ir" / name, data_dir / dataset / "vi" / name
         a = torch_fuser(ir, vi, threshold=threshold)  # caption-free: classifier graph, then fusion graph
         b = onnx_fuser(ir, vi, threshold=threshold)
-        assert a.entities == b.entities and a.entities  # entities actually guide the fusion pass
+        assert a.entity_source == b.entity_source  # the same caption-free policy
+        assert a.entities == b.entities
+        assert a.entities or a.entity_source != "classifier"  # predicted entities guide the fusion pass
         assert list(a.probabilities.values()) == pytest.approx(list(b.probabilities.values()), abs=1e-4)
         assert np.abs(a.image - b.image).max() <= 1e-4
     # No entity at all (the graph gets one masked-out row).
@@ -60,13 +92,21 @@ def _compare(checkpoint, exported, data_dir, threshold: float, pairs=PAIRS) -> N
 
 
 def test_shipped_model_onnx_equals_pytorch_on_real_pairs(shipped_export, data_dir):
+    """Each backend reads its own folder's caption-free policy: the export carries validation.json."""
+    assert (shipped_export / "validation.json").read_bytes() == (DEFAULT_CHECKPOINT / "validation.json").read_bytes()
     _compare(DEFAULT_CHECKPOINT, shipped_export, data_dir, threshold=0.5)
+
+
+def test_export_raises_no_warning_a_user_cannot_act_on(shipped_export_run):
+    assert shipped_export_run.warnings == []
+    assert shipped_export_run.logs == []
 
 
 @pytest.mark.slow
 def test_patch_layout_onnx_equals_pytorch_on_a_real_pair(patch_checkpoint, tmp_path, data_dir):
     assert main(["export", "--checkpoint", str(patch_checkpoint), "-o", str(tmp_path)]) == 0
-    _compare(patch_checkpoint, tmp_path, data_dir, threshold=0.0, pairs=PAIRS[1:])
+    _compare(patch_checkpoint, tmp_path, data_dir, threshold=0.0, pairs=PAIRS[1:],
+             validation={"classification": {"map": 0.9, "prior_map": 0.5}})  # untrained: no validation.json
 
 
 def test_fuse_cli_with_onnxruntime(shipped_export, data_dir, tmp_path, capsys):

@@ -52,6 +52,9 @@ def test_window_partition_round_trip():
     assert torch.equal(win[0, 0, :, 0], x[0, 0, :16, :16].reshape(-1))
     assert torch.equal(win[1, 1, :, 3], x[1, 3, :16, 16:32].reshape(-1))
     assert torch.equal(window_reverse(win, 16, 32, 48), x)
+    # The same layout as the one 6-D permute they replace (that exported to slow transposes).
+    ref = x.view(2, 5, 2, 16, 3, 16).permute(0, 2, 4, 3, 5, 1).reshape(2, 6, 256, 5)
+    assert torch.equal(win, ref)
 
 
 ABLATIONS = {
