@@ -59,6 +59,7 @@ from egmt.bench.classification import (
 from egmt.bench.entity_effect import (
     CONDITIONS,
     EFFECT_METRICS,
+    SHUFFLE_SEED,
     UNRELATED_ENTITIES,
     ConditionEntities,
     EntityEffect,
@@ -70,8 +71,10 @@ from egmt.bench.figures import comparison_figure, figure_pairs, grey, labelled_g
 from egmt.bench.paper import PAPER_CLASSIFICATION, PAPER_EFFICIENCY, PAPER_FUSION
 from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
 from egmt.bench.retention import folder_retention, folder_seams
+from egmt.bench.steering import STEERING_SETS, boxes_for_entities, measure_steering, pointing_game, steering_markdown
 from egmt.bench.tables import markdown_table
 from egmt.fileio import write_text_atomic as write_atomic
+from egmt.data.boxes import Box, box_mask, read_boxes
 from egmt.data.io import write_image
 from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError
@@ -89,6 +92,7 @@ DEFAULT_OUT = Path("runs/benchmark")
 DEFAULT_RESULTS = Path("docs/results.md")
 DEFAULT_PEERS = Path("../shared/peers")
 DEFAULT_FIGURES = Path("docs/figures")
+DEFAULT_BOXES = DEFAULT_ANNOTATIONS / "boxes-val.json"  # hand-drawn boxes on validation pairs (steering table)
 STAMP_FILE = "fused_with.json"
 
 
@@ -117,7 +121,7 @@ DISPLAY: dict[str, str] = {
     "laplacian_pyramid": "Laplacian pyramid",
     "dwt": "DWT",
 }
-TABLES: tuple[str, ...] = ("fusion", "entities", "heatmaps", "classification", "efficiency")
+TABLES: tuple[str, ...] = ("fusion", "entities", "heatmaps", "classification", "efficiency", "steering")
 
 
 @dataclass
@@ -146,6 +150,7 @@ class BenchmarkOptions:
     cls_single: str = "duplicate"  # Table V single-modality rows: "duplicate" or "blank"
     max_time_pairs: int | None = None  # Table VII: time at most this many pairs per dataset (None: all)
     flop_entities: int = 8
+    boxes: Path | None = DEFAULT_BOXES  # steering table and heat-map boxes (None or missing: none)
     log: Callable[[str], None] | None = None
 
 
@@ -193,6 +198,7 @@ class BenchmarkResult:
     classification: dict[str, ClassificationResult] = field(default_factory=dict)
     efficiency: EfficiencyResult | None = None
     entity_effect: dict[str, EntityEffect] = field(default_factory=dict)
+    steering: object | None = None  # egmt.bench.steering.SteeringResult
     ablation: dict[str, EvaluationSummary] = field(default_factory=dict)
     pairs: dict[str, int] = field(default_factory=dict)  # dataset -> pairs in its split
 
@@ -446,18 +452,21 @@ def figure_block(name: str, figure: Path, results: Path, pairs: Sequence[Pair], 
 
 
 def heatmap_block(name: str, fuser: EGMTFuser, pairs: Sequence[Pair], resolver: EntityResolver, figure: Path,
-                  results: Path) -> str:
+                  results: Path, boxes: dict[str, list[Box]] | None = None) -> str:
     """Fig. 5 for one test set: per pair (the figure's rows rule), IR, VIS, the fused image and
-    one heat map per own entity (:func:`egmt.infer.heatmaps.entity_heatmaps`), as one PNG."""
+    one heat map per own entity (:func:`egmt.infer.heatmaps.entity_heatmaps`), as one PNG; the
+    ``boxes`` of a pair, where it has some, outlined on their entity's map, with its pointing game."""
     spec = _spec(name)
-    rows, shown = [], []
+    rows, shown, hits = [], [], []
     for pair in pairs:
         entities, _ = resolver(pair.name)
         if not entities:
             continue
         maps = entity_heatmaps(fuser, pair.ir, pair.vi, entities)
+        mine = boxes_for_entities(maps.entities, (boxes or {}).get(pair.name, []), fuser.vocabulary)
+        hits += [pointing_game(m, box_mask(mine[e], m.shape)) for e, m in zip(maps.entities, maps.maps) if e in mine]
         rows.append([("IR", grey(pair.ir)), ("VIS", grey(pair.vi)), ("EGMT", maps.fused),
-                     *zip(maps.entities, overlays(maps))])
+                     *zip(maps.entities, overlays(maps, boxes=mine))])
         shown.append(pair.name)
     if not rows:
         return f"### {spec.title}\n\nNo pair among the first {len(pairs)} has entities of its own: no heat maps.\n"
@@ -468,7 +477,9 @@ def heatmap_block(name: str, fuser: EGMTFuser, pairs: Sequence[Pair], resolver: 
             "eq. 5 attention lands (averaged over heads, both modalities and blocks; blue: little weight, red: the "
             "largest weight of any entity of the pair; one token per pixel in the pixel layout, per 16×16 patch in "
             "the patch layout). The same rule picks the pairs as the comparison figures. One PNG per entity at full "
-            "size: `egmt heatmap`.\n")
+            "size: `egmt heatmap`."
+            + (f" White: hand-drawn boxes of the entity; pointing game (the map's maximum inside a box) "
+               f"{sum(hits) / len(hits):.2f} over {len(hits)} (pair, entity)." if hits else "") + "\n")
 
 
 def ablation_markdown(name: str, summary: EvaluationSummary, total_pairs: int,
@@ -530,6 +541,7 @@ _HEADINGS = {  # the results file's sections, in their order
     "figure": "## Comparison figures (paper Fig. 4)",
     "entities": "## Entity effect: own, unrelated and no entities",
     "heatmaps": "## Entity heat maps (paper Fig. 5)",
+    "steering": "## Entity steering (validation pairs with boxes)",
     "classification": "## Multi-label classification (paper Table V)",
     "efficiency": "## Efficiency (paper Table VII)",
     "ablation": "## Ablations (paper Table VIII)",
@@ -648,10 +660,11 @@ def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], res
     # Images that another folder already holds are linked, not fused again: "own" is egmt's own
     # output (the same annotation entities, the same cache key), and caption-free fusion that
     # uses no entity is the "none" condition.
-    fused_in = {"own": Path(o.out) / d / "egmt", "unrelated": work / "fused" / "unrelated", "none": work / "fused" / "none",
+    fused_in = {"own": Path(o.out) / d / "egmt", "unrelated": work / "fused" / "unrelated",
+                "shuffled": work / "fused" / "shuffled", "none": work / "fused" / "none",
                 "caption_free": work / "fused" / ("caption_free" if use_predicted else "none")}
     folders = {}
-    for condition in CONDITIONS:
+    for condition in [c for c in CONDITIONS if c != "shuffled" or len(own) >= 2]:  # a shuffle needs two pairs
         target = fused_in[condition]
         if condition == "own":
             job = FuseJob("egmt", fuser, resolver, o.threshold)
@@ -659,7 +672,7 @@ def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], res
         else:
             job = FuseJob("egmt", fuser, ConditionEntities(condition, own), o.threshold)
             newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_file, o.threshold, condition=target.name,
-                                           unrelated=list(UNRELATED_ENTITIES))
+                                           unrelated=list(UNRELATED_ENTITIES), shuffle_seed=SHUFFLE_SEED)
         # --force re-fuses a folder once per run: not egmt's if the fusion table just did, not "none" twice
         again = (condition == "own" and (d, "egmt") in result.fuse_stats) or (
             condition == "caption_free" and not use_predicted)
@@ -679,6 +692,31 @@ def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], res
     spec = _spec(d)
     title = spec.title + (f" (split {spec.split})" if spec.split else "")
     return entity_effect_markdown(effect, title, len(pairs))
+
+
+def _steering_block(o: BenchmarkOptions, fuser: EGMTFuser, boxes: dict[str, list[Box]], result: BenchmarkResult,
+                    emit) -> str:
+    """The steering table (:mod:`egmt.bench.steering`) on the validation pairs
+    (:data:`STEERING_SETS`, never a test set) that have boxes in ``o.boxes``."""
+    if not boxes:
+        emit(f"steering: no box file at {o.boxes}; steering table skipped")
+        return ""
+    pairs, own = {}, {}
+    for d, split in STEERING_SETS.items():
+        root = Path(o.data) / d
+        if not root.is_dir():
+            emit(f"steering: {root} not found; its validation pairs skipped")
+            continue
+        pairs[d] = [p for p in find_pairs(root, REPO / split) if p.name in boxes]
+        ann = annotation_file(o.annotations, d)
+        if ann is not None:
+            res = EntityResolver(annotations=ann)
+            own.update({p.name: list(res.annotations[p.name].entities) for p in pairs[d] if p.name in res.annotations})
+    if not any(pairs.values()):
+        emit("steering: no validation pair has boxes; steering table skipped")
+        return ""
+    result.steering = measure_steering(fuser, pairs, boxes, own, progress=o.progress, log=emit)
+    return steering_markdown(result.steering, _display_path(Path(o.boxes)))
 
 
 def _ablation_folder(name: str) -> str:
@@ -725,7 +763,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     pairs = {d: dataset_pairs(o.data, d) for d in datasets}
     ann_files = {d: annotation_file(o.annotations, d) for d in datasets}
 
-    need_model = ("fusion" in tables and "egmt" in methods) or bool({"classification", "entities", "heatmaps"} & set(tables)) or (
+    need_model = ("fusion" in tables and "egmt" in methods) or bool({"classification", "entities", "heatmaps", "steering"} & set(tables)) or (
         "efficiency" in tables and "egmt" in methods) or bool(o.ablations)
     fuser = folder = sha = None
     if need_model:
@@ -742,6 +780,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     result = BenchmarkResult(Path(o.results), prov, pairs={d: len(p) for d, p in pairs.items()})
     resolvers = {d: EntityResolver(annotations=ann_files[d]) for d in datasets}
     blocks: dict[str, str] = {}
+    boxes = read_boxes(o.boxes) if o.boxes is not None and Path(o.boxes).is_file() else {}
 
     if "fusion" in tables:
         for d in datasets:
@@ -799,7 +838,12 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                 emit(f"{d}: heat maps need the pairs' own entities ({d}.jsonl in {o.annotations}) and a figures folder; skipped")
                 continue
             blocks[f"heatmaps-{d}"] = heatmap_block(d, fuser, figure_pairs(pairs[d], o.figure_pairs), resolvers[d],
-                                                    Path(o.figures) / f"heatmaps-{d}.png", Path(o.results))
+                                                    Path(o.figures) / f"heatmaps-{d}.png", Path(o.results), boxes)
+
+    if "steering" in tables:
+        text = _steering_block(o, fuser, boxes, result, emit)
+        if text:
+            blocks["steering"] = text
 
     if "classification" in tables:
         for d in datasets:

@@ -7,6 +7,9 @@ Each pair is fused four ways (by :mod:`egmt.bench.benchmark`, into one folder pe
 * ``unrelated``: :data:`UNRELATED_ENTITIES` (entities absent from these scenes and from the
   label vocabulary), less any of the pair's own, encoded by the checkpoint's entity bank
   (its encoder adds the ones it lacks);
+* ``shuffled``: another pair's own entities, by a derangement of the set's pairs with the
+  fixed seed :data:`SHUFFLE_SEED` (:func:`derangement`): plausible entities of the same kind of
+  scene, only not this one's, so it asks whether *which* entities matter, not only *whether*;
 * ``none``: no entity (E = 0: the CGHA stage is skipped);
 * ``caption_free``: no entity given: the fuser's caption-free policy (its classifier's
   entities where the checkpoint's validation allows them, else E = 0).
@@ -22,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import random
+
 import numpy as np
 
 from egmt.bench.evaluate import EvaluationSummary
@@ -32,10 +37,12 @@ from egmt.metrics import FUSION_METRICS
 
 UNRELATED_ENTITIES: tuple[str, ...] = ("boat", "sky", "water", "dog", "ocean")
 EFFECT_METRICS: tuple[str, ...] = ("MI", "Qabf", "FMI_w", "SSIM")
-CONDITIONS: tuple[str, ...] = ("own", "unrelated", "none", "caption_free")
+CONDITIONS: tuple[str, ...] = ("own", "unrelated", "shuffled", "none", "caption_free")
+SHUFFLE_SEED = 0
 TITLES = {
     "own": "Own entities (annotations)",
     "unrelated": "Unrelated entities",
+    "shuffled": "Another pair's entities (shuffled)",
     "none": "No entities (E = 0)",
     "caption_free": "Caption-free",
 }
@@ -47,20 +54,49 @@ def unrelated_entities(own: Sequence[str]) -> list[str]:
     return [e for e in UNRELATED_ENTITIES if e not in mine]
 
 
+def derangement(own: dict[str, Sequence[str]], seed: int = SHUFFLE_SEED, tries: int = 1000) -> dict[str, str]:
+    """``{pair: donor}``: every pair of ``own`` (``{pair: entities}``, two or more pairs) gets
+    another pair as its donor, never itself, and, where the seed's tries allow it, never a
+    pair whose entities are the same set as its own. Deterministic in ``seed`` and the pair
+    names (the order of ``own`` does not matter): Sattolo's shuffle of the sorted names, so
+    the donors form one cycle and every pair donates exactly once."""
+    names = sorted(own)
+    if len(names) < 2:
+        raise EGMTError("shuffled entities need at least two pairs with entities")
+    key = {n: frozenset(e.strip().lower() for e in own[n]) for n in names}
+    rng = random.Random(seed)
+    best, best_same = None, len(names) + 1
+    for _ in range(tries):
+        order = names[:]
+        for i in range(len(order) - 1, 0, -1):  # Sattolo: a single cycle, so no fixed point
+            j = rng.randrange(i)
+            order[i], order[j] = order[j], order[i]
+        donors = {names[i]: order[i] for i in range(len(names))}
+        same = sum(key[n] == key[d] for n, d in donors.items())
+        if same < best_same:
+            best, best_same = donors, same
+        if same == 0:
+            break
+    return best
+
+
 class ConditionEntities:
     """An entity resolver (``name -> (entities, source)``, as :class:`~egmt.infer.run.FuseJob`
     takes) for one condition, from the pairs' own entities ``{name: [entity, ...]}``."""
 
-    def __init__(self, condition: str, own: dict[str, list[str]]):
+    def __init__(self, condition: str, own: dict[str, list[str]], seed: int = SHUFFLE_SEED):
         if condition not in CONDITIONS:
             raise EGMTError(f"unknown entity condition {condition!r}; choose from {', '.join(CONDITIONS)}")
         self.condition, self.own = condition, own
+        self.donors = derangement(own, seed) if condition == "shuffled" else {}
 
     def __call__(self, name: str) -> tuple[list[str] | None, str]:
         if self.condition == "own":
             return list(self.own[name]), "annotations"
         if self.condition == "unrelated":
             return unrelated_entities(self.own[name]), "typed"
+        if self.condition == "shuffled":
+            return list(self.own[self.donors[name]]), "typed"
         if self.condition == "none":
             return [], "typed"
         return None, "none"
@@ -131,7 +167,9 @@ def entity_effect_markdown(effect: EntityEffect, title: str, total_pairs: int) -
         "\nΔ: the 8-bit grey output minus the same pair's output with its own entities, in grey levels (of 255); "
         "mean abs Δ = mean over pairs of the mean over pixels, max abs Δ = largest over all pixels and pairs. "
         f"Unrelated entities: {', '.join(UNRELATED_ENTITIES)} (less any of the pair's own), encoded like the others "
-        "by the checkpoint's entity bank and its encoder. No entities: E = 0, the CGHA stage is skipped. "
+        "by the checkpoint's entity bank and its encoder. "
+        f"Shuffled: each pair fused with another pair's own entities (a derangement of this set's pairs, seed {SHUFFLE_SEED}). "
+        "No entities: E = 0, the CGHA stage is skipped. "
         f"Caption-free: no entity given, so the checkpoint's caption-free policy decides; here: "
         f"`{effect.caption_free_source or 'unknown'}`. "
         "Scores: mean over pairs, the same metric code as the fusion tables; best in bold."

@@ -17,6 +17,10 @@ in the paper's layout, to the results file (default docs/results.md):
                   pair's own entities (the labels' source), beside the label prior (every pair
                   scored with the training positive ratios); --cls-entities none: caption-free only
   efficiency      Table VII: FLOPs, parameters, seconds per pair (same as `egmt profile`)
+  steering        on the validation pairs with hand-drawn boxes (--boxes; never a test set): the heat
+                  maps' pointing game against chance, the share of the output's change between
+                  [entity] and [tree] inside the entity's boxes against their area, and own vs
+                  shuffled entities (the entities table also gets a shuffled row on the test sets)
 
 Table VIII (ablations): each --ablation NAME=DIR (a checkpoint or run folder, repeatable) is
 fused exactly like EGMT on the datasets and scored beside it, whatever --tables says.
@@ -44,13 +48,14 @@ from pathlib import Path
 # tests/bench check that they match the bench module's.
 DATASETS = ("tno", "roadscene", "msrs")
 METHODS = ("egmt", "average", "max_abs", "laplacian_pyramid", "dwt")
-TABLES = ("fusion", "entities", "heatmaps", "classification", "efficiency")
+TABLES = ("fusion", "entities", "heatmaps", "classification", "efficiency", "steering")
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_OUT = Path("runs/benchmark")
 DEFAULT_RESULTS = Path("docs/results.md")
 DEFAULT_PEERS = Path("../shared/peers")
 DEFAULT_FIGURES = Path("docs/figures")
 DEFAULT_ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"  # the checkout's bundled files
+DEFAULT_BOXES = DEFAULT_ANNOTATIONS / "boxes-val.json"
 
 HELP = "fuse + score TNO / RoadScene / MSRS with EGMT and baselines; write the paper's tables"
 
@@ -78,6 +83,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="fuse again even where a cached image is up to date")
     p.add_argument("--peers", type=Path, default=DEFAULT_PEERS, metavar="DIR",
                    help=f"learned peers' fused images, DIR/METHOD/DATASET/STEM.png (default {DEFAULT_PEERS}; missing: no peer rows)")
+    p.add_argument("--boxes", type=Path, default=DEFAULT_BOXES, metavar="JSON",
+                   help="hand-drawn entity boxes on validation pairs: the steering table, boxes on the heat maps "
+                        "(default: the checkout's annotations/boxes-val.json)")
     p.add_argument("--ablation", action="append", default=[], metavar="NAME=DIR",
                    help='Table VIII: an ablation checkpoint or run folder, e.g. "w/o CGHA=runs/no-cgha" (repeatable)')
     p.add_argument("--figures", type=Path, default=DEFAULT_FIGURES, metavar="DIR",
@@ -136,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         metrics=args.metrics, device=args.device, workers=args.workers, force=args.force,
         peers=args.peers, figures=args.figures, figure_pairs=args.figure_pairs, ablations=ablations,
         progress=not args.no_progress, threshold=args.threshold, cls_entities=args.cls_entities,
-        cls_single=args.cls_single, max_time_pairs=args.max_pairs, flop_entities=args.flop_entities, log=log,
+        cls_single=args.cls_single, max_time_pairs=args.max_pairs, flop_entities=args.flop_entities, boxes=args.boxes, log=log,
     )
     result = run_benchmark(options)
     for (dataset, method), stats in result.fuse_stats.items():

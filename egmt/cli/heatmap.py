@@ -5,9 +5,14 @@ a pixel in the pixel layout, a 16x16 patch, interpolated to pixels, in the patch
 and drawn per entity in a colour map over the fused image (blue: little weight, red: the
 largest weight of any entity; one scale for all, so colours compare). Writes
 OUT/STEM_ENTITY.png per entity and OUT/STEM_heatmaps.csv (mean / min / max weight per entity).
+With --boxes (a file of hand-drawn entity boxes, annotations/boxes-val.json), the pair's boxes are
+outlined in white on their entity's map and the pointing game is printed: 1 where the map's
+maximum lies inside a box of its entity, 0 where not, against chance (the boxes' area share).
 
   egmt heatmap --ir ir.png --vi vi.png --entities "person, tree, house" -o heatmaps
   egmt heatmap --ir DATA/ir/07.png --vi DATA/vi/07.png --annotations annotations/tno.jsonl -o heatmaps
+  egmt heatmap --ir ../shared/data/roadscene/ir/FLIR_05697.jpg --vi ../shared/data/roadscene/vi/FLIR_05697.jpg \
+      --entities "person, car, tree" --boxes annotations/boxes-val.json -o heatmaps
 """
 
 from __future__ import annotations
@@ -25,13 +30,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("entities (one of)")
     e.add_argument("--entities", metavar="LIST", help='comma-separated entities, e.g. "person, car, road"')
     e.add_argument("--annotations", metavar="JSONL", help="annotation file from `egmt annotate`: the pair's own entities")
+    p.add_argument("--boxes", metavar="JSON", help="entity boxes {pair: [{entity, box}]}: drawn on the maps, pointing game printed")
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the colour map over the fused image (default 0.5)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
+    from egmt.bench.steering import boxes_for_entities, pointing_game
+    from egmt.data.boxes import box_mask, read_boxes
     from egmt.errors import EGMTError
     from egmt.fileio import check_outputs
     from egmt.infer.entities import EntityResolver, parse_entity_list
@@ -52,13 +61,27 @@ def run(args: argparse.Namespace) -> int:
             raise EGMTError(f"{args.annotations}: no annotation for pair {ir.stem!r}")
     out = Path(args.out)
     check_outputs(
-        inputs={"--ir": ir, "--vi": vi, "--checkpoint": args.checkpoint, "--annotations": args.annotations},
+        inputs={"--ir": ir, "--vi": vi, "--checkpoint": args.checkpoint, "--annotations": args.annotations,
+                "--boxes": args.boxes},
         outputs={"-o": out},
         writes={"-o": [out / f"{ir.stem}_heatmaps.csv"] + [out / f"{ir.stem}_{entity_file_name(e)}.png" for e in entities]},
     )
     fuser = EGMTFuser.from_pretrained(Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT, device=args.device)
+    boxes = read_boxes(args.boxes).get(ir.stem, []) if args.boxes else []
+    if args.boxes and not boxes:
+        print(f"egmt: warning: {args.boxes}: no boxes for pair {ir.stem!r}", file=sys.stderr)
     result = entity_heatmaps(fuser, ir, vi, entities)
-    paths = write_heatmaps(result, out, prefix=f"{ir.stem}_", alpha=args.alpha)
+    mine = boxes_for_entities(result.entities, boxes, fuser.vocabulary)
+    paths = write_heatmaps(result, out, prefix=f"{ir.stem}_", alpha=args.alpha, boxes=mine)
+    hits, areas = [], []
     for entity, path, weights in zip(result.entities, paths, result.maps):
-        print(f"{path}: {entity} (mean weight {weights.mean():.3f}, max {weights.max():.3f})")
+        line = f"{path}: {entity} (mean weight {weights.mean():.3f}, max {weights.max():.3f})"
+        if entity in mine:
+            mask = box_mask(mine[entity], weights.shape)
+            hits.append(pointing_game(weights, mask))
+            areas.append(float(mask.mean()))
+            line += f"; pointing game {hits[-1]:.2f} (chance {areas[-1]:.2f})"
+        print(line)
+    if hits:
+        print(f"pointing game: {sum(hits) / len(hits):.2f} over {len(hits)} boxed entities (chance {sum(areas) / len(areas):.2f})")
     return 0

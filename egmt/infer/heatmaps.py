@@ -9,7 +9,8 @@ ordinary forward pass (the ``record_attention`` switch of
 and averages them over heads, both modalities' CGHA and every ECIM block; at each pixel
 the maps of all entities sum to 1. :func:`write_heatmaps` draws each map in a colour map
 over the fused image, all entities on one scale (0 to the largest weight of any entity)
-so that their colours compare.
+so that their colours compare; given boxes (:mod:`egmt.data.boxes`), each entity's own are
+outlined on its map.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from egmt.data.boxes import Box, draw_boxes
 from egmt.data.io import read_image, write_image
 from egmt.data.pairs import MIN_FUSION_SIZE, pair_from_arrays
 from egmt.errors import EGMTError
@@ -113,22 +115,29 @@ def entity_file_name(entity: str) -> str:
     return re.sub(r"[^\w-]+", "_", entity.strip().lower()).strip("_") or "entity"
 
 
-def overlays(result: EntityHeatmaps, alpha: float = 0.5) -> list[np.ndarray]:
+BOX_COLOUR = (1.0, 1.0, 1.0)  # white: apart from every colour of the map
+
+
+def overlays(result: EntityHeatmaps, alpha: float = 0.5, boxes: dict[str, list[Box]] | None = None) -> list[np.ndarray]:
     """Per entity, ``[H, W, 3]`` in [0, 1]: the colour-mapped weights (all entities on one scale,
-    0 to the largest weight of any) blended over the fused image, ``alpha`` = weight of the colour."""
+    0 to the largest weight of any) blended over the fused image, ``alpha`` = weight of the colour;
+    ``boxes`` (``{entity: its boxes}``) outlined in white on their entity's map."""
     top = float(result.maps.max()) or 1.0
     base = np.repeat(result.fused[..., None], 3, axis=-1)
-    return [(1.0 - alpha) * base + alpha * colour_map(weights / top) for weights in result.maps]
+    images = [(1.0 - alpha) * base + alpha * colour_map(weights / top) for weights in result.maps]
+    boxes = boxes or {}
+    return [draw_boxes(im, boxes[e], BOX_COLOUR) if boxes.get(e) else im for e, im in zip(result.entities, images)]
 
 
-def write_heatmaps(result: EntityHeatmaps, out_dir: Path, prefix: str = "", alpha: float = 0.5) -> list[Path]:
+def write_heatmaps(result: EntityHeatmaps, out_dir: Path, prefix: str = "", alpha: float = 0.5,
+                   boxes: dict[str, list[Box]] | None = None) -> list[Path]:
     """Write ``out_dir/PREFIXENTITY.png`` per entity (the colour-mapped weights blended with
-    the fused image, ``alpha`` = weight of the colour) and ``out_dir/PREFIXheatmaps.csv``
-    (entity, file, mean, min and max weight). Returns the PNG paths."""
+    the fused image, ``alpha`` = weight of the colour, the entity's ``boxes`` outlined) and
+    ``out_dir/PREFIXheatmaps.csv`` (entity, file, mean, min and max weight). Returns the PNG paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths, rows, used = [], [], set()
-    for entity, weights, image in zip(result.entities, result.maps, overlays(result, alpha)):
+    for entity, weights, image in zip(result.entities, result.maps, overlays(result, alpha, boxes)):
         name = entity_file_name(entity)
         while name in used:  # two entities with the same safe name
             name += "_"

@@ -1,0 +1,168 @@
+"""Measures of entity steering: the pointing game, the steering share, the shuffle, the box files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from egmt.bench import benchmark as bench
+from egmt.bench.entity_effect import ConditionEntities, derangement
+from egmt.bench.steering import (
+    grey_u8,
+    measure_pair_entities,
+    pointing_game,
+    steering_markdown,
+    steering_share,
+    SteeringResult,
+)
+from egmt.data.boxes import Box, box_mask, box_problems, draw_boxes, read_boxes
+from egmt.data.pairs import find_pairs
+from egmt.errors import EGMTError
+from egmt.infer.fuser import EGMTFuser
+from egmt.text.labels import Vocabulary
+from tests.shared_data import DATA, REPO, need_shared
+
+BOX = Box("person", 10, 20, 30, 50)  # columns 10..29, rows 20..49
+
+
+def test_pointing_game_is_one_inside_and_zero_outside():
+    mask = box_mask([BOX], (64, 80))
+    inside, outside = np.zeros((64, 80)), np.zeros((64, 80))
+    inside[49, 29] = 1.0  # the box's last pixel: half-open coordinates
+    outside[50, 29] = 1.0  # one row below it
+    assert pointing_game(inside, mask) == 1.0
+    assert pointing_game(outside, mask) == 0.0
+    # a flat map: every pixel is a maximum, the hit is the box's area share
+    assert pointing_game(np.ones((64, 80)), mask) == pytest.approx(mask.mean())
+    assert math.isnan(pointing_game(inside, np.zeros((64, 80), dtype=bool)))
+    with pytest.raises(EGMTError, match="differ in size"):
+        pointing_game(inside, mask[:10])
+
+
+def test_steering_share_of_a_difference_inside_the_box():
+    mask = box_mask([BOX], (64, 80))
+    delta = np.zeros((64, 80))
+    delta[25:40, 15:25] = -3.0  # all of it inside, negative values count by magnitude
+    assert steering_share(delta, mask) == 1.0
+    delta[0, 0] = 30.0  # one change outside: 30 of the 480 in all
+    assert steering_share(delta, mask) == pytest.approx(450 / 480)
+    # an even change scores the area share
+    assert steering_share(np.full((64, 80), 2.0), mask) == pytest.approx(20 * 30 / (64 * 80))
+    assert math.isnan(steering_share(np.zeros((64, 80)), mask))
+
+
+def test_shuffle_is_a_deterministic_derangement():
+    own = {f"p{i:02d}": [f"e{i % 4}", "road"] for i in range(12)}
+    donors = derangement(own, seed=0)
+    assert sorted(donors) == sorted(own) and sorted(donors.values()) == sorted(own)  # each donates once
+    assert all(d != p for p, d in donors.items())
+    # never a pair with the same entity set, while another choice exists
+    assert all(set(own[p]) != set(own[d]) for p, d in donors.items())
+    assert derangement(dict(reversed(list(own.items()))), seed=0) == donors  # the order given does not matter
+    assert derangement(own, seed=1) != donors
+    with pytest.raises(EGMTError, match="two pairs"):
+        derangement({"a": ["x"]})
+    shuffled = ConditionEntities("shuffled", own)
+    assert shuffled("p00") == (own[donors["p00"]], "typed")
+
+
+def test_box_file_errors_are_one_line(tmp_path):
+    path = tmp_path / "boxes.json"
+    for content, message in [("[1]", "expected a JSON object"), ("{", "not a JSON box file"),
+                             ('{"a": [{"entity": "car", "box": [5, 5, 5, 9]}]}', "x0 < x1"),
+                             ('{"a": [{"entity": "car", "box": [1, 2, 3]}]}', "four integers"),
+                             ('{"a": [{"box": [1, 2, 3, 4]}]}', "entity")]:
+        path.write_text(content)
+        with pytest.raises(EGMTError, match=message) as e:
+            read_boxes(path)
+        assert "\n" not in str(e.value) and str(path) in str(e.value)
+    path.write_text('{"a": [{"entity": "Car", "box": [1, 2, 30, 40]}]}')
+    boxes = read_boxes(path)
+    assert boxes == {"a": [Box("car", 1, 2, 30, 40)]}
+    assert box_problems(boxes, {"a": (40, 30)}, ["car"]) == []
+    assert len(box_problems(boxes, {"a": (39, 30)}, ["person"])) == 2  # past the border, not a class
+    assert box_problems(boxes, {}, ["car"]) == ["a: no such pair"]
+
+
+def test_draw_boxes_outlines_inside_the_box():
+    image = draw_boxes(np.zeros((64, 80)), [BOX], (1.0, 0.0, 0.0), width=2)
+    assert image.shape == (64, 80, 3)
+    assert (image[20, 10:30, 0] == 1).all() and (image[49, 10:30, 0] == 1).all()  # top and bottom rows
+    assert image[30, 15, 0] == 0 and image[19, 15, 0] == 0 and image[50, 15, 0] == 0  # inside and outside untouched
+
+
+@pytest.mark.parametrize("name", ["boxes-val.json", "boxes-m3svd-0117_1605.json"])
+def test_bundled_box_files_are_valid(name):
+    data = need_shared(DATA, "real data")
+    boxes = read_boxes(REPO / "annotations" / name)
+    vocab = Vocabulary.load(REPO / "annotations" / "vocabulary.json")
+    if name == "boxes-val.json":  # validation pairs only, and every one of them
+        stems = [line for split in ("roadscene-val.txt", "m3svd-val.txt")
+                 for line in (REPO / "splits" / split).read_text().split() if not line.startswith("#")]
+        stems = [s for s in stems if not s.startswith("#") and (data / "roadscene" / "ir").is_dir()]
+        names = {p.name: p for d, split in (("roadscene", "roadscene-val.txt"), ("m3svd", "m3svd-val.txt"))
+                 for p in find_pairs(data / d, REPO / "splits" / split)}
+        assert set(boxes) == set(names)
+    else:
+        names = {p.name: p for p in find_pairs(data / "m3svd") if p.name in boxes}
+        assert set(boxes) == set(names) and {b.entity for v in boxes.values() for b in v} == {"person"}
+    sizes = {}
+    for stem, pair in names.items():
+        with Image.open(pair.ir) as im:
+            sizes[stem] = (im.height, im.width)
+    assert box_problems(boxes, sizes, vocab.classes) == []
+    assert sum(map(len, boxes.values())) >= 10
+
+
+def test_measure_pair_entities_on_a_real_pair(tiny_root, tiny_checkpoint):
+    fuser = EGMTFuser.from_pretrained(tiny_checkpoint, device="cpu")
+    pair = next(p for p in bench.dataset_pairs(tiny_root / "data", "tno") if p.name == "01")
+    boxes = [Box("person", 4, 4, 40, 60), Box("house", 50, 10, 78, 30)]
+    records = measure_pair_entities(fuser, "tno", pair, boxes, ["person", "tree"])
+    assert [r.entity for r in records] == ["person", "house"]
+    assert all(r.contrast == "tree" for r in records)
+    assert records[0].area == pytest.approx(36 * 56 / (64 * 80))
+    base = grey_u8(fuser(pair.ir, pair.vi, entities=["tree"]).image).astype(np.int16)
+    for r in records:
+        delta = grey_u8(fuser(pair.ir, pair.vi, entities=[r.entity]).image).astype(np.int16) - base
+        assert r.delta == pytest.approx(np.abs(delta).mean())
+        mask = box_mask([b for b in boxes if b.entity == r.entity], delta.shape)
+        assert r.share == steering_share(delta, mask) or (math.isnan(r.share) and not delta.any())
+        assert 0.0 <= r.hit <= 1.0
+    text = steering_markdown(SteeringResult(entities=records), "boxes.json")
+    assert "| person | 1 |" in text and "| all | 2 |" in text
+
+
+def test_heatmap_figure_draws_boxes_and_reports_the_pointing_game(tiny_root, tiny_checkpoint, tmp_path):
+    fuser = EGMTFuser.from_pretrained(tiny_checkpoint, device="cpu")
+    pairs = bench.figure_pairs(bench.dataset_pairs(tiny_root / "data", "tno"), 1)
+    resolver = bench.EntityResolver(annotations=tiny_root / "annotations" / "tno.jsonl")
+    plain = bench.heatmap_block("tno", fuser, pairs, resolver, tmp_path / "plain.png", tmp_path / "r.md")
+    boxed = bench.heatmap_block("tno", fuser, pairs, resolver, tmp_path / "boxed.png", tmp_path / "r.md",
+                                {pairs[0].name: [Box("person", 4, 4, 40, 60)]})
+    assert "pointing game" not in plain and "pointing game" in boxed and "over 1 (pair, entity)" in boxed
+    a = np.asarray(Image.open(tmp_path / "plain.png").convert("RGB"), dtype=np.int16)
+    b = np.asarray(Image.open(tmp_path / "boxed.png").convert("RGB"), dtype=np.int16)
+    assert a.shape == b.shape and np.abs(a - b).max() > 100  # the white outline
+
+
+def test_cli_heatmap_draws_boxes_and_prints_the_pointing_game(tiny_root, tiny_checkpoint, tmp_path, capsys):
+    from egmt.cli import main as cli_main
+
+    pair = next(p for p in bench.dataset_pairs(tiny_root / "data", "tno") if p.name == "01")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"01": [{"entity": "person", "box": [4, 4, 40, 60]}]}))
+    base = ["heatmap", "--ir", str(pair.ir), "--vi", str(pair.vi), "--entities", "person, tree",
+            "--checkpoint", str(tiny_checkpoint), "--device", "cpu"]
+    assert cli_main(base + ["-o", str(tmp_path / "a")]) == 0
+    assert cli_main(base + ["-o", str(tmp_path / "b"), "--boxes", str(boxes)]) == 0
+    out = capsys.readouterr().out
+    assert "pointing game" in out and "over 1 boxed entities" in out
+    a = np.asarray(Image.open(tmp_path / "a" / "01_person.png"), dtype=np.int16)
+    b = np.asarray(Image.open(tmp_path / "b" / "01_person.png"), dtype=np.int16)
+    assert (b[4, 4:40] == 255).all() and np.abs(a - b).max() > 0
+    assert (np.asarray(Image.open(tmp_path / "a" / "01_tree.png")) == np.asarray(Image.open(tmp_path / "b" / "01_tree.png"))).all()
