@@ -29,6 +29,7 @@ LrSchedule = Literal["constant", "cosine"]
 TokenUnembed = Literal["patch", "smooth"]
 ChannelScope = Literal["window", "image"]
 IntensityTarget = Literal["max", "base_detail"]
+IntensityBase = Literal["max", "mean"]
 
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_json_atomic
@@ -166,6 +167,10 @@ class LossConfig:
     # other is brighter but flat (docs/design.md).
     intensity_target: IntensityTarget = "max"
     intensity_sigma: float = 8.0
+    # base_detail's base target: "max" = the brighter source's base (keeps warm regions whole, but asks
+    # for bright smoke over a cooler person); "mean" = the mean of the two bases (balanced brightness; the
+    # detail term still keeps each source's stronger structure, small warm targets included).
+    intensity_base: IntensityBase = "max"
 
 
 @dataclass

@@ -86,7 +86,8 @@ def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: Los
     """eq. 12's term, ``cfg.intensity_target``: ``"max"`` = mean |F - max(I_ir, I_vi)|;
     ``"base_detail"`` = mean |G*F - max(G*I_ir, G*I_vi)| + mean |D(F) - maxabs(D(I_ir), D(I_vi))|,
     G a Gaussian blur of sigma ``intensity_sigma`` (reflected borders), D(x) = x - G*x, maxabs
-    taking per pixel the detail of larger magnitude. ``[B, 1, H, W]`` each -> scalar."""
+    taking per pixel the detail of larger magnitude; ``intensity_base="mean"`` asks for the mean of
+    the two bases instead of the brighter. ``[B, 1, H, W]`` each -> scalar."""
     if cfg.intensity_target == "max":
         return F.l1_loss(fused, torch.maximum(ir, vi))
     if cfg.intensity_target != "base_detail":
@@ -100,7 +101,8 @@ def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: Los
     b_f, b_ir, b_vi = base(fused), base(ir), base(vi)
     d_ir, d_vi = ir - b_ir, vi - b_vi
     detail = torch.where(d_ir.abs() >= d_vi.abs(), d_ir, d_vi)
-    return F.l1_loss(b_f, torch.maximum(b_ir, b_vi)) + F.l1_loss(fused - b_f, detail)
+    target = torch.maximum(b_ir, b_vi) if cfg.intensity_base == "max" else (b_ir + b_vi) / 2
+    return F.l1_loss(b_f, target) + F.l1_loss(fused - b_f, detail)
 
 
 def _ssim(a: torch.Tensor, b: torch.Tensor, window: int, per_sample: bool = False) -> torch.Tensor:

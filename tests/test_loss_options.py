@@ -95,5 +95,10 @@ def test_base_detail_target_keeps_a_cool_person_in_bright_smoke():
     blur = lambda x: kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")  # noqa: E731
     expected = F.l1_loss(blur(ir), torch.maximum(blur(ir), blur(vi))) + F.l1_loss(ir - blur(ir), detail_ir)
     assert split(ir, ir, vi)["int"] == pytest.approx(float(expected), abs=1e-6)
+    # the mean base: half-way between the two bases, the same detail term
+    mean = FusionLoss(LossConfig(intensity_target="base_detail", intensity_sigma=sigma, intensity_base="mean"))
+    expected = F.l1_loss(blur(ir), (blur(ir) + blur(vi)) / 2)
+    assert mean(ir, ir, vi)["int"] == pytest.approx(float(expected), abs=1e-6)
+    assert mean(with_person, ir, vi)["int"] < mean(vi, ir, vi)["int"]
     same = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1))
     assert float(split(same, same, same)["int"]) == pytest.approx(0.0, abs=1e-7)
