@@ -9,6 +9,18 @@ max_abs, laplacian_pyramid, dwt. A bad pair is reported and the rest are still f
 
   egmt fuse --ir ir.png --vi vi.png -o fused.png --entities "person, car"
   egmt fuse --ir DATA/ir --vi DATA/vi -o OUT            (OUT/STEM.png + OUT/entities.csv)
+
+Videos (files or folders of .mp4/.mkv/...): streamed frame by frame, same frame count and
+rate, entities once per clip; -o fused.mkv is lossless (FFV1), fused.mp4 is H.264 (CRF 18).
+Beside each output, NAME.stability.json: mean |F_t - F_t-1| of the fused and source clips.
+
+  egmt fuse --ir ir.mp4 --vi vi.mp4 -o fused.mp4 --entities "person, car"
+
+Large folders, several processes (or machines: --nnodes): each rank fuses its share (by
+RANK / WORLD_SIZE, sorted names), outputs already in OUT are skipped (a killed run resumes),
+OUT/manifest.csv lists every pair (status, seconds, rank):
+
+  torchrun --nproc_per_node 4 -m egmt fuse --ir DATA/ir --vi DATA/vi -o OUT
 """
 
 from __future__ import annotations
@@ -38,19 +50,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch.compile the network (about 2x faster per pair on a CPU after a 1-2 minute compilation; for folders)")
     r.add_argument("--tile", type=int, metavar="N", help="fuse in overlapping N x N tiles (default: only images over 4 Mpixel, in 1024 tiles)")
     r.add_argument("--split", metavar="FILE", help="with folders: only the stems listed in FILE")
+    r.add_argument("--video-ext", default=".mp4", choices=[".mp4", ".mkv", ".mov"],
+                   help="folders of videos: the outputs' container (.mkv: lossless FFV1; default .mp4: H.264)")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from egmt.errors import EGMTError
+    from egmt.infer.batch import fuse_image_folders, rank_device, torchrun_info
     from egmt.infer.run import FuseJob
+    from egmt.infer.video import fuse_videos, is_video_input
 
     ir, vi, out = Path(args.ir), Path(args.vi), Path(args.out)
     if ir.is_dir() != vi.is_dir():
         raise EGMTError(f"--ir {ir} and --vi {vi}: give two files or two folders")
+    rank = torchrun_info()  # started by torchrun: this process fuses its share of the folder
+    if rank is not None:
+        args.device = rank_device(args.device, rank)
     job = FuseJob.from_args(args)
-    report = job.run_folders(ir, vi, out, split=args.split) if ir.is_dir() else job.run_pair(ir, vi, out)
+    if is_video_input(ir):
+        report = fuse_videos(job, ir, vi, out, args.split, args.video_ext, rank)
+    elif ir.is_dir() and rank is not None:
+        report = fuse_image_folders(job, ir, vi, out, args.split, rank)
+    else:
+        report = job.run_folders(ir, vi, out, split=args.split) if ir.is_dir() else job.run_pair(ir, vi, out)
     for line in report.failures:
         print(f"egmt: skipped {line}")
     print(report.summary())
