@@ -20,7 +20,8 @@ Large folders, several processes (or machines: --nnodes): each rank fuses its sh
 RANK / WORLD_SIZE, sorted names), outputs already in OUT are skipped (a killed run resumes),
 OUT/manifest.csv lists every pair (status, seconds, rank):
 
-  torchrun --nproc_per_node 4 -m egmt fuse --ir DATA/ir --vi DATA/vi -o OUT
+  torchrun --nproc_per_node 4 -m egmt fuse --ir DATA/ir --visible DATA/vi -o OUT
+  (--visible: torchrun takes "--vi" for an abbreviation of its own --virtual-local-rank)
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ HELP = "fuse pairs of images (EGMT checkpoint or a classical baseline)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ir", required=True, metavar="PATH", help="infrared image, or a folder of them")
-    p.add_argument("--vi", required=True, metavar="PATH", help="visible image, or a folder of them (same stems)")
+    p.add_argument("--ir", "--infrared", required=True, metavar="PATH", help="infrared image or video, or a folder of them")
+    # --visible: under torchrun, whose parser reads "--vi" as an abbreviation of its --virtual-local-rank
+    p.add_argument("--vi", "--visible", required=True, metavar="PATH", help="visible image or video, or a folder of them (same stems)")
     p.add_argument("-o", "--out", required=True, metavar="PATH", help="output PNG for one pair, or a folder")
     p.add_argument("--method", default="egmt", help="egmt (default), or a baseline: average, max_abs, laplacian_pyramid, dwt")
     p.add_argument("--checkpoint", metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)")
