@@ -143,3 +143,31 @@ def test_a_killed_run_resumes_and_fuses_every_pair_exactly_once(folder, checkpoi
     assert {n: (p.stat().st_ino, p.stat().st_mtime_ns) for n, p in ((n, out / n) for n in done)} == done  # untouched
     assert _outputs(out) == _outputs(single)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left over
+
+
+def test_one_process_run_skips_existing_removes_stale_temporaries_and_reports_failures(tmp_path):
+    from egmt.errors import EGMTError
+    from egmt.infer.batch import run_sharded
+    from egmt.train.distributed import DistInfo
+
+    pairs = [Pair(n, Path(n), Path(n)) for n in ("b", "a", "c", "d")]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("from an earlier run")
+    (out / ".b.k2j4h.txt").write_text("half-written by a killed run")
+    fused = []
+
+    def process(pair: Pair, target: Path) -> dict:
+        if pair.name == "d":
+            raise EGMTError(f"{pair.ir}: unreadable")
+        fused.append(pair.name)
+        target.write_text(pair.name)
+        return {"entities": pair.name.upper()}
+
+    report = run_sharded(pairs, ["x.png: no visible partner"], out, lambda p: out / f"{p.name}.txt", process, DistInfo())
+    assert fused == ["b", "c"] and (out / "a.txt").read_text() == "from an earlier run"
+    assert not (out / ".b.k2j4h.txt").exists()
+    assert report.failures == ["x.png: no visible partner", "d: d: unreadable"]
+    rows = _manifest(out)
+    assert [(r["name"], r["status"], r["entities"]) for r in rows] == [("a", "exists", ""), ("b", "fused", "B"), ("c", "fused", "C"), ("d", "failed", "")]
+    assert report.summary().startswith("1 rank(s): fused 2 pair(s), 1 already there, 1 failed, of 4")
