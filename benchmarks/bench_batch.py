@@ -79,8 +79,8 @@ def markdown(results: dict, n: int, repeats: int, started: str) -> str:
     lines = ["## Batch fusion: processes against threads", "",
              "Made by `python benchmarks/bench_batch.py` (do not edit by hand).", "",
              f"- Date: {started}; machine: {m['cpu']}; torch {m['torch']}. The machine was shared with a model "
-             "training run (1-minute load average in the table), so only the ratio between rows measured in the "
-             "same run means anything.",
+             "training run and other jobs, and this ran under `nice -n 19` (1-minute load average in the table), so "
+             "only the ratio between rows measured in the same run means anything.",
              f"- Work: `egmt fuse` caption-free with the shipped checkpoint on {n} M3SVD pairs (640×480), "
              f"under `torchrun --nproc_per_node P` with `OMP_NUM_THREADS=T`; best of {repeats} alternating rounds.",
              "- End to end: pairs over the wall clock of the whole command (start-up and model load included); "

@@ -76,7 +76,9 @@ def markdown(speed: list[dict], stability: dict[str, dict], started: str) -> str
     lines = ["## Video fusion: frames per second, memory, stability", "",
              "Made by `python benchmarks/bench_video.py` (do not edit by hand).", "",
              f"- Date: {started}; machine: {m['cpu']}; torch {m['torch']}; {THREADS} threads. The machine was shared "
-             "with a model training run (1-minute load average in the table).",
+             "with a model training run and other jobs, and this ran under `nice -n 19`: it got the CPU they left, "
+             "so seconds vary several-fold with the load (1-minute load average in the table; the shorter cut ran "
+             "at the higher load). Peak memory does not depend on it.",
              f"- Work: `egmt fuse --ir ir.mkv --vi vi.mkv -o fused.mp4`, caption-free with the shipped checkpoint "
              f"(entities from the classifier over the first frames), on the first frames of M3SVD `{NAME}` "
              "(640×480, 30 fps), in a fresh process; frames per second over the whole clip (decode, entities, "
