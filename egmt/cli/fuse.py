@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ir", "--infrared", required=True, metavar="PATH", help="infrared image or video, or a folder of them")
     # --visible: under torchrun, whose parser reads "--vi" as an abbreviation of its --virtual-local-rank
     p.add_argument("--vi", "--visible", required=True, metavar="PATH", help="visible image or video, or a folder of them (same stems)")
-    p.add_argument("-o", "--out", required=True, metavar="PATH", help="output PNG for one pair, or a folder")
+    p.add_argument("-o", "--out", required=True, metavar="PATH", help="output PNG (or .mp4 / .mkv video) for one pair, or a folder")
     p.add_argument("--method", default="egmt", help="egmt (default), or a baseline: average, max_abs, laplacian_pyramid, dwt")
     p.add_argument("--checkpoint", metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)")
     e = p.add_argument_group("entities (EGMT)")
