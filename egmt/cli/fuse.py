@@ -9,6 +9,19 @@ max_abs, laplacian_pyramid, dwt. A bad pair is reported and the rest are still f
 
   egmt fuse --ir ir.png --vi vi.png -o fused.png --entities "person, car"
   egmt fuse --ir DATA/ir --vi DATA/vi -o OUT            (OUT/STEM.png + OUT/entities.csv)
+
+Videos (files or folders of .mp4/.mkv/...): streamed frame by frame, same frame count and
+rate, entities once per clip; -o fused.mkv is lossless (FFV1), fused.mp4 is H.264 (CRF 18).
+Beside each output, NAME.stability.json: mean |F_t - F_t-1| of the fused and source clips.
+
+  egmt fuse --ir ir.mp4 --vi vi.mp4 -o fused.mp4 --entities "person, car"
+
+Large folders, several processes (or machines: --nnodes): each rank fuses its share (by
+RANK / WORLD_SIZE, sorted names), outputs already in OUT are skipped (a killed run resumes),
+OUT/manifest.csv lists every pair (status, seconds, rank):
+
+  torchrun --nproc_per_node 4 -m egmt fuse --ir DATA/ir --visible DATA/vi -o OUT
+  (--visible: torchrun takes "--vi" for an abbreviation of its own --virtual-local-rank)
 """
 
 from __future__ import annotations
@@ -19,9 +32,10 @@ HELP = "fuse pairs of images (EGMT checkpoint or a classical baseline)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ir", required=True, metavar="PATH", help="infrared image, or a folder of them")
-    p.add_argument("--vi", required=True, metavar="PATH", help="visible image, or a folder of them (same stems)")
-    p.add_argument("-o", "--out", required=True, metavar="PATH", help="output PNG for one pair, or a folder")
+    p.add_argument("--ir", "--infrared", required=True, metavar="PATH", help="infrared image or video, or a folder of them")
+    # --visible: under torchrun, whose parser reads "--vi" as an abbreviation of its --virtual-local-rank
+    p.add_argument("--vi", "--visible", required=True, metavar="PATH", help="visible image or video, or a folder of them (same stems)")
+    p.add_argument("-o", "--out", required=True, metavar="PATH", help="output PNG (or .mp4 / .mkv video) for one pair, or a folder")
     p.add_argument("--method", default="egmt", help="egmt (default), or a baseline: average, max_abs, laplacian_pyramid, dwt")
     p.add_argument("--checkpoint", metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)")
     e = p.add_argument_group("entities (EGMT)")
@@ -38,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch.compile the network (about 2x faster per pair on a CPU after a 1-2 minute compilation; for folders)")
     r.add_argument("--tile", type=int, metavar="N", help="fuse in overlapping N x N tiles (default: only images over 4 Mpixel, in 1024 tiles)")
     r.add_argument("--split", metavar="FILE", help="with folders: only the stems listed in FILE")
+    r.add_argument("--video-ext", default=".mp4", choices=[".mp4", ".mkv", ".mov"],
+                   help="folders of videos: the outputs' container (.mkv: lossless FFV1; default .mp4: H.264)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
     from egmt.errors import EGMTError
     from egmt.fileio import check_outputs
+    from egmt.infer.batch import fuse_image_folders, rank_device, torchrun_info
     from egmt.infer.run import FuseJob, pair_output
+    from egmt.infer.video import fuse_videos, is_video_input
 
     ir, vi, out = Path(args.ir), Path(args.vi), Path(args.out)
     for flag, path in (("--ir", ir), ("--vi", vi)):
@@ -53,14 +71,23 @@ def run(args: argparse.Namespace) -> int:
             raise EGMTError(f"{flag} {path}: no such file or folder")
     if ir.is_dir() != vi.is_dir():
         raise EGMTError(f"--ir {ir} and --vi {vi}: give two files or two folders")
+    single = out if is_video_input(ir) else pair_output(ir, out)  # a video, or one pair's PNG
     check_outputs(
         inputs={"--ir": ir, "--vi": vi, "--checkpoint": args.checkpoint, "--annotations": args.annotations,
                 "--captions": args.captions, "--split": args.split},
         outputs={"-o": out},
-        writes={"-o": [out / "entities.csv"] if ir.is_dir() else [pair_output(ir, out)]},
+        writes={"-o": [out / "entities.csv"] if ir.is_dir() else [single]},
     )
+    rank = torchrun_info()  # started by torchrun: this process fuses its share of the folder
+    if rank is not None:
+        args.device = rank_device(args.device, rank)
     job = FuseJob.from_args(args)
-    report = job.run_folders(ir, vi, out, split=args.split) if ir.is_dir() else job.run_pair(ir, vi, out)
+    if is_video_input(ir):
+        report = fuse_videos(job, ir, vi, out, args.split, args.video_ext, rank)
+    elif ir.is_dir() and rank is not None:
+        report = fuse_image_folders(job, ir, vi, out, args.split, rank)
+    else:
+        report = job.run_folders(ir, vi, out, split=args.split) if ir.is_dir() else job.run_pair(ir, vi, out)
     for line in report.failures:
         print(f"egmt: skipped {line}")
     print(report.summary())

@@ -97,6 +97,19 @@ def _to_float(im: Image.Image, path: Path) -> np.ndarray:
     raise EGMTError(f"{path}: unsupported image mode {mode!r}")
 
 
+def to_uint8(image: np.ndarray, label: object = "image") -> np.ndarray:
+    """Float in [0, 1] (clipped, rounded) or uint8 -> uint8: the pixels :func:`write_image` stores."""
+    a = np.asarray(image)
+    if a.dtype == np.uint8:
+        return a
+    if not np.issubdtype(a.dtype, np.floating) and a.dtype != np.bool_:
+        raise EGMTError(f"{label}: cannot write a {a.dtype} image (want float in [0, 1] or uint8)")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise EGMTError(f"{label}: image contains NaN or infinite values")
+    return np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write ``[H, W]`` / ``[H, W, 3]`` (float in [0, 1], or uint8) as an 8-bit image.
 
@@ -113,13 +126,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         a = a[..., 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 3)):
         raise EGMTError(f"{path}: cannot write an image of shape {tuple(a.shape)} (want [H, W] or [H, W, 3])")
-    if a.dtype != np.uint8:
-        if not np.issubdtype(a.dtype, np.floating) and a.dtype != np.bool_:
-            raise EGMTError(f"{path}: cannot write a {a.dtype} image (want float in [0, 1] or uint8)")
-        a = a.astype(np.float64)
-        if not np.isfinite(a).all():
-            raise EGMTError(f"{path}: image contains NaN or infinite values")
-        a = np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+    a = to_uint8(a, path)
     try:
         with atomic_path(path) as tmp:
             Image.fromarray(a).save(tmp, format=fmt)

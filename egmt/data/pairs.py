@@ -50,11 +50,11 @@ class LoadedPair:
     vi_cbcr: Tensor | None
 
 
-def _index_folder(folder: Path) -> dict[str, Path]:
-    """stem -> image file in ``folder``; EGMTError on a stem present with two extensions."""
+def _index_folder(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> dict[str, Path]:
+    """stem -> file in ``folder`` with one of ``extensions``; EGMTError on a stem present with two."""
     found: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_EXTENSIONS:
+        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in extensions:
             continue
         if p.stem in found:
             raise EGMTError(f"{p}: duplicate stem {p.stem!r} (also {found[p.stem].name}); keep one file per stem")
@@ -104,10 +104,12 @@ def find_pairs(root: str | os.PathLike, split: str | os.PathLike | None = None) 
 
 
 def match_folders(
-    ir_dir: str | os.PathLike, vi_dir: str | os.PathLike, split: str | os.PathLike | None = None
+    ir_dir: str | os.PathLike, vi_dir: str | os.PathLike, split: str | os.PathLike | None = None,
+    extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
 ) -> tuple[list[Pair], list[str]]:
     """Pair the images of two folders by stem, leniently: the pairs found, and one message per problem.
 
+    ``extensions``: which files count (images by default; :data:`egmt.data.video.VIDEO_EXTENSIONS` for clips).
     A missing folder or split file raises :class:`EGMTError`; a file without its partner, or a
     split stem with no image, is reported in the list and left out, so a caller can go on.
     """
@@ -115,7 +117,7 @@ def match_folders(
     for m, folder in folders.items():
         if not folder.is_dir():
             raise EGMTError(f"{folder}: missing '{m}/' folder (a dataset is ROOT/ir/STEM.ext + ROOT/vi/STEM.ext)")
-    ir, vi = (_index_folder(f) for f in folders.values())
+    ir, vi = (_index_folder(f, extensions) for f in folders.values())
     problems: list[str] = []
     if split is None:
         stems = sorted(set(ir) | set(vi))

@@ -40,10 +40,11 @@ class FuseReport:
     written: list[Path] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    unit: str = "pair"  # or "clip"
 
     def summary(self) -> str:
-        mean = f", {np.mean(self.seconds):.3f} s per pair" if self.seconds else ""
-        text = f"fused {len(self.written)} pair(s){mean}"
+        mean = f", {np.mean(self.seconds):.3f} s per {self.unit}" if self.seconds else ""
+        text = f"fused {len(self.written)} {self.unit}(s){mean}"
         if self.failures:
             text += f"; {len(self.failures)} failed"
         return text
@@ -85,7 +86,15 @@ class FuseJob:
             if entities is not None:
                 result.entity_source = source
             return result
-        loaded = pair_from_arrays(pair.name, read_image(pair.ir), read_image(pair.vi), pair.ir, pair.vi, MIN_FUSION_SIZE)
+        return self.fuse_arrays(read_image(pair.ir), read_image(pair.vi), labels=(pair.ir, pair.vi))
+
+    def fuse_arrays(self, ir: np.ndarray, vi: np.ndarray, entities: list[str] | None = None,
+                    labels: tuple = ("infrared", "visible")) -> FusionResult:
+        """Fuse one pair of arrays (as :func:`read_image` returns them; a video's frames);
+        ``entities`` as for :class:`EGMTFuser` (None: caption-free), ignored by baselines."""
+        if self.baseline is None:
+            return self.fuser(ir, vi, entities=entities, threshold=self.threshold)
+        loaded = pair_from_arrays("pair", ir, vi, *labels, MIN_FUSION_SIZE)
         y = torch.from_numpy(self.baseline(loaded.ir[0].numpy(), loaded.vi[0].numpy()))[None, None]
         rgb = merge_luma(y, None if loaded.vi_cbcr is None else loaded.vi_cbcr[None])[0]
         image = rgb[0].numpy() if rgb.shape[0] == 1 else rgb.permute(1, 2, 0).numpy()
