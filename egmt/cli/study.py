@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                 target = folder / f"{name}-s{seed}.png"
                 write_bytes_atomic(target, Path(path).read_bytes())
                 sheets.setdefault(name, {})[seed] = target.relative_to(table.parent).as_posix()
-    text = study_markdown(rows, recipes, command, references=reference_rows(base), sheets=sheets)
+    # the references are scored by the runs' own rule (a recipe may set train.val_*), else by the base's
+    text = study_markdown(rows, recipes, command, references=reference_rows(runs[0].config if runs else base), sheets=sheets)
     print(text)
     if args.table:
         write_text_atomic(args.table, f"# {args.title} (validation only)\n\n" + text)
