@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from egmt.data.pairs import MODALITIES
+
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
     """``[B, C, H, W]`` (H, W multiples of window_size) -> ``[B, nW, T, C]``, T = window_size**2."""
@@ -68,11 +70,11 @@ class ChannelCrossAttention(nn.Module):
         if dim % num_heads:
             raise ValueError(f"channels ({dim}) must be divisible by num_heads ({num_heads})")
         self.num_heads = num_heads
-        self.norm = nn.ModuleDict({m: nn.LayerNorm(dim) for m in ("ir", "vi")})
-        self.qkv = nn.ModuleDict({m: nn.Linear(dim, 3 * dim) for m in ("ir", "vi")})
-        self.proj = nn.ModuleDict({m: nn.Linear(dim, dim) for m in ("ir", "vi")})
+        self.norm = nn.ModuleDict({m: nn.LayerNorm(dim) for m in MODALITIES})
+        self.qkv = nn.ModuleDict({m: nn.Linear(dim, 3 * dim) for m in MODALITIES})
+        self.proj = nn.ModuleDict({m: nn.Linear(dim, dim) for m in MODALITIES})
         # One temperature per head and per direction (ir <- vi, vi <- ir).
-        self.temperature = nn.ParameterDict({m: nn.Parameter(torch.ones(num_heads, 1, 1)) for m in ("ir", "vi")})
+        self.temperature = nn.ParameterDict({m: nn.Parameter(torch.ones(num_heads, 1, 1)) for m in MODALITIES})
 
     def _qkv(self, x: torch.Tensor, m: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n, t, c = x.shape
@@ -87,9 +89,10 @@ class ChannelCrossAttention(nn.Module):
         return self.proj[m](out.permute(0, 3, 1, 2).reshape(n, t, h * d))
 
     def forward(self, ir: torch.Tensor, vi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q_ir, k_ir, v_ir = self._qkv(ir, "ir")
-        q_vi, k_vi, v_vi = self._qkv(vi, "vi")
-        return self._attend(q_ir, k_vi, v_vi, "ir"), self._attend(q_vi, k_ir, v_ir, "vi")
+        m_ir, m_vi = MODALITIES
+        q_ir, k_ir, v_ir = self._qkv(ir, m_ir)
+        q_vi, k_vi, v_vi = self._qkv(vi, m_vi)
+        return self._attend(q_ir, k_vi, v_vi, m_ir), self._attend(q_vi, k_ir, v_ir, m_vi)
 
 
 class WindowSelfAttention(nn.Module):

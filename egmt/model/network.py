@@ -28,6 +28,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -39,9 +40,11 @@ from egmt.config import EGMTConfig, ModelConfig
 from egmt.errors import EGMTError
 from egmt.fileio import atomic_path
 from egmt.model.attention import window_partition, window_reverse
-from egmt.model.ecim import MODALITIES, ECIMBlock
+from egmt.data.pairs import MODALITIES
+from egmt.model.ecim import ECIMBlock, PixelState
 from egmt.model.heads import EntityClassifier, FusionHead
-from egmt.model.patch_ecim import PatchECIMBlock
+from egmt.model.layout import ECIMLayoutBlock, LayoutBlock, Passthrough
+from egmt.model.patch_ecim import PatchECIMBlock, PatchState
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -49,7 +52,12 @@ _FORMAT_KEY = "egmt_format"
 _FORMAT = "egmt-model-v1"
 
 #: ``ModelConfig.layout`` -> the ECIM block of that token layout (docs/design.md).
-BLOCKS: dict[str, type[nn.Module]] = {"pixel": ECIMBlock, "patch": PatchECIMBlock}
+BLOCKS: dict[str, type[LayoutBlock]] = {"pixel": ECIMBlock, "patch": PatchECIMBlock}
+
+#: What the first ECIM block's ``visual`` hands to its ``entity`` (:class:`~egmt.model.layout.ECIMLayoutBlock`):
+#: the pixel layout's per-modality features, the patch layout's :class:`PatchState`, or with
+#: ``num_blocks = 0`` (:class:`~egmt.model.layout.Passthrough`) the features ``(ir, vi)`` themselves.
+EncodedState = PixelState | PatchState | tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -66,7 +74,7 @@ class Encoded:
     """The part of a forward pass that does not depend on the entities (:meth:`EGMT.encode`):
     the first ECIM block's state after its visual stages, the input size and the padded size."""
 
-    state: object
+    state: EncodedState
     sources: tuple[torch.Tensor, torch.Tensor]  # ir, vi padded to the grid: the weight-map output mixes them
     size: tuple[int, int]
     padded: tuple[int, int]
@@ -144,7 +152,7 @@ class EGMT(nn.Module):
         x_ir = window_partition(self.shallow["ir"](ir_p), s)  # [B, nW, T, C]
         x_vi = window_partition(self.shallow["vi"](vi_p), s)
         grid = (ir_p.shape[-2] // s, ir_p.shape[-1] // s)
-        state = self.blocks[0].visual(x_ir, x_vi, grid) if len(self.blocks) else (x_ir, x_vi)  # num_blocks = 0: no ECIM
+        state = self._first_block().visual(x_ir, x_vi, grid)
         return Encoded(state, (ir_p, vi_p), (height, width), tuple(ir_p.shape[-2:]), ir.shape[0], ir.dtype)
 
     def decode(
@@ -181,10 +189,14 @@ class EGMT(nn.Module):
         grid (entities already checked; None when there are none)."""
         (hp, wp), s = encoded.padded, self.config.window_size
         aligned = self.entity_align(entities) if self.entity_align is not None and entities is not None else None
-        x_ir, x_vi = self.blocks[0].entity(encoded.state, aligned, entity_mask) if len(self.blocks) else encoded.state
+        x_ir, x_vi = self._first_block().entity(encoded.state, aligned, entity_mask)
         for block in self.blocks[1:]:
             x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask, grid=(hp // s, wp // s))
         return torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)
+
+    def _first_block(self) -> ECIMLayoutBlock:
+        """The first ECIM block, whose state :meth:`encode` keeps (num_blocks = 0: a pass-through)."""
+        return cast(ECIMLayoutBlock, self.blocks[0]) if len(self.blocks) else Passthrough()
 
     def _check_inputs(
         self, ir: torch.Tensor, vi: torch.Tensor, entities: torch.Tensor | None, mask: torch.Tensor | None
