@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 
+from egmt.baselines import BASELINES
+
 HELP = "fuse pairs of images (EGMT checkpoint or a classical baseline)"
 
 
@@ -22,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ir", required=True, metavar="PATH", help="infrared image, or a folder of them")
     p.add_argument("--vi", required=True, metavar="PATH", help="visible image, or a folder of them (same stems)")
     p.add_argument("-o", "--out", required=True, metavar="PATH", help="output PNG for one pair, or a folder")
-    p.add_argument("--method", default="egmt", help="egmt (default), or a baseline: average, max_abs, laplacian_pyramid, dwt")
+    p.add_argument("--method", default="egmt", help=f"egmt (default), or a baseline: {', '.join(BASELINES)}")
     p.add_argument("--checkpoint", metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)")
     e = p.add_argument_group("entities (EGMT)")
     e.add_argument("--annotations", metavar="JSONL", help="annotation file from `egmt annotate`")
