@@ -32,12 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from egmt.infer.run import DEFAULT_CHECKPOINT
     from egmt.model import EGMT
     from egmt.model.export import CLASSIFIER_FILE, FUSION_FILE, export_onnx
-    from egmt.text.features import BANK_FILE, VOCABULARY_FILE
+    from egmt.files import BANK_FILE, CONFIG_FILE, VOCABULARY_FILE
     from egmt.train.checkpoint import resolve_checkpoint
 
     checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
     folder = resolve_checkpoint(checkpoint)
-    names = ("config.json", BANK_FILE, VOCABULARY_FILE)
+    names = (CONFIG_FILE, BANK_FILE, VOCABULARY_FILE)
     check_outputs(inputs={"--checkpoint": checkpoint, "the checkpoint": folder}, outputs={"-o": args.out},
                   writes={"-o": [args.out / name for name in (FUSION_FILE, CLASSIFIER_FILE, *names)]})
     model = EGMT.from_pretrained(folder)

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from egmt.errors import EGMTError
     from egmt.fileio import check_outputs
+    from egmt.files import ENTITY_TABLE_FILE
     from egmt.infer.run import FuseJob, pair_output
 
     ir, vi, out = Path(args.ir), Path(args.vi), Path(args.out)
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         inputs={"--ir": ir, "--vi": vi, "--checkpoint": args.checkpoint, "--annotations": args.annotations,
                 "--captions": args.captions, "--split": args.split},
         outputs={"-o": out},
-        writes={"-o": [out / "entities.csv"] if ir.is_dir() else [pair_output(ir, out)]},
+        writes={"-o": [out / ENTITY_TABLE_FILE] if ir.is_dir() else [pair_output(ir, out)]},
     )
     job = FuseJob.from_args(args)
     report = job.run_folders(ir, vi, out, split=args.split) if ir.is_dir() else job.run_pair(ir, vi, out)

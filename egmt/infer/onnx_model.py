@@ -16,6 +16,7 @@ import torch
 
 from egmt.config import EGMTConfig, ModelConfig
 from egmt.errors import EGMTError
+from egmt.files import CONFIG_FILE
 from egmt.model.export import CLASSIFIER_FILE, FUSION_FILE
 from egmt.model.network import EGMTOutput, pad_to_grid
 
@@ -60,7 +61,7 @@ class OnnxEGMT:
     @classmethod
     def load(cls, folder: str | Path, threads: int | None = None) -> OnnxEGMT:
         """From an ``egmt export`` folder (its config.json and graphs)."""
-        config = Path(folder) / "config.json"
+        config = Path(folder) / CONFIG_FILE
         if not config.is_file():
             raise EGMTError(f"{config}: not found (is {folder} a folder written by `egmt export`?)")
         return cls(folder, EGMTConfig.load(config).model, threads)

@@ -22,6 +22,7 @@ from egmt.data.io import IMAGE_EXTENSIONS, read_image, write_image
 from egmt.data.pairs import MIN_FUSION_SIZE, Pair, match_folders, pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
+from egmt.files import ENTITY_TABLE_FILE
 from egmt.infer.entities import EntityResolver, parse_entity_list
 from egmt.infer.fuser import EGMTFuser, FusionResult
 
@@ -132,4 +133,4 @@ class FuseJob:
         pairs, problems = match_folders(ir_dir, vi_dir, split)
         out_dir.mkdir(parents=True, exist_ok=True)
         report = FuseReport(failures=list(problems))
-        return self._run(pairs, lambda p: out_dir / f"{p.name}.png", report, out_dir / "entities.csv")
+        return self._run(pairs, lambda p: out_dir / f"{p.name}.png", report, out_dir / ENTITY_TABLE_FILE)

@@ -39,6 +39,7 @@ from torch import nn
 from egmt.config import EGMTConfig, ModelConfig
 from egmt.errors import EGMTError
 from egmt.fileio import atomic_path
+from egmt.files import CONFIG_FILE, MODEL_FILE
 from egmt.model.attention import window_partition, window_reverse
 from egmt.data.pairs import MODALITIES
 from egmt.model.ecim import ECIMBlock, PixelState
@@ -46,8 +47,6 @@ from egmt.model.heads import EntityClassifier, FusionHead
 from egmt.model.layout import ECIMLayoutBlock, LayoutBlock, Passthrough
 from egmt.model.patch_ecim import PatchECIMBlock, PatchState
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 _FORMAT_KEY = "egmt_format"
 _FORMAT = "egmt-model-v1"
 
@@ -241,9 +240,9 @@ class EGMT(nn.Module):
         if full.model != self.config:
             raise EGMTError(f"{directory}: the config's model section does not match this model")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        with atomic_path(directory / WEIGHTS_NAME) as tmp:
+        with atomic_path(directory / MODEL_FILE) as tmp:
             save_file(state, str(tmp), metadata={_FORMAT_KEY: _FORMAT})
-        with atomic_path(directory / CONFIG_NAME) as tmp:
+        with atomic_path(directory / CONFIG_FILE) as tmp:
             tmp.write_text(json.dumps(full.to_dict(), indent=2) + "\n")
 
     @classmethod
@@ -254,7 +253,7 @@ class EGMT(nn.Module):
         egmt checkpoint, or weights that do not fit the configured model.
         """
         directory = Path(directory)
-        weights, config_path = directory / WEIGHTS_NAME, directory / CONFIG_NAME
+        weights, config_path = directory / MODEL_FILE, directory / CONFIG_FILE
         for path in (weights, config_path):
             if not path.is_file():
                 raise EGMTError(f"{path}: checkpoint file not found")
@@ -280,12 +279,12 @@ class EGMT(nn.Module):
         unexpected = sorted(set(state) - set(expected))
         if missing or unexpected:
             raise EGMTError(
-                f"{weights}: weights do not match config.json "
+                f"{weights}: weights do not match {CONFIG_FILE} "
                 f"(missing {_few(missing)}; unexpected {_few(unexpected)})"
             )
         wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
         if wrong:
-            raise EGMTError(f"{weights}: tensor shapes do not match config.json ({_few(wrong)})")
+            raise EGMTError(f"{weights}: tensor shapes do not match {CONFIG_FILE} ({_few(wrong)})")
         model.load_state_dict(state)
         return model.to(map_location).eval()
 
