@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from egmt.fileio import write_text_atomic
 from egmt.files import ENTITY_TABLE_FILE
 from egmt.infer.entities import EntityResolver, parse_entity_list
 from egmt.infer.fuser import EGMTFuser, FusionResult
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "egmt-roadscene"
 
@@ -125,7 +128,7 @@ class FuseJob:
         report = self._run([Pair(ir.stem, ir, vi)], lambda p: target, FuseReport(), None)
         if report.written and self.method == "egmt":
             r = self.last_result
-            print(f"{target}: entities ({r.entity_source}): {', '.join(r.entities) or '(none)'}")
+            log.info("%s: entities (%s): %s", target, r.entity_source, ", ".join(r.entities) or "(none)")
         return report
 
     def run_folders(self, ir_dir: Path, vi_dir: Path, out_dir: Path, split: str | None = None) -> FuseReport:

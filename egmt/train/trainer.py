@@ -166,7 +166,7 @@ class Trainer:
         if self.device.type == "cuda" and cuda_rng is not None and len(cuda_rng) == self.dist.world_size:
             torch.cuda.set_rng_state(cuda_rng[self.dist.rank], self.device)
         if self.dist.is_main:
-            print(f"resumed from {folder} at step {self.step}")
+            log.info("resumed from %s at step %d", folder, self.step)
 
     def _gather(self, t: torch.Tensor) -> list[torch.Tensor]:
         if not self.dist.enabled:
