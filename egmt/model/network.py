@@ -1,8 +1,20 @@
 """The EGMT network (paper Sec. III, Fig. 2): shallow features -> ECIM -> task heads.
 
 ``EGMT(cfg)(ir, vi, entities, entity_mask)`` returns the fused image and the multi-label
-logits. Inputs of any size are padded to a multiple of the window size and cropped back.
+logits. Inputs of any size are padded to a multiple of the window size (16) and cropped back.
 Checkpoints are folders with ``model.safetensors`` + ``config.json`` (:meth:`EGMT.save_pretrained`).
+
+ECIM comes in two token layouts (``ModelConfig.layout``; docs/design.md, "Two token layouts"),
+driven alike through :class:`~egmt.model.layout.ECIMLayoutBlock`; everything outside ECIM is shared:
+
+- "pixel" (:mod:`egmt.model.ecim`, ``ModelConfig()``'s default): every pixel of a 16x16 window
+  is a C-wide token; MSA and CGHA attend inside the window;
+- "patch" (:mod:`egmt.model.patch_ecim`, the shipped model): each 16x16 patch becomes one
+  D-wide token (``token_dim``); MSA and CGHA attend globally over all patch tokens, and the
+  tokens' updates return to the pixels. Two switches remove the patch grid that this can draw
+  into the fused image: ``token_unembed="smooth"`` (the updates are interpolated between patch
+  centres instead of one pattern per patch) and ``channel_attention_scope="image"`` (one MCA
+  channel map per image instead of one per window; this one applies to both layouts).
 
 Where the paper is silent, we chose (each choice is also written where it is made):
 - shallow features: two Conv3x3 + LeakyReLU(0.2) per modality, reflection padding;
@@ -11,14 +23,14 @@ Where the paper is silent, we chose (each choice is also written where it is mad
   each attention stage (MCA, MSA, CGHA);
 - MCA normalisation: Restormer-style L2-normalised Q/K with a learnable temperature;
 - MSA: no position encoding (optional Swin relative bias, ``relative_position_bias``);
-- token layout (``layout``): "pixel" (below) or "patch" (one token per 16x16 patch, global
-  MSA and CGHA: :mod:`egmt.model.patch_ecim`); everything outside ECIM is shared;
-- CGHA eq. 6: the entity-guided queries attend to the tokens of their own 16x16 window;
-  one FC (D -> C) aligns the entities, shared by both modalities and all blocks; an image
-  without entities skips the CGHA stage;
+- token layout (``layout``): "pixel" or "patch", above;
+- CGHA eq. 6: in the pixel layout the entity-guided queries attend to the tokens of their own
+  16x16 window, in the patch layout to all patch tokens; one FC (D -> C, or D -> ``token_dim``)
+  aligns the entities, shared by both modalities and all blocks; an image without entities
+  skips the CGHA stage;
 - fusion head: LeakyReLU(0.2) between convs, sigmoid output; widths 2C:C, C:C/2, C/2:1;
 - classifier (eq. 8): see :class:`~egmt.model.heads.EntityClassifier`;
-- any input size: reflect-pad right/bottom to the window grid (replicate when the image is
+- any input size: reflect-pad right/bottom to the window (patch) grid (replicate when the image is
   smaller than the pad), crop the outputs back.
 """
 
