@@ -113,9 +113,10 @@ class WindowSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.window_size = window_size
+        self.bias_index: torch.Tensor  # a buffer, with the bias table
         if relative_position_bias:
             s = window_size
-            self.bias_table = nn.Parameter(torch.zeros((2 * s - 1) ** 2, num_heads))
+            self.bias_table: nn.Parameter | None = nn.Parameter(torch.zeros((2 * s - 1) ** 2, num_heads))
             nn.init.trunc_normal_(self.bias_table, std=0.02)
             coords = torch.stack(torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")).flatten(1)
             rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (s - 1)  # [T, T, 2]

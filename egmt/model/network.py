@@ -164,7 +164,7 @@ class EGMT(nn.Module):
         x_vi = window_partition(self.shallow["vi"](vi_p), s)
         grid = (ir_p.shape[-2] // s, ir_p.shape[-1] // s)
         state = self._first_block().visual(x_ir, x_vi, grid)
-        return Encoded(state, (ir_p, vi_p), (height, width), tuple(ir_p.shape[-2:]), ir.shape[0], ir.dtype)
+        return Encoded(state, (ir_p, vi_p), (height, width), (ir_p.shape[-2], ir_p.shape[-1]), ir.shape[0], ir.dtype)
 
     def decode(
         self,
