@@ -11,7 +11,7 @@ the part that does not depend on the entities:
   pixel features ``ir, vi: [B, nW, T, C]``; ``grid`` is (windows down, windows across);
 - ``entity(state, entities, mask) -> (ir, vi)``: CGHA with the aligned entities
   ``[B, E, D']`` and ``mask [B, E]`` (or None), back to ``[B, nW, T, C]`` each;
-- ``forward(ir, vi, entities, mask, grid)``: the two in a row (:class:`LayoutBlock`).
+- ``forward(ir, vi, entities, mask, grid)``: the two in a row (:class:`SplitForward`, once for all).
 
 What ``state`` holds is the layout's own business (a per-modality dict, a dataclass...);
 only the block that made it reads it.
@@ -57,16 +57,9 @@ class ECIMLayoutBlock(Protocol[State]):
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
-class LayoutBlock(nn.Module, Generic[State]):
-    """Base of the ECIM blocks: what both layouts share, the MCA stage on the pixel tokens
-    (:meth:`channel_stage`, built first so the parameter order is the blocks' own) and the
-    ``forward`` = ``entity(visual(...))``. A subclass writes :meth:`visual` and :meth:`entity`."""
-
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        c = cfg.channels
-        self.channel_attention = ChannelCrossAttention(c, cfg.num_heads) if cfg.channel_attention else None
-        self.channel_ffn = per_modality(lambda: FeedForward(c, cfg.ffn_ratio)) if cfg.channel_attention else None
+class SplitForward(Generic[State]):
+    """The shared ``forward`` = ``entity(visual(...))`` (mixin of :class:`LayoutBlock` and
+    :class:`Passthrough`); a subclass writes :meth:`visual` and :meth:`entity`."""
 
     def forward(
         self,
@@ -85,6 +78,18 @@ class LayoutBlock(nn.Module, Generic[State]):
         self, state: State, entities: torch.Tensor | None, mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
+
+
+class LayoutBlock(SplitForward[State], nn.Module):
+    """Base of the ECIM blocks: the shared ``forward`` (:class:`SplitForward`) and what both
+    layouts share, the MCA stage on the pixel tokens (:meth:`channel_stage`, built first so the
+    parameter order is the blocks' own)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = cfg.channels
+        self.channel_attention = ChannelCrossAttention(c, cfg.num_heads) if cfg.channel_attention else None
+        self.channel_ffn = per_modality(lambda: FeedForward(c, cfg.ffn_ratio)) if cfg.channel_attention else None
 
     def channel_stage(self, ir: torch.Tensor, vi: torch.Tensor, scope: str = "window") -> dict[str, torch.Tensor]:
         """MCA (eq. 1-2) + FFN (nothing when switched off) on windowed pixel tokens
@@ -105,7 +110,7 @@ class LayoutBlock(nn.Module, Generic[State]):
         return {m: x[m] + self.channel_ffn[m](x[m]) for m in MODALITIES}
 
 
-class Passthrough:
+class Passthrough(SplitForward[tuple[torch.Tensor, torch.Tensor]]):
     """``num_blocks = 0`` (no ECIM, an ablation): the features pass unchanged; the state is
     ``(ir, vi)`` itself. A plain object, not a module, so the model's parameters and
     ``state_dict`` are those of the blocks it has."""
@@ -117,16 +122,6 @@ class Passthrough:
         self, state: tuple[torch.Tensor, torch.Tensor], entities: torch.Tensor | None, mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return state
-
-    def forward(
-        self,
-        ir: torch.Tensor,
-        vi: torch.Tensor,
-        entities: torch.Tensor | None = None,
-        mask: torch.Tensor | None = None,
-        grid: Grid | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return ir, vi
 
 
 def per_modality(make: Callable[[], nn.Module]) -> nn.ModuleDict:
