@@ -4,6 +4,11 @@ Each method takes the infrared and visible luma, float ``[H, W]`` in [0, 1] (any
 odd included), and returns the fused luma, float32 ``[H, W]`` in [0, 1]. Colour is the
 caller's job (fuse Y, then :func:`egmt.data.merge_luma` with the visible CbCr).
 All are vectorised: the two sources go through one batched transform.
+
+:data:`REGISTRY` (filled by :func:`register`, as timm registers its models) is the one list of
+them: ``egmt fuse --method``, ``egmt benchmark --methods`` and the tables' row names read it,
+so a new rule is one decorated function here. This module imports numpy only (torch, kornia and
+PyWavelets when a rule runs), so the CLI can read the names without loading torch.
 """
 
 from __future__ import annotations
@@ -11,17 +16,44 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-import pywt
-import torch
-from kornia.geometry.transform import build_laplacian_pyramid, pyrup
 
 from egmt.errors import EGMTError
 
 LAPLACIAN_LEVELS = 4  # levels of the Laplacian pyramid, base included (a common choice; VIFB's LP uses 4)
 DWT_WAVELET = "db2"  # paper: no DWT baseline; Daubechies-2 is a usual choice
 DWT_LEVELS = 3  # decomposition levels of the DWT
+
+
+#: A fusion rule: IR and visible luma ``[H, W]`` -> fused luma float32 ``[H, W]`` in [0, 1].
+FusionRule = Callable[..., np.ndarray]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One classical rule: its ``--method`` name, its row name in the tables, the function."""
+
+    name: str
+    display: str
+    fuse: FusionRule
+
+
+#: name -> :class:`Baseline`, in the order the rules are defined (the tables' row order).
+REGISTRY: dict[str, Baseline] = {}
+
+
+def register(name: str, display: str) -> Callable[[FusionRule], FusionRule]:
+    """Decorator: add the function to :data:`REGISTRY` as ``name`` (row name ``display``)."""
+
+    def add(fn: FusionRule) -> FusionRule:
+        if name in REGISTRY:
+            raise ValueError(f"baseline {name!r} registered twice")
+        REGISTRY[name] = Baseline(name, display, fn)
+        return fn
+
+    return add
 
 
 def _check(ir: np.ndarray, vi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +67,9 @@ def _check(ir: np.ndarray, vi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _select_max_abs(a, b):
     """Element-wise: the coefficient of larger magnitude (ties: ``a``). Works on numpy and torch."""
-    if isinstance(a, torch.Tensor):
+    if not isinstance(a, np.ndarray):  # a torch tensor (kornia's pyramid)
+        import torch
+
         return torch.where(a.abs() >= b.abs(), a, b)
     return np.where(np.abs(a) >= np.abs(b), a, b)
 
@@ -44,6 +78,7 @@ def _out(f: np.ndarray) -> np.ndarray:
     return np.clip(f, 0.0, 1.0).astype(np.float32)
 
 
+@register("average", "Average")
 def average(ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
     """Pixel-wise mean ``(ir + vi) / 2``: the simplest reference rule (a weighted average,
     e.g. the "average" rule of Burt & Kolczynski, "Enhanced image capture through fusion", ICCV 1993)."""
@@ -51,6 +86,7 @@ def average(ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
     return _out((ir + vi) / 2.0)
 
 
+@register("max_abs", "Max-abs")
 def max_abs(ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
     """Choose-max: each pixel from the source of larger magnitude. On intensities in [0, 1]
     this is ``max(ir, vi)``; the same selection rule is what the multiscale methods below apply
@@ -59,6 +95,7 @@ def max_abs(ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
     return _out(_select_max_abs(ir, vi))
 
 
+@register("laplacian_pyramid", "Laplacian pyramid")
 def laplacian_pyramid(ir: np.ndarray, vi: np.ndarray, levels: int = LAPLACIAN_LEVELS) -> np.ndarray:
     """Laplacian-pyramid fusion: average the coarsest (Gaussian) level, choose max-abs in every
     band-pass level, then collapse the pyramid (Burt & Adelson, "The Laplacian pyramid as a
@@ -68,6 +105,9 @@ def laplacian_pyramid(ir: np.ndarray, vi: np.ndarray, levels: int = LAPLACIAN_LE
     result is cropped back). ``levels`` counts the base; it is lowered for very small images so
     the coarsest level keeps at least 4 pixels a side.
     """
+    import torch
+    from kornia.geometry.transform import build_laplacian_pyramid, pyrup
+
     a, b = _check(ir, vi)
     h, w = a.shape
     smallest = min(h, w)
@@ -83,6 +123,7 @@ def laplacian_pyramid(ir: np.ndarray, vi: np.ndarray, levels: int = LAPLACIAN_LE
     return _out(img[0, 0, :h, :w].numpy())
 
 
+@register("dwt", "DWT")
 def dwt(ir: np.ndarray, vi: np.ndarray, wavelet: str = DWT_WAVELET, levels: int = DWT_LEVELS) -> np.ndarray:
     """Discrete-wavelet-transform fusion: average the approximation band, choose max-abs in every
     detail band (H, V, D at each level), inverse DWT (Li, Manjunath & Mitra, "Multisensor image
@@ -91,6 +132,8 @@ def dwt(ir: np.ndarray, vi: np.ndarray, wavelet: str = DWT_WAVELET, levels: int 
     PyWavelets ``wavedec2`` / ``waverec2`` with symmetric borders; the result is cropped to the
     input size. ``levels`` is lowered to what the image size allows (``pywt.dwt_max_level``).
     """
+    import pywt
+
     a, b = _check(ir, vi)
     h, w = a.shape
     try:
@@ -106,15 +149,12 @@ def dwt(ir: np.ndarray, vi: np.ndarray, wavelet: str = DWT_WAVELET, levels: int 
 
 
 #: name -> fusion function ``(ir [H, W], vi [H, W]) -> fused [H, W]``, all floats in [0, 1].
-BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "average": average,
-    "max_abs": max_abs,
-    "laplacian_pyramid": laplacian_pyramid,
-    "dwt": dwt,
-}
+#: name -> function, and name -> row name in the tables (both from :data:`REGISTRY`).
+BASELINES: dict[str, FusionRule] = {name: b.fuse for name, b in REGISTRY.items()}
+DISPLAY_NAMES: dict[str, str] = {name: b.display for name, b in REGISTRY.items()}
 
 
-def get_baseline(name: str, **options) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def get_baseline(name: str, **options) -> FusionRule:
     """The baseline called ``name``, with ``options`` (``levels``, ``wavelet``) bound; EGMTError if unknown."""
     if name not in BASELINES:
         raise EGMTError(f"unknown fusion method {name!r}; choose from {', '.join(BASELINES)}")

@@ -47,7 +47,7 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from egmt.baselines import BASELINES
+from egmt.baselines import BASELINES, DISPLAY_NAMES
 from egmt.bench.classification import (
     ENTITY_ROWS,
     ClassificationResult,
@@ -114,13 +114,7 @@ DATASETS: dict[str, DatasetSpec] = {
     "msrs": DatasetSpec("msrs", "MSRS", None, "Table IV"),
 }
 METHODS: tuple[str, ...] = ("egmt", *BASELINES)
-DISPLAY: dict[str, str] = {
-    "egmt": "EGMT (ours)",
-    "average": "Average",
-    "max_abs": "Max-abs",
-    "laplacian_pyramid": "Laplacian pyramid",
-    "dwt": "DWT",
-}
+DISPLAY: dict[str, str] = {"egmt": "EGMT (ours)", **DISPLAY_NAMES}
 TABLES: tuple[str, ...] = ("fusion", "entities", "heatmaps", "classification", "efficiency", "steering")
 
 

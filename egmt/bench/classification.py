@@ -30,7 +30,7 @@ from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
 from egmt.metrics.classification import CLASSIFICATION_METRICS, classification_metrics
 from egmt.text.annotations import PairAnnotation
-from egmt.text.features import VOCABULARY_FILE
+from egmt.files import VOCABULARY_FILE
 from egmt.text.labels import Vocabulary
 
 #: Table V's rows, in its order, and which source goes to the (IR, VI) inputs.

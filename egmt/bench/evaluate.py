@@ -28,6 +28,7 @@ import numpy as np
 from egmt.bench.score_cache import ScoreCache, file_stamp
 from egmt.data.io import IMAGE_EXTENSIONS, read_image
 from egmt.errors import EGMTError
+from egmt.files import PER_IMAGE_FILE, SUMMARY_CSV_FILE, SUMMARY_MD_FILE
 from egmt.metrics import compute_fusion_metrics, get_profile, resolve_metric_names, rgb2gray
 
 
@@ -272,9 +273,9 @@ def _write_outputs(out_dir, names, methods, stems, results, problems, profile="p
             vals = vals[~np.isnan(vals)]
             mean[method][n] = float(np.mean(vals)) if vals.size else math.nan
 
-    per_image_csv = out_dir / "per_image.csv"
-    summary_csv = out_dir / "summary.csv"
-    summary_md = out_dir / "summary.md"
+    per_image_csv = out_dir / PER_IMAGE_FILE
+    summary_csv = out_dir / SUMMARY_CSV_FILE
+    summary_md = out_dir / SUMMARY_MD_FILE
     write_atomic(per_image_csv, csv_text(["method", "image", *names], rows))
     write_atomic(
         summary_csv,

@@ -195,7 +195,7 @@ def profile(
             else:
                 rule = get_baseline(method)
                 arrays = [(p.ir[0].numpy(), p.vi[0].numpy()) for p in loaded]
-                calls = [(lambda a=a, b=b: rule(a, b)) for a, b in arrays]
+                calls = [(lambda a=a, b=b, rule=rule: rule(a, b)) for a, b in arrays]
             _timed(calls[0], sync)  # warm-up
             timed = calls[1:] or calls  # a one-pair dataset: time that pair again
             times = [_timed(c, sync) for c in tqdm(timed, desc=f"time {method} ({name})", unit="pair", disable=not progress)]

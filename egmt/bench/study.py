@@ -34,6 +34,7 @@ from egmt.bench.tables import csv_text
 from egmt.config import EGMTConfig, apply_override
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_text_atomic
+from egmt.files import VALIDATION_LOG_FILE
 
 #: Validation columns of the study table (validation.csv names; target_retention: see
 #: egmt.metrics.retention, 0.5 = as plain averaging; older runs lack it).
@@ -90,7 +91,7 @@ def rows_to_budget(run: StudyRun) -> list[dict]:
     reached. The budget row is the one at the budget step, or the first whose training CPU time
     reached the CPU budget; a run trained past the budget (e.g. continued for the shipped model)
     is still compared at the budget."""
-    path = run.folder / "validation.csv"
+    path = run.folder / VALIDATION_LOG_FILE
     if not path.is_file():
         return []
     with path.open(newline="") as f:

@@ -45,14 +45,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _InfoToStdout(logging.Handler):
+    """egmt.* INFO records (what a command did: "resumed from ...", a pair's entities) as plain
+    lines on stdout; warnings go to stderr (:func:`_configure_logging`). ``sys.stdout`` is looked
+    up at each record, so a redirected or captured stdout gets them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.addFilter(lambda record: record.levelno < logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stdout)
+        except Exception:
+            self.handleError(record)
+
+
+def _configure_logging() -> None:
+    """Library code reports through ``logging`` (and tqdm bars), never ``print``: warnings of
+    any logger (egmt.*: skipped pairs, entities encoded on the fly...) as one line each,
+    ``egmt: warning: ...`` on stderr; INFO of the egmt.* loggers as plain lines on stdout."""
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setLevel(logging.WARNING)  # the egmt.* INFO records reach the root too: not here
+    warnings.setFormatter(logging.Formatter("egmt: warning: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[warnings])
+    egmt_log = logging.getLogger("egmt")
+    egmt_log.setLevel(logging.INFO)
+    if not any(isinstance(h, _InfoToStdout) for h in egmt_log.handlers):
+        egmt_log.addHandler(_InfoToStdout())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    # Library warnings (egmt.* loggers: skipped pairs, entities encoded on the fly...) as one line each.
-    logging.basicConfig(level=logging.WARNING, format="egmt: warning: %(message)s", stream=sys.stderr)
+    _configure_logging()
     try:
         return int(args._run(args) or 0)
     except EGMTError as e:

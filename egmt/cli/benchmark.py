@@ -44,10 +44,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from egmt.baselines import BASELINES
+
 # Kept here, not imported from egmt.bench.benchmark, so that `egmt --help` does not load torch;
 # tests/bench check that they match the bench module's.
 DATASETS = ("tno", "roadscene", "msrs")
-METHODS = ("egmt", "average", "max_abs", "laplacian_pyramid", "dwt")
+METHODS = ("egmt", *BASELINES)
 TABLES = ("fusion", "entities", "heatmaps", "classification", "efficiency", "steering")
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_OUT = Path("runs/benchmark")

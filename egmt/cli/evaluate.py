@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 from egmt.errors import EGMTError
+from egmt.files import PER_IMAGE_FILE, SUMMARY_CSV_FILE, SUMMARY_MD_FILE
 
 HELP = "score fused images with the reference fusion metrics (CSV + Markdown tables)"
 
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(
         inputs={"--ir": args.ir, "--vi": args.vi, **{f"--fused {name}": folder for name, folder in fused.items()}},
         outputs={"-o": args.out},
-        writes={"-o": [args.out / name for name in ("per_image.csv", "summary.csv", "summary.md")]},
+        writes={"-o": [args.out / name for name in (PER_IMAGE_FILE, SUMMARY_CSV_FILE, SUMMARY_MD_FILE)]},
     )
 
     def log(msg: str) -> None:

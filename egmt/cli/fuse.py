@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 
+from egmt.baselines import BASELINES
+
 HELP = "fuse pairs of images (EGMT checkpoint or a classical baseline)"
 
 
@@ -36,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # --visible: under torchrun, whose parser reads "--vi" as an abbreviation of its --virtual-local-rank
     p.add_argument("--vi", "--visible", required=True, metavar="PATH", help="visible image or video, or a folder of them (same stems)")
     p.add_argument("-o", "--out", required=True, metavar="PATH", help="output PNG (or .mp4 / .mkv video) for one pair, or a folder")
-    p.add_argument("--method", default="egmt", help="egmt (default), or a baseline: average, max_abs, laplacian_pyramid, dwt")
+    p.add_argument("--method", default="egmt", help=f"egmt (default), or a baseline: {', '.join(BASELINES)}")
     p.add_argument("--checkpoint", metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)")
     e = p.add_argument_group("entities (EGMT)")
     e.add_argument("--annotations", metavar="JSONL", help="annotation file from `egmt annotate`")
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     from egmt.errors import EGMTError
     from egmt.fileio import check_outputs
+    from egmt.files import ENTITY_TABLE_FILE
     from egmt.infer.batch import fuse_image_folders, rank_device, torchrun_info
     from egmt.infer.run import FuseJob, pair_output
     from egmt.infer.video import fuse_videos, is_video_input
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         inputs={"--ir": ir, "--vi": vi, "--checkpoint": args.checkpoint, "--annotations": args.annotations,
                 "--captions": args.captions, "--split": args.split},
         outputs={"-o": out},
-        writes={"-o": [out / "entities.csv"] if ir.is_dir() else [single]},
+        writes={"-o": [out / ENTITY_TABLE_FILE] if ir.is_dir() else [single]},
     )
     rank = torchrun_info()  # started by torchrun: this process fuses its share of the folder
     if rank is not None:

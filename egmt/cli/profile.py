@@ -47,10 +47,11 @@ def run_config_cost(args: argparse.Namespace) -> int:
     from egmt.bench.paper import PAPER_EFFICIENCY
     from egmt.bench.profile import config_cost_markdown, machine_description
     from egmt.config import EGMTConfig
+    from egmt.files import CONFIG_FILE
 
     configs = {}
     for path in args.config:
-        name = path.parent.name if path.name == "config.json" else path.stem
+        name = path.parent.name if path.name == CONFIG_FILE else path.stem
         configs[name] = EGMTConfig.load(path).model
     text = config_cost_markdown(configs, PAPER_EFFICIENCY, args.flop_entities)
     print(text, end="")

@@ -65,11 +65,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from egmt.config import DataSource, EGMTConfig, apply_override
+    from egmt.files import CONFIG_FILE
     from egmt.train.trainer import train
 
     run_dir = Path(args.out)
     if args.resume:
-        config = EGMTConfig.load(run_dir / "config.json")
+        config = EGMTConfig.load(run_dir / CONFIG_FILE)
         from egmt.errors import EGMTError
 
         # What may change when a run continues: its budget and bookkeeping, nothing it learns from.

@@ -19,6 +19,8 @@ from egmt.data.color import split_luma
 from egmt.data.io import IMAGE_EXTENSIONS, read_image
 from egmt.errors import EGMTError
 
+#: The two sources, in the order of every ``(ir, vi)`` pair; the model keys its per-modality
+#: modules (``shallow.ir``, ``...channel_ffn.vi``) and the demo its upload fields by these names.
 MODALITIES = ("ir", "vi")
 
 #: The smallest pair (each side, pixels) that ``egmt fuse`` / ``heatmap`` accept: one 16x16 window

@@ -32,14 +32,13 @@ from egmt.fileio import read_json
 from egmt.infer.tiling import fuse_in_tiles, tile_progress, tile_slices
 from egmt.model import EGMT
 from egmt.text.bank import EntityBank
-from egmt.text.features import BANK_FILE, VOCABULARY_FILE
+from egmt.files import BANK_FILE, VALIDATION_FILE, VOCABULARY_FILE
 from egmt.text.labels import Vocabulary
 from egmt.train.checkpoint import resolve_checkpoint
 from egmt.train.distributed import pick_device
 
 #: A checkpoint folder's validation scores (from training): ``{"step": int, "rule": str,
 #: "fusion": {metric: value}, "classification": {"map": float, "prior_map": float, ...}}``.
-VALIDATION_FILE = "validation.json"
 
 log = logging.getLogger(__name__)
 

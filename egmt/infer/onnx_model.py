@@ -16,7 +16,7 @@ import torch
 
 from egmt.config import EGMTConfig, ModelConfig
 from egmt.errors import EGMTError
-from egmt.infer.fuser import VALIDATION_FILE
+from egmt.files import CONFIG_FILE, VALIDATION_FILE
 from egmt.model.export import CLASSIFIER_FILE, FUSION_FILE
 from egmt.model.network import EGMTOutput, pad_to_grid
 from egmt.text.features import BANK_FILE, VOCABULARY_FILE
@@ -24,7 +24,7 @@ from egmt.text.features import BANK_FILE, VOCABULARY_FILE
 #: Beside the graphs, the checkpoint files the fuser reads: the config, the entity bank and
 #: vocabulary, and validation.json (the caption-free policy: without it ONNX Runtime would
 #: fuse caption-free pairs with no entity where PyTorch uses the classifier's).
-CHECKPOINT_FILES = ("config.json", BANK_FILE, VOCABULARY_FILE, VALIDATION_FILE)
+CHECKPOINT_FILES = (CONFIG_FILE, BANK_FILE, VOCABULARY_FILE, VALIDATION_FILE)
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, opset: int | None = None, progress: bool = True) -> list[Path]:
@@ -89,7 +89,7 @@ class OnnxEGMT:
     @classmethod
     def load(cls, folder: str | Path, threads: int | None = None) -> OnnxEGMT:
         """From an ``egmt export`` folder (its config.json and graphs)."""
-        config = Path(folder) / "config.json"
+        config = Path(folder) / CONFIG_FILE
         if not config.is_file():
             raise EGMTError(f"{config}: not found (is {folder} a folder written by `egmt export`?)")
         return cls(folder, EGMTConfig.load(config).model, threads)

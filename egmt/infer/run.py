@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,11 @@ from egmt.data.io import IMAGE_EXTENSIONS, read_image, write_image
 from egmt.data.pairs import MIN_FUSION_SIZE, Pair, match_folders, pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
+from egmt.files import ENTITY_TABLE_FILE
 from egmt.infer.entities import EntityResolver, parse_entity_list
 from egmt.infer.fuser import EGMTFuser, FusionResult
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "egmt-roadscene"
 
@@ -133,7 +137,7 @@ class FuseJob:
         report = self._run([Pair(ir.stem, ir, vi)], lambda p: target, FuseReport(), None)
         if report.written and self.method == "egmt":
             r = self.last_result
-            print(f"{target}: entities ({r.entity_source}): {', '.join(r.entities) or '(none)'}")
+            log.info("%s: entities (%s): %s", target, r.entity_source, ", ".join(r.entities) or "(none)")
         return report
 
     def run_folders(self, ir_dir: Path, vi_dir: Path, out_dir: Path, split: str | None = None) -> FuseReport:
@@ -141,4 +145,4 @@ class FuseJob:
         pairs, problems = match_folders(ir_dir, vi_dir, split)
         out_dir.mkdir(parents=True, exist_ok=True)
         report = FuseReport(failures=list(problems))
-        return self._run(pairs, lambda p: out_dir / f"{p.name}.png", report, out_dir / "entities.csv")
+        return self._run(pairs, lambda p: out_dir / f"{p.name}.png", report, out_dir / ENTITY_TABLE_FILE)

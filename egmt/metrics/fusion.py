@@ -103,7 +103,7 @@ def scipy_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     try:
         return signal.convolve2d(x, np.outer(g, g), mode="valid")
     except ValueError as e:  # window larger in one direction only
-        raise MetricUndefinedError(f"VIF (scipy 'valid') is undefined for a {x.shape[0]}x{x.shape[1]} scale: {e}")
+        raise MetricUndefinedError(f"VIF (scipy 'valid') is undefined for a {x.shape[0]}x{x.shape[1]} scale: {e}") from e
 
 
 def _vif_pyramid(img: np.ndarray, valid=filter_valid) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:

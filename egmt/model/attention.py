@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from egmt.data.pairs import MODALITIES
+
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
     """``[B, C, H, W]`` (H, W multiples of window_size) -> ``[B, nW, T, C]``, T = window_size**2."""
@@ -70,11 +72,11 @@ class ChannelCrossAttention(nn.Module):
         if dim % num_heads:
             raise ValueError(f"channels ({dim}) must be divisible by num_heads ({num_heads})")
         self.num_heads = num_heads
-        self.norm = nn.ModuleDict({m: nn.LayerNorm(dim) for m in ("ir", "vi")})
-        self.qkv = nn.ModuleDict({m: nn.Linear(dim, 3 * dim) for m in ("ir", "vi")})
-        self.proj = nn.ModuleDict({m: nn.Linear(dim, dim) for m in ("ir", "vi")})
+        self.norm = nn.ModuleDict({m: nn.LayerNorm(dim) for m in MODALITIES})
+        self.qkv = nn.ModuleDict({m: nn.Linear(dim, 3 * dim) for m in MODALITIES})
+        self.proj = nn.ModuleDict({m: nn.Linear(dim, dim) for m in MODALITIES})
         # One temperature per head and per direction (ir <- vi, vi <- ir).
-        self.temperature = nn.ParameterDict({m: nn.Parameter(torch.ones(num_heads, 1, 1)) for m in ("ir", "vi")})
+        self.temperature = nn.ParameterDict({m: nn.Parameter(torch.ones(num_heads, 1, 1)) for m in MODALITIES})
 
     def _qkv(self, x: torch.Tensor, m: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n, t, c = x.shape
@@ -92,9 +94,10 @@ class ChannelCrossAttention(nn.Module):
         return self.proj[m](out.transpose(1, 2).reshape(n, t, h * d))
 
     def forward(self, ir: torch.Tensor, vi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q_ir, k_ir, v_ir = self._qkv(ir, "ir")
-        q_vi, k_vi, v_vi = self._qkv(vi, "vi")
-        return self._attend(q_ir, k_vi, v_vi, "ir"), self._attend(q_vi, k_ir, v_ir, "vi")
+        m_ir, m_vi = MODALITIES
+        q_ir, k_ir, v_ir = self._qkv(ir, m_ir)
+        q_vi, k_vi, v_vi = self._qkv(vi, m_vi)
+        return self._attend(q_ir, k_vi, v_vi, m_ir), self._attend(q_vi, k_ir, v_ir, m_vi)
 
 
 class WindowSelfAttention(nn.Module):
@@ -115,9 +118,10 @@ class WindowSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.window_size = window_size
+        self.bias_index: torch.Tensor  # a buffer, with the bias table
         if relative_position_bias:
             s = window_size
-            self.bias_table = nn.Parameter(torch.zeros((2 * s - 1) ** 2, num_heads))
+            self.bias_table: nn.Parameter | None = nn.Parameter(torch.zeros((2 * s - 1) ** 2, num_heads))
             nn.init.trunc_normal_(self.bias_table, std=0.02)
             coords = torch.stack(torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")).flatten(1)
             rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (s - 1)  # [T, T, 2]

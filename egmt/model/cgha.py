@@ -5,9 +5,13 @@ Two alternating steps for one visual modality m:
 1. (eq. 5) every visual token queries the entities: softmax over the *real* entities of
    its image (padding masked out), so irrelevant (hallucinated) entities get low weight.
    The result is one weighted entity feature per token.
-2. (eq. 6) that weighted entity feature queries the visual tokens. Paper: the token range
-   is not given; attending over all H x W tokens is quadratic in the image size (about 4e10
-   logits at 448x448), so we attend inside the same 16x16 window as the inter-visual MSA.
+2. (eq. 6) that weighted entity feature queries the visual tokens of its window. Paper: the
+   token range is not given. The module attends inside the window axis ``nW`` it is given, so
+   the layout decides (docs/design.md, "Two token layouts"): the pixel layout
+   (:mod:`egmt.model.ecim`) passes its 16x16 pixel windows, as the inter-visual MSA (over all
+   H x W pixel tokens it would be quadratic in the image size, about 4e10 logits at 448x448);
+   the patch layout (:mod:`egmt.model.patch_ecim`, the shipped model) passes all patch tokens
+   of the image as one window (``[B, 1, T, D]``), so there the attention is global.
 
 The update is added to the visual tokens (residual, as in eq. 2-3). An image with no real
 entity (E = 0 or an all-padding mask) has no text guidance: its update is exactly zero.
@@ -26,7 +30,8 @@ from torch import nn
 class CrossModalGuidedHybridAttention(nn.Module):
     """CGHA for one visual modality.
 
-    ``tokens: [B, nW, T, C]`` windowed visual tokens; ``entities: [B, E, C]`` entity features
+    ``tokens: [B, nW, T, C]`` windowed visual tokens (the patch layout: ``[B, 1, T, D]``, all
+    patch tokens as one window); ``entities: [B, E, C]`` entity features
     already aligned to the visual width (the shared fully connected layer of Sec. III-B-2);
     ``mask: [B, E]`` bool, True = real entity. Returns the update ``[B, nW, T, C]``.
     Multi-head like the other attentions (paper: head count not given; ``num_heads``).

@@ -1,8 +1,20 @@
 """The EGMT network (paper Sec. III, Fig. 2): shallow features -> ECIM -> task heads.
 
 ``EGMT(cfg)(ir, vi, entities, entity_mask)`` returns the fused image and the multi-label
-logits. Inputs of any size are padded to a multiple of the window size and cropped back.
+logits. Inputs of any size are padded to a multiple of the window size (16) and cropped back.
 Checkpoints are folders with ``model.safetensors`` + ``config.json`` (:meth:`EGMT.save_pretrained`).
+
+ECIM comes in two token layouts (``ModelConfig.layout``; docs/design.md, "Two token layouts"),
+driven alike through :class:`~egmt.model.layout.ECIMLayoutBlock`; everything outside ECIM is shared:
+
+- "pixel" (:mod:`egmt.model.ecim`, ``ModelConfig()``'s default): every pixel of a 16x16 window
+  is a C-wide token; MSA and CGHA attend inside the window;
+- "patch" (:mod:`egmt.model.patch_ecim`, the shipped model): each 16x16 patch becomes one
+  D-wide token (``token_dim``); MSA and CGHA attend globally over all patch tokens, and the
+  tokens' updates return to the pixels. Two switches remove the patch grid that this can draw
+  into the fused image: ``token_unembed="smooth"`` (the updates are interpolated between patch
+  centres instead of one pattern per patch) and ``channel_attention_scope="image"`` (one MCA
+  channel map per image instead of one per window; this one applies to both layouts).
 
 Where the paper is silent, we chose (each choice is also written where it is made):
 - shallow features: two Conv3x3 + LeakyReLU(0.2) per modality, reflection padding;
@@ -11,14 +23,14 @@ Where the paper is silent, we chose (each choice is also written where it is mad
   each attention stage (MCA, MSA, CGHA);
 - MCA normalisation: Restormer-style L2-normalised Q/K with a learnable temperature;
 - MSA: no position encoding (optional Swin relative bias, ``relative_position_bias``);
-- token layout (``layout``): "pixel" (below) or "patch" (one token per 16x16 patch, global
-  MSA and CGHA: :mod:`egmt.model.patch_ecim`); everything outside ECIM is shared;
-- CGHA eq. 6: the entity-guided queries attend to the tokens of their own 16x16 window;
-  one FC (D -> C) aligns the entities, shared by both modalities and all blocks; an image
-  without entities skips the CGHA stage;
+- token layout (``layout``): "pixel" or "patch", above;
+- CGHA eq. 6: in the pixel layout the entity-guided queries attend to the tokens of their own
+  16x16 window, in the patch layout to all patch tokens; one FC (D -> C, or D -> ``token_dim``)
+  aligns the entities, shared by both modalities and all blocks; an image without entities
+  skips the CGHA stage;
 - fusion head: LeakyReLU(0.2) between convs, sigmoid output; widths 2C:C, C:C/2, C/2:1;
 - classifier (eq. 8): see :class:`~egmt.model.heads.EntityClassifier`;
-- any input size: reflect-pad right/bottom to the window grid (replicate when the image is
+- any input size: reflect-pad right/bottom to the window (patch) grid (replicate when the image is
   smaller than the pad), crop the outputs back.
 """
 
@@ -28,6 +40,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -38,18 +51,24 @@ from torch import nn
 from egmt.config import EGMTConfig, ModelConfig
 from egmt.errors import EGMTError
 from egmt.fileio import atomic_path
+from egmt.files import CONFIG_FILE, MODEL_FILE
 from egmt.model.attention import window_partition, window_reverse
-from egmt.model.ecim import MODALITIES, ECIMBlock
+from egmt.data.pairs import MODALITIES
+from egmt.model.ecim import ECIMBlock, PixelState
 from egmt.model.heads import EntityClassifier, FusionHead
-from egmt.model.patch_ecim import PatchECIMBlock
+from egmt.model.layout import ECIMLayoutBlock, LayoutBlock, Passthrough
+from egmt.model.patch_ecim import PatchECIMBlock, PatchState
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 _FORMAT_KEY = "egmt_format"
 _FORMAT = "egmt-model-v1"
 
 #: ``ModelConfig.layout`` -> the ECIM block of that token layout (docs/design.md).
-BLOCKS: dict[str, type[nn.Module]] = {"pixel": ECIMBlock, "patch": PatchECIMBlock}
+BLOCKS: dict[str, type[LayoutBlock]] = {"pixel": ECIMBlock, "patch": PatchECIMBlock}
+
+#: What the first ECIM block's ``visual`` hands to its ``entity`` (:class:`~egmt.model.layout.ECIMLayoutBlock`):
+#: the pixel layout's per-modality features, the patch layout's :class:`PatchState`, or with
+#: ``num_blocks = 0`` (:class:`~egmt.model.layout.Passthrough`) the features ``(ir, vi)`` themselves.
+EncodedState = PixelState | PatchState | tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -66,7 +85,7 @@ class Encoded:
     """The part of a forward pass that does not depend on the entities (:meth:`EGMT.encode`):
     the first ECIM block's state after its visual stages, the input size and the padded size."""
 
-    state: object
+    state: EncodedState
     sources: tuple[torch.Tensor, torch.Tensor]  # ir, vi padded to the grid: the weight-map output mixes them
     size: tuple[int, int]
     padded: tuple[int, int]
@@ -144,8 +163,8 @@ class EGMT(nn.Module):
         x_ir = window_partition(self.shallow["ir"](ir_p), s)  # [B, nW, T, C]
         x_vi = window_partition(self.shallow["vi"](vi_p), s)
         grid = (ir_p.shape[-2] // s, ir_p.shape[-1] // s)
-        state = self.blocks[0].visual(x_ir, x_vi, grid) if len(self.blocks) else (x_ir, x_vi)  # num_blocks = 0: no ECIM
-        return Encoded(state, (ir_p, vi_p), (height, width), tuple(ir_p.shape[-2:]), ir.shape[0], ir.dtype)
+        state = self._first_block().visual(x_ir, x_vi, grid)
+        return Encoded(state, (ir_p, vi_p), (height, width), (ir_p.shape[-2], ir_p.shape[-1]), ir.shape[0], ir.dtype)
 
     def decode(
         self,
@@ -181,10 +200,14 @@ class EGMT(nn.Module):
         grid (entities already checked; None when there are none)."""
         (hp, wp), s = encoded.padded, self.config.window_size
         aligned = self.entity_align(entities) if self.entity_align is not None and entities is not None else None
-        x_ir, x_vi = self.blocks[0].entity(encoded.state, aligned, entity_mask) if len(self.blocks) else encoded.state
+        x_ir, x_vi = self._first_block().entity(encoded.state, aligned, entity_mask)
         for block in self.blocks[1:]:
             x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask, grid=(hp // s, wp // s))
         return torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)
+
+    def _first_block(self) -> ECIMLayoutBlock:
+        """The first ECIM block, whose state :meth:`encode` keeps (num_blocks = 0: a pass-through)."""
+        return cast(ECIMLayoutBlock, self.blocks[0]) if len(self.blocks) else Passthrough()
 
     def _check_inputs(
         self, ir: torch.Tensor, vi: torch.Tensor, entities: torch.Tensor | None, mask: torch.Tensor | None
@@ -229,9 +252,9 @@ class EGMT(nn.Module):
         if full.model != self.config:
             raise EGMTError(f"{directory}: the config's model section does not match this model")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        with atomic_path(directory / WEIGHTS_NAME) as tmp:
+        with atomic_path(directory / MODEL_FILE) as tmp:
             save_file(state, str(tmp), metadata={_FORMAT_KEY: _FORMAT})
-        with atomic_path(directory / CONFIG_NAME) as tmp:
+        with atomic_path(directory / CONFIG_FILE) as tmp:
             tmp.write_text(json.dumps(full.to_dict(), indent=2) + "\n")
 
     @classmethod
@@ -242,7 +265,7 @@ class EGMT(nn.Module):
         egmt checkpoint, or weights that do not fit the configured model.
         """
         directory = Path(directory)
-        weights, config_path = directory / WEIGHTS_NAME, directory / CONFIG_NAME
+        weights, config_path = directory / MODEL_FILE, directory / CONFIG_FILE
         for path in (weights, config_path):
             if not path.is_file():
                 raise EGMTError(f"{path}: checkpoint file not found")
@@ -268,12 +291,12 @@ class EGMT(nn.Module):
         unexpected = sorted(set(state) - set(expected))
         if missing or unexpected:
             raise EGMTError(
-                f"{weights}: weights do not match config.json "
+                f"{weights}: weights do not match {CONFIG_FILE} "
                 f"(missing {_few(missing)}; unexpected {_few(unexpected)})"
             )
         wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
         if wrong:
-            raise EGMTError(f"{weights}: tensor shapes do not match config.json ({_few(wrong)})")
+            raise EGMTError(f"{weights}: tensor shapes do not match {CONFIG_FILE} ({_few(wrong)})")
         model.load_state_dict(state)
         return model.to(map_location).eval()
 

@@ -21,8 +21,9 @@ size". Read that way, one :class:`PatchECIMBlock` runs, on the windowed pixel fe
    form draws the patch grid into the fused image). The reconstructor (eq. 7) and the
    classifier (eq. 8) read those pixel features as in the pixel layout.
 
-The block has the pixel block's interface (``visual`` / ``entity`` / ``forward``), so
-:class:`~egmt.model.network.EGMT` drives both layouts alike.
+The block has the pixel block's interface (``visual`` / ``entity`` / ``forward``,
+:class:`~egmt.model.layout.ECIMLayoutBlock`), so :class:`~egmt.model.network.EGMT` drives
+both layouts alike.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from egmt.config import ModelConfig, TokenUnembed
-from egmt.model.attention import ChannelCrossAttention, FeedForward, WindowSelfAttention, window_partition
+from egmt.data.pairs import MODALITIES
+from egmt.model.attention import FeedForward, WindowSelfAttention, window_partition
 from egmt.model.cgha import CrossModalGuidedHybridAttention
-from egmt.model.ecim import MODALITIES, channel_stage, per_modality
+from egmt.model.layout import Grid, LayoutBlock, as_pair, per_modality
 
 
 UNEMBEDS = typing.get_args(TokenUnembed)
@@ -52,22 +54,21 @@ class PatchState:
     pixels: dict[str, torch.Tensor]
     start: dict[str, torch.Tensor] | None
     tokens: dict[str, torch.Tensor] | None
-    grid: tuple[int, int] | None = None  # patches down and across (the "smooth" return needs it)
+    grid: Grid | None = None  # patches down and across (the "smooth" return needs it)
 
 
-class PatchECIMBlock(nn.Module):
+class PatchECIMBlock(LayoutBlock[PatchState]):
     """``ir, vi: [B, nW, p*p, C]`` windowed pixel features, ``entities: [B, E, D]`` (aligned to
-    ``token_dim``) or None, ``mask: [B, E]`` -> updated ``ir, vi`` of the same shape.
+    ``token_dim``) or None, ``mask: [B, E]`` -> updated ``ir, vi`` of the same shape
+    (``forward``: :class:`~egmt.model.layout.LayoutBlock`).
 
     Modules of switched-off stages are not built; without MSA and CGHA there are no tokens
     (and no embedding) at all, so the block is MCA alone.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
+        super().__init__(cfg)  # MCA + FFN
         c, p, d = cfg.channels, cfg.window_size, cfg.token_dim
-        self.channel_attention = ChannelCrossAttention(c, cfg.num_heads) if cfg.channel_attention else None
-        self.channel_ffn = per_modality(lambda: FeedForward(c, cfg.ffn_ratio)) if cfg.channel_attention else None
         use_cgha = cfg.cgha and cfg.text_interaction
         uses_tokens = cfg.token_attention or use_cgha
         # M_t: one Linear per modality (eq. 1 and 4 index the weights by m), L_t -> D and back.
@@ -87,26 +88,16 @@ class PatchECIMBlock(nn.Module):
         self.cgha = per_modality(lambda: CrossModalGuidedHybridAttention(d, h)) if use_cgha else None
         self.cgha_ffn = per_modality(lambda: FeedForward(d, r)) if use_cgha else None
 
-    def forward(
-        self,
-        ir: torch.Tensor,
-        vi: torch.Tensor,
-        entities: torch.Tensor | None = None,
-        mask: torch.Tensor | None = None,
-        grid: tuple[int, int] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.entity(self.visual(ir, vi, grid), entities, mask)
-
-    def visual(self, ir: torch.Tensor, vi: torch.Tensor, grid: tuple[int, int] | None = None) -> PatchState:
+    def visual(self, ir: torch.Tensor, vi: torch.Tensor, grid: Grid | None = None) -> PatchState:
         """MCA per patch (or image), then patch tokens and global MSA (nothing here depends on the
         entities). ``grid``: (patches down, patches across) of the windowed input, which the
         "smooth" return to pixels needs."""
-        x = channel_stage(self, {"ir": ir, "vi": vi}, self.channel_scope)
+        x = self.channel_stage(ir, vi, self.channel_scope)
         if self.embed is None:
             return PatchState(x, None, None, grid)
         start = {m: self.embed[m](x[m].flatten(2)) for m in MODALITIES}  # [B, T, D], T = nW patches
         tokens = start
-        if self.token_attention is not None:
+        if self.token_attention is not None and self.token_ffn is not None:
             tokens = {m: tokens[m] + self.token_attention[m](tokens[m]) for m in MODALITIES}
             tokens = {m: tokens[m] + self.token_ffn[m](tokens[m]) for m in MODALITIES}
         return PatchState(x, start, tokens, grid)
@@ -116,20 +107,20 @@ class PatchECIMBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Global CGHA on the tokens, then the tokens' updates back to the pixel features."""
         x, tokens = state.pixels, state.tokens
-        if tokens is None:
-            return x["ir"], x["vi"]
-        if self.cgha is not None and entities is not None and mask is not None and entities.shape[1] > 0:
+        if tokens is None or state.start is None or self.unembed is None:  # no token stage exists
+            return as_pair(x)
+        if (self.cgha is not None and self.cgha_ffn is not None
+                and entities is not None and mask is not None and entities.shape[1] > 0):
             # As in the pixel layout: no real entity -> the stage (and its FFN) changes nothing.
-            gate = mask.any(dim=1).to(x["ir"].dtype)[:, None, None]
+            gate = mask.any(dim=1).to(as_pair(x)[0].dtype)[:, None, None]
             tokens = {m: tokens[m] + self.cgha[m](tokens[m][:, None], entities, mask)[:, 0] for m in MODALITIES}
             tokens = {m: tokens[m] + self.cgha_ffn[m](tokens[m]) * gate for m in MODALITIES}
         if tokens is state.start:  # no token stage ran (no MSA, no entity): nothing to add
-            return x["ir"], x["vi"]
-        out = {m: x[m] + self._to_pixels(self.unembed[m](tokens[m] - state.start[m]), state.grid, x[m])
-               for m in MODALITIES}
-        return out["ir"], out["vi"]
+            return as_pair(x)
+        start, unembed = state.start, self.unembed
+        return as_pair({m: x[m] + self._to_pixels(unembed[m](tokens[m] - start[m]), state.grid, x[m]) for m in MODALITIES})
 
-    def _to_pixels(self, update: torch.Tensor, grid: tuple[int, int] | None, like: torch.Tensor) -> torch.Tensor:
+    def _to_pixels(self, update: torch.Tensor, grid: Grid | None, like: torch.Tensor) -> torch.Tensor:
         """Projected token updates ``[B, T, p*p*C]`` ("patch") or ``[B, T, C]`` ("smooth") -> the
         windowed pixel layout ``[B, T, p*p, C]`` of ``like``. "smooth": the T values form the
         patch grid ``[B, C, gh, gw]``, upsampled bilinearly ``p`` times (half-pixel centres, so

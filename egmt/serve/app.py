@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from egmt.data.io import IMAGE_EXTENSIONS
+from egmt.data.pairs import MODALITIES
 from egmt.errors import EGMTError
 from egmt.serve.pipeline import MIN_SIDE, DemoPipeline, DemoResult, Upload
 from egmt.serve.scores import FAST_METRICS
@@ -105,7 +106,7 @@ def create_app(pipeline: DemoPipeline, samples: Path | None = None, checkpoint: 
 
     async def sample_image(request: Request) -> Response:
         name, role = request.path_params["name"], request.path_params["role"]
-        if name not in pairs or role not in ("ir", "vi"):
+        if name not in pairs or role not in MODALITIES:
             return _error(f"no bundled sample {name!r}/{role!r}", 404)
         path = pairs[name][0 if role == "ir" else 1]
         return Response(path.read_bytes(), media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
@@ -134,7 +135,7 @@ def create_app(pipeline: DemoPipeline, samples: Path | None = None, checkpoint: 
                 ir_path, vi_path = pairs[sample]
                 ir, vi, name = Upload(ir_path.name, ir_path.read_bytes()), Upload(vi_path.name, vi_path.read_bytes()), sample
             else:
-                files = [form.get(role) for role in ("ir", "vi")]
+                files = [form.get(role) for role in MODALITIES]
                 if not all(isinstance(f, UploadFile) and f.filename for f in files):
                     return _error("choose an infrared and a visible image (or a bundled sample)")
                 ir, vi = [Upload(f.filename, await f.read()) for f in files]

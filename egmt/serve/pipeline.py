@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from egmt.data.io import IMAGE_EXTENSIONS, read_image, write_image
+from egmt.data.pairs import MODALITIES
 from egmt.errors import EGMTError
 from egmt.infer.entities import parse_entity_list
 from egmt.infer.fuser import EGMTFuser
@@ -107,7 +108,7 @@ class DemoPipeline:
         with tempfile.TemporaryDirectory(prefix="egmt-serve-") as tmp:
             folder = Path(tmp)
             paths, sizes = [], []
-            for role, upload, label in zip(("ir", "vi"), (ir, vi), labels):
+            for role, upload, label in zip(MODALITIES, (ir, vi), labels):
                 if not upload.data:
                     raise EGMTError(f"{label}: empty file")
                 path = folder / f"{role}{_suffix(upload)}"

@@ -28,7 +28,7 @@ from egmt.text.annotations import PairAnnotation, write_annotations
 from egmt.text.bank import EntityBank
 from egmt.data.pairs import Pair, match_folders, read_split
 from egmt.text.captions import PairCaptions, load_captioner, write_caption_file
-from egmt.text.features import BANK_FILE, VOCABULARY_FILE
+from egmt.files import BANK_FILE, VOCABULARY_FILE
 from egmt.text.entities import load_extractor, merge_entities
 from egmt.text.labels import Vocabulary, load_synonyms
 

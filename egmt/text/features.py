@@ -14,12 +14,11 @@ from typing import Sequence
 import torch
 
 from egmt.errors import EGMTError
+from egmt.files import BANK_FILE, VOCABULARY_FILE
 from egmt.text.annotations import PairAnnotation, read_annotations
 from egmt.text.bank import EntityBank
 from egmt.text.labels import Vocabulary
 
-BANK_FILE = "entity_bank.safetensors"
-VOCABULARY_FILE = "vocabulary.json"
 
 
 def pad_entity_features(features: Sequence[torch.Tensor], dim: int) -> tuple[torch.Tensor, torch.Tensor]:

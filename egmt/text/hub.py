@@ -18,6 +18,9 @@ from egmt.errors import EGMTError
 
 T = TypeVar("T")
 
+#: A Hugging Face model folder's config (transformers' format, not egmt's ``egmt.files.CONFIG_FILE``).
+HF_CONFIG_FILE = "config.json"
+
 
 def describe(path: str | os.PathLike) -> str:
     """How to name ``path`` in an error: a folder or a cached hub id."""
@@ -34,7 +37,7 @@ def load_config(path: str | os.PathLike, what: str, model_types: Iterable[str]):
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise EGMTError(f"{path}: expected a model folder for {what}, got a file")
-    if p.is_dir() and not (p / "config.json").is_file():
+    if p.is_dir() and not (p / HF_CONFIG_FILE).is_file():
         raise EGMTError(f"{path}: no config.json, not a Hugging Face model folder ({what} expected)")
     try:
         config = AutoConfig.from_pretrained(str(path), local_files_only=True)
@@ -91,7 +94,7 @@ def fingerprint(path: str | os.PathLike) -> str:
     if folder is None:
         h.update(str(path).encode())
     else:
-        cfg = folder / "config.json"
+        cfg = folder / HF_CONFIG_FILE
         if cfg.is_file():
             h.update(cfg.read_bytes())
         for f in sorted(folder.iterdir()):

@@ -26,9 +26,7 @@ import torch
 
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
-
-STATE_FILE = "training_state.pt"
-MODEL_FILE = "model.safetensors"
+from egmt.files import MODEL_FILE, TRAINING_STATE_FILE
 
 
 def save_checkpoint(
@@ -67,8 +65,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     if not pointer.is_file():
         return None
     folder = pointer.parent / pointer.read_text().strip()
-    if not (folder / STATE_FILE).is_file():
-        raise EGMTError(f"{pointer}: names {folder.name}, which has no {STATE_FILE}")
+    if not (folder / TRAINING_STATE_FILE).is_file():
+        raise EGMTError(f"{pointer}: names {folder.name}, which has no {TRAINING_STATE_FILE}")
     return folder
 
 
@@ -85,12 +83,12 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def save_training_state(folder: Path, state: dict[str, Any]) -> None:
-    torch.save(state, folder / STATE_FILE)
+    torch.save(state, folder / TRAINING_STATE_FILE)
 
 
 def load_training_state(folder: Path) -> dict[str, Any]:
     """Load ``training_state.pt`` safely (tensors and plain Python values only)."""
-    path = folder / STATE_FILE
+    path = folder / TRAINING_STATE_FILE
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt, truncated or not a training state

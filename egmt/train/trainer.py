@@ -26,18 +26,27 @@ from egmt.data.crops import PairCropDataset
 from egmt.errors import EGMTError
 from egmt.data.io import write_image
 from egmt.fileio import replace_folder_atomic, write_bytes_atomic, write_json_atomic
+from egmt.files import (
+    BANK_FILE,
+    CONFIG_FILE,
+    CONTACT_SHEET_FILE,
+    MODEL_FILE,
+    TRAIN_LOG_FILE,
+    VALIDATION_FILE,
+    VALIDATION_LOG_FILE,
+    VOCABULARY_FILE,
+)
 from egmt.losses import MultiTaskLoss
 from egmt.model import EGMT
-from egmt.text.features import BANK_FILE, VOCABULARY_FILE, EntityFeatures
+from egmt.text.features import EntityFeatures
 from egmt.train.checkpoint import (
-    MODEL_FILE,
     latest_checkpoint,
     load_training_state,
     save_checkpoint,
     save_training_state,
 )
 from egmt.train.distributed import DistInfo, close_distributed, init_distributed
-from egmt.train.validation import CONTACT_SHEET_FILE, VALIDATION_FILE, Validator
+from egmt.train.validation import Validator
 from egmt.train.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
@@ -138,7 +147,7 @@ class Trainer:
         folder = latest_checkpoint(self.run_dir)
         if folder is None:
             raise EGMTError(f"{self.run_dir}: nothing to resume (no checkpoints/latest)")
-        saved = EGMTConfig.load(folder / "config.json")
+        saved = EGMTConfig.load(folder / CONFIG_FILE)
         if saved.model != self.config.model:
             raise EGMTError(f"{folder}: was trained with a different model config; resume with the run's config.json")
         self.model.load_state_dict(load_file(str(folder / MODEL_FILE), device=str(self.device)))
@@ -157,7 +166,7 @@ class Trainer:
         if self.device.type == "cuda" and cuda_rng is not None and len(cuda_rng) == self.dist.world_size:
             torch.cuda.set_rng_state(cuda_rng[self.dist.rank], self.device)
         if self.dist.is_main:
-            print(f"resumed from {folder} at step {self.step}")
+            log.info("resumed from %s at step %d", folder, self.step)
 
     def _gather(self, t: torch.Tensor) -> list[torch.Tensor]:
         if not self.dist.enabled:
@@ -291,7 +300,7 @@ class Trainer:
         cfg = self.config.train
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.run_dir / "config.json")
+            self.config.save(self.run_dir / CONFIG_FILE)
         logger = _RunLogger(self.run_dir, self.step) if self.dist.is_main else None
         self._val_log = _ValidationLogger(self.run_dir, self.step, self.validator.metrics) if self.validator else None
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", disable=not self.dist.is_main, dynamic_ncols=True)
@@ -375,7 +384,7 @@ class _RunLogger:
     def __init__(self, run_dir: Path, start_step: int):
         from torch.utils.tensorboard import SummaryWriter
 
-        self._file, self._csv = _reopen_csv_log(run_dir / "log.csv", LOG_COLUMNS, start_step)
+        self._file, self._csv = _reopen_csv_log(run_dir / TRAIN_LOG_FILE, LOG_COLUMNS, start_step)
         self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
 
     def write(self, step: int, epoch: int, seconds: float, cpu_seconds: float, lr: float, terms: dict[str, float]) -> None:
@@ -400,7 +409,7 @@ class _ValidationLogger:
     def __init__(self, run_dir: Path, start_step: int, metrics: list[str]):
         self.columns = ["step", "cpu_seconds", "score", *metrics, "target_retention", "min_source_retention",
                         "max_source_seam", "eligible", "cls_map", "cls_prior_map"]
-        self._file, self._csv = _reopen_csv_log(run_dir / "validation.csv", self.columns, start_step)
+        self._file, self._csv = _reopen_csv_log(run_dir / VALIDATION_LOG_FILE, self.columns, start_step)
 
     def write(self, step: int, cpu_seconds: float, result: dict) -> None:
         row = {"step": step, "cpu_seconds": f"{cpu_seconds:.1f}", "score": repr(result["score"]),

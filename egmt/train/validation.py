@@ -50,8 +50,6 @@ from egmt.text.features import EntityFeatures
 RULE = ("score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
         "mean(model) / mean(average fusion) on the validation crops; best = highest score among validations "
         "whose every source keeps >= val_min_retention of the warm targets and has a mean seam ratio <= val_max_seam")
-VALIDATION_FILE = "validation.json"
-CONTACT_SHEET_FILE = "validation.png"  # beside validation.json: IR | VIS | fused of a few validation pairs
 
 #: Fusions without a network, scored by the same rule for reference (``Validator.reference_scores``).
 #: The score's metrics reward copying a source: copying the visible image outscores most models,

@@ -60,7 +60,7 @@ def test_bad_recipes_file_names_the_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):
+def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):  # noqa: F811  (the fixture imported above)
     cfg = make_tiny_config(tiny_dataset, save_every=100)
     cfg.data.val_sources = [DataSource(str(tiny_dataset), "train.txt", cfg.data.annotations)]
     cfg.train.val_crop = 48

@@ -29,7 +29,7 @@ def _structured(h: int, w: int, seed: int) -> torch.Tensor:
     yy, xx = np.mgrid[:h, :w]
     board = ((yy // 8 + xx // 8) % 2).astype(np.float32)
     noise = np.random.default_rng(seed).uniform(0, 0.3, (h, w)).astype(np.float32)
-    return torch.from_numpy((0.7 * board + noise))[None, None]
+    return torch.from_numpy(0.7 * board + noise)[None, None]
 
 
 def _box5(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ committed too; the images of the real-data cases come from ../shared/reference/m
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from PIL import Image
@@ -26,7 +26,7 @@ CASES = list(VALUES)
 COMMITTED_CASES = sorted(p.name for p in (FIXTURES / "metrics").iterdir() if p.is_dir())
 
 
-@lru_cache(maxsize=None)
+@cache
 def triple(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ir, vi, fused) uint8 [H, W] of a case: committed, or from ../shared."""
     folder = FIXTURES / "metrics" / case

@@ -114,7 +114,6 @@ def _warm_target_pairs(root: Path) -> Path:
 
 @pytest.mark.parametrize("output, kept, eligible", [("max", 1.0, True), ("average", 0.5, True), ("visible", 0.0, False)])
 def test_validation_is_eligible_only_when_every_source_keeps_the_warm_targets(tmp_path, output, kept, eligible):
-    from egmt.model.network import EGMTOutput
     from egmt.train.validation import Validator
 
     warm = _warm_target_pairs(tmp_path / "warm")
