@@ -21,11 +21,10 @@ the ``own`` output in grey levels of 255 (mean over pixels, and max), and the sc
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
-
-import random
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -54,7 +53,7 @@ def unrelated_entities(own: Sequence[str]) -> list[str]:
     return [e for e in UNRELATED_ENTITIES if e not in mine]
 
 
-def derangement(own: dict[str, Sequence[str]], seed: int = SHUFFLE_SEED, tries: int = 1000) -> dict[str, str]:
+def derangement(own: Mapping[str, Sequence[str]], seed: int = SHUFFLE_SEED, tries: int = 1000) -> dict[str, str]:
     """``{pair: donor}``: every pair of ``own`` (``{pair: entities}``, two or more pairs) gets
     another pair as its donor, never itself, and, where the seed's tries allow it, never a
     pair whose entities are the same set as its own. Deterministic in ``seed`` and the pair
@@ -65,7 +64,8 @@ def derangement(own: dict[str, Sequence[str]], seed: int = SHUFFLE_SEED, tries: 
         raise EGMTError("shuffled entities need at least two pairs with entities")
     key = {n: frozenset(e.strip().lower() for e in own[n]) for n in names}
     rng = random.Random(seed)
-    best, best_same = None, len(names) + 1
+    best: dict[str, str] = {}
+    best_same = len(names) + 1
     for _ in range(tries):
         order = names[:]
         for i in range(len(order) - 1, 0, -1):  # Sattolo: a single cycle, so no fixed point

@@ -224,10 +224,10 @@ def steering_markdown(result: SteeringResult, boxes_file: str) -> str:
                  + " | ".join(f"{m} own | {m} shuffled" for m in SCORE_METRICS) + " |\n"
                  + "|---|---:|---:|" + "---:|---:|" * len(SCORE_METRICS) + "\n")
         for dataset in dict.fromkeys(r.dataset for r in result.pairs):
-            rs = [r for r in result.pairs if r.dataset == dataset]
-            cells = " | ".join(f"{_cell(_mean([r.own[m] for r in rs]), 3)} | {_cell(_mean([r.shuffled[m] for r in rs]), 3)}"
+            ps = [r for r in result.pairs if r.dataset == dataset]
+            cells = " | ".join(f"{_cell(_mean([r.own[m] for r in ps]), 3)} | {_cell(_mean([r.shuffled[m] for r in ps]), 3)}"
                                for m in SCORE_METRICS)
-            text += f"| {dataset} | {len(rs)} | {_cell(_mean([r.delta for r in rs]), 3)} | {cells} |\n"
+            text += f"| {dataset} | {len(ps)} | {_cell(_mean([r.delta for r in ps]), 3)} | {cells} |\n"
         text += (f"\nOwn vs shuffled: each pair fused with its own annotation entities and with another pair's of the "
                  f"same set (a derangement, seed {result.seed}); mean over pairs of the mean |Δ| (grey levels) and of "
                  "the scores.\n")

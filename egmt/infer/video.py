@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import typing
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -101,7 +102,7 @@ def frame_pairs(ir: Path, vi: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if a is sentinel or b is sentinel:
             short, long_ = (ir, vi) if a is sentinel else (vi, ir)
             raise EGMTError(f"{ir} and {vi} do not match: {short} ends after {k} frames, {long_} has more")
-        yield a, b
+        yield typing.cast(np.ndarray, a), typing.cast(np.ndarray, b)
 
 
 def clip_entities(job, name: str, first: list[tuple[np.ndarray, np.ndarray]]) -> tuple[list[str] | None, str]:
