@@ -49,7 +49,9 @@ class DataConfig:
     """Where training (and validation) pairs come from and how they are cropped."""
 
     root: str = "../shared/data/roadscene"  # ROOT/{ir,vi}/STEM.ext
-    split: str | None = "train.txt"  # a file of stems, relative to root (else to the working folder, or absolute); None: all pairs
+    split: str | None = (
+        "train.txt"  # a file of stems, relative to root (else to the working folder, or absolute); None: all pairs
+    )
     annotations: str | None = None  # DATASET.jsonl from `egmt annotate` (vocabulary + entity bank beside it)
     # More training data beside root (e.g. m3svd next to RoadScene); each with its own annotations.
     extra_sources: list[DataSource] = field(default_factory=list)

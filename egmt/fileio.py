@@ -188,5 +188,7 @@ def check_outputs(
             found = clash(Path(w))
             if found is not None:
                 label, given, how = found
-                what = f"replace the input {label} {given}" if how == "is" else f"write {w} inside the input folder {label} {given}"
+                what = (
+                    f"replace the input {label} {given}" if how == "is" else f"write {w} inside the input folder {label} {given}"
+                )
                 raise EGMTError(f"{out_label} {out}: would {what}; write the output elsewhere")

@@ -57,9 +57,7 @@ class FusionLoss(nn.Module):
                 f"{tuple(fused.shape)}, {tuple(ir.shape)}, {tuple(vi.shape)}"
             )
         if min(fused.shape[-2:]) < cfg.ssim_window:
-            raise EGMTError(
-                f"fusion loss: image {tuple(fused.shape[-2:])} is smaller than the SSIM window ({cfg.ssim_window})"
-            )
+            raise EGMTError(f"fusion loss: image {tuple(fused.shape[-2:])} is smaller than the SSIM window ({cfg.ssim_window})")
         l_int = _intensity(fused, ir, vi, cfg)
         lap_f = laplacian(fused)
         if cfg.edge_abs_fused:

@@ -26,7 +26,8 @@ def test_max_abs_on_intensities_is_choose_max():
     a, b = RNG.random((9, 10)), RNG.random((9, 10))
     np.testing.assert_allclose(max_abs(a, b), np.maximum(a, b), atol=1e-7)
     # A hot target only the IR sees keeps its full brightness (average would halve it).
-    ir = np.zeros((20, 20)); ir[5:10, 5:10] = 1.0
+    ir = np.zeros((20, 20))
+    ir[5:10, 5:10] = 1.0
     vi = np.full((20, 20), 0.3)
     f = max_abs(ir, vi)
     assert f[7, 7] == 1.0 and f[0, 0] == pytest.approx(0.3)

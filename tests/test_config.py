@@ -41,8 +41,17 @@ def _literal_fields():
 
 def test_the_string_choices_are_literals():
     names = {f"{s}.{n}" for s, n, _ in _literal_fields()}
-    assert {"data.small_images", "text.captioner", "text.extractor", "text.encoder", "model.fusion_output",
-            "model.layout", "loss.task_weighting", "loss.ssim_form", "train.lr_schedule"} <= names
+    assert {
+        "data.small_images",
+        "text.captioner",
+        "text.extractor",
+        "text.encoder",
+        "model.fusion_output",
+        "model.layout",
+        "loss.task_weighting",
+        "loss.ssim_form",
+        "train.lr_schedule",
+    } <= names
 
 
 @pytest.mark.parametrize("section, name, allowed", _literal_fields())

@@ -55,7 +55,10 @@ def test_output_folder_containing_an_input_is_refused_only_where_a_write_replace
 
 
 def test_unrelated_and_missing_paths_pass(data, tmp_path):
-    check_outputs({"--ir": data / "ir", "--vi": data / "vi", "--checkpoint": None, "--split": tmp_path / "nope.txt"},
-                  {"-o": tmp_path / "out", "--figures": None}, {"-o": [tmp_path / "out" / "a.png"]})
+    check_outputs(
+        {"--ir": data / "ir", "--vi": data / "vi", "--checkpoint": None, "--split": tmp_path / "nope.txt"},
+        {"-o": tmp_path / "out", "--figures": None},
+        {"-o": [tmp_path / "out" / "a.png"]},
+    )
     # a sibling whose name starts like the input folder is not inside it
     check_outputs({"--ir": data / "ir"}, {"-o": data / "ir2"})

@@ -98,6 +98,7 @@ STAMP_FILE = "fused_with.json"
 
 SCORE_CACHE = "scores.csv"  # per dataset (and per entity-effect folder): see egmt.bench.score_cache
 
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A bundled test set: folder under the data root, split file (None: every pair), titles."""
@@ -204,14 +205,16 @@ def git_commit(repo: Path = REPO) -> str:
     """``git rev-parse HEAD`` of the checkout egmt runs from (+ a note if it has local
     changes to tracked files), or "unknown" outside a git checkout."""
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-toplevel", "HEAD"],
-                              capture_output=True, text=True, timeout=20)
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True, text=True, timeout=20
+        )
         lines = head.stdout.split()
         # an installed egmt may sit inside some other repository: only egmt's own checkout counts
         if head.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != Path(repo).resolve():
             return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=20)
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown (git not available)"
     commit = lines[1]
@@ -369,9 +372,17 @@ def fuse_cached(
 # --------------------------------------------------------------------------- tables
 
 
-def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, entity_note: str, out_dir: Path,
-                    paper: bool = True, peer_note: str = "", retention: dict[str, float] | None = None,
-                    seams: dict[str, dict[str, float]] | None = None) -> str:
+def fusion_markdown(
+    name: str,
+    summary: EvaluationSummary,
+    total_pairs: int,
+    entity_note: str,
+    out_dir: Path,
+    paper: bool = True,
+    peer_note: str = "",
+    retention: dict[str, float] | None = None,
+    seams: dict[str, dict[str, float]] | None = None,
+) -> str:
     """One dataset's table in the layout of Tables I-IV: a row per method, the metrics with
     ↑/↓, best of our rows in bold, the paper's EGMT row in italics below (not ranked).
     ``retention`` (method -> thermal-target retention) adds a "Targets kept" column, ``seams``
@@ -393,22 +404,37 @@ def fusion_markdown(name: str, summary: EvaluationSummary, total_pairs: int, ent
     text += markdown_table(rows, summary.metrics, values, hib, extra_columns=extra)
     ref = PAPER_FUSION.get(name) if paper else None
     if ref is not None:
-        text += reference_row(f"EGMT, paper ({ref.table})", ref.values, summary.metrics, 5,
-                              extra=[str(ref.pairs)] + ([""] if retention else []) + ([""] if seams else []))
+        text += reference_row(
+            f"EGMT, paper ({ref.table})",
+            ref.values,
+            summary.metrics,
+            5,
+            extra=[str(ref.pairs)] + ([""] if retention else []) + ([""] if seams else []),
+        )
     caption = (
         "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows "
         "(EGMT, learned peers, baselines) in bold. "
-        + ("Targets kept: the share of the infrared's excess over the visible image, at the IR's hottest 1 % "
-           "of pixels, that the fused image keeps (`egmt.metrics.retention`; 1 = max-abs, 0.5 = averaging, "
-           "0 = the visible image there; not ranked: above 1 overshoots). " if retention else "")
-        + ("Seams: the mean seam ratio over the pairs, the worst pair and its value (`egmt.metrics.seams`: "
-           "contrast across the 16×16 patch grid over the sources', 1 = no grid beyond the sources', a 16×16 "
-           "mosaic scores well above; not ranked). " if seams else "")
+        + (
+            "Targets kept: the share of the infrared's excess over the visible image, at the IR's hottest 1 % "
+            "of pixels, that the fused image keeps (`egmt.metrics.retention`; 1 = max-abs, 0.5 = averaging, "
+            "0 = the visible image there; not ranked: above 1 overshoots). "
+            if retention
+            else ""
+        )
+        + (
+            "Seams: the mean seam ratio over the pairs, the worst pair and its value (`egmt.metrics.seams`: "
+            "contrast across the 16×16 patch grid over the sources', 1 = no grid beyond the sources', a 16×16 "
+            "mosaic scores well above; not ranked). "
+            if seams
+            else ""
+        )
         + f"{entity_note} {peer_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
     ).replace("  ", " ")
     if ref is not None:
-        caption += (f" The paper's row (italics) is the authors' own measurement ({ref.table}, {ref.pairs} pairs, "
-                    "their checkpoint and metric code), for reference; it is not ranked.")
+        caption += (
+            f" The paper's row (italics) is the authors' own measurement ({ref.table}, {ref.pairs} pairs, "
+            "their checkpoint and metric code), for reference; it is not ranked."
+        )
     if summary.problems:
         caption += f" {len(summary.problems)} problem(s) were reported and skipped (see the log)."
     return text + caption + "\n"
@@ -426,8 +452,10 @@ def _seam_cell(per_pair: dict[str, float]) -> str:
 def peer_note(peers_root: Path | None, peers: dict[str, Path]) -> str:
     """The fusion caption's sentence on the learned peers' rows (or on their absence)."""
     if peers:
-        return (f"Learned peers ({', '.join(peers)}): fused images made with their authors' released weights, "
-                f"from `{_display_path(peers_root)}` (see its README), scored by the same code on the same pairs as EGMT.")
+        return (
+            f"Learned peers ({', '.join(peers)}): fused images made with their authors' released weights, "
+            f"from `{_display_path(peers_root)}` (see its README), scored by the same code on the same pairs as EGMT."
+        )
     if peers_root is None:
         return "No learned peers' rows (no peers folder given)."
     if not Path(peers_root).is_dir():
@@ -440,13 +468,22 @@ def figure_block(name: str, figure: Path, results: Path, pairs: Sequence[Pair], 
     spec = _spec(name)
     link = Path(os.path.relpath(Path(figure).resolve(), Path(results).resolve().parent)).as_posix()
     stems = ", ".join(p.name for p in pairs)
-    return (f"### {spec.title}: pairs {stems}\n\n![{spec.title}: sources, EGMT, peers and baselines]({link})\n\n"
-            f"Columns: IR, VIS, {', '.join(columns)}. Rows: the first {len(pairs)} pairs of the set by name "
-            "(a fixed rule, not chosen by quality). Grey, as the metrics read the images; downscaled.\n")
+    return (
+        f"### {spec.title}: pairs {stems}\n\n![{spec.title}: sources, EGMT, peers and baselines]({link})\n\n"
+        f"Columns: IR, VIS, {', '.join(columns)}. Rows: the first {len(pairs)} pairs of the set by name "
+        "(a fixed rule, not chosen by quality). Grey, as the metrics read the images; downscaled.\n"
+    )
 
 
-def heatmap_block(name: str, fuser: EGMTFuser, pairs: Sequence[Pair], resolver: EntityResolver, figure: Path,
-                  results: Path, boxes: dict[str, list[Box]] | None = None) -> str:
+def heatmap_block(
+    name: str,
+    fuser: EGMTFuser,
+    pairs: Sequence[Pair],
+    resolver: EntityResolver,
+    figure: Path,
+    results: Path,
+    boxes: dict[str, list[Box]] | None = None,
+) -> str:
     """Fig. 5 for one test set: per pair (the figure's rows rule), IR, VIS, the fused image and
     one heat map per own entity (:func:`egmt.infer.heatmaps.entity_heatmaps`), as one PNG; the
     ``boxes`` of a pair, where it has some, outlined on their entity's map, with its pointing game."""
@@ -459,25 +496,34 @@ def heatmap_block(name: str, fuser: EGMTFuser, pairs: Sequence[Pair], resolver: 
         maps = entity_heatmaps(fuser, pair.ir, pair.vi, entities)
         mine = boxes_for_entities(maps.entities, (boxes or {}).get(pair.name, []), fuser.vocabulary)
         hits += [pointing_game(m, box_mask(mine[e], m.shape)) for e, m in zip(maps.entities, maps.maps) if e in mine]
-        rows.append([("IR", grey(pair.ir)), ("VIS", grey(pair.vi)), ("EGMT", maps.fused),
-                     *zip(maps.entities, overlays(maps, boxes=mine))])
+        rows.append(
+            [("IR", grey(pair.ir)), ("VIS", grey(pair.vi)), ("EGMT", maps.fused), *zip(maps.entities, overlays(maps, boxes=mine))]
+        )
         shown.append(pair.name)
     if not rows:
         return f"### {spec.title}\n\nNo pair among the first {len(pairs)} has entities of its own: no heat maps.\n"
     labelled_grid(rows, figure)
     link = Path(os.path.relpath(Path(figure).resolve(), Path(results).resolve().parent)).as_posix()
-    return (f"### {spec.title}: pairs {', '.join(shown)}\n\n![{spec.title}: entity heat maps]({link})\n\n"
-            "Per pair: IR, VIS, EGMT's fused image with the pair's own entities, then for each entity where CGHA's "
-            "eq. 5 attention lands (averaged over heads, both modalities and blocks; blue: little weight, red: the "
-            "largest weight of any entity of the pair; one token per pixel in the pixel layout, per 16×16 patch in "
-            "the patch layout). The same rule picks the pairs as the comparison figures. One PNG per entity at full "
-            "size: `egmt heatmap`."
-            + (f" White: hand-drawn boxes of the entity; pointing game (the map's maximum inside a box) "
-               f"{sum(hits) / len(hits):.2f} over {len(hits)} (pair, entity)." if hits else "") + "\n")
+    return (
+        f"### {spec.title}: pairs {', '.join(shown)}\n\n![{spec.title}: entity heat maps]({link})\n\n"
+        "Per pair: IR, VIS, EGMT's fused image with the pair's own entities, then for each entity where CGHA's "
+        "eq. 5 attention lands (averaged over heads, both modalities and blocks; blue: little weight, red: the "
+        "largest weight of any entity of the pair; one token per pixel in the pixel layout, per 16×16 patch in "
+        "the patch layout). The same rule picks the pairs as the comparison figures. One PNG per entity at full "
+        "size: `egmt heatmap`."
+        + (
+            f" White: hand-drawn boxes of the entity; pointing game (the map's maximum inside a box) "
+            f"{sum(hits) / len(hits):.2f} over {len(hits)} (pair, entity)."
+            if hits
+            else ""
+        )
+        + "\n"
+    )
 
 
-def ablation_markdown(name: str, summary: EvaluationSummary, total_pairs: int,
-                      models: dict[str, tuple[EGMTFuser, Path, str]], out_dir: Path) -> str:
+def ablation_markdown(
+    name: str, summary: EvaluationSummary, total_pairs: int, models: dict[str, tuple[EGMTFuser, Path, str]], out_dir: Path
+) -> str:
     """Table VIII for one dataset: the full EGMT, then each ablation, the fusion metrics, best in bold."""
     spec = _spec(name)
     split = f" (split {spec.split})" if spec.split else ""
@@ -487,11 +533,15 @@ def ablation_markdown(name: str, summary: EvaluationSummary, total_pairs: int,
     hib = {n: FUSION_METRICS[n].higher_is_better for n in summary.metrics}
     text = f"### {spec.title}{split}: {max(summary.counts.values(), default=0)} of {total_pairs} pairs scored\n\n"
     text += markdown_table(rows, summary.metrics, values, hib, extra_columns={"Pairs": counts})
-    checkpoints = "; ".join(f"{'EGMT (full)' if m == 'egmt' else m}: `{_display_path(ckpt)}` (sha256 {digest})"
-                            for m, (_, ckpt, digest) in models.items())
-    text += ("\nEach checkpoint fused exactly like EGMT (same pairs, entity sources and caption-free rule) and "
-             f"scored by the same code; best in bold. Checkpoints: {checkpoints}. "
-             f"Per-image scores: `{out_dir / 'per_image.csv'}`.")
+    checkpoints = "; ".join(
+        f"{'EGMT (full)' if m == 'egmt' else m}: `{_display_path(ckpt)}` (sha256 {digest})"
+        for m, (_, ckpt, digest) in models.items()
+    )
+    text += (
+        "\nEach checkpoint fused exactly like EGMT (same pairs, entity sources and caption-free rule) and "
+        f"scored by the same code; best in bold. Checkpoints: {checkpoints}. "
+        f"Per-image scores: `{out_dir / 'per_image.csv'}`."
+    )
     if summary.problems:
         text += f" {len(summary.problems)} problem(s) were reported and skipped (see the log)."
     return text + "\n"
@@ -500,8 +550,11 @@ def ablation_markdown(name: str, summary: EvaluationSummary, total_pairs: int,
 def classification_block(result: ClassificationResult) -> str:
     spec = _spec(result.dataset)
     split = f" (split {spec.split})" if spec.split else ""
-    single = ("the single modality fed to both inputs, (IR, IR) and (VI, VI)" if result.single_source == "duplicate"
-              else "the single modality paired with a black image, (IR, 0) and (0, VI)")
+    single = (
+        "the single modality fed to both inputs, (IR, IR) and (VI, VI)"
+        if result.single_source == "duplicate"
+        else "the single modality paired with a black image, (IR, 0) and (0, VI)"
+    )
     paper = PAPER_CLASSIFICATION if result.dataset == "msrs" else None
     cf = " (cf. paper Table V)" if paper else ""
     text = f"### {spec.title}{split}{cf}: {result.pairs} pairs\n\n"
@@ -511,15 +564,22 @@ def classification_block(result: ClassificationResult) -> str:
         f"(classes: {', '.join(result.classes)}). Inputs: Fused (IR+VIS) = the network's two inputs (IR, VI); "
         f"Only_IR / Only_VIS = {single} (our network always takes two sources). "
         "Caption-free: no entity features (E = 0). "
-        + ("With entities: the pair's own annotation entities, from which its labels are made and which the "
-           "classifier reads (eq. 8), so those rows see the answer. " if ENTITY_ROWS[-1] in result.rows else "")
+        + (
+            "With entities: the pair's own annotation entities, from which its labels are made and which the "
+            "classifier reads (eq. 8), so those rows see the answer. "
+            if ENTITY_ROWS[-1] in result.rows
+            else ""
+        )
         + "Label prior (italics): every pair scored with the training positive ratios of the checkpoint's vocabulary, "
         "what a classifier that ignores the image gets. " + prior_comparison(result)
     )
     skipped = {k: v for k, v in result.skipped_classes.items() if v}
     if skipped:
-        caption += " Left out (no positive, or no negative, in this set): " + "; ".join(
-            f"{k}: {', '.join(v)}" for k, v in skipped.items()) + "."
+        caption += (
+            " Left out (no positive, or no negative, in this set): "
+            + "; ".join(f"{k}: {', '.join(v)}" for k, v in skipped.items())
+            + "."
+        )
     caption += " Best of each group's modality rows in bold; HL and RL lower is better."
     if paper:
         caption += " The paper's rows (italics) are its own numbers on the full MSRS test set."
@@ -626,25 +686,44 @@ def load_fuser(checkpoint: Path | None, device: str) -> tuple[EGMTFuser, Path, s
     return fuser, folder, file_hash(folder / MODEL_FILE)
 
 
-def _egmt_cache_key(fuser: EGMTFuser, folder: Path, sha: str, ann_file: Path | None, threshold: float,
-                    **extra) -> tuple[float, dict]:
+def _egmt_cache_key(
+    fuser: EGMTFuser, folder: Path, sha: str, ann_file: Path | None, threshold: float, **extra
+) -> tuple[float, dict]:
     """What egmt's fused images depend on: a time they must be newer than (the weights, the
     annotation file) and a stamp (the weights' hash, where the entities came from, the
     caption-free threshold and policy, and ``extra``; not paths: a moved checkpoint is the same)."""
     newer = (folder / MODEL_FILE).stat().st_mtime
     if ann_file is not None:
         newer = max(newer, ann_file.stat().st_mtime)
-    stamp = {"sha256": sha, "annotations": ann_file.name if ann_file else None, "threshold": threshold,
-             "caption_free": caption_free_policy(fuser.validation)[1], **extra}
+    stamp = {
+        "sha256": sha,
+        "annotations": ann_file.name if ann_file else None,
+        "threshold": threshold,
+        "caption_free": caption_free_policy(fuser.validation)[1],
+        **extra,
+    }
     return newer, stamp
 
 
-def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], resolver: EntityResolver, ann_file: Path,
-                         fuser: EGMTFuser, folder: Path, sha: str, result: BenchmarkResult, emit) -> str:
+def _entity_effect_block(
+    o: BenchmarkOptions,
+    d: str,
+    pairs: Sequence[Pair],
+    resolver: EntityResolver,
+    ann_file: Path,
+    fuser: EGMTFuser,
+    folder: Path,
+    sha: str,
+    result: BenchmarkResult,
+    emit,
+) -> str:
     """Fuse the pairs that have annotation entities under each condition of
     :mod:`egmt.bench.entity_effect` (cached like egmt's images), score them, return the block."""
-    own = {p.name: list(resolver.annotations[p.name].entities) for p in pairs
-           if p.name in resolver.annotations and resolver.annotations[p.name].entities}
+    own = {
+        p.name: list(resolver.annotations[p.name].entities)
+        for p in pairs
+        if p.name in resolver.annotations and resolver.annotations[p.name].entities
+    }
     chosen = [p for p in pairs if p.name in own]
     if not chosen:
         emit(f"{d}: no pair has annotation entities; entity-effect table skipped for it")
@@ -654,9 +733,13 @@ def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], res
     # Images that another folder already holds are linked, not fused again: "own" is egmt's own
     # output (the same annotation entities, the same cache key), and caption-free fusion that
     # uses no entity is the "none" condition.
-    fused_in = {"own": Path(o.out) / d / "egmt", "unrelated": work / "fused" / "unrelated",
-                "shuffled": work / "fused" / "shuffled", "none": work / "fused" / "none",
-                "caption_free": work / "fused" / ("caption_free" if use_predicted else "none")}
+    fused_in = {
+        "own": Path(o.out) / d / "egmt",
+        "unrelated": work / "fused" / "unrelated",
+        "shuffled": work / "fused" / "shuffled",
+        "none": work / "fused" / "none",
+        "caption_free": work / "fused" / ("caption_free" if use_predicted else "none"),
+    }
     folders = {}
     for condition in [c for c in CONDITIONS if c != "shuffled" or len(own) >= 2]:  # a shuffle needs two pairs
         target = fused_in[condition]
@@ -665,22 +748,47 @@ def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], res
             newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_file, o.threshold)
         else:
             job = FuseJob("egmt", fuser, ConditionEntities(condition, own), o.threshold)
-            newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_file, o.threshold, condition=target.name,
-                                           unrelated=list(UNRELATED_ENTITIES), shuffle_seed=SHUFFLE_SEED)
+            newer, stamp = _egmt_cache_key(
+                fuser,
+                folder,
+                sha,
+                ann_file,
+                o.threshold,
+                condition=target.name,
+                unrelated=list(UNRELATED_ENTITIES),
+                shuffle_seed=SHUFFLE_SEED,
+            )
         # --force re-fuses a folder once per run: not egmt's if the fusion table just did, not "none" twice
-        again = (condition == "own" and (d, "egmt") in result.fuse_stats) or (
-            condition == "caption_free" and not use_predicted)
-        stats = fuse_cached(job, chosen, target, newer_than=newer, stamp=stamp, force=o.force and not again,
-                            progress=o.progress, desc=f"fuse egmt, {condition} ({d})")
+        again = (condition == "own" and (d, "egmt") in result.fuse_stats) or (condition == "caption_free" and not use_predicted)
+        stats = fuse_cached(
+            job,
+            chosen,
+            target,
+            newer_than=newer,
+            stamp=stamp,
+            force=o.force and not again,
+            progress=o.progress,
+            desc=f"fuse egmt, {condition} ({d})",
+        )
         for line in stats.failures:
             emit(f"{d}/entity-effect/{condition}: {line}")
         result.fuse_stats[(d, f"entity-effect/{condition}")] = stats
-        folders[condition] = link_files([target / f"{p.name}.png" for p in chosen if (target / f"{p.name}.png").is_file()],
-                                        work / condition)
+        folders[condition] = link_files(
+            [target / f"{p.name}.png" for p in chosen if (target / f"{p.name}.png").is_file()], work / condition
+        )
     ir_dir = link_files([p.ir for p in chosen], work / "sources" / "ir")
     vi_dir = link_files([p.vi for p in chosen], work / "sources" / "vi")
-    summary = evaluate(ir_dir, vi_dir, folders, work, metrics=list(EFFECT_METRICS), workers=o.workers,
-                       progress=o.progress, log=emit, cache=work / SCORE_CACHE)
+    summary = evaluate(
+        ir_dir,
+        vi_dir,
+        folders,
+        work,
+        metrics=list(EFFECT_METRICS),
+        workers=o.workers,
+        progress=o.progress,
+        log=emit,
+        cache=work / SCORE_CACHE,
+    )
     effect = measure_entity_effect(d, folders, [p.name for p in chosen], summary, policy)
     result.entity_effect[d] = effect
     spec = _spec(d)
@@ -688,8 +796,7 @@ def _entity_effect_block(o: BenchmarkOptions, d: str, pairs: Sequence[Pair], res
     return entity_effect_markdown(effect, title, len(pairs))
 
 
-def _steering_block(o: BenchmarkOptions, fuser: EGMTFuser, boxes: dict[str, list[Box]], result: BenchmarkResult,
-                    emit) -> str:
+def _steering_block(o: BenchmarkOptions, fuser: EGMTFuser, boxes: dict[str, list[Box]], result: BenchmarkResult, emit) -> str:
     """The steering table (:mod:`egmt.bench.steering`) on the validation pairs
     (:data:`STEERING_SETS`, never a test set) that have boxes in ``o.boxes``."""
     if not boxes:
@@ -718,9 +825,18 @@ def _ablation_folder(name: str) -> str:
     return re.sub(r"[^\w.+()-]", "_", name)
 
 
-def _ablation_blocks(o: BenchmarkOptions, datasets: Sequence[str], pairs: dict[str, list[Pair]],
-                     ann_files: dict[str, Path | None], resolvers: dict[str, EntityResolver], fuser: EGMTFuser,
-                     folder: Path, sha: str, result: BenchmarkResult, emit) -> dict[str, str]:
+def _ablation_blocks(
+    o: BenchmarkOptions,
+    datasets: Sequence[str],
+    pairs: dict[str, list[Pair]],
+    ann_files: dict[str, Path | None],
+    resolvers: dict[str, EntityResolver],
+    fuser: EGMTFuser,
+    folder: Path,
+    sha: str,
+    result: BenchmarkResult,
+    emit,
+) -> dict[str, str]:
     """Table VIII: every ablation checkpoint fused exactly like EGMT (same pairs, entity sources,
     threshold, cache rule) and scored with EGMT's images by one :func:`evaluate` call per dataset."""
     models = {"egmt": (fuser, folder, sha)}
@@ -733,15 +849,32 @@ def _ablation_blocks(o: BenchmarkOptions, datasets: Sequence[str], pairs: dict[s
         for name, (f, ckpt, digest) in models.items():
             target = work / "egmt" if name == "egmt" else work / "ablation" / _ablation_folder(name)
             newer, stamp = _egmt_cache_key(f, ckpt, digest, ann_files[d], o.threshold)
-            stats = fuse_cached(FuseJob("egmt", f, resolvers[d], o.threshold), pairs[d], target, newer_than=newer,
-                                stamp=stamp, force=o.force, progress=o.progress, desc=f"fuse {name} ({d})")
+            stats = fuse_cached(
+                FuseJob("egmt", f, resolvers[d], o.threshold),
+                pairs[d],
+                target,
+                newer_than=newer,
+                stamp=stamp,
+                force=o.force,
+                progress=o.progress,
+                desc=f"fuse {name} ({d})",
+            )
             for line in stats.failures:
                 emit(f"{d}/{name}: {line}")
             result.fuse_stats[(d, name if name == "egmt" else f"ablation/{name}")] = stats
             fused_dirs[name] = target
         ir_dir, vi_dir = source_folders(o.data, d, pairs[d], work)
-        summary = evaluate(ir_dir, vi_dir, fused_dirs, work / "ablation", metrics=o.metrics, workers=o.workers,
-                           progress=o.progress, log=emit, cache=work / SCORE_CACHE)
+        summary = evaluate(
+            ir_dir,
+            vi_dir,
+            fused_dirs,
+            work / "ablation",
+            metrics=o.metrics,
+            workers=o.workers,
+            progress=o.progress,
+            log=emit,
+            cache=work / SCORE_CACHE,
+        )
         result.ablation[d] = summary
         blocks[f"ablation-{d}"] = ablation_markdown(d, summary, len(pairs[d]), models, work / "ablation")
     return blocks
@@ -757,8 +890,12 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     pairs = {d: dataset_pairs(o.data, d) for d in datasets}
     ann_files = {d: annotation_file(o.annotations, d) for d in datasets}
 
-    need_model = ("fusion" in tables and "egmt" in methods) or bool({"classification", "entities", "heatmaps", "steering"} & set(tables)) or (
-        "efficiency" in tables and "egmt" in methods) or bool(o.ablations)
+    need_model = (
+        ("fusion" in tables and "egmt" in methods)
+        or bool({"classification", "entities", "heatmaps", "steering"} & set(tables))
+        or ("efficiency" in tables and "egmt" in methods)
+        or bool(o.ablations)
+    )
     fuser = folder = sha = None
     if need_model:
         fuser, folder, sha = load_fuser(o.checkpoint, o.device)
@@ -786,31 +923,55 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                     newer, stamp = _egmt_cache_key(fuser, folder, sha, ann_files[d], o.threshold)
                 else:
                     job, newer, stamp = FuseJob(m), None, None
-                stats = fuse_cached(job, pairs[d], work / m, newer_than=newer, stamp=stamp, force=o.force,
-                                    progress=o.progress, desc=f"fuse {m} ({d})")
+                stats = fuse_cached(
+                    job,
+                    pairs[d],
+                    work / m,
+                    newer_than=newer,
+                    stamp=stamp,
+                    force=o.force,
+                    progress=o.progress,
+                    desc=f"fuse {m} ({d})",
+                )
                 for line in stats.failures:
                     emit(f"{d}/{m}: {line}")
                 result.fuse_stats[(d, m)] = stats
                 fused_dirs[m] = work / m
             peers = find_peers(o.peers, d)
             # rows: EGMT, the learned peers, the classical baselines
-            fused_dirs = {**{m: fused_dirs[m] for m in methods if m == "egmt"}, **peer_folders(peers, pairs[d], work),
-                          **{m: fused_dirs[m] for m in methods if m != "egmt"}}
+            fused_dirs = {
+                **{m: fused_dirs[m] for m in methods if m == "egmt"},
+                **peer_folders(peers, pairs[d], work),
+                **{m: fused_dirs[m] for m in methods if m != "egmt"},
+            }
             ir_dir, vi_dir = source_folders(o.data, d, pairs[d], work)
-            summary = evaluate(ir_dir, vi_dir, fused_dirs, work, metrics=o.metrics, workers=o.workers,
-                               progress=o.progress, log=emit, cache=work / SCORE_CACHE)
+            summary = evaluate(
+                ir_dir,
+                vi_dir,
+                fused_dirs,
+                work,
+                metrics=o.metrics,
+                workers=o.workers,
+                progress=o.progress,
+                log=emit,
+                cache=work / SCORE_CACHE,
+            )
             result.fusion[d] = summary
             note = ""
             if "egmt" in methods:
                 free = f"caption-free, entities: {caption_free_policy(fuser.validation)[1]}"
                 with_ann = sum(p.name in resolvers[d].annotations for p in pairs[d])
-                note = (f"EGMT's entities: {free} (no annotation file)." if ann_files[d] is None else
-                        f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
-                        + (f", the others {free}." if with_ann < len(pairs[d]) else "."))
+                note = (
+                    f"EGMT's entities: {free} (no annotation file)."
+                    if ann_files[d] is None
+                    else f"EGMT's entities: from `{ann_files[d].name}` for {with_ann} of {len(pairs[d])} pairs"
+                    + (f", the others {free}." if with_ann < len(pairs[d]) else ".")
+                )
             kept = {m: folder_retention(ir_dir, vi_dir, f)[0] for m, f in fused_dirs.items()}
             seams = {m: folder_seams(ir_dir, vi_dir, f) for m, f in fused_dirs.items()}
-            blocks[f"fusion-{d}"] = fusion_markdown(d, summary, len(pairs[d]), note, work,
-                                                   peer_note=peer_note(o.peers, peers), retention=kept, seams=seams)
+            blocks[f"fusion-{d}"] = fusion_markdown(
+                d, summary, len(pairs[d]), note, work, peer_note=peer_note(o.peers, peers), retention=kept, seams=seams
+            )
             if o.figures is not None and o.figure_pairs > 0:
                 columns = [(DISPLAY.get(m, m).replace(" (ours)", ""), f) for m, f in fused_dirs.items()]
                 shown = figure_pairs(pairs[d], o.figure_pairs)
@@ -820,7 +981,9 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     if "entities" in tables:
         for d in datasets:
             if ann_files[d] is None:
-                emit(f"{d}: no annotation file {d}.jsonl in {o.annotations}; entity-effect table skipped for it (no own entities)")
+                emit(
+                    f"{d}: no annotation file {d}.jsonl in {o.annotations}; entity-effect table skipped for it (no own entities)"
+                )
                 continue
             text = _entity_effect_block(o, d, pairs[d], resolvers[d], ann_files[d], fuser, folder, sha, result, emit)
             if text:
@@ -831,8 +994,15 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
             if ann_files[d] is None or o.figures is None or o.figure_pairs == 0:
                 emit(f"{d}: heat maps need the pairs' own entities ({d}.jsonl in {o.annotations}) and a figures folder; skipped")
                 continue
-            blocks[f"heatmaps-{d}"] = heatmap_block(d, fuser, figure_pairs(pairs[d], o.figure_pairs), resolvers[d],
-                                                    Path(o.figures) / f"heatmaps-{d}.png", Path(o.results), boxes)
+            blocks[f"heatmaps-{d}"] = heatmap_block(
+                d,
+                fuser,
+                figure_pairs(pairs[d], o.figure_pairs),
+                resolvers[d],
+                Path(o.figures) / f"heatmaps-{d}.png",
+                Path(o.results),
+                boxes,
+            )
 
     if "steering" in tables:
         text = _steering_block(o, fuser, boxes, result, emit)
@@ -845,16 +1015,29 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
                 emit(f"{d}: no annotation file {d}.jsonl in {o.annotations}; Table V skipped for it (no labels)")
                 continue
             cls = classification_table(
-                fuser, d, pairs[d], resolvers[d].annotations, ann_files[d].parent,
-                entities=o.cls_entities, single_source=o.cls_single, threshold=o.threshold, progress=o.progress,
+                fuser,
+                d,
+                pairs[d],
+                resolvers[d].annotations,
+                ann_files[d].parent,
+                entities=o.cls_entities,
+                single_source=o.cls_single,
+                threshold=o.threshold,
+                progress=o.progress,
             )
             result.classification[d] = cls
             blocks[f"classification-{d}"] = classification_block(cls)
 
     if "efficiency" in tables:
         eff = profile(
-            pairs, methods, fuser if "egmt" in methods else None, resolvers,
-            max_pairs=o.max_time_pairs, flop_entities=o.flop_entities, threshold=o.threshold, progress=o.progress,
+            pairs,
+            methods,
+            fuser if "egmt" in methods else None,
+            resolvers,
+            max_pairs=o.max_time_pairs,
+            flop_entities=o.flop_entities,
+            threshold=o.threshold,
+            progress=o.progress,
         )
         result.efficiency = eff
         titles = {d: DATASETS[d].title for d in datasets}

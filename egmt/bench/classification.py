@@ -78,7 +78,9 @@ def pair_labels(
         rows = [annotations[n].labels for n in names]
         bad = [n for n, r in zip(names, rows) if len(r) != len(vocabulary.classes)]
         if bad:
-            raise EGMTError(f"annotation of {bad[0]!r}: {len(annotations[bad[0]].labels)} labels, the checkpoint has {len(vocabulary.classes)} classes")
+            raise EGMTError(
+                f"annotation of {bad[0]!r}: {len(annotations[bad[0]].labels)} labels, the checkpoint has {len(vocabulary.classes)} classes"
+            )
         return np.asarray(rows, dtype=np.int64), "the annotation file's pseudo-labels"
     rows = [vocabulary.labels(annotations[n].entities) for n in names]
     return np.asarray(rows, dtype=np.int64), "pseudo-labels remade from the annotation entities with the checkpoint's vocabulary"
@@ -156,8 +158,7 @@ def classification_table(
     return ClassificationResult(dataset, len(pairs), out, classes, label_source, single_source, skipped)
 
 
-def reference_row(name: str, values: dict[str, float], columns: Sequence[str], decimals: int,
-                  extra: Sequence[str] = ()) -> str:
+def reference_row(name: str, values: dict[str, float], columns: Sequence[str], decimals: int, extra: Sequence[str] = ()) -> str:
     """A Markdown row in italics, outside the bold ranking (a leak row, a published row);
     ``extra`` cells go after the name (e.g. a pair count)."""
     cells = [f"*{name}*", *extra]
@@ -167,8 +168,9 @@ def reference_row(name: str, values: dict[str, float], columns: Sequence[str], d
     return "| " + " | ".join(cells) + " |\n"
 
 
-def classification_markdown(result: ClassificationResult, paper: dict[str, dict[str, float]] | None = None,
-                            paper_label: str = "paper") -> str:
+def classification_markdown(
+    result: ClassificationResult, paper: dict[str, dict[str, float]] | None = None, paper_label: str = "paper"
+) -> str:
     """Table V in the paper's layout (rows by input modality, HL RL mAP AUC JI F1, 3 decimals,
     best of the three modality rows in bold): the caption-free rows, then (if computed) the rows
     with the pair's own entities, a table each, with the label prior in italics under each and
@@ -176,8 +178,10 @@ def classification_markdown(result: ClassificationResult, paper: dict[str, dict[
     from egmt.bench.tables import markdown_table
 
     columns = list(CLASSIFICATION_METRICS)
-    groups = [("Without entities (caption-free, E = 0)", MODALITY_ROWS),
-              ("With the pair's own entities (the labels are made from them)", ENTITY_ROWS)]
+    groups = [
+        ("Without entities (caption-free, E = 0)", MODALITY_ROWS),
+        ("With the pair's own entities (the labels are made from them)", ENTITY_ROWS),
+    ]
     text = ""
     for title, names in groups:
         ranked = [r for r in names if r in result.rows]
@@ -200,5 +204,7 @@ def prior_comparison(result: ClassificationResult) -> str:
     if fused is None or prior is None or math.isnan(fused["mAP"]) or math.isnan(prior["mAP"]):
         return ""
     verdict = "above" if fused["mAP"] > prior["mAP"] else "not above"
-    return (f"Caption-free classification (Fused, E = 0) reaches mAP {fused['mAP']:.3f} against the label prior's "
-            f"{prior['mAP']:.3f}: {verdict} the prior on this set.")
+    return (
+        f"Caption-free classification (Fused, E = 0) reaches mAP {fused['mAP']:.3f} against the label prior's "
+        f"{prior['mAP']:.3f}: {verdict} the prior on this set."
+    )

@@ -131,8 +131,9 @@ def output_difference(reference: Path, other: Path, stems: Sequence[str]) -> tup
     return (float(np.mean(means)) if means else float("nan")), (top if n else float("nan")), n
 
 
-def measure_entity_effect(dataset: str, folders: dict[str, Path], stems: Sequence[str], summary: EvaluationSummary,
-                          caption_free_source: str = "") -> EntityEffect:
+def measure_entity_effect(
+    dataset: str, folders: dict[str, Path], stems: Sequence[str], summary: EvaluationSummary, caption_free_source: str = ""
+) -> EntityEffect:
     """Combine the per-condition folders (``{condition: folder}``, ``own`` among them) and their
     :func:`evaluate` summary into an :class:`EntityEffect`."""
     if "own" not in folders:
@@ -142,8 +143,15 @@ def measure_entity_effect(dataset: str, folders: dict[str, Path], stems: Sequenc
         mean, top, _ = output_difference(folders["own"], folder, stems)
         difference[condition] = (mean, top)
     scores = {c: {m: summary.mean[c][m] for m in summary.metrics} for c in folders}
-    return EntityEffect(dataset, len(stems), difference, scores, {c: summary.counts[c] for c in folders},
-                        caption_free_source, list(summary.problems))
+    return EntityEffect(
+        dataset,
+        len(stems),
+        difference,
+        scores,
+        {c: summary.counts[c] for c in folders},
+        caption_free_source,
+        list(summary.problems),
+    )
 
 
 def entity_effect_markdown(effect: EntityEffect, title: str, total_pairs: int) -> str:

@@ -32,7 +32,6 @@ from egmt.files import PER_IMAGE_FILE, SUMMARY_CSV_FILE, SUMMARY_MD_FILE
 from egmt.metrics import compute_fusion_metrics, get_profile, resolve_metric_names, rgb2gray
 
 
-
 def _read_image(path: Path) -> np.ndarray:
     """An image as grey uint8 ``[H, W]``, as the metrics' references take it.
 
@@ -93,8 +92,9 @@ class EvaluationSummary:
         return [m for m, v in vals.items() if v == target]
 
 
-def _score_stem(stem: str, ir_path: Path, vi_path: Path, fused: list[tuple[str, Path]], metrics: list[str],
-                profile: str = "paper"):
+def _score_stem(
+    stem: str, ir_path: Path, vi_path: Path, fused: list[tuple[str, Path]], metrics: list[str], profile: str = "paper"
+):
     """Score every method's image for one stem (sources read once; their phase-congruency
     maps are cached across methods). Returns [(method, values or None, [problems])]."""
     try:
@@ -286,11 +286,13 @@ def _write_outputs(out_dir, names, methods, stems, results, problems, profile="p
     hib = {n: s.higher_is_better for n, s in specs.items()}
     labels = {n: f"{n} [{s.unit}]" if s.unit else n for n, s in specs.items()}
     text = f"Profile: `{prof.name}`, {prof.toolbox}.\n\n"
-    text += markdown_table(methods, names, mean, hib, extra_columns={"Images": {m: str(counts[m]) for m in methods}},
-                           labels=labels)
+    text += markdown_table(
+        methods, names, mean, hib, extra_columns={"Images": {m: str(counts[m]) for m in methods}}, labels=labels
+    )
     text += "\nMean over each method's images; ↑ higher is better, ↓ lower is better; best in bold; units in [].\n"
     if problems:
         text += f"{len(problems)} problem(s) were reported and skipped; see the log.\n"
     write_atomic(summary_md, text)
-    return EvaluationSummary(names, list(methods), mean, counts, list(problems), per_image_csv, summary_csv, summary_md,
-                             prof.name)
+    return EvaluationSummary(
+        names, list(methods), mean, counts, list(problems), per_image_csv, summary_csv, summary_md, prof.name
+    )

@@ -35,7 +35,7 @@ def natural_key(stem: str) -> list:
 
 def figure_pairs(pairs: Sequence[Pair], n: int) -> list[Pair]:
     """The first ``n`` pairs by stem in natural order (the rule that picks a figure's rows)."""
-    return sorted(pairs, key=lambda p: natural_key(p.name))[:max(0, n)]
+    return sorted(pairs, key=lambda p: natural_key(p.name))[: max(0, n)]
 
 
 def grey(path: Path) -> np.ndarray:

@@ -32,9 +32,7 @@ def _row(values: tuple[float, ...]) -> dict[str, float]:
 #: Pair counts from Sec. IV-A-1: TNO 25, RoadScene all 221 pairs (we score its 50-pair
 #: test split), M3FD 300, MSRS test set 361 (9 of them are bundled).
 PAPER_FUSION: dict[str, PaperFusionRow] = {
-    "tno": PaperFusionRow(
-        "Table I", "TNO", 25, _row((0.40241, 0.72085, 4.86354, 0.56391, 16.46613, 0.45979, 0.00595, 0.81674))
-    ),
+    "tno": PaperFusionRow("Table I", "TNO", 25, _row((0.40241, 0.72085, 4.86354, 0.56391, 16.46613, 0.45979, 0.00595, 0.81674))),
     "roadscene": PaperFusionRow(
         "Table II", "RoadScene", 221, _row((0.43860, 0.70555, 5.42253, 0.52848, 16.13816, 0.44724, 0.00440, 0.81806))
     ),

@@ -161,8 +161,9 @@ def profile(
     resolvers = resolvers or {}
     device = fuser.device if fuser is not None else torch.device("cpu")
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    result = EfficiencyResult(methods, list(datasets), {m: {} for m in methods}, {}, machine_description(device),
-                              flop_entities=flop_entities)
+    result = EfficiencyResult(
+        methods, list(datasets), {m: {} for m in methods}, {}, machine_description(device), flop_entities=flop_entities
+    )
     if fuser is not None:
         cfg = fuser.model.config
         result.params = count_parameters(fuser.model)
@@ -207,8 +208,12 @@ def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def efficiency_markdown(result: EfficiencyResult, display: dict[str, str] | None = None,
-                        dataset_titles: dict[str, str] | None = None, paper: dict | None = None) -> str:
+def efficiency_markdown(
+    result: EfficiencyResult,
+    display: dict[str, str] | None = None,
+    dataset_titles: dict[str, str] | None = None,
+    paper: dict | None = None,
+) -> str:
     """Table VII (Method | FLOPs (G) at 448x448 | Params (M) | time per dataset) and a second
     table of EGMT's FLOPs at each dataset's mean image size, with their captions."""
     display = display or {}
@@ -242,7 +247,9 @@ def efficiency_markdown(result: EfficiencyResult, display: dict[str, str] | None
             f"Params: all of the checkpoint's parameters, the classifier's {result.classifier_params / 1e6:.3f} M included. "
         )
         if result.entity_sources:
-            caption += "EGMT's entities: " + "; ".join(f"{titles.get(d, d)}: {s}" for d, s in result.entity_sources.items()) + ". "
+            caption += (
+                "EGMT's entities: " + "; ".join(f"{titles.get(d, d)}: {s}" for d, s in result.entity_sources.items()) + ". "
+            )
     caption += "Baselines: no parameters; their FLOPs are not counted. No bold: the rows are not ranked."
     if paper:
         caption += " The paper's row (italics) is its own measurement on an RTX 4090 GPU, at an unstated input size."
@@ -250,7 +257,9 @@ def efficiency_markdown(result: EfficiencyResult, display: dict[str, str] | None
 
     if result.flops_by_dataset:
         rows = ["| Input | Size (W×H) | FLOPs (G) | GMACs |", "|:---|---:|---:|---:|"]
-        rows.append(f"| {w}×{h} (training crop) | {w}×{h} | {result.flops_reference / 1e9:.4g} | {result.flops_reference / 2e9:.4g} |")
+        rows.append(
+            f"| {w}×{h} (training crop) | {w}×{h} | {result.flops_reference / 1e9:.4g} | {result.flops_reference / 2e9:.4g} |"
+        )
         for d, ((dh, dw), flops) in result.flops_by_dataset.items():
             rows.append(f"| {titles.get(d, d)} mean image | {dw}×{dh} | {flops / 1e9:.4g} | {flops / 2e9:.4g} |")
         text += "\nEGMT's FLOPs by input size (one pair, classifier off):\n\n" + "\n".join(rows) + "\n"
@@ -279,8 +288,9 @@ def _part_of(path: list[str]) -> tuple[str, int] | None:
     return None
 
 
-def cost_breakdown(config: ModelConfig, height: int = REFERENCE_SIZE[0], width: int = REFERENCE_SIZE[1],
-                   entities: int = FLOP_ENTITIES) -> dict[str, tuple[int, int]]:
+def cost_breakdown(
+    config: ModelConfig, height: int = REFERENCE_SIZE[0], width: int = REFERENCE_SIZE[1], entities: int = FLOP_ENTITIES
+) -> dict[str, tuple[int, int]]:
     """``{part: (parameters, FLOPs)}`` of one fusion forward (classifier off, so its FLOPs are 0;
     a multiply-add counts 2), on meta tensors; the parts sum to the model's totals."""
     model, counter = _count_on_meta(config, height, width, entities)
@@ -305,29 +315,35 @@ def cost_breakdown(config: ModelConfig, height: int = REFERENCE_SIZE[0], width: 
     return {k: (v[0], v[1]) for k, v in out.items() if v != [0, 0]}
 
 
-def config_cost_markdown(configs: dict[str, ModelConfig], paper: dict | None = None,
-                         entities: int = FLOP_ENTITIES) -> str:
+def config_cost_markdown(configs: dict[str, ModelConfig], paper: dict | None = None, entities: int = FLOP_ENTITIES) -> str:
     """Parameters and FLOPs at 448x448 of each named config (no weights needed), against the
     paper's Table VII when given, then a per-part breakdown of every patch-layout config."""
     h, w = REFERENCE_SIZE
-    lines = [f"| Config | Layout | Params (M) | FLOPs (G) @ {w}×{h} | GMACs |"
-             + (" Params vs paper | FLOPs vs paper |" if paper else ""),
-             "|:---|:---|---:|---:|---:|" + ("---:|---:|" if paper else "")]
+    lines = [
+        f"| Config | Layout | Params (M) | FLOPs (G) @ {w}×{h} | GMACs |"
+        + (" Params vs paper | FLOPs vs paper |" if paper else ""),
+        "|:---|:---|---:|---:|---:|" + ("---:|---:|" if paper else ""),
+    ]
     breakdowns = {}
     for name, cfg in configs.items():
         parts = cost_breakdown(cfg, h, w, entities)
         params, flops = sum(p for p, _ in parts.values()), sum(f for _, f in parts.values())
         row = f"| {name} | {cfg.layout} | {params / 1e6:.4g} | {flops / 1e9:.4g} | {flops / 2e9:.4g} |"
         if paper:
-            row += f" {100 * (params / 1e6 / paper['params_m'] - 1):+.1f} % | {100 * (flops / 1e9 / paper['flops_g'] - 1):+.1f} % |"
+            row += (
+                f" {100 * (params / 1e6 / paper['params_m'] - 1):+.1f} % | {100 * (flops / 1e9 / paper['flops_g'] - 1):+.1f} % |"
+            )
         lines.append(row)
         if cfg.layout == "patch":
             breakdowns[name] = parts
     text = "\n".join(lines) + "\n"
-    text += (f"\nFLOPs by torch.utils.flop_counter.FlopCounterMode over one fusion forward at {w}×{h} "
-             f"(batch 1, classifier off, {entities} entity features), a multiply-add counted as 2 FLOPs "
-             "(GMACs = FLOPs / 2). Params: every parameter, the classifier's included."
-             + (f" Paper (Table VII): {paper['params_m']} M, {paper['flops_g']} G." if paper else "") + "\n")
+    text += (
+        f"\nFLOPs by torch.utils.flop_counter.FlopCounterMode over one fusion forward at {w}×{h} "
+        f"(batch 1, classifier off, {entities} entity features), a multiply-add counted as 2 FLOPs "
+        "(GMACs = FLOPs / 2). Params: every parameter, the classifier's included."
+        + (f" Paper (Table VII): {paper['params_m']} M, {paper['flops_g']} G." if paper else "")
+        + "\n"
+    )
     for name, parts in breakdowns.items():
         rows = ["| Part | Params (M) | FLOPs (G) |", "|:---|---:|---:|"]
         rows += [f"| {part} | {p / 1e6:.4g} | {f / 1e9:.4g} |" for part, (p, f) in parts.items()]

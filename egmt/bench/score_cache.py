@@ -63,7 +63,9 @@ class ScoreCache:
         from egmt.bench.tables import csv_text
 
         metrics = sorted({m for _, values in self.rows.values() for m in values})
-        body = [[method, image, stamp, *(repr(float(values[m])) if m in values else "" for m in metrics)]
-                for (method, image), (stamp, values) in sorted(self.rows.items())]
+        body = [
+            [method, image, stamp, *(repr(float(values[m])) if m in values else "" for m in metrics)]
+            for (method, image), (stamp, values) in sorted(self.rows.items())
+        ]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.path, csv_text([*STAMP_COLUMNS, *metrics], body))

@@ -133,8 +133,9 @@ def _scores(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> dict[str, floa
     return compute_fusion_metrics(ir, vi, fused, list(SCORE_METRICS), threads=1, errors=errors)
 
 
-def measure_pair_entities(fuser: EGMTFuser, dataset: str, pair: Pair, boxes: Sequence[Box],
-                          own: Sequence[str]) -> list[EntityRecord]:
+def measure_pair_entities(
+    fuser: EGMTFuser, dataset: str, pair: Pair, boxes: Sequence[Box], own: Sequence[str]
+) -> list[EntityRecord]:
     """The pointing game and the steering share of every boxed class of one pair."""
     vocab = fuser.vocabulary
     classes = list(dict.fromkeys(b.entity for b in boxes))
@@ -149,14 +150,30 @@ def measure_pair_entities(fuser: EGMTFuser, dataset: str, pair: Pair, boxes: Seq
         mask = box_mask([b for b in boxes if b.entity == c], shape)
         weights = sum(m for e, m in zip(maps.entities, maps.maps) if class_of(e, vocab) == c)
         delta = grey_u8(fuser(pair.ir, pair.vi, entities=[c]).image).astype(np.int16) - base
-        records.append(EntityRecord(dataset, pair.name, c, contrast, float(mask.mean()), pointing_game(weights, mask),
-                                    steering_share(delta, mask), float(np.abs(delta).mean())))
+        records.append(
+            EntityRecord(
+                dataset,
+                pair.name,
+                c,
+                contrast,
+                float(mask.mean()),
+                pointing_game(weights, mask),
+                steering_share(delta, mask),
+                float(np.abs(delta).mean()),
+            )
+        )
     return records
 
 
-def measure_steering(fuser: EGMTFuser, pairs: dict[str, Sequence[Pair]], boxes: dict[str, list[Box]],
-                     own: dict[str, list[str]], seed: int = SHUFFLE_SEED, progress: bool = True,
-                     log: Callable[[str], None] | None = None) -> SteeringResult:
+def measure_steering(
+    fuser: EGMTFuser,
+    pairs: dict[str, Sequence[Pair]],
+    boxes: dict[str, list[Box]],
+    own: dict[str, list[str]],
+    seed: int = SHUFFLE_SEED,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> SteeringResult:
     """All three measures on ``pairs`` (``{dataset: pairs}``) that have boxes; ``own`` gives each
     pair's own entities (a pair without any is measured with its boxed classes only and left
     out of own vs shuffled). The shuffle is a derangement within each dataset."""
@@ -173,8 +190,9 @@ def measure_steering(fuser: EGMTFuser, pairs: dict[str, Sequence[Pair]], boxes: 
                     a = grey_u8(fuser(pair.ir, pair.vi, entities=own[pair.name]).image)
                     b = grey_u8(fuser(pair.ir, pair.vi, entities=own[donors[pair.name]]).image)
                     delta = float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
-                    result.pairs.append(PairRecord(dataset, pair.name, donors[pair.name], delta,
-                                                   _scores(ir, vi, a), _scores(ir, vi, b)))
+                    result.pairs.append(
+                        PairRecord(dataset, pair.name, donors[pair.name], delta, _scores(ir, vi, a), _scores(ir, vi, b))
+                    )
             except EGMTError as e:
                 result.skipped.append(f"{pair.name}: {e}")
                 if log:
@@ -200,15 +218,18 @@ def steering_markdown(result: SteeringResult, boxes_file: str) -> str:
         counts[r.entity] = counts.get(r.entity, 0) + 1
     groups = [(c, [r for r in recs if r.entity == c]) for c in sorted(counts, key=lambda c: (-counts[c], c))]
     groups.append(("all", recs))
-    text = (f"### Validation pairs with boxes: {len({(r.dataset, r.pair) for r in recs})} pairs, "
-            f"{len(recs)} (pair, entity)\n\n")
-    text += ("| Entity | (pair, entity) | Pointing game | Chance | Steering share | Area share | Lift | mean abs Δ |\n"
-             "|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    text = f"### Validation pairs with boxes: {len({(r.dataset, r.pair) for r in recs})} pairs, {len(recs)} (pair, entity)\n\n"
+    text += (
+        "| Entity | (pair, entity) | Pointing game | Chance | Steering share | Area share | Lift | mean abs Δ |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
     for name, rs in groups:
         hit, area, share = _mean([r.hit for r in rs]), _mean([r.area for r in rs]), _mean([r.share for r in rs])
         lift = share / area if area and not math.isnan(share) else math.nan
-        text += (f"| {name} | {len(rs)} | {_cell(hit)} | {_cell(area)} | {_cell(share)} | {_cell(area)} | "
-                 f"{_cell(lift)} | {_cell(_mean([r.delta for r in rs]), 3)} |\n")
+        text += (
+            f"| {name} | {len(rs)} | {_cell(hit)} | {_cell(area)} | {_cell(share)} | {_cell(area)} | "
+            f"{_cell(lift)} | {_cell(_mean([r.delta for r in rs]), 3)} |\n"
+        )
     text += (
         f"\nBoxes: `{boxes_file}` (drawn by hand on validation pairs; never used for training or choosing). "
         "Pointing game: the share of (pair, entity) whose attention map (CGHA eq. 5, `egmt heatmap`; the pair fused "
@@ -220,17 +241,26 @@ def steering_markdown(result: SteeringResult, boxes_file: str) -> str:
         "difference, grey levels of 255.\n"
     )
     if result.pairs:
-        text += ("\n| Validation set | Pairs | mean abs Δ own vs shuffled | "
-                 + " | ".join(f"{m} own | {m} shuffled" for m in SCORE_METRICS) + " |\n"
-                 + "|---|---:|---:|" + "---:|---:|" * len(SCORE_METRICS) + "\n")
+        text += (
+            "\n| Validation set | Pairs | mean abs Δ own vs shuffled | "
+            + " | ".join(f"{m} own | {m} shuffled" for m in SCORE_METRICS)
+            + " |\n"
+            + "|---|---:|---:|"
+            + "---:|---:|" * len(SCORE_METRICS)
+            + "\n"
+        )
         for dataset in dict.fromkeys(r.dataset for r in result.pairs):
             ps = [r for r in result.pairs if r.dataset == dataset]
-            cells = " | ".join(f"{_cell(_mean([r.own[m] for r in ps]), 3)} | {_cell(_mean([r.shuffled[m] for r in ps]), 3)}"
-                               for m in SCORE_METRICS)
+            cells = " | ".join(
+                f"{_cell(_mean([r.own[m] for r in ps]), 3)} | {_cell(_mean([r.shuffled[m] for r in ps]), 3)}"
+                for m in SCORE_METRICS
+            )
             text += f"| {dataset} | {len(ps)} | {_cell(_mean([r.delta for r in ps]), 3)} | {cells} |\n"
-        text += (f"\nOwn vs shuffled: each pair fused with its own annotation entities and with another pair's of the "
-                 f"same set (a derangement, seed {result.seed}); mean over pairs of the mean |Δ| (grey levels) and of "
-                 "the scores.\n")
+        text += (
+            f"\nOwn vs shuffled: each pair fused with its own annotation entities and with another pair's of the "
+            f"same set (a derangement, seed {result.seed}); mean over pairs of the mean |Δ| (grey levels) and of "
+            "the scores.\n"
+        )
     if result.skipped:
         text += f"\n{len(result.skipped)} pair(s) could not be measured and were left out (see the log).\n"
     return text

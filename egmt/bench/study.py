@@ -40,8 +40,21 @@ from egmt.files import VALIDATION_LOG_FILE
 #: egmt.metrics.retention, 0.5 = as plain averaging; older runs lack it).
 #: SSIM, SSIM_min, PSNR: logged only by the rules that score them (the others show –);
 #: max_source_seam: the worst source's mean seam ratio (egmt.metrics.seams; older runs lack it).
-TABLE_COLUMNS = ("score", "MI", "Qabf", "FMI_w", "SSIM", "VIF", "SSIM_min", "PSNR", "target_retention",
-                 "min_source_retention", "max_source_seam", "cls_map", "cls_prior_map")
+TABLE_COLUMNS = (
+    "score",
+    "MI",
+    "Qabf",
+    "FMI_w",
+    "SSIM",
+    "VIF",
+    "SSIM_min",
+    "PSNR",
+    "target_retention",
+    "min_source_retention",
+    "max_source_seam",
+    "cls_map",
+    "cls_prior_map",
+)
 
 
 @dataclass
@@ -55,15 +68,23 @@ class StudyRun:
 def load_recipes(path: str | os.PathLike) -> dict[str, list[str]]:
     """``{name: [override, ...]}`` from a JSON file; EGMTError naming the file on a bad shape."""
     recipes = read_json(path, "recipes")
-    if not isinstance(recipes, dict) or not recipes or not all(
-        isinstance(v, list) and all(isinstance(o, str) for o in v) for v in recipes.values()
+    if (
+        not isinstance(recipes, dict)
+        or not recipes
+        or not all(isinstance(v, list) and all(isinstance(o, str) for o in v) for v in recipes.values())
     ):
         raise EGMTError(f"{path}: recipes must be a non-empty mapping of name -> list of 'section.key=value' strings")
     return recipes
 
 
-def plan_runs(base: EGMTConfig, recipes: dict[str, list[str]], out_dir: Path, steps: int | None, seeds: list[int],
-              cpu_minutes: float | None = None) -> list[StudyRun]:
+def plan_runs(
+    base: EGMTConfig,
+    recipes: dict[str, list[str]],
+    out_dir: Path,
+    steps: int | None,
+    seeds: list[int],
+    cpu_minutes: float | None = None,
+) -> list[StudyRun]:
     """One config per (recipe, seed): the base, the recipe's overrides, the seed and the budget
     (``steps``, or ``cpu_minutes`` of training CPU time with no step limit; exactly one)."""
     if (steps is None) == (cpu_minutes is None):
@@ -158,9 +179,18 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for run in runs:
         rows = rows_to_budget(run)
-        entry = out.setdefault(run.recipe, {"seeds": {}, "values": {}, "steps": {}, "late": {}, "sheets": {},
-                                            "floor": run.config.train.val_min_retention,
-                                            "seam_floor": run.config.train.val_max_seam})
+        entry = out.setdefault(
+            run.recipe,
+            {
+                "seeds": {},
+                "values": {},
+                "steps": {},
+                "late": {},
+                "sheets": {},
+                "floor": run.config.train.val_min_retention,
+                "seam_floor": run.config.train.val_max_seam,
+            },
+        )
         if not rows:
             continue
         row = rows[-1]
@@ -188,7 +218,8 @@ def below_floor(entry: dict) -> bool:
     kept = [s.get("min_source_retention", math.nan) for s in entry["seeds"].values()]
     seams = [s.get("max_source_seam", math.nan) for s in entry["seeds"].values()]
     return (floor is not None and any(not math.isnan(k) and k < floor for k in kept)) or (
-        seam_floor is not None and any(not math.isnan(v) and v > seam_floor for v in seams))
+        seam_floor is not None and any(not math.isnan(v) and v > seam_floor for v in seams)
+    )
 
 
 def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
@@ -198,24 +229,34 @@ def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
 
     out = {}
     for name, r in Validator(base, None).reference_scores().items():
-        out[name] = {**r["fusion"], **{k: r[k] for k in ("score", "target_retention", "min_source_retention",
-                                                          "max_source_seam")}}
+        out[name] = {**r["fusion"], **{k: r[k] for k in ("score", "target_retention", "min_source_retention", "max_source_seam")}}
     return out
 
 
-def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command: str,
-                   references: dict[str, dict[str, float]] | None = None,
-                   sheets: dict[str, dict[int, str]] | None = None) -> str:
+def study_markdown(
+    rows: dict[str, dict],
+    recipes: dict[str, list[str]],
+    command: str,
+    references: dict[str, dict[str, float]] | None = None,
+    sheets: dict[str, dict[int, str]] | None = None,
+) -> str:
     """The study table (recipes above both floors first, then by validation score), in italics
     under it the ``references`` (:func:`reference_rows`), each recipe's overrides, and the
     command. ``sheets``: per recipe and seed, a link to the contact sheet at the budget."""
+
     def rank(name: str) -> tuple[bool, float]:
         score = rows[name]["values"]["score"]
         return below_floor(rows[name]), -score if not math.isnan(score) else math.inf
 
     order = sorted(rows, key=rank)
-    header = ["Recipe", "Seeds", "Steps (per seed)", "Score (per seed)", "2nd-half mean (per seed)",
-              *(c for c in TABLE_COLUMNS if c != "score")] + (["Sheets"] if sheets else [])
+    header = [
+        "Recipe",
+        "Seeds",
+        "Steps (per seed)",
+        "Score (per seed)",
+        "2nd-half mean (per seed)",
+        *(c for c in TABLE_COLUMNS if c != "score"),
+    ] + (["Sheets"] if sheets else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
     for name in order:
         r = rows[name]
@@ -223,9 +264,13 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
         score = r["values"]["score"]
         steps = ", ".join(str(r["steps"][s]) for s in sorted(r["steps"])) or "–"
         late = ", ".join(f"{r['late'][s]:.4f}" for s in sorted(r["late"]))
-        cells = [f"{name} (below floor)" if below_floor(r) else name, str(len(r["seeds"])), steps,
-                 f"**{score:.4f}** ({per_seed})" if not math.isnan(score) else "–",
-                 f"{r['values']['late']:.4f} ({late})" if not math.isnan(r["values"]["late"]) else "–"]
+        cells = [
+            f"{name} (below floor)" if below_floor(r) else name,
+            str(len(r["seeds"])),
+            steps,
+            f"**{score:.4f}** ({per_seed})" if not math.isnan(score) else "–",
+            f"{r['values']['late']:.4f} ({late})" if not math.isnan(r["values"]["late"]) else "–",
+        ]
         cells += [f"{r['values'][c]:.4f}" if not math.isnan(r["values"][c]) else "–" for c in TABLE_COLUMNS if c != "score"]
         if sheets:
             cells.append(", ".join(f"[s{seed}]({link})" for seed, link in sorted(sheets.get(name, {}).items())) or "–")
@@ -252,8 +297,12 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
         "train.val_min_retention, or whose max_source_seam is above train.val_max_seam (the floors the best "
         "checkpoint must meet), is marked *below floor* and ranked after the others. Sheets: IR | VIS | fused "
         "of six validation crops at the budget, per seed. "
-        + ("Rows in italics: fusions without a network on the same crops, scored by the same rule; the score "
-           "rewards copying a source, so read a recipe's score against them. " if references else "")
+        + (
+            "Rows in italics: fusions without a network on the same crops, scored by the same rule; the score "
+            "rewards copying a source, so read a recipe's score against them. "
+            if references
+            else ""
+        )
         + "cls_map: caption-free classification mAP; "
         "cls_prior_map: the mAP of the label prior on the same pairs.\n\n"
         "Recipes (overrides of the base config):\n\n" + "\n".join(recipe_lines) + "\n\n"
@@ -263,6 +312,9 @@ def study_markdown(rows: dict[str, dict], recipes: dict[str, list[str]], command
 
 def study_csv(rows: dict[str, dict]) -> str:
     header = ["recipe", "seed", "step", *TABLE_COLUMNS, "second_half_mean_score"]
-    body = [[name, seed, r["steps"][seed], *(vals[c] for c in TABLE_COLUMNS), r["late"][seed]]
-            for name, r in rows.items() for seed, vals in sorted(r["seeds"].items())]
+    body = [
+        [name, seed, r["steps"][seed], *(vals[c] for c in TABLE_COLUMNS), r["late"][seed]]
+        for name, r in rows.items()
+        for seed, vals in sorted(r["seeds"].items())
+    ]
     return csv_text(header, body)

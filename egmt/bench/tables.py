@@ -11,7 +11,6 @@ import math
 from typing import Iterable, Mapping, Sequence
 
 
-
 def format_float(value: float) -> str:
     """Full precision for CSV: the shortest repr that reads back to the same double;
     an empty cell for NaN (undefined), 'inf'/'-inf' for infinities."""
@@ -64,8 +63,7 @@ def markdown_table(
     names in the header (e.g. "MI [nats]")."""
     extra_columns = extra_columns or {}
     labels = labels or {}
-    header = [first_header, *extra_columns,
-              *(f"{labels.get(c, c)} {'↑' if higher_is_better[c] else '↓'}" for c in columns)]
+    header = [first_header, *extra_columns, *(f"{labels.get(c, c)} {'↑' if higher_is_better[c] else '↓'}" for c in columns)]
     best = {c: best_rows([values[r].get(c, math.nan) for r in row_names], higher_is_better[c]) for c in columns}
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
     for i, name in enumerate(row_names):

@@ -27,13 +27,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (shared by several datasets)")
     p.add_argument("--captions", metavar="FILE", help="JSON Lines captions {name, ir, vi} (captioner 'file')")
     p.add_argument("--captioner", choices=["file", "blip2"], default="file", help="where captions come from (default: file)")
-    p.add_argument("--captioner-path", metavar="DIR", help="BLIP-2 model folder or cached hub id (default Salesforce/blip2-opt-2.7b)")
+    p.add_argument(
+        "--captioner-path", metavar="DIR", help="BLIP-2 model folder or cached hub id (default Salesforce/blip2-opt-2.7b)"
+    )
     p.add_argument("--save-captions", metavar="FILE", help="also write the captions used as JSON Lines (e.g. BLIP-2's)")
-    p.add_argument("--entities", choices=["spacy", "factual"], default="spacy",
-                   help="entity extractor: spacy (offline default) or factual (the paper's Flan-T5 scene-graph parser)")
+    p.add_argument(
+        "--entities",
+        choices=["spacy", "factual"],
+        default="spacy",
+        help="entity extractor: spacy (offline default) or factual (the paper's Flan-T5 scene-graph parser)",
+    )
     p.add_argument("--extractor-path", metavar="DIR", help="FACTUAL model folder, or a spaCy pipeline name/folder")
-    p.add_argument("--encoder", choices=["minilm", "clip"], default="minilm",
-                   help="text encoder: minilm (384-d, offline default) or clip (the paper's ViT-L/14, 768-d)")
+    p.add_argument(
+        "--encoder",
+        choices=["minilm", "clip"],
+        default="minilm",
+        help="text encoder: minilm (384-d, offline default) or clip (the paper's ViT-L/14, 768-d)",
+    )
     p.add_argument("--encoder-path", metavar="DIR", help="encoder model folder or cached hub id")
     v = p.add_mutually_exclusive_group()
     v.add_argument("--vocab", metavar="FILE", help="use this label vocabulary (default: OUT/vocabulary.json if present)")
@@ -76,9 +86,17 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     result = annotate_dataset(
-        args.root, args.captions, args.out, cfg,
-        vocab=args.vocab, build_vocab=args.build_vocab, split=args.split, dataset=args.name,
-        allow_missing=args.allow_missing, save_captions=args.save_captions, progress=not args.quiet,
+        args.root,
+        args.captions,
+        args.out,
+        cfg,
+        vocab=args.vocab,
+        build_vocab=args.build_vocab,
+        split=args.split,
+        dataset=args.name,
+        allow_missing=args.allow_missing,
+        save_captions=args.save_captions,
+        progress=not args.quiet,
     )
     if not args.quiet:
         print(format_summary(result.dataset, result.annotations, result.vocabulary))
@@ -90,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
             on = [c for c, y in zip(result.vocabulary.classes, a.labels) if y]
             print(f"    entities: {tagged}; labels: {', '.join(on) or '(none)'}")
         print()
-    print(f"wrote {result.annotations_path} ({len(result.annotations)} pairs), {result.vocabulary_path}, "
-          f"{result.bank_path} ({len(result.bank)} entities, {len(result.new_entities)} new)")
+    print(
+        f"wrote {result.annotations_path} ({len(result.annotations)} pairs), {result.vocabulary_path}, "
+        f"{result.bank_path} ({len(result.bank)} entities, {len(result.new_entities)} new)"
+    )
     if result.warnings:
         print(f"{len(result.warnings)} warning(s), see above", file=sys.stderr)
     return 0

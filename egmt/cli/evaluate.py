@@ -47,18 +47,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ir", type=Path, required=True, metavar="DIR", help="folder of infrared source images")
     parser.add_argument("--vi", type=Path, required=True, metavar="DIR", help="folder of visible source images")
     parser.add_argument(
-        "--fused", type=_method, action="append", required=True, metavar="NAME=DIR",
+        "--fused",
+        type=_method,
+        action="append",
+        required=True,
+        metavar="NAME=DIR",
         help="a method's fused images (repeat for several methods; NAME is the table row)",
     )
     parser.add_argument(
-        "--profile", choices=["paper", "vifb", "cddfuse"], default="paper",
+        "--profile",
+        choices=["paper", "vifb", "cddfuse"],
+        default="paper",
         help="whose metric set and conventions: the EGMT paper's MATLAB code (default), VIFB's toolbox, "
-             "or CDDFuse's Python evaluator",
+        "or CDDFuse's Python evaluator",
     )
     parser.add_argument(
-        "--metrics", nargs="+", default=None, metavar="NAME",
+        "--metrics",
+        nargs="+",
+        default=None,
+        metavar="NAME",
         help="metric names or groups of the profile, space or comma separated (default: the fifteen "
-             "for paper, all for vifb and cddfuse)",
+        "for paper, all for vifb and cddfuse)",
     )
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="output folder")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
@@ -87,8 +96,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"egmt: warning: {msg}", file=sys.stderr)
 
     summary = evaluate(
-        args.ir, args.vi, fused, args.out, metrics=args.metrics, workers=args.workers, profile=args.profile,
-        progress=not args.no_progress, log=log,
+        args.ir,
+        args.vi,
+        fused,
+        args.out,
+        metrics=args.metrics,
+        workers=args.workers,
+        profile=args.profile,
+        progress=not args.no_progress,
+        log=log,
     )
     print(summary.summary_md.read_text(encoding="utf-8"), end="")
     print(f"\nwrote {summary.per_image_csv}, {summary.summary_csv}, {summary.summary_md}")

@@ -21,8 +21,17 @@ HELP = "export the fusion network as ONNX (for egmt fuse --backend onnxruntime)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)")
-    p.add_argument("-o", "--out", type=Path, required=True, metavar="DIR", help="folder for the graphs and the checkpoint's config, entity bank and vocabulary")
+    p.add_argument(
+        "--checkpoint", type=Path, metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)"
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for the graphs and the checkpoint's config, entity bank and vocabulary",
+    )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
 
 
@@ -35,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
 
     checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
     folder = resolve_checkpoint(checkpoint)
-    check_outputs(inputs={"--checkpoint": checkpoint, "the checkpoint": folder}, outputs={"-o": args.out},
-                  writes={"-o": [args.out / name for name in (FUSION_FILE, CLASSIFIER_FILE, *CHECKPOINT_FILES)]})
+    check_outputs(
+        inputs={"--checkpoint": checkpoint, "the checkpoint": folder},
+        outputs={"-o": args.out},
+        writes={"-o": [args.out / name for name in (FUSION_FILE, CLASSIFIER_FILE, *CHECKPOINT_FILES)]},
+    )
     for path in export_checkpoint(folder, args.out, args.opset):
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

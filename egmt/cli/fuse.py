@@ -36,26 +36,53 @@ HELP = "fuse pairs of images (EGMT checkpoint or a classical baseline)"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ir", "--infrared", required=True, metavar="PATH", help="infrared image or video, or a folder of them")
     # --visible: under torchrun, whose parser reads "--vi" as an abbreviation of its --virtual-local-rank
-    p.add_argument("--vi", "--visible", required=True, metavar="PATH", help="visible image or video, or a folder of them (same stems)")
-    p.add_argument("-o", "--out", required=True, metavar="PATH", help="output PNG (or .mp4 / .mkv video) for one pair, or a folder")
+    p.add_argument(
+        "--vi", "--visible", required=True, metavar="PATH", help="visible image or video, or a folder of them (same stems)"
+    )
+    p.add_argument(
+        "-o", "--out", required=True, metavar="PATH", help="output PNG (or .mp4 / .mkv video) for one pair, or a folder"
+    )
     p.add_argument("--method", default="egmt", help=f"egmt (default), or a baseline: {', '.join(BASELINES)}")
     p.add_argument("--checkpoint", metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)")
     e = p.add_argument_group("entities (EGMT)")
     e.add_argument("--annotations", metavar="JSONL", help="annotation file from `egmt annotate`")
     e.add_argument("--captions", metavar="JSONL", help="captions file {name, ir, vi}; entities extracted with --extractor")
-    e.add_argument("--extractor", default="spacy", choices=["spacy", "factual"], help="entity extractor for --captions (default: spacy)")
+    e.add_argument(
+        "--extractor", default="spacy", choices=["spacy", "factual"], help="entity extractor for --captions (default: spacy)"
+    )
     e.add_argument("--entities", metavar="LIST", help='comma-separated entities for every pair, e.g. "person, car, road"')
-    e.add_argument("--threshold", type=float, default=0.5, help="caption-free mode: class probability above which a class becomes an entity (default 0.5)")
+    e.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="caption-free mode: class probability above which a class becomes an entity (default 0.5)",
+    )
     r = p.add_argument_group("running")
     r.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
-    r.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
-                   help="torch (default), or onnxruntime: --checkpoint is then a folder from `egmt export`")
-    r.add_argument("--compile", action="store_true",
-                   help="torch.compile the network (about 2x faster per pair on a CPU after a 1-2 minute compilation; for folders)")
-    r.add_argument("--tile", type=int, metavar="N", help="fuse in overlapping N x N tiles (default: only images over 4 Mpixel, in 1024 tiles)")
+    r.add_argument(
+        "--backend",
+        default="torch",
+        choices=["torch", "onnxruntime"],
+        help="torch (default), or onnxruntime: --checkpoint is then a folder from `egmt export`",
+    )
+    r.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network (about 2x faster per pair on a CPU after a 1-2 minute compilation; for folders)",
+    )
+    r.add_argument(
+        "--tile",
+        type=int,
+        metavar="N",
+        help="fuse in overlapping N x N tiles (default: only images over 4 Mpixel, in 1024 tiles)",
+    )
     r.add_argument("--split", metavar="FILE", help="with folders: only the stems listed in FILE")
-    r.add_argument("--video-ext", default=".mp4", choices=[".mp4", ".mkv", ".mov"],
-                   help="folders of videos: the outputs' container (.mkv: lossless FFV1; default .mp4: H.264)")
+    r.add_argument(
+        "--video-ext",
+        default=".mp4",
+        choices=[".mp4", ".mkv", ".mov"],
+        help="folders of videos: the outputs' container (.mkv: lossless FFV1; default .mp4: H.264)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,8 +103,14 @@ def run(args: argparse.Namespace) -> int:
         raise EGMTError(f"--ir {ir} and --vi {vi}: give two files or two folders")
     single = out if is_video_input(ir) else pair_output(ir, out)  # a video, or one pair's PNG
     check_outputs(
-        inputs={"--ir": ir, "--vi": vi, "--checkpoint": args.checkpoint, "--annotations": args.annotations,
-                "--captions": args.captions, "--split": args.split},
+        inputs={
+            "--ir": ir,
+            "--vi": vi,
+            "--checkpoint": args.checkpoint,
+            "--annotations": args.annotations,
+            "--captions": args.captions,
+            "--split": args.split,
+        },
         outputs={"-o": out},
         writes={"-o": [out / ENTITY_TABLE_FILE] if ir.is_dir() else [single]},
     )

@@ -30,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("entities (one of)")
     e.add_argument("--entities", metavar="LIST", help='comma-separated entities, e.g. "person, car, road"')
     e.add_argument("--annotations", metavar="JSONL", help="annotation file from `egmt annotate`: the pair's own entities")
-    p.add_argument("--boxes", metavar="JSON", help="entity boxes {pair: [{entity, box}]}: drawn on the maps, pointing game printed")
+    p.add_argument(
+        "--boxes", metavar="JSON", help="entity boxes {pair: [{entity, box}]}: drawn on the maps, pointing game printed"
+    )
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the colour map over the fused image (default 0.5)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
 
@@ -61,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
             raise EGMTError(f"{args.annotations}: no annotation for pair {ir.stem!r}")
     out = Path(args.out)
     check_outputs(
-        inputs={"--ir": ir, "--vi": vi, "--checkpoint": args.checkpoint, "--annotations": args.annotations,
-                "--boxes": args.boxes},
+        inputs={
+            "--ir": ir,
+            "--vi": vi,
+            "--checkpoint": args.checkpoint,
+            "--annotations": args.annotations,
+            "--boxes": args.boxes,
+        },
         outputs={"-o": out},
         writes={"-o": [out / f"{ir.stem}_heatmaps.csv"] + [out / f"{ir.stem}_{entity_file_name(e)}.png" for e in entities]},
     )
@@ -83,5 +90,7 @@ def run(args: argparse.Namespace) -> int:
             line += f"; pointing game {hits[-1]:.2f} (chance {areas[-1]:.2f})"
         print(line)
     if hits:
-        print(f"pointing game: {sum(hits) / len(hits):.2f} over {len(hits)} boxed entities (chance {sum(areas) / len(areas):.2f})")
+        print(
+            f"pointing game: {sum(hits) / len(hits):.2f} over {len(hits)} boxed entities (chance {sum(areas) / len(areas):.2f})"
+        )
     return 0

@@ -32,11 +32,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--max-pairs", type=int, default=None, metavar="N", help="time at most N pairs per dataset (default: all)")
-    p.add_argument("--flop-entities", type=int, default=8, metavar="E", help="entity features in the FLOP count (default 8, the paper's maximum)")
+    p.add_argument(
+        "--flop-entities",
+        type=int,
+        default=8,
+        metavar="E",
+        help="entity features in the FLOP count (default 8, the paper's maximum)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     c = p.add_argument_group("model cost only (no checkpoint, no timing)")
     c.add_argument("--config", nargs="+", type=Path, metavar="JSON", help="config files to count (presets: configs/*.json)")
-    c.add_argument("--results", type=Path, metavar="FILE", help="also write the table into this results file (e.g. docs/results.md)")
+    c.add_argument(
+        "--results", type=Path, metavar="FILE", help="also write the table into this results file (e.g. docs/results.md)"
+    )
 
 
 def run_config_cost(args: argparse.Namespace) -> int:
@@ -57,9 +65,17 @@ def run_config_cost(args: argparse.Namespace) -> int:
     print(text, end="")
     if args.results:
         files = " ".join(str(p) for p in args.config)
-        prov = Provenance(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), git_commit(),
-                          None, None, machine_description("cpu"), f"`egmt profile --config {files}`")
-        update_results(args.results, {"efficiency-layouts": "Model cost of the token layouts (`egmt profile --config`):\n\n" + text}, prov)
+        prov = Provenance(
+            datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            git_commit(),
+            None,
+            None,
+            machine_description("cpu"),
+            f"`egmt profile --config {files}`",
+        )
+        update_results(
+            args.results, {"efficiency-layouts": "Model cost of the token layouts (`egmt profile --config`):\n\n" + text}, prov
+        )
         print(f"wrote {args.results}")
     return 0
 
@@ -88,8 +104,15 @@ def run(args: argparse.Namespace) -> int:
         fuser, folder, sha = load_fuser(args.checkpoint, args.device)
         print(f"checkpoint: {folder} (model.safetensors sha256 {sha})\n")
     resolvers = {d: EntityResolver(annotations=annotation_file(args.annotations, d)) for d in datasets}
-    result = profile(pairs, methods, fuser, resolvers, max_pairs=args.max_pairs,
-                     flop_entities=args.flop_entities, progress=not args.no_progress)
+    result = profile(
+        pairs,
+        methods,
+        fuser,
+        resolvers,
+        max_pairs=args.max_pairs,
+        flop_entities=args.flop_entities,
+        progress=not args.no_progress,
+    )
     titles = {d: SPECS[d].title for d in datasets}
     print(efficiency_markdown(result, DISPLAY, titles, PAPER_EFFICIENCY if fuser is not None else None), end="")
     return 0

@@ -20,14 +20,24 @@ HELP = "local web demo: upload a pair, fuse it, see the result, heat maps and me
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)",
+    )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port, printed)")
     p.add_argument("--checkpoint", metavar="DIR", help="EGMT checkpoint or run folder (default: the shipped RoadScene model)")
-    p.add_argument("--samples", metavar="DIR",
-                   help="folder {ir,vi}/STEM.ext of pairs the page offers (default: the checkout's samples/tno, if present)")
-    p.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB", help="largest request, both images together (default 20 MB)")
-    p.add_argument("--max-pixels", type=int, default=4_000_000, metavar="N", help="largest image accepted, in pixels (default 4000000)")
+    p.add_argument(
+        "--samples",
+        metavar="DIR",
+        help="folder {ir,vi}/STEM.ext of pairs the page offers (default: the checkout's samples/tno, if present)",
+    )
+    p.add_argument(
+        "--max-upload-mb", type=float, default=20.0, metavar="MB", help="largest request, both images together (default 20 MB)"
+    )
+    p.add_argument(
+        "--max-pixels", type=int, default=4_000_000, metavar="N", help="largest image accepted, in pixels (default 4000000)"
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
 
 
@@ -42,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
         from egmt.serve.app import create_app
     except ImportError as e:
-        raise EGMTError(f"egmt serve needs the serve extra ({e.name} is missing): pip install -e \".[serve]\"") from None
+        raise EGMTError(f'egmt serve needs the serve extra ({e.name} is missing): pip install -e ".[serve]"') from None
     from egmt.infer.fuser import EGMTFuser
     from egmt.infer.run import DEFAULT_CHECKPOINT
     from egmt.serve.pipeline import MIN_SIDE, DemoPipeline
@@ -63,8 +73,12 @@ def run(args: argparse.Namespace) -> int:
     with sock:
         checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
         fuser = EGMTFuser.from_pretrained(checkpoint, device=args.device)
-        app = create_app(DemoPipeline(fuser, max_pixels=args.max_pixels), samples=samples, checkpoint=checkpoint.name,
-                         max_upload_bytes=int(args.max_upload_mb * 2**20))
+        app = create_app(
+            DemoPipeline(fuser, max_pixels=args.max_pixels),
+            samples=samples,
+            checkpoint=checkpoint.name,
+            max_upload_bytes=int(args.max_upload_mb * 2**20),
+        )
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         print(f"egmt serve: http://{shown}:{port}/ (checkpoint {checkpoint}; Ctrl+C stops)", flush=True)

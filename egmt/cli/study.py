@@ -28,11 +28,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="one run folder per recipe and seed goes here")
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--steps", type=int, help="training steps of every run (the equal budget)")
-    budget.add_argument("--cpu-minutes", type=float, metavar="MIN",
-                        help="CPU minutes of training steps per run (the equal budget; set train.val_every so that "
-                             "validation is frequent enough, the run also validates where the budget ends)")
+    budget.add_argument(
+        "--cpu-minutes",
+        type=float,
+        metavar="MIN",
+        help="CPU minutes of training steps per run (the equal budget; set train.val_every so that "
+        "validation is frequent enough, the run also validates where the budget ends)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run each recipe with (default: 0)")
-    p.add_argument("--only", nargs="+", metavar="NAME", help="train only these recipes (the table still lists every complete run)")
+    p.add_argument(
+        "--only", nargs="+", metavar="NAME", help="train only these recipes (the table still lists every complete run)"
+    )
     p.add_argument("--jobs", type=int, default=1, help="runs side by side (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     p.add_argument("--table", metavar="MD", help="write the Markdown table here (and a .csv beside it)")
@@ -45,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from egmt.bench.study import (load_recipes, plan_runs, reference_rows, run_study, study_csv, study_markdown,
-                                  study_rows)
+    from egmt.bench.study import load_recipes, plan_runs, reference_rows, run_study, study_csv, study_markdown, study_rows
     from egmt.config import EGMTConfig
     from egmt.errors import EGMTError
     from egmt.fileio import write_bytes_atomic, write_text_atomic

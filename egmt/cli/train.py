@@ -41,14 +41,28 @@ _ABLATIONS = {
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="ROOT", help="dataset folder ROOT/{ir,vi}/STEM.ext (default: config's data.root)")
-    p.add_argument("--split", metavar="FILE", help="file of stems to train on, relative to ROOT (default: train.txt); 'all' for every pair")
+    p.add_argument(
+        "--split", metavar="FILE", help="file of stems to train on, relative to ROOT (default: train.txt); 'all' for every pair"
+    )
     p.add_argument("--annotations", metavar="JSONL", help="annotation file from `egmt annotate`")
-    p.add_argument("--source", nargs=3, action="append", default=[], metavar=("ROOT", "SPLIT", "JSONL"),
-                   help="one more training dataset beside --data: its folder, split file ('all' for every pair) "
-                        "and annotation file (repeatable; sets data.extra_sources)")
-    p.add_argument("--val-source", nargs=3, action="append", default=[], metavar=("ROOT", "SPLIT", "JSONL"),
-                   help="validation pairs, scored every train.val_every steps and at the end; the best checkpoint "
-                        "is copied to RUN_DIR/best (repeatable; sets data.val_sources; never a test set)")
+    p.add_argument(
+        "--source",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("ROOT", "SPLIT", "JSONL"),
+        help="one more training dataset beside --data: its folder, split file ('all' for every pair) "
+        "and annotation file (repeatable; sets data.extra_sources)",
+    )
+    p.add_argument(
+        "--val-source",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("ROOT", "SPLIT", "JSONL"),
+        help="validation pairs, scored every train.val_every steps and at the end; the best checkpoint "
+        "is copied to RUN_DIR/best (repeatable; sets data.val_sources; never a test set)",
+    )
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR", help="run folder (created)")
     p.add_argument("--config", metavar="JSON", help="start from this config.json instead of the defaults")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its newest checkpoint, with its config.json")
@@ -58,7 +72,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a = p.add_argument_group("ablations (paper Table VIII)")
     for flag, field in _ABLATIONS.items():
         a.add_argument("--" + flag.replace("_", "-"), action="store_true", help=f"sets {field}=false")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="set any config field, e.g. --set model.num_heads=8 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="set any config field, e.g. --set model.num_heads=8 (repeatable)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,7 +53,7 @@ def read_boxes(path: str | Path) -> dict[str, list[Box]]:
         for i, item in enumerate(items):
             where = f"{path}: pair {pair!r}, box {i}"
             if not isinstance(item, dict) or not isinstance(item.get("entity"), str) or not item["entity"].strip():
-                raise EGMTError(f"{where}: expected {{\"entity\": NAME, \"box\": [x0, y0, x1, y1]}}")
+                raise EGMTError(f'{where}: expected {{"entity": NAME, "box": [x0, y0, x1, y1]}}')
             b = item.get("box")
             if not (isinstance(b, list) and len(b) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in b)):
                 raise EGMTError(f"{where}: the box must be four integers [x0, y0, x1, y1]")
@@ -86,12 +86,13 @@ def box_mask(boxes: Sequence[Box], shape: tuple[int, int]) -> np.ndarray:
     """Boolean ``[H, W]``: the union of ``boxes`` (clipped to the image)."""
     mask = np.zeros(shape, dtype=bool)
     for b in boxes:
-        mask[b.y0:b.y1, b.x0:b.x1] = True
+        mask[b.y0 : b.y1, b.x0 : b.x1] = True
     return mask
 
 
-def draw_boxes(image: np.ndarray, boxes: Sequence[Box], colour: tuple[float, float, float] = (1.0, 1.0, 1.0),
-               width: int = 2) -> np.ndarray:
+def draw_boxes(
+    image: np.ndarray, boxes: Sequence[Box], colour: tuple[float, float, float] = (1.0, 1.0, 1.0), width: int = 2
+) -> np.ndarray:
     """A copy of ``image`` (``[H, W]`` or ``[H, W, 3]``, floats in [0, 1]; grey becomes RGB) with
     each box outlined ``width`` pixels wide, inside the box, in ``colour``."""
     out = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image.copy()
@@ -102,8 +103,8 @@ def draw_boxes(image: np.ndarray, boxes: Sequence[Box], colour: tuple[float, flo
         if x0 >= x1 or y0 >= y1:
             continue
         t = max(1, min(width, (x1 - x0 + 1) // 2, (y1 - y0 + 1) // 2))
-        out[y0:y0 + t, x0:x1] = c
-        out[y1 - t:y1, x0:x1] = c
-        out[y0:y1, x0:x0 + t] = c
-        out[y0:y1, x1 - t:x1] = c
+        out[y0 : y0 + t, x0:x1] = c
+        out[y1 - t : y1, x0:x1] = c
+        out[y0:y1, x0 : x0 + t] = c
+        out[y0:y1, x1 - t : x1] = c
     return out

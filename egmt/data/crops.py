@@ -50,7 +50,9 @@ def _check_unique_names(pairs: Sequence[Pair]) -> None:
     seen: dict[str, Pair] = {}
     for p in pairs:
         if p.name in seen:
-            raise EGMTError(f"{p.ir}: pair name {p.name!r} also comes from {seen[p.name].ir}; names must be unique across sources")
+            raise EGMTError(
+                f"{p.ir}: pair name {p.name!r} also comes from {seen[p.name].ir}; names must be unique across sources"
+            )
         seen[p.name] = p
 
 
@@ -121,8 +123,9 @@ class PairCropDataset(Dataset):
         for source in cfg.extra_sources:
             pairs += find_pairs(source.root, source.split)
         _check_unique_names(pairs)
-        return cls(pairs, size=cfg.crop_size, stride=cfg.crop_stride, flips=cfg.flips,
-                   small_images=cfg.small_images, progress=progress)
+        return cls(
+            pairs, size=cfg.crop_size, stride=cfg.crop_stride, flips=cfg.flips, small_images=cfg.small_images, progress=progress
+        )
 
     def __len__(self) -> int:
         return len(self._index)

@@ -106,7 +106,9 @@ def find_pairs(root: str | os.PathLike, split: str | os.PathLike | None = None) 
 
 
 def match_folders(
-    ir_dir: str | os.PathLike, vi_dir: str | os.PathLike, split: str | os.PathLike | None = None,
+    ir_dir: str | os.PathLike,
+    vi_dir: str | os.PathLike,
+    split: str | os.PathLike | None = None,
     extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
 ) -> tuple[list[Pair], list[str]]:
     """Pair the images of two folders by stem, leniently: the pairs found, and one message per problem.
@@ -154,8 +156,14 @@ def load_pair(pair: Pair) -> LoadedPair:
     return pair_from_arrays(pair.name, read_image(pair.ir), read_image(pair.vi), pair.ir, pair.vi)
 
 
-def pair_from_arrays(name: str, ir_np: np.ndarray, vi_np: np.ndarray, ir_label: object = "infrared",
-                     vi_label: object = "visible", min_size: int = 0) -> LoadedPair:
+def pair_from_arrays(
+    name: str,
+    ir_np: np.ndarray,
+    vi_np: np.ndarray,
+    ir_label: object = "infrared",
+    vi_label: object = "visible",
+    min_size: int = 0,
+) -> LoadedPair:
     """Y channels (and the visible's CbCr) of two images as :func:`read_image` returns them.
 
     An image stored as RGB with R == G == B (TNO's PNGs) is treated as grey: its channel is
@@ -175,5 +183,6 @@ def pair_from_arrays(name: str, ir_np: np.ndarray, vi_np: np.ndarray, ir_label: 
         vi_np = vi_np[..., 0]
     ir_y, _ = split_luma(_to_chw(ir_np))
     vi_y, vi_cbcr = split_luma(_to_chw(vi_np))
-    return LoadedPair(name=name, ir=ir_y.contiguous(), vi=vi_y.contiguous(),
-                      vi_cbcr=None if vi_cbcr is None else vi_cbcr.contiguous())
+    return LoadedPair(
+        name=name, ir=ir_y.contiguous(), vi=vi_y.contiguous(), vi_cbcr=None if vi_cbcr is None else vi_cbcr.contiguous()
+    )

@@ -97,7 +97,9 @@ class VideoWriter:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in _ENCODERS:
-            raise EGMTError(f"{self.path}: cannot write a video with extension {self.path.suffix!r} (use {', '.join(WRITABLE_EXTENSIONS)})")
+            raise EGMTError(
+                f"{self.path}: cannot write a video with extension {self.path.suffix!r} (use {', '.join(WRITABLE_EXTENSIONS)})"
+            )
         self.codec, self.pix_fmt, self.options = _ENCODERS[suffix]
         if self.pix_fmt == "yuv420p" and (width % 2 or height % 2):
             self.pix_fmt = "yuv444p"  # 4:2:0 needs even sides

@@ -100,12 +100,21 @@ class BatchReport:
         n = Counter(r["status"] for r in self.rows)
         who = f"{self.info.world_size} rank(s)" if self.info.is_main else f"rank {self.info.rank}"
         rate = f", {n['fused'] / self.seconds:.2f} {self.unit}s/s" if self.seconds > 0 and n["fused"] else ""
-        return (f"{who}: fused {n['fused']} {self.unit}(s), {n['exists']} already there, {n['failed']} failed, "
-                f"of {len(self.rows)} in {self.seconds:.1f} s{rate}")
+        return (
+            f"{who}: fused {n['fused']} {self.unit}(s), {n['exists']} already there, {n['failed']} failed, "
+            f"of {len(self.rows)} in {self.seconds:.1f} s{rate}"
+        )
 
 
-def run_sharded(pairs: list[Pair], problems: list[str], out_dir: Path, out_for: Callable[[Pair], Path],
-                process: Callable[[Pair, Path], dict], info: DistInfo, unit: str = "pair") -> BatchReport:
+def run_sharded(
+    pairs: list[Pair],
+    problems: list[str],
+    out_dir: Path,
+    out_for: Callable[[Pair], Path],
+    process: Callable[[Pair, Path], dict],
+    info: DistInfo,
+    unit: str = "pair",
+) -> BatchReport:
     """Fuse this rank's share of ``pairs`` with ``process(pair, output) -> extra columns``
     (it writes ``output``; EGMTError: the pair failed), then gather and write the manifest."""
     t0 = time.perf_counter()

@@ -159,15 +159,22 @@ class EGMTFuser:
         assert self.bank is not None
         unknown = list(dict.fromkeys(e for e in entities if e not in self.bank))
         if unknown:
-            log.warning("encoding %d %s not in the checkpoint's entity bank with %s: %s", len(unknown),
-                        "entity" if len(unknown) == 1 else "entities", self.bank.encoder, ", ".join(unknown))
+            log.warning(
+                "encoding %d %s not in the checkpoint's entity bank with %s: %s",
+                len(unknown),
+                "entity" if len(unknown) == 1 else "entities",
+                self.bank.encoder,
+                ", ".join(unknown),
+            )
             if self._encoder is None:
                 from egmt.text.encoders import load_encoder
 
                 try:
                     self._encoder = load_encoder(self.bank.encoder, self.encoder_path)
                 except EGMTError as e:
-                    raise EGMTError(f"entity {unknown[0]!r} is not in the checkpoint's entity bank, and its encoder could not be loaded: {e}") from None
+                    raise EGMTError(
+                        f"entity {unknown[0]!r} is not in the checkpoint's entity bank, and its encoder could not be loaded: {e}"
+                    ) from None
             self.bank.add(unknown, self._encoder)
         return self.bank.lookup(entities)
 
@@ -178,18 +185,27 @@ class EGMTFuser:
             return [], {}
         h, w = ir.shape[-2:]
         tile = self._tile(h, w)
-        parts = [(ir, vi)] if tile is None else [(ir[..., r, c], vi[..., r, c]) for r, c in tile_slices(h, w, tile, self.tile_overlap)]
+        parts = (
+            [(ir, vi)]
+            if tile is None
+            else [(ir[..., r, c], vi[..., r, c]) for r, c in tile_slices(h, w, tile, self.tile_overlap)]
+        )
         # A classifier-only pass without entities (no reconstructor); a tiled image: a class is
         # present where any tile sees it (the highest probability over the tiles).
-        probs = torch.stack([torch.sigmoid(self.model.decode(self._encode(a, b), fuse=False).logits[0])
-                             for a, b in tile_progress(parts, "classify tiles")])
+        probs = torch.stack(
+            [
+                torch.sigmoid(self.model.decode(self._encode(a, b), fuse=False).logits[0])
+                for a, b in tile_progress(parts, "classify tiles")
+            ]
+        )
         probs = probs.amax(dim=0).tolist()
         classes = self.vocabulary.classes
         chosen = [c for c, p in zip(classes, probs) if p > threshold]
         return chosen, dict(zip(classes, probs))
 
-    def caption_free_entities(self, ir: torch.Tensor, vi: torch.Tensor, threshold: float = 0.5
-                              ) -> tuple[list[str], str, dict[str, float]]:
+    def caption_free_entities(
+        self, ir: torch.Tensor, vi: torch.Tensor, threshold: float = 0.5
+    ) -> tuple[list[str], str, dict[str, float]]:
         """Entities for a pair given without any: ``(entities, entity_source, probabilities)``.
         The classifier's predictions where :func:`caption_free_policy` allows them, else none."""
         if not self.model.config.multi_task or self.vocabulary is None:

@@ -60,8 +60,9 @@ def _cgha_modules(model: torch.nn.Module) -> list[CrossModalGuidedHybridAttentio
 
 
 @torch.no_grad()
-def entity_heatmaps(fuser: EGMTFuser, ir: str | Path | np.ndarray, vi: str | Path | np.ndarray,
-                    entities: Sequence[str]) -> EntityHeatmaps:
+def entity_heatmaps(
+    fuser: EGMTFuser, ir: str | Path | np.ndarray, vi: str | Path | np.ndarray, entities: Sequence[str]
+) -> EntityHeatmaps:
     """Fuse one pair with ``entities`` and return each entity's attention map (see module doc)."""
     entities = list(dict.fromkeys(entities))
     if not entities:
@@ -129,8 +130,9 @@ def overlays(result: EntityHeatmaps, alpha: float = 0.5, boxes: dict[str, list[B
     return [draw_boxes(im, boxes[e], BOX_COLOUR) if boxes.get(e) else im for e, im in zip(result.entities, images)]
 
 
-def write_heatmaps(result: EntityHeatmaps, out_dir: Path, prefix: str = "", alpha: float = 0.5,
-                   boxes: dict[str, list[Box]] | None = None) -> list[Path]:
+def write_heatmaps(
+    result: EntityHeatmaps, out_dir: Path, prefix: str = "", alpha: float = 0.5, boxes: dict[str, list[Box]] | None = None
+) -> list[Path]:
     """Write ``out_dir/PREFIXENTITY.png`` per entity (the colour-mapped weights blended with
     the fused image, ``alpha`` = weight of the colour, the entity's ``boxes`` outlined) and
     ``out_dir/PREFIXheatmaps.csv`` (entity, file, mean, min and max weight). Returns the PNG paths."""

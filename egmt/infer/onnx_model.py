@@ -110,8 +110,14 @@ class OnnxEGMT:
         grid = lambda x: pad_to_grid(x.detach().cpu().float(), s).numpy()  # noqa: E731
         return PaddedPair(grid(ir), grid(vi), tuple(ir.shape[-2:]))
 
-    def decode(self, encoded: PaddedPair, entities: torch.Tensor | None = None, entity_mask: torch.Tensor | None = None,
-               classify: bool = True, fuse: bool = True) -> EGMTOutput:
+    def decode(
+        self,
+        encoded: PaddedPair,
+        entities: torch.Tensor | None = None,
+        entity_mask: torch.Tensor | None = None,
+        classify: bool = True,
+        fuse: bool = True,
+    ) -> EGMTOutput:
         """Fused image from the fusion graph (``fuse``), logits from the classifier graph
         (``classify``: the entity-free pass only)."""
         h, w = encoded.size

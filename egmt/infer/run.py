@@ -57,7 +57,9 @@ class FuseReport:
 class FuseJob:
     """One fusion method (EGMT with entity sources, or a baseline) applied pair by pair."""
 
-    def __init__(self, method: str = "egmt", fuser: EGMTFuser | None = None, resolver: EntityResolver | None = None, threshold: float = 0.5):
+    def __init__(
+        self, method: str = "egmt", fuser: EGMTFuser | None = None, resolver: EntityResolver | None = None, threshold: float = 0.5
+    ):
         self.method = method
         self.fuser = fuser
         self.resolver = resolver or EntityResolver()
@@ -92,8 +94,9 @@ class FuseJob:
             return result
         return self.fuse_arrays(read_image(pair.ir), read_image(pair.vi), labels=(pair.ir, pair.vi))
 
-    def fuse_arrays(self, ir: np.ndarray, vi: np.ndarray, entities: list[str] | None = None,
-                    labels: tuple = ("infrared", "visible")) -> FusionResult:
+    def fuse_arrays(
+        self, ir: np.ndarray, vi: np.ndarray, entities: list[str] | None = None, labels: tuple = ("infrared", "visible")
+    ) -> FusionResult:
         """Fuse one pair of arrays (as :func:`read_image` returns them; a video's frames);
         ``entities`` as for :class:`EGMTFuser` (None: caption-free), ignored by baselines."""
         if self.baseline is None:
@@ -121,8 +124,15 @@ class FuseJob:
             self.last_result = result
             report.written.append(out)
             report.seconds.append(seconds)
-            rows.append({"name": pair.name, "method": self.method, "entity_source": result.entity_source,
-                         "entities": "; ".join(result.entities), "seconds": f"{seconds:.4f}"})
+            rows.append(
+                {
+                    "name": pair.name,
+                    "method": self.method,
+                    "entity_source": result.entity_source,
+                    "entities": "; ".join(result.entities),
+                    "seconds": f"{seconds:.4f}",
+                }
+            )
         if table is not None and rows:
             buf = io.StringIO(newline="")
             w = csv.DictWriter(buf, fieldnames=list(rows[0]))

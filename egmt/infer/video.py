@@ -57,14 +57,21 @@ class ClipResult:
 
     def describe(self) -> str:
         c = self.change
-        return (f"{self.output}: {self.frames} frames at {self.fps:g} fps, entities ({self.entity_source}): "
-                f"{', '.join(self.entities) or '(none)'}; frame-to-frame change mean |F_t - F_t-1| "
-                f"(grey levels): fused {c['fused']:.3f}, ir {c['ir']:.3f}, vi {c['vi']:.3f}")
+        return (
+            f"{self.output}: {self.frames} frames at {self.fps:g} fps, entities ({self.entity_source}): "
+            f"{', '.join(self.entities) or '(none)'}; frame-to-frame change mean |F_t - F_t-1| "
+            f"(grey levels): fused {c['fused']:.3f}, ir {c['ir']:.3f}, vi {c['vi']:.3f}"
+        )
 
     def row(self) -> dict:
         """Columns for a manifest / summary table."""
-        return {"frames": self.frames, "fps": f"{self.fps:g}", "entity_source": self.entity_source,
-                "entities": "; ".join(self.entities), **{f"change_{k}": f"{v:.4f}" for k, v in self.change.items()}}
+        return {
+            "frames": self.frames,
+            "fps": f"{self.fps:g}",
+            "entity_source": self.entity_source,
+            "entities": "; ".join(self.entities),
+            **{f"change_{k}": f"{v:.4f}" for k, v in self.change.items()},
+        }
 
 
 def is_video_input(path: Path) -> bool:
@@ -138,8 +145,10 @@ def fuse_clip(job, ir: Path, vi: Path, out: Path, name: str | None = None) -> Cl
     first = list(itertools.islice(frames, ENTITY_FRAMES))
     entities, source = clip_entities(job, name or ir.stem, first)
     change = {k: TemporalChange() for k in ("fused", "ir", "vi")}
-    with VideoWriter(out, ir_info.rate, ir_info.width, ir_info.height) as writer, \
-            tqdm(total=ir_info.frames or None, desc=f"fuse {out.name}", unit="frame", leave=False) as bar:
+    with (
+        VideoWriter(out, ir_info.rate, ir_info.width, ir_info.height) as writer,
+        tqdm(total=ir_info.frames or None, desc=f"fuse {out.name}", unit="frame", leave=False) as bar,
+    ):
         for a, b in itertools.chain(first, frames):
             result = job.fuse_arrays(a / np.float32(255), b / np.float32(255), entities=entities, labels=(ir, vi))
             fused = to_uint8(result.image, out)
@@ -147,11 +156,25 @@ def fuse_clip(job, ir: Path, vi: Path, out: Path, name: str | None = None) -> Cl
             for key, frame in (("fused", fused), ("ir", a), ("vi", b)):
                 change[key].add(frame)
             bar.update()
-    clip = ClipResult(out, writer.frames, float(ir_info.rate), entities or [], source,
-                      time.perf_counter() - t0, {k: v.value for k, v in change.items()})
-    write_json_atomic(stability_path(out), {
-        "ir": str(ir), "vi": str(vi), **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(clip).items()},
-        "no_more_than_sources": clip.stable, "metric": "mean |F_t - F_{t-1}| of the grey frames, grey levels 0..255"})
+    clip = ClipResult(
+        out,
+        writer.frames,
+        float(ir_info.rate),
+        entities or [],
+        source,
+        time.perf_counter() - t0,
+        {k: v.value for k, v in change.items()},
+    )
+    write_json_atomic(
+        stability_path(out),
+        {
+            "ir": str(ir),
+            "vi": str(vi),
+            **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(clip).items()},
+            "no_more_than_sources": clip.stable,
+            "metric": "mean |F_t - F_{t-1}| of the grey frames, grey levels 0..255",
+        },
+    )
     return clip
 
 
@@ -165,8 +188,9 @@ def video_pairs(ir_dir: Path, vi_dir: Path, split: str | None = None) -> tuple[l
     return match_folders(ir_dir, vi_dir, split, extensions=VIDEO_EXTENSIONS)
 
 
-def fuse_videos(job, ir: Path, vi: Path, out: Path, split: str | None = None,
-                extension: str = DEFAULT_VIDEO_EXTENSION, info=None):
+def fuse_videos(
+    job, ir: Path, vi: Path, out: Path, split: str | None = None, extension: str = DEFAULT_VIDEO_EXTENSION, info=None
+):
     """``egmt fuse`` on two clips, or on two folders of clips matched by stem.
 
     Folders go through :func:`egmt.infer.batch.run_sharded` (``info``: torchrun's rank, None

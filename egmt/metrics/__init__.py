@@ -86,8 +86,10 @@ def resolve_metric_names(names: str | Iterable[str] | None, profile: str | Metri
             group = prof.groups.get(token.lower())
             found = group if group is not None else [lookup.get(token.lower())]
             if found == [None]:
-                raise EGMTError(f"unknown metric {token!r} in profile {prof.name!r}; known: "
-                                f"{', '.join(prof.metrics)} or a group ({', '.join(prof.groups)})")
+                raise EGMTError(
+                    f"unknown metric {token!r} in profile {prof.name!r}; known: "
+                    f"{', '.join(prof.metrics)} or a group ({', '.join(prof.groups)})"
+                )
             out.extend(n for n in found if n not in out)
     if not out:
         raise EGMTError("no metric selected")
@@ -149,8 +151,11 @@ def compute_fusion_metrics(
         pc = "PC" if "PC" in selected and prof.metrics["PC"].fn is _phase.pc_metric else None
         if pc:
             prepare(a, b, f, min_size=_phase.MIN_SIZE)  # the size check pc_metric makes
-            pc_maps = [pool.submit(_phase.source_maps, a), pool.submit(_phase.source_maps, b),
-                       pool.submit(_phase.phase_congruency, f)]
+            pc_maps = [
+                pool.submit(_phase.source_maps, a),
+                pool.submit(_phase.source_maps, b),
+                pool.submit(_phase.phase_congruency, f),
+            ]
         order = sorted((n for n in selected if n != pc), key=lambda n: _COST_RANK.get(n, len(_COST_RANK)))
         futures = {name: pool.submit(run, name, 1) for name in order}
         if pc_maps:
@@ -167,8 +172,36 @@ def compute_fusion_metrics(
 
 
 # Rough cost order (most expensive first) to schedule metrics over threads.
-_COST_RANK = {n: i for i, n in enumerate(
-    ["FMI_pixel", "FMI_dct", "FMI_edge", "FMI_w", "VIF", "VIFF", "Qcb", "Qcv", "Nabf", "Nabf_tang2023",
-     "Qabf", "SSIM", "SSIM_sum_vifb", "NCIE", "MI", "MI_tang", "EI", "PSNR", "PSNR_tang", "CC", "SCD",
-     "AG", "EN", "SD", "SF"])}
+_COST_RANK = {
+    n: i
+    for i, n in enumerate(
+        [
+            "FMI_pixel",
+            "FMI_dct",
+            "FMI_edge",
+            "FMI_w",
+            "VIF",
+            "VIFF",
+            "Qcb",
+            "Qcv",
+            "Nabf",
+            "Nabf_tang2023",
+            "Qabf",
+            "SSIM",
+            "SSIM_sum_vifb",
+            "NCIE",
+            "MI",
+            "MI_tang",
+            "EI",
+            "PSNR",
+            "PSNR_tang",
+            "CC",
+            "SCD",
+            "AG",
+            "EN",
+            "SD",
+            "SF",
+        ]
+    )
+}
 _FMI_FEATURE = {_fmi.fmi_w: "wavelet", _fmi.fmi_pixel: "none", _fmi.fmi_dct: "dct", _fmi.fmi_edge: "edge"}

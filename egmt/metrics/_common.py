@@ -85,7 +85,9 @@ def prepare(ir, vi, fused, min_size: int = 1) -> tuple[np.ndarray, np.ndarray, n
     if not (a.shape == b.shape == f.shape):
         raise EGMTError(f"size mismatch: ir {a.shape}, vi {b.shape}, fused {f.shape}")
     if min(a.shape) < min_size:
-        raise EGMTError(f"image of size {a.shape[0]}x{a.shape[1]} is smaller than the {min_size}x{min_size} window this metric needs")
+        raise EGMTError(
+            f"image of size {a.shape[0]}x{a.shape[1]} is smaller than the {min_size}x{min_size} window this metric needs"
+        )
     return a.astype(np.float64), b.astype(np.float64), f.astype(np.float64)
 
 

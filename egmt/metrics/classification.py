@@ -78,4 +78,3 @@ def classification_metrics(probs, labels, threshold: float = 0.5) -> dict:
             "AUC": np.flatnonzero(~has_both).tolist(),
         },
     }
-

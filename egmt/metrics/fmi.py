@@ -109,8 +109,18 @@ def _stats(norm: np.ndarray) -> _Windows:
     logp = np.log2(p + _TINY)
     plogp = np.einsum("ij,ij->j", p, logp)
     return _Windows(
-        p, logp, cdf, _extend(cdf, 0.0, True), _extend(p, 0.0, False), _extend(logp, 0.0, False),
-        dev, _seqsum(dev * dev), cdf_sum, p_sum, sd, plogp,
+        p,
+        logp,
+        cdf,
+        _extend(cdf, 0.0, True),
+        _extend(p, 0.0, False),
+        _extend(logp, 0.0, False),
+        dev,
+        _seqsum(dev * dev),
+        cdf_sum,
+        p_sum,
+        sd,
+        plogp,
     )
 
 

@@ -304,6 +304,7 @@ def ssim_skimage(ir, vi, fused, data_range: float = 2.0) -> float:
 
 # --------------------------------------------------------------------------- Qabf
 
+
 def _qabf_gradients(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sobel strength g and angle alpha: true 2-D convolution with [[-1,0,1],[-2,0,2],[-1,0,1]]
     (Sx) and [[1,2,1],[0,0,0],[-1,-2,-1]] (Sy), zero padding, 'same' size (= scipy

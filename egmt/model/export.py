@@ -43,8 +43,9 @@ class FusionGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, ir: torch.Tensor, vi: torch.Tensor, entities: torch.Tensor | None = None,
-                entity_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, ir: torch.Tensor, vi: torch.Tensor, entities: torch.Tensor | None = None, entity_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.model(ir, vi, entities, entity_mask, classify=False).fused
 
 
@@ -86,15 +87,13 @@ def _quiet_exporter():
             # Each named dynamic axis used twice (ir and vi share H and W): names are kept anyway.
             warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
             # torch's own pytree deprecation, raised inside the exporter.
-            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-                                    category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
             yield
     finally:
         registration.removeFilter(drop)
 
 
-def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET, progress: bool = True,
-                check: bool = True) -> list[Path]:
+def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET, progress: bool = True, check: bool = True) -> list[Path]:
     """Write ``folder/fusion.onnx`` (and ``classifier.onnx`` for a multi-task model), each
     atomically; returns the files written. ``check``: run each graph once in ONNX Runtime on
     another image size than the traced one and compare with PyTorch (EGMTError past 1e-4).
@@ -113,13 +112,29 @@ def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET, progress: b
     jobs = []
     if cfg.text_interaction:
         e = torch.export.Dim("entities", min=1, max=64)
-        jobs.append(("fusion graph", FusionGraph(model), ["ir", "vi", "entities", "entity_mask"], ["fused"],
-                     {"ir": image, "vi": image, "entities": {1: e}, "entity_mask": {1: e}}, FUSION_FILE))
+        jobs.append(
+            (
+                "fusion graph",
+                FusionGraph(model),
+                ["ir", "vi", "entities", "entity_mask"],
+                ["fused"],
+                {"ir": image, "vi": image, "entities": {1: e}, "entity_mask": {1: e}},
+                FUSION_FILE,
+            )
+        )
     else:
         jobs.append(("fusion graph", FusionGraph(model), ["ir", "vi"], ["fused"], {"ir": image, "vi": image}, FUSION_FILE))
     if cfg.multi_task:
-        jobs.append(("classifier graph", ClassifierGraph(model), ["ir", "vi", "valid"], ["logits"],
-                     {"ir": image, "vi": image, "valid": image}, CLASSIFIER_FILE))
+        jobs.append(
+            (
+                "classifier graph",
+                ClassifierGraph(model),
+                ["ir", "vi", "valid"],
+                ["logits"],
+                {"ir": image, "vi": image, "valid": image},
+                CLASSIFIER_FILE,
+            )
+        )
     written = []
     stages = [job[0] for job in jobs] + (["checks"] if check else [])
     with tqdm(total=len(stages), desc="export", unit="stage", disable=not progress, dynamic_ncols=True) as bar:
@@ -129,8 +144,16 @@ def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET, progress: b
             # Two distinct example tensors: the same tensor passed twice is traced as one input.
             args = _example_inputs(cfg, inputs, 3 * s, 4 * s, torch.Generator().manual_seed(0))
             with atomic_path(folder / name) as tmp, _quiet_exporter():
-                program = torch.onnx.export(graph, args, dynamo=True, opset_version=opset, input_names=inputs,
-                                            output_names=outputs, dynamic_shapes=dynamic, verbose=False)
+                program = torch.onnx.export(
+                    graph,
+                    args,
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=inputs,
+                    output_names=outputs,
+                    dynamic_shapes=dynamic,
+                    verbose=False,
+                )
                 program.save(str(tmp), external_data=False)
             written.append(folder / name)
             bar.update()

@@ -62,9 +62,7 @@ class EntityClassifier(nn.Module):
     ``shared: [B, 2C, H, W]``, ``entities: [B, E, D]`` or None, ``mask: [B, E]`` bool -> ``[B, K]``.
     """
 
-    def __init__(
-        self, in_channels: int, entity_dim: int, num_classes: int, mask_ratio: float, use_entities: bool = True
-    ) -> None:
+    def __init__(self, in_channels: int, entity_dim: int, num_classes: int, mask_ratio: float, use_entities: bool = True) -> None:
         super().__init__()
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f"entity_mask_ratio must be in [0, 1), got {mask_ratio}")

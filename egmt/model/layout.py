@@ -74,9 +74,7 @@ class SplitForward(Generic[State]):
     def visual(self, ir: torch.Tensor, vi: torch.Tensor, grid: Grid | None = None) -> State:
         raise NotImplementedError
 
-    def entity(
-        self, state: State, entities: torch.Tensor | None, mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def entity(self, state: State, entities: torch.Tensor | None, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
 

@@ -180,8 +180,12 @@ class EGMT(nn.Module):
         return self._decode(encoded, entities, entity_mask, classify, fuse)
 
     def _decode(
-        self, encoded: Encoded, entities: torch.Tensor | None, entity_mask: torch.Tensor | None,
-        classify: bool = True, fuse: bool = True,
+        self,
+        encoded: Encoded,
+        entities: torch.Tensor | None,
+        entity_mask: torch.Tensor | None,
+        classify: bool = True,
+        fuse: bool = True,
     ) -> EGMTOutput:
         if not self.config.text_interaction:
             entities = entity_mask = None
@@ -193,9 +197,7 @@ class EGMT(nn.Module):
             logits = self.classifier(shared[..., :height, :width], entities, entity_mask)
         return EGMTOutput(fused=fused, logits=logits)
 
-    def shared_features(
-        self, encoded: Encoded, entities: torch.Tensor | None, entity_mask: torch.Tensor | None
-    ) -> torch.Tensor:
+    def shared_features(self, encoded: Encoded, entities: torch.Tensor | None, entity_mask: torch.Tensor | None) -> torch.Tensor:
         """Phi_f^sr, the shared representation both heads read: ``[B, 2C, Hp, Wp]`` on the padded
         grid (entities already checked; None when there are none)."""
         (hp, wp), s = encoded.padded, self.config.window_size
@@ -228,9 +230,7 @@ class EGMT(nn.Module):
         if entities is None:
             return None, None
         if entities.ndim != 3 or entities.shape[0] != b or entities.shape[2] != cfg.entity_dim:
-            raise EGMTError(
-                f"model input: expected entities [{b}, E, {cfg.entity_dim}], got {tuple(entities.shape)}"
-            )
+            raise EGMTError(f"model input: expected entities [{b}, E, {cfg.entity_dim}], got {tuple(entities.shape)}")
         if mask is None:
             mask = torch.ones(entities.shape[:2], dtype=torch.bool, device=entities.device)
         elif mask.shape != entities.shape[:2]:
@@ -291,8 +291,7 @@ class EGMT(nn.Module):
         unexpected = sorted(set(state) - set(expected))
         if missing or unexpected:
             raise EGMTError(
-                f"{weights}: weights do not match {CONFIG_FILE} "
-                f"(missing {_few(missing)}; unexpected {_few(unexpected)})"
+                f"{weights}: weights do not match {CONFIG_FILE} (missing {_few(missing)}; unexpected {_few(unexpected)})"
             )
         wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
         if wrong:

@@ -109,8 +109,13 @@ class PatchECIMBlock(LayoutBlock[PatchState]):
         x, tokens = state.pixels, state.tokens
         if tokens is None or state.start is None or self.unembed is None:  # no token stage exists
             return as_pair(x)
-        if (self.cgha is not None and self.cgha_ffn is not None
-                and entities is not None and mask is not None and entities.shape[1] > 0):
+        if (
+            self.cgha is not None
+            and self.cgha_ffn is not None
+            and entities is not None
+            and mask is not None
+            and entities.shape[1] > 0
+        ):
             # As in the pixel layout: no real entity -> the stage (and its FFN) changes nothing.
             gate = mask.any(dim=1).to(as_pair(x)[0].dtype)[:, None, None]
             tokens = {m: tokens[m] + self.cgha[m](tokens[m][:, None], entities, mask)[:, 0] for m in MODALITIES}

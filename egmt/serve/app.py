@@ -90,8 +90,9 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
 
 
-def create_app(pipeline: DemoPipeline, samples: Path | None = None, checkpoint: str = "",
-               max_upload_bytes: int = MAX_UPLOAD_BYTES) -> Starlette:
+def create_app(
+    pipeline: DemoPipeline, samples: Path | None = None, checkpoint: str = "", max_upload_bytes: int = MAX_UPLOAD_BYTES
+) -> Starlette:
     """The Starlette app serving ``pipeline``; ``samples``: a folder ``{ir,vi}/STEM.ext`` whose
     pairs the page offers (None: none)."""
     pairs = find_samples(samples)
@@ -101,8 +102,16 @@ def create_app(pipeline: DemoPipeline, samples: Path | None = None, checkpoint: 
         return HTMLResponse(PAGE.read_text(encoding="utf-8"))
 
     async def info(request: Request) -> Response:
-        return JSONResponse({"checkpoint": checkpoint, "samples": list(pairs), "max_upload_bytes": max_upload_bytes,
-                             "max_pixels": pipeline.max_pixels, "min_side": MIN_SIDE, "metrics": [*FAST_METRICS, "seam_ratio", "target_retention"]})
+        return JSONResponse(
+            {
+                "checkpoint": checkpoint,
+                "samples": list(pairs),
+                "max_upload_bytes": max_upload_bytes,
+                "max_pixels": pipeline.max_pixels,
+                "min_side": MIN_SIDE,
+                "metrics": [*FAST_METRICS, "seam_ratio", "target_retention"],
+            }
+        )
 
     async def sample_image(request: Request) -> Response:
         name, role = request.path_params["name"], request.path_params["role"]
@@ -153,9 +162,11 @@ def create_app(pipeline: DemoPipeline, samples: Path | None = None, checkpoint: 
             return _error(f"fusion failed: {type(e).__name__}: {e}", 500)
         return JSONResponse(result_json(result, name))
 
-    return Starlette(routes=[
-        Route("/", page),
-        Route("/api/info", info),
-        Route("/samples/{name}/{role}", sample_image),
-        Route("/api/fuse", fuse, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/api/info", info),
+            Route("/samples/{name}/{role}", sample_image),
+            Route("/api/fuse", fuse, methods=["POST"]),
+        ]
+    )

@@ -35,7 +35,6 @@ from egmt.text.labels import Vocabulary, load_synonyms
 log = logging.getLogger("egmt.text")
 
 
-
 def list_pairs(root: str | os.PathLike) -> list[Pair]:
     """The pairs of a dataset folder ``ROOT/{ir,vi}/STEM.ext``; a file without its partner is skipped with a warning."""
     root = Path(root)
@@ -271,10 +270,21 @@ def format_summary(dataset: str, annotations: Sequence[PairAnnotation], vocab: V
     lines += ["| pairs | " + " | ".join(str(v) for v in s["entities_per_pair"].values()) + " |", ""]
     lines += ["| class | pairs | share |", "|---|---|---|"]
     lines += [f"| {c} | {k} | {k / n:.2f} |" for c, k in s["label_count"].items()]
-    lines += ["", f"pairs with no class entity (all-zero label): {s['no_label_pairs']}; "
-              f"entity sources: {', '.join(f'{k} {v}' for k, v in sorted(s['sources'].items()))}"]
+    lines += [
+        "",
+        f"pairs with no class entity (all-zero label): {s['no_label_pairs']}; "
+        f"entity sources: {', '.join(f'{k} {v}' for k, v in sorted(s['sources'].items()))}",
+    ]
     return "\n".join(lines)
 
 
-__all__ = ["annotate_dataset", "list_pairs", "summarize", "format_summary", "AnnotationResult",
-           "PairCaptions", "BANK_FILE", "VOCABULARY_FILE"]
+__all__ = [
+    "annotate_dataset",
+    "list_pairs",
+    "summarize",
+    "format_summary",
+    "AnnotationResult",
+    "PairCaptions",
+    "BANK_FILE",
+    "VOCABULARY_FILE",
+]

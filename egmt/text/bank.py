@@ -33,7 +33,9 @@ class EntityBank:
         self.strings: list[str] = [normalize_entity(s) for s in strings]
         self.vectors = torch.zeros(0, self.dim) if vectors is None else vectors.detach().to("cpu", torch.float32).contiguous()
         if self.vectors.shape != (len(self.strings), self.dim):
-            raise EGMTError(f"entity bank: vectors {tuple(self.vectors.shape)} do not match {len(self.strings)} strings x {self.dim}")
+            raise EGMTError(
+                f"entity bank: vectors {tuple(self.vectors.shape)} do not match {len(self.strings)} strings x {self.dim}"
+            )
         self._index: dict[str, int] = {}
         for i, s in enumerate(self.strings):
             if not s:
@@ -63,7 +65,9 @@ class EntityBank:
         for e in entities:
             i = self._index.get(entity_key(e))
             if i is None:
-                raise EGMTError(f"entity {e!r} is not in the entity bank ({self.encoder}, {len(self)} entities); run `egmt annotate` to add it")
+                raise EGMTError(
+                    f"entity {e!r} is not in the entity bank ({self.encoder}, {len(self)} entities); run `egmt annotate` to add it"
+                )
             rows.append(i)
         return self.vectors[torch.tensor(rows, dtype=torch.long)] if rows else torch.zeros(0, self.dim)
 
@@ -86,7 +90,9 @@ class EntityBank:
             )
         model = getattr(encoder, "model_id", "")
         if self.model and model and model != self.model:
-            raise EGMTError(f"entity bank vectors come from {self.encoder} checkpoint {self.model}, not {model}; use another bank")
+            raise EGMTError(
+                f"entity bank vectors come from {self.encoder} checkpoint {self.model}, not {model}; use another bank"
+            )
 
     def add(self, entities: Iterable[str], encoder) -> list[str]:
         """Encode and append the entities not yet in the bank; return those added."""
@@ -96,7 +102,9 @@ class EntityBank:
             return []
         vecs = encoder.encode(new)
         if vecs.shape != (len(new), self.dim):
-            raise EGMTError(f"encoder {encoder.name} returned {tuple(vecs.shape)} for {len(new)} entities, expected width {self.dim}")
+            raise EGMTError(
+                f"encoder {encoder.name} returned {tuple(vecs.shape)} for {len(new)} entities, expected width {self.dim}"
+            )
         self.vectors = torch.cat([self.vectors, vecs.detach().to("cpu", torch.float32)]).contiguous()
         for s in new:
             self._index[entity_key(s)] = len(self.strings)
@@ -109,7 +117,12 @@ class EntityBank:
         """Write the bank as safetensors, atomically."""
         from safetensors.torch import save
 
-        meta = {"encoder": self.encoder, "dim": str(self.dim), "strings": json.dumps(self.strings, ensure_ascii=False), "model": self.model}
+        meta = {
+            "encoder": self.encoder,
+            "dim": str(self.dim),
+            "strings": json.dumps(self.strings, ensure_ascii=False),
+            "model": self.model,
+        }
         write_bytes_atomic(path, save({"vectors": self.vectors.contiguous()}, metadata=meta))
 
     @classmethod
@@ -129,7 +142,9 @@ class EntityBank:
         except EGMTError:
             raise
         except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
-            raise EGMTError(f"{path}: cannot read entity bank ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+            raise EGMTError(
+                f"{path}: cannot read entity bank ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+            ) from None
         missing = [k for k in ("encoder", "dim", "strings") if k not in meta]
         if missing:
             raise EGMTError(f"{path}: not an entity bank (metadata lacks {missing})")

@@ -117,8 +117,15 @@ class Blip2Captioner:
     name = "blip2"
     default_path = "Salesforce/blip2-opt-2.7b"
 
-    def __init__(self, path: str | None = None, device: str = "cpu", batch_size: int = 8,
-                 max_new_tokens: int = 30, prompt: str | None = None, dtype: str = "auto"):
+    def __init__(
+        self,
+        path: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 8,
+        max_new_tokens: int = 30,
+        prompt: str | None = None,
+        dtype: str = "auto",
+    ):
         import torch
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
@@ -151,7 +158,9 @@ class Blip2Captioner:
             if self.prompt:
                 kwargs["text"] = [self.prompt] * len(images)
             inputs = self.processor(**kwargs)
-            inputs = {k: (v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)) for k, v in inputs.items()}
+            inputs = {
+                k: (v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)) for k, v in inputs.items()
+            }
             with torch.inference_mode():
                 ids = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1)
             for text in self.processor.batch_decode(ids, skip_special_tokens=True):
@@ -172,8 +181,9 @@ class Blip2Captioner:
 CAPTIONERS = ("file", "blip2")
 
 
-def load_captioner(name: str, path: str | os.PathLike | None = None, dataset: str | None = None,
-                   device: str = "cpu", batch_size: int = 8):
+def load_captioner(
+    name: str, path: str | os.PathLike | None = None, dataset: str | None = None, device: str = "cpu", batch_size: int = 8
+):
     """``"file"`` (``path``: the JSON Lines file, required) or ``"blip2"`` (``path``: model folder)."""
     if name == "file":
         if path is None:

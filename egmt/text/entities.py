@@ -29,18 +29,65 @@ from egmt.errors import EGMTError
 # --------------------------------------------------------------------------- normalisation
 
 _IRREGULAR_PLURALS = {
-    "men": "man", "women": "woman", "children": "child", "feet": "foot", "teeth": "tooth",
-    "geese": "goose", "mice": "mouse", "leaves": "leaf", "knives": "knife", "wolves": "wolf",
-    "shelves": "shelf", "halves": "half", "calves": "calf", "lives": "life", "buses": "bus",
-    "gases": "gas", "lenses": "lens", "tomatoes": "tomato", "potatoes": "potato", "heroes": "hero",
-    "echoes": "echo", "cacti": "cactus", "policemen": "policeman", "firemen": "fireman",
+    "men": "man",
+    "women": "woman",
+    "children": "child",
+    "feet": "foot",
+    "teeth": "tooth",
+    "geese": "goose",
+    "mice": "mouse",
+    "leaves": "leaf",
+    "knives": "knife",
+    "wolves": "wolf",
+    "shelves": "shelf",
+    "halves": "half",
+    "calves": "calf",
+    "lives": "life",
+    "buses": "bus",
+    "gases": "gas",
+    "lenses": "lens",
+    "tomatoes": "tomato",
+    "potatoes": "potato",
+    "heroes": "hero",
+    "echoes": "echo",
+    "cacti": "cactus",
+    "policemen": "policeman",
+    "firemen": "fireman",
 }
 # Words that end in "s" but are already singular (or have no singular worth using).
 _SINGULAR_S = {
-    "bus", "gas", "lens", "news", "series", "species", "canvas", "atlas", "bias", "christmas",
-    "chassis", "corps", "physics", "jeans", "pants", "shorts", "glasses", "scissors", "stairs",
-    "clothes", "people", "police", "cattle", "sheep", "deer", "fish", "aircraft", "this", "its",
-    "his", "yes", "gps",
+    "bus",
+    "gas",
+    "lens",
+    "news",
+    "series",
+    "species",
+    "canvas",
+    "atlas",
+    "bias",
+    "christmas",
+    "chassis",
+    "corps",
+    "physics",
+    "jeans",
+    "pants",
+    "shorts",
+    "glasses",
+    "scissors",
+    "stairs",
+    "clothes",
+    "people",
+    "police",
+    "cattle",
+    "sheep",
+    "deer",
+    "fish",
+    "aircraft",
+    "this",
+    "its",
+    "his",
+    "yes",
+    "gps",
 }
 _LEADING_DETERMINERS = {"a", "an", "the", "some", "several", "many", "few", "two", "three", "four", "five"}
 
@@ -321,8 +368,15 @@ class FactualExtractor:
     default_path = "lizhuang144/flan-t5-base-VG-factual-sg"
     prompt = "Generate Scene Graph: "
 
-    def __init__(self, path: str | None = None, device: str = "cpu", batch_size: int = 16,
-                 num_beams: int = 5, max_input_tokens: int = 64, max_new_tokens: int = 128):
+    def __init__(
+        self,
+        path: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 16,
+        num_beams: int = 5,
+        max_input_tokens: int = 64,
+        max_new_tokens: int = 128,
+    ):
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         from egmt.text.hub import load_config, load_model, load_pretrained, resolve_device
@@ -348,8 +402,13 @@ class FactualExtractor:
             enc = self.tokenizer(batch, max_length=self.max_input_tokens, truncation=True, padding=True, return_tensors="pt")
             enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
             with torch.inference_mode():
-                ids = self.model.generate(**enc, num_beams=self.num_beams, max_new_tokens=self.max_new_tokens,
-                                          early_stopping=self.num_beams > 1, do_sample=False)
+                ids = self.model.generate(
+                    **enc,
+                    num_beams=self.num_beams,
+                    max_new_tokens=self.max_new_tokens,
+                    early_stopping=self.num_beams > 1,
+                    do_sample=False,
+                )
             out.extend(self.tokenizer.batch_decode(ids, skip_special_tokens=True))
         return out
 

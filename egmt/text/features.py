@@ -20,7 +20,6 @@ from egmt.text.bank import EntityBank
 from egmt.text.labels import Vocabulary
 
 
-
 def pad_entity_features(features: Sequence[torch.Tensor], dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack per-pair entity features ``[E_i, D]`` into ``[B, E_max, D]`` and a mask ``[B, E_max]``.
 
@@ -42,7 +41,9 @@ class EntityFeatures:
     pair), and beside it ``vocabulary.json`` and ``entity_bank.safetensors``.
     """
 
-    def __init__(self, annotations: dict[str, PairAnnotation], bank: EntityBank, vocabulary: Vocabulary, source: str = "annotations"):
+    def __init__(
+        self, annotations: dict[str, PairAnnotation], bank: EntityBank, vocabulary: Vocabulary, source: str = "annotations"
+    ):
         self.annotations = annotations
         self.bank = bank
         self.vocabulary = vocabulary
@@ -74,7 +75,9 @@ class EntityFeatures:
         merged = cls.from_annotation_file(paths[0])
         for path in paths[1:]:
             if path.parent.resolve() != paths[0].parent.resolve():
-                raise EGMTError(f"{path}: annotations of one run must share a folder (vocabulary and entity bank) with {paths[0]}")
+                raise EGMTError(
+                    f"{path}: annotations of one run must share a folder (vocabulary and entity bank) with {paths[0]}"
+                )
             if not path.is_file():
                 raise EGMTError(f"{path}: annotation file not found (make it with `egmt annotate`)")
             for name, ann in read_annotations(path).items():

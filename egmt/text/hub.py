@@ -46,7 +46,9 @@ def load_config(path: str | os.PathLike, what: str, model_types: Iterable[str]):
         raise EGMTError(f"{describe(path)}: cannot load config for {what} ({_first_line(e)}){hint}") from None
     types = tuple(model_types)
     if config.model_type not in types:
-        raise EGMTError(f"{describe(path)}: holds a {config.model_type!r} model, not {what} (expected model_type {' or '.join(types)})")
+        raise EGMTError(
+            f"{describe(path)}: holds a {config.model_type!r} model, not {what} (expected model_type {' or '.join(types)})"
+        )
     return config
 
 

@@ -40,13 +40,23 @@ DEFAULT_SYNONYMS: dict[str, str] = {
         limousine""".split(),
         "car",
     ),
-    "station wagon": "car", "sports car": "car", "sport car": "car", "police car": "car", "race car": "car",
-    "passenger car": "car", "pickup": "truck",
+    "station wagon": "car",
+    "sports car": "car",
+    "sport car": "car",
+    "police car": "car",
+    "race car": "car",
+    "passenger car": "car",
+    "pickup": "truck",
     # trucks and buses
     **dict.fromkeys("truck lorry trailer tractor".split(), "truck"),
-    "pickup truck": "truck", "box truck": "truck", "semi truck": "truck", "fire truck": "truck", "dump truck": "truck",
+    "pickup truck": "truck",
+    "box truck": "truck",
+    "semi truck": "truck",
+    "fire truck": "truck",
+    "dump truck": "truck",
     **dict.fromkeys("bus minibus coach".split(), "bus"),
-    "school bus": "bus", "city bus": "bus",
+    "school bus": "bus",
+    "city bus": "bus",
     # two wheelers
     **dict.fromkeys("bicycle bike".split(), "bicycle"),
     **dict.fromkeys("motorcycle motorbike scooter moped".split(), "motorcycle"),
@@ -61,31 +71,57 @@ DEFAULT_SYNONYMS: dict[str, str] = {
         "building",
     ),
     **{f"{w} building": "building" for w in "apartment office school church farm mission".split()},
-    "coffee shop": "building", "shopping center": "building", "shopping mall": "building", "mall": "building",
-    "bell tower": "building", "church tower": "building",
+    "coffee shop": "building",
+    "shopping center": "building",
+    "shopping mall": "building",
+    "mall": "building",
+    "bell tower": "building",
+    "church tower": "building",
     # road surface
     **dict.fromkeys("road street highway freeway lane avenue intersection roundabout overpass".split(), "road"),
     **{f"{w} road": "road" for w in "country dirt paved main side".split()},
-    "city street": "road", "street intersection": "road", "parking lot": "road",
+    "city street": "road",
+    "street intersection": "road",
+    "parking lot": "road",
     **dict.fromkeys("sidewalk pavement footpath walkway crosswalk".split(), "sidewalk"),
     # lights and signals
     **dict.fromkeys("streetlight streetlamp lamppost lamp".split(), "street light"),
     **{k: "street light" for k in ("street light", "street lamp", "lamp post", "light pole", "lamp pole")},
     **{k: "traffic light" for k in ("traffic light", "traffic signal", "stop light", "stoplight", "signal light")},
     **dict.fromkeys("headlight headlamp".split(), "headlight"),
-    "car headlight": "headlight", "tail light": "headlight", "brake light": "headlight", "taillight": "headlight",
+    "car headlight": "headlight",
+    "tail light": "headlight",
+    "brake light": "headlight",
+    "taillight": "headlight",
     # signs, poles, barriers
-    **{k: "sign" for k in ("sign", "signboard", "billboard", "stop sign", "street sign", "road sign",
-                           "traffic sign", "warning sign", "crossing sign", "way sign", "entry sign")},
+    **{
+        k: "sign"
+        for k in (
+            "sign",
+            "signboard",
+            "billboard",
+            "stop sign",
+            "street sign",
+            "road sign",
+            "traffic sign",
+            "warning sign",
+            "crossing sign",
+            "way sign",
+            "entry sign",
+        )
+    },
     **{k: "pole" for k in ("pole", "power pole", "utility pole", "telephone pole", "flag pole", "post", "power line")},
     **dict.fromkeys("fence railing barrier guardrail".split(), "fence"),
     **{k: "fence" for k in ("wire fence", "link fence", "chain fence")},
-    "traffic cone": "cone", "cone": "cone", "bollard": "cone",
+    "traffic cone": "cone",
+    "cone": "cone",
+    "bollard": "cone",
     # landscape
     **dict.fromkeys("mountain hill hillside".split(), "mountain"),
     **dict.fromkeys("field meadow grass lawn".split(), "field"),
     **dict.fromkeys("forest woods wood".split(), "forest"),
-    "sky": "sky", "cloud": "sky",
+    "sky": "sky",
+    "cloud": "sky",
     **dict.fromkeys("river lake pond sea ocean water harbor".split(), "water"),
 }
 
@@ -145,8 +181,9 @@ class Vocabulary:
 
     # -- building ----------------------------------------------------------------
     @classmethod
-    def build(cls, entity_lists: Sequence[Sequence[str]], num_classes: int = 9,
-              synonyms: Mapping[str, str] | None = None) -> Vocabulary:
+    def build(
+        cls, entity_lists: Sequence[Sequence[str]], num_classes: int = 9, synonyms: Mapping[str, str] | None = None
+    ) -> Vocabulary:
         """Classes = the ``num_classes`` canonical entities found in the most pairs.
 
         ``entity_lists``: one list per training pair. ``synonyms``: the map to use

@@ -51,7 +51,21 @@ from egmt.train.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
 
-LOG_COLUMNS = ["step", "epoch", "seconds", "cpu_seconds", "lr", "total", "fusion", "int", "edge", "ssim", "cls", "lambda_fus", "lambda_cls"]
+LOG_COLUMNS = [
+    "step",
+    "epoch",
+    "seconds",
+    "cpu_seconds",
+    "lr",
+    "total",
+    "fusion",
+    "int",
+    "edge",
+    "ssim",
+    "cls",
+    "lambda_fus",
+    "lambda_cls",
+]
 
 
 class TrainStep(nn.Module):
@@ -161,7 +175,9 @@ class Trainer:
         if len(rng) == self.dist.world_size:
             torch.set_rng_state(rng[self.dist.rank])
         else:
-            log.warning("%s: saved with %d process(es), resuming with %d: random streams restart", folder, len(rng), self.dist.world_size)
+            log.warning(
+                "%s: saved with %d process(es), resuming with %d: random streams restart", folder, len(rng), self.dist.world_size
+            )
         cuda_rng = state.get("rng_cuda")
         if self.device.type == "cuda" and cuda_rng is not None and len(cuda_rng) == self.dist.world_size:
             torch.cuda.set_rng_state(cuda_rng[self.dist.rank], self.device)
@@ -303,7 +319,14 @@ class Trainer:
             self.config.save(self.run_dir / CONFIG_FILE)
         logger = _RunLogger(self.run_dir, self.step) if self.dist.is_main else None
         self._val_log = _ValidationLogger(self.run_dir, self.step, self.validator.metrics) if self.validator else None
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", disable=not self.dist.is_main, dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=not self.dist.is_main,
+            dynamic_ncols=True,
+        )
         sums: dict[str, float] = {}
         count = 0
         last = None
@@ -325,8 +348,9 @@ class Trainer:
                     bar.set_postfix({k: f"{terms[k]:.3g}" for k in ("total", "int", "edge", "ssim", "cls") if k in terms})
                     if logger and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
                         means = {k: v / count for k, v in sums.items()}
-                        logger.write(self.step, self.epoch, time.perf_counter() - t0, self.cpu_seconds,
-                                     self.lr_at(self.step - 1), means)
+                        logger.write(
+                            self.step, self.epoch, time.perf_counter() - t0, self.cpu_seconds, self.lr_at(self.step - 1), means
+                        )
                         sums, count = {}, 0
                     if self._out_of_budget(t0):
                         self.total_steps = self.step  # stop here, with a checkpoint
@@ -407,17 +431,31 @@ class _ValidationLogger:
     could be the best (``eligible``), caption-free mAP and prior)."""
 
     def __init__(self, run_dir: Path, start_step: int, metrics: list[str]):
-        self.columns = ["step", "cpu_seconds", "score", *metrics, "target_retention", "min_source_retention",
-                        "max_source_seam", "eligible", "cls_map", "cls_prior_map"]
+        self.columns = [
+            "step",
+            "cpu_seconds",
+            "score",
+            *metrics,
+            "target_retention",
+            "min_source_retention",
+            "max_source_seam",
+            "eligible",
+            "cls_map",
+            "cls_prior_map",
+        ]
         self._file, self._csv = _reopen_csv_log(run_dir / VALIDATION_LOG_FILE, self.columns, start_step)
 
     def write(self, step: int, cpu_seconds: float, result: dict) -> None:
-        row = {"step": step, "cpu_seconds": f"{cpu_seconds:.1f}", "score": repr(result["score"]),
-               "target_retention": repr(result.get("target_retention", math.nan)),
-               "min_source_retention": repr(result.get("min_source_retention", math.nan)),
-               "max_source_seam": repr(result.get("max_source_seam", math.nan)),
-               "eligible": int(result.get("eligible", True)),
-               **{k: repr(v) for k, v in result["fusion"].items()}}
+        row = {
+            "step": step,
+            "cpu_seconds": f"{cpu_seconds:.1f}",
+            "score": repr(result["score"]),
+            "target_retention": repr(result.get("target_retention", math.nan)),
+            "min_source_retention": repr(result.get("min_source_retention", math.nan)),
+            "max_source_seam": repr(result.get("max_source_seam", math.nan)),
+            "eligible": int(result.get("eligible", True)),
+            **{k: repr(v) for k, v in result["fusion"].items()},
+        }
         cls = result.get("classification", {})
         if "map" in cls:
             row.update(cls_map=repr(cls["map"]), cls_prior_map=repr(cls["prior_map"]))

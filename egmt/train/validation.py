@@ -47,9 +47,12 @@ from egmt.metrics.retention import target_retention
 from egmt.metrics.seams import seam_ratio
 from egmt.text.features import EntityFeatures
 
-RULE = ("score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
-        "mean(model) / mean(average fusion) on the validation crops; best = highest score among validations "
-        "whose every source keeps >= val_min_retention of the warm targets and has a mean seam ratio <= val_max_seam")
+RULE = (
+    "score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
+    "mean(model) / mean(average fusion) on the validation crops; best = highest score among validations "
+    "whose every source keeps >= val_min_retention of the warm targets and has a mean seam ratio <= val_max_seam"
+)
+
 
 #: Fusions without a network, scored by the same rule for reference (``Validator.reference_scores``).
 #: The score's metrics reward copying a source: copying the visible image outscores most models,
@@ -107,12 +110,13 @@ class Validator:
         if not config.data.val_sources:
             raise EGMTError("validation needs data.val_sources")
         self.information = resolve_metric_names(config.train.val_metrics)
-        self.fidelity = (resolve_metric_names(config.train.val_fidelity_metrics)
-                         if config.train.val_fidelity_metrics else [])
+        self.fidelity = resolve_metric_names(config.train.val_fidelity_metrics) if config.train.val_fidelity_metrics else []
         self.metrics = self.information + [m for m in self.fidelity if m not in self.information]
         lower = [m for m in self.metrics if not FUSION_METRICS[m].higher_is_better]
         if lower:
-            raise EGMTError(f"train.val_metrics: {lower} are lower-is-better; the validation score takes higher-is-better metrics")
+            raise EGMTError(
+                f"train.val_metrics: {lower} are lower-is-better; the validation score takes higher-is-better metrics"
+            )
         self.features = features
         self.min_retention = config.train.val_min_retention
         self.max_seam = config.train.val_max_seam
@@ -167,8 +171,7 @@ class Validator:
         score, retention (pooled and per source) and eligibility."""
         means = self._fusion_means(fused)
         triples = [(p.ir[0].numpy(), p.vi[0].numpy(), f[0].numpy()) for p, f in zip(self.pairs, fused)]
-        per_source = [target_retention(t for p, t in zip(self.pairs, triples) if p.source == i)
-                      for i in range(self.num_sources)]
+        per_source = [target_retention(t for p, t in zip(self.pairs, triples) if p.source == i) for i in range(self.num_sources)]
         seams = [seam_ratio(*t, period=self.period) for t in triples]
         source_seam = [_nanmean([s for p, s in zip(self.pairs, seams) if p.source == i]) for i in range(self.num_sources)]
         worst = int(np.nanargmax(seams)) if not all(math.isnan(s) for s in seams) else None

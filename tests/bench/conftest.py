@@ -65,8 +65,9 @@ def tiny_root(tmp_path_factory, data_dir) -> Path:
     vocab = Vocabulary(classes=CLASSES, synonyms={}, positive_ratio=[2 / 3, 2 / 3, 1 / 3])
     vocab.save(ann / "vocabulary.json")
     for dataset, stems in ENTITIES.items():
-        write_annotations(ann / f"{dataset}.jsonl",
-                          [PairAnnotation(n, "", "", e, [], e, vocab.labels(e)) for n, e in stems.items()])
+        write_annotations(
+            ann / f"{dataset}.jsonl", [PairAnnotation(n, "", "", e, [], e, vocab.labels(e)) for n, e in stems.items()]
+        )
     bank = EntityBank("random", 12)
     bank.add(CLASSES + list(UNRELATED_ENTITIES), RandomEncoder())  # the entity-effect table's unrelated ones too
     bank.save(ann / "entity_bank.safetensors")

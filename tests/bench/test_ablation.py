@@ -36,8 +36,7 @@ def ablation_run(tiny_root, tiny_checkpoint, tmp_path_factory):
         "w/o TI": _ablated(tiny_checkpoint, tmp / "no-ti", text_interaction=False),
         "same": tiny_checkpoint,  # the full model again, as a run folder: must score exactly like EGMT
     }
-    options = _options(tiny_root, tmp, tiny_checkpoint, methods=["egmt", "average"], tables=["fusion"],
-                       ablations=ablations)
+    options = _options(tiny_root, tmp, tiny_checkpoint, methods=["egmt", "average"], tables=["fusion"], ablations=ablations)
     return options, bench.run_benchmark(options)
 
 
@@ -60,7 +59,7 @@ def test_results_file_has_table_viii(ablation_run):
     text = options.results.read_text(encoding="utf-8")
     assert "## Ablations (paper Table VIII)" in text
     assert text.index("## Fusion quality") < text.index("## Ablations")
-    section = text[text.index("## Ablations"):]
+    section = text[text.index("## Ablations") :]
     rows = _table(section, "TNO")
     assert [r[0] for r in rows[2:]] == ["EGMT (full)", "w/o CGHA", "w/o TI", "same"]
     assert rows[2][2:] == rows[5][2:] and len(rows[2]) == 2 + len(METRICS)
@@ -69,11 +68,38 @@ def test_results_file_has_table_viii(ablation_run):
 
 def test_ablations_from_the_cli(tiny_root, tiny_checkpoint, tmp_path, capsys):
     no_ca = _ablated(tiny_checkpoint, tmp_path / "no-ca", channel_attention=False)
-    args = ["benchmark", "--data", str(tiny_root / "data"), "--datasets", "tno", "--methods", "average",
-            "--checkpoint", str(tiny_checkpoint), "--annotations", str(tiny_root / "annotations"),
-            "--out", str(tmp_path / "out"), "-o", str(tmp_path / "r.md"), "--tables", "fusion", "--metrics", "PSNR",
-            "--device", "cpu", "--workers", "1", "--no-progress", "--peers", str(tmp_path / "none"),
-            "--figure-pairs", "0", "--ablation", f"w/o CA={no_ca}"]
+    args = [
+        "benchmark",
+        "--data",
+        str(tiny_root / "data"),
+        "--datasets",
+        "tno",
+        "--methods",
+        "average",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--annotations",
+        str(tiny_root / "annotations"),
+        "--out",
+        str(tmp_path / "out"),
+        "-o",
+        str(tmp_path / "r.md"),
+        "--tables",
+        "fusion",
+        "--metrics",
+        "PSNR",
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--peers",
+        str(tmp_path / "none"),
+        "--figure-pairs",
+        "0",
+        "--ablation",
+        f"w/o CA={no_ca}",
+    ]
     assert main(args) == 0
     assert "tno/ablation/w/o CA: fused 3" in capsys.readouterr().out
     text = (tmp_path / "r.md").read_text(encoding="utf-8")
@@ -88,5 +114,6 @@ def test_bad_ablation_names(tiny_root, tiny_checkpoint, tmp_path):
     with pytest.raises(EGMTError, match="not an egmt method name"):
         bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, ablations={"average": tiny_checkpoint}))
     with pytest.raises(EGMTError, match="share a folder name"):
-        bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, ablations={"a/b": tiny_checkpoint,
-                                                                                        "a b": tiny_checkpoint}))
+        bench.run_benchmark(
+            _options(tiny_root, tmp_path, tiny_checkpoint, ablations={"a/b": tiny_checkpoint, "a b": tiny_checkpoint})
+        )

@@ -19,17 +19,29 @@ METRICS = ["SSIM", "MI", "PSNR", "Nabf"]  # fast, with both ↑ and ↓
 
 
 def _options(root: Path, tmp: Path, checkpoint: Path, **kw) -> bench.BenchmarkOptions:
-    base = dict(data=root / "data", datasets=["tno", "roadscene"], methods=["egmt", "average", "max_abs"],
-                checkpoint=checkpoint, annotations=root / "annotations", out=tmp / "out", results=tmp / "results.md",
-                tables=["fusion"], metrics=METRICS, device="cpu", workers=1, progress=False,
-                peers=None, figures=None)
+    base = dict(
+        data=root / "data",
+        datasets=["tno", "roadscene"],
+        methods=["egmt", "average", "max_abs"],
+        checkpoint=checkpoint,
+        annotations=root / "annotations",
+        out=tmp / "out",
+        results=tmp / "results.md",
+        tables=["fusion"],
+        metrics=METRICS,
+        device="cpu",
+        workers=1,
+        progress=False,
+        peers=None,
+        figures=None,
+    )
     base.update(kw)
     return bench.BenchmarkOptions(**base)
 
 
 def _table(text: str, title: str) -> list[list[str]]:
     """The rows (cells) of the Markdown table under the heading that starts with ``title``."""
-    block = text[text.index(f"### {title}"):]
+    block = text[text.index(f"### {title}") :]
     lines = [ln for ln in block.splitlines()[1:] if ln.strip()]
     rows = []
     for ln in lines:
@@ -121,8 +133,9 @@ def test_cache_skips_fresh_images_and_force_recomputes(tiny_root, tiny_checkpoin
     after = _mtimes(egmt_dir)
     assert after["01.png"] == before[0]["01.png"] and after["02.png"] != before[0]["02.png"]
 
-    forced = bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, datasets=["tno"],
-                                          methods=["egmt", "average"], force=True))
+    forced = bench.run_benchmark(
+        _options(tiny_root, tmp_path, tiny_checkpoint, datasets=["tno"], methods=["egmt", "average"], force=True)
+    )
     assert forced.fuse_stats[("tno", "egmt")].fused == 3 and forced.fuse_stats[("tno", "average")].fused == 3
     assert all(_mtimes(egmt_dir)[k] != after[k] for k in after)
     assert all(_mtimes(avg_dir)[k] != before[1][k] for k in before[1])
@@ -140,10 +153,21 @@ def test_a_run_keeps_the_blocks_it_did_not_compute(fusion_run, tiny_root, tiny_c
     options, _ = fusion_run
     results = tmp_path / "results.md"
     results.write_text(options.results.read_text(encoding="utf-8"), encoding="utf-8")
-    tno_block = re.search(r"<!-- egmt-benchmark:fusion-tno -->.*?<!-- /egmt-benchmark:fusion-tno -->",
-                          results.read_text(), re.S).group(0)
-    bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, datasets=["tno"], methods=["average"],
-                                 tables=["efficiency"], results=results, max_time_pairs=1))
+    tno_block = re.search(
+        r"<!-- egmt-benchmark:fusion-tno -->.*?<!-- /egmt-benchmark:fusion-tno -->", results.read_text(), re.S
+    ).group(0)
+    bench.run_benchmark(
+        _options(
+            tiny_root,
+            tmp_path,
+            tiny_checkpoint,
+            datasets=["tno"],
+            methods=["average"],
+            tables=["efficiency"],
+            results=results,
+            max_time_pairs=1,
+        )
+    )
     text = results.read_text(encoding="utf-8")
     assert tno_block in text  # untouched
     assert "<!-- egmt-benchmark:fusion-roadscene -->" in text
@@ -152,11 +176,37 @@ def test_a_run_keeps_the_blocks_it_did_not_compute(fusion_run, tiny_root, tiny_c
 
 
 def test_cli_runs_and_reports_counts(tiny_root, tiny_checkpoint, tmp_path, capsys):
-    args = ["benchmark", "--data", str(tiny_root / "data"), "--datasets", "tno", "--methods", "egmt", "dwt",
-            "--checkpoint", str(tiny_checkpoint), "--annotations", str(tiny_root / "annotations"),
-            "--out", str(tmp_path / "out"), "-o", str(tmp_path / "r.md"), "--tables", "fusion", "--metrics", "PSNR",
-            "--device", "cpu", "--workers", "1", "--no-progress", "--peers", str(tmp_path / "no-peers"),
-            "--figures", str(tmp_path / "figures")]
+    args = [
+        "benchmark",
+        "--data",
+        str(tiny_root / "data"),
+        "--datasets",
+        "tno",
+        "--methods",
+        "egmt",
+        "dwt",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--annotations",
+        str(tiny_root / "annotations"),
+        "--out",
+        str(tmp_path / "out"),
+        "-o",
+        str(tmp_path / "r.md"),
+        "--tables",
+        "fusion",
+        "--metrics",
+        "PSNR",
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--peers",
+        str(tmp_path / "no-peers"),
+        "--figures",
+        str(tmp_path / "figures"),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "tno/egmt: fused 3, cached 0" in out and "tno: scored 3 of 3 pairs" in out
@@ -175,8 +225,25 @@ def test_bad_input_is_one_line_errors(tiny_root, tiny_checkpoint, tmp_path, caps
     with pytest.raises(EGMTError, match="unknown metric"):
         bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, metrics=["nope"]))
     monkeypatch.setattr(bench, "DEFAULT_CHECKPOINT", tmp_path / "not-shipped")
-    assert main(["benchmark", "--data", str(tiny_root / "data"), "--datasets", "tno", "--out", str(tmp_path / "o"),
-                 "-o", str(tmp_path / "r.md"), "--no-progress", "--figures", str(tmp_path / "f")]) == 2
+    assert (
+        main(
+            [
+                "benchmark",
+                "--data",
+                str(tiny_root / "data"),
+                "--datasets",
+                "tno",
+                "--out",
+                str(tmp_path / "o"),
+                "-o",
+                str(tmp_path / "r.md"),
+                "--no-progress",
+                "--figures",
+                str(tmp_path / "f"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("egmt: error:") and "--checkpoint" in err and len(err.strip().splitlines()) == 1
 
@@ -208,8 +275,9 @@ def test_a_foreign_results_file_is_not_overwritten(tiny_root, tiny_checkpoint, t
     results = tmp_path / "notes.md"
     results.write_text("# My notes\n", encoding="utf-8")
     with pytest.raises(EGMTError, match="not written by `egmt benchmark`"):
-        bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, datasets=["tno"], methods=["average"],
-                                     results=results))
+        bench.run_benchmark(
+            _options(tiny_root, tmp_path, tiny_checkpoint, datasets=["tno"], methods=["average"], results=results)
+        )
     assert results.read_text(encoding="utf-8") == "# My notes\n"
     assert not (tmp_path / "out").exists()  # refused before any work
 
@@ -220,8 +288,9 @@ def test_heatmap_figure_per_dataset_linked_from_the_results(tiny_root, tiny_chec
     from egmt.bench.figures import TILE_WIDTH
 
     figures = tmp_path / "figures"
-    bench.run_benchmark(_options(tiny_root, tmp_path, tiny_checkpoint, datasets=["tno"], tables=["heatmaps"],
-                                 figures=figures, figure_pairs=2))
+    bench.run_benchmark(
+        _options(tiny_root, tmp_path, tiny_checkpoint, datasets=["tno"], tables=["heatmaps"], figures=figures, figure_pairs=2)
+    )
     text = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "## Entity heat maps (paper Fig. 5)" in text
     assert "](figures/heatmaps-tno.png)" in text

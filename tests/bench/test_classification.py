@@ -92,10 +92,19 @@ def test_labels_follow_the_checkpoint_vocabulary(tiny_root):
 
 def test_benchmark_writes_table_v_with_and_without_entities(tiny_root, tiny_checkpoint, tmp_path):
     options = bench.BenchmarkOptions(
-        data=tiny_root / "data", datasets=["roadscene"], methods=["egmt"], checkpoint=tiny_checkpoint,
-        annotations=tiny_root / "annotations", out=tmp_path / "out", results=tmp_path / "r.md",
-        tables=["classification"], device="cpu", progress=False, cls_single="blank",
-        peers=None, figures=None,
+        data=tiny_root / "data",
+        datasets=["roadscene"],
+        methods=["egmt"],
+        checkpoint=tiny_checkpoint,
+        annotations=tiny_root / "annotations",
+        out=tmp_path / "out",
+        results=tmp_path / "r.md",
+        tables=["classification"],
+        device="cpu",
+        progress=False,
+        cls_single="blank",
+        peers=None,
+        figures=None,
     )
     result = bench.run_benchmark(options)
     assert list(result.classification["roadscene"].rows) == [*MODALITY_ROWS, *ENTITY_ROWS, PRIOR_ROW]

@@ -107,10 +107,12 @@ def test_caption_free_with_a_validated_classifier_is_fused_on_its_own(tiny_root,
 
     folder = tmp_path / "ckpt"
     shutil.copytree(resolve_checkpoint(tiny_checkpoint), folder)
-    (folder / "validation.json").write_text(json.dumps(
-        {"step": 2, "rule": "test", "fusion": {}, "classification": {"map": 0.9, "prior_map": 0.1}}))
-    options = _options(tiny_root, tmp_path, folder, datasets=["tno"], methods=["egmt"], tables=["entities"],
-                       threshold=0.0)  # every class becomes an entity
+    (folder / "validation.json").write_text(
+        json.dumps({"step": 2, "rule": "test", "fusion": {}, "classification": {"map": 0.9, "prior_map": 0.1}})
+    )
+    options = _options(
+        tiny_root, tmp_path, folder, datasets=["tno"], methods=["egmt"], tables=["entities"], threshold=0.0
+    )  # every class becomes an entity
     result = bench.run_benchmark(options)
     effect = result.entity_effect["tno"]
     assert result.fuse_stats[("tno", "entity-effect/caption_free")].fused == 2

@@ -28,8 +28,9 @@ def peer_run(tiny_root, tiny_checkpoint, tmp_path_factory):
     shutil.copy(tmp / "out" / "roadscene" / "average" / "FLIR_00211.png", peers / "Copy" / "roadscene" / "FLIR_01130.png")
     (peers / "Half" / "tno").mkdir(parents=True)
     shutil.copy(tmp / "out" / "tno" / "average" / "01.png", peers / "Half" / "tno" / "01.png")
-    options = _options(tiny_root, tmp, tiny_checkpoint, peers=peers, figures=tmp / "docs" / "figures",
-                       results=tmp / "docs" / "results.md")
+    options = _options(
+        tiny_root, tmp, tiny_checkpoint, peers=peers, figures=tmp / "docs" / "figures", results=tmp / "docs" / "results.md"
+    )
     return options, first, bench.run_benchmark(options)
 
 

@@ -51,14 +51,33 @@ def test_profile_times_every_method_on_every_dataset(tiny_root, tiny_checkpoint)
 
 
 def test_cli_prints_table_vii(tiny_root, tiny_checkpoint, capsys):
-    args = ["profile", "--data", str(tiny_root / "data"), "--datasets", "tno", "--methods", "egmt", "average",
-            "--checkpoint", str(tiny_checkpoint), "--annotations", str(tiny_root / "annotations"),
-            "--device", "cpu", "--max-pairs", "2", "--no-progress"]
+    args = [
+        "profile",
+        "--data",
+        str(tiny_root / "data"),
+        "--datasets",
+        "tno",
+        "--methods",
+        "egmt",
+        "average",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--annotations",
+        str(tiny_root / "annotations"),
+        "--device",
+        "cpu",
+        "--max-pairs",
+        "2",
+        "--no-progress",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     model = EGMTFuser.from_pretrained(tiny_checkpoint, device="cpu").model
-    rows = {r.split("|")[1].strip(): [c.strip() for c in r.strip().strip("|").split("|")]
-            for r in out.splitlines() if r.startswith("| ")}
+    rows = {
+        r.split("|")[1].strip(): [c.strip() for c in r.strip().strip("|").split("|")]
+        for r in out.splitlines()
+        if r.startswith("| ")
+    }
     egmt = rows["EGMT (ours)"]
     assert egmt[1] == f"{count_flops(model.config, 448, 448) / 1e9:.4g}"
     assert egmt[2] == f"{sum(p.numel() for p in model.parameters()) / 1e6:.4g}"

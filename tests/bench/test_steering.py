@@ -72,10 +72,13 @@ def test_shuffle_is_a_deterministic_derangement():
 
 def test_box_file_errors_are_one_line(tmp_path):
     path = tmp_path / "boxes.json"
-    for content, message in [("[1]", "expected a JSON object"), ("{", "not a JSON box file"),
-                             ('{"a": [{"entity": "car", "box": [5, 5, 5, 9]}]}', "x0 < x1"),
-                             ('{"a": [{"entity": "car", "box": [1, 2, 3]}]}', "four integers"),
-                             ('{"a": [{"box": [1, 2, 3, 4]}]}', "entity")]:
+    for content, message in [
+        ("[1]", "expected a JSON object"),
+        ("{", "not a JSON box file"),
+        ('{"a": [{"entity": "car", "box": [5, 5, 5, 9]}]}', "x0 < x1"),
+        ('{"a": [{"entity": "car", "box": [1, 2, 3]}]}', "four integers"),
+        ('{"a": [{"box": [1, 2, 3, 4]}]}', "entity"),
+    ]:
         path.write_text(content)
         with pytest.raises(EGMTError, match=message) as e:
             read_boxes(path)
@@ -101,11 +104,18 @@ def test_bundled_box_files_are_valid(name):
     boxes = read_boxes(REPO / "annotations" / name)
     vocab = Vocabulary.load(REPO / "annotations" / "vocabulary.json")
     if name == "boxes-val.json":  # validation pairs only, and every one of them
-        stems = [line for split in ("roadscene-val.txt", "m3svd-val.txt")
-                 for line in (REPO / "splits" / split).read_text().split() if not line.startswith("#")]
+        stems = [
+            line
+            for split in ("roadscene-val.txt", "m3svd-val.txt")
+            for line in (REPO / "splits" / split).read_text().split()
+            if not line.startswith("#")
+        ]
         stems = [s for s in stems if not s.startswith("#") and (data / "roadscene" / "ir").is_dir()]
-        names = {p.name: p for d, split in (("roadscene", "roadscene-val.txt"), ("m3svd", "m3svd-val.txt"))
-                 for p in find_pairs(data / d, REPO / "splits" / split)}
+        names = {
+            p.name: p
+            for d, split in (("roadscene", "roadscene-val.txt"), ("m3svd", "m3svd-val.txt"))
+            for p in find_pairs(data / d, REPO / "splits" / split)
+        }
         assert set(boxes) == set(names)
     else:
         names = {p.name: p for p in find_pairs(data / "m3svd") if p.name in boxes}
@@ -142,8 +152,9 @@ def test_heatmap_figure_draws_boxes_and_reports_the_pointing_game(tiny_root, tin
     pairs = bench.figure_pairs(bench.dataset_pairs(tiny_root / "data", "tno"), 1)
     resolver = bench.EntityResolver(annotations=tiny_root / "annotations" / "tno.jsonl")
     plain = bench.heatmap_block("tno", fuser, pairs, resolver, tmp_path / "plain.png", tmp_path / "r.md")
-    boxed = bench.heatmap_block("tno", fuser, pairs, resolver, tmp_path / "boxed.png", tmp_path / "r.md",
-                                {pairs[0].name: [Box("person", 4, 4, 40, 60)]})
+    boxed = bench.heatmap_block(
+        "tno", fuser, pairs, resolver, tmp_path / "boxed.png", tmp_path / "r.md", {pairs[0].name: [Box("person", 4, 4, 40, 60)]}
+    )
     assert "pointing game" not in plain and "pointing game" in boxed and "over 1 (pair, entity)" in boxed
     a = np.asarray(Image.open(tmp_path / "plain.png").convert("RGB"), dtype=np.int16)
     b = np.asarray(Image.open(tmp_path / "boxed.png").convert("RGB"), dtype=np.int16)
@@ -156,8 +167,19 @@ def test_cli_heatmap_draws_boxes_and_prints_the_pointing_game(tiny_root, tiny_ch
     pair = next(p for p in bench.dataset_pairs(tiny_root / "data", "tno") if p.name == "01")
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps({"01": [{"entity": "person", "box": [4, 4, 40, 60]}]}))
-    base = ["heatmap", "--ir", str(pair.ir), "--vi", str(pair.vi), "--entities", "person, tree",
-            "--checkpoint", str(tiny_checkpoint), "--device", "cpu"]
+    base = [
+        "heatmap",
+        "--ir",
+        str(pair.ir),
+        "--vi",
+        str(pair.vi),
+        "--entities",
+        "person, tree",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--device",
+        "cpu",
+    ]
     assert cli_main(base + ["-o", str(tmp_path / "a")]) == 0
     assert cli_main(base + ["-o", str(tmp_path / "b"), "--boxes", str(boxes)]) == 0
     out = capsys.readouterr().out
@@ -165,4 +187,6 @@ def test_cli_heatmap_draws_boxes_and_prints_the_pointing_game(tiny_root, tiny_ch
     a = np.asarray(Image.open(tmp_path / "a" / "01_person.png"), dtype=np.int16)
     b = np.asarray(Image.open(tmp_path / "b" / "01_person.png"), dtype=np.int16)
     assert (b[4, 4:40] == 255).all() and np.abs(a - b).max() > 0
-    assert (np.asarray(Image.open(tmp_path / "a" / "01_tree.png")) == np.asarray(Image.open(tmp_path / "b" / "01_tree.png"))).all()
+    assert (
+        np.asarray(Image.open(tmp_path / "a" / "01_tree.png")) == np.asarray(Image.open(tmp_path / "b" / "01_tree.png"))
+    ).all()

@@ -68,8 +68,19 @@ def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):  #
     cfg.train.val_max_seam = None  # untrained on 48-pixel crops: seams are no subject here
     cfg.save(tmp_path / "base.json")
     (tmp_path / "recipes.json").write_text(json.dumps({"plain": [], "drop": ["train.entity_drop_all=1.0"]}))
-    args = ["study", "--base", str(tmp_path / "base.json"), "--recipes", str(tmp_path / "recipes.json"),
-            "-o", str(tmp_path / "runs"), "--steps", "2", "--table", str(tmp_path / "study.md")]
+    args = [
+        "study",
+        "--base",
+        str(tmp_path / "base.json"),
+        "--recipes",
+        str(tmp_path / "recipes.json"),
+        "-o",
+        str(tmp_path / "runs"),
+        "--steps",
+        "2",
+        "--table",
+        str(tmp_path / "study.md"),
+    ]
     assert cli_main(args) == 0
     table = (tmp_path / "study.md").read_text()
     assert "| plain | 1 | 2 |" in table and "| drop | 1 | 2 |" in table
@@ -85,7 +96,9 @@ def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):  #
     from egmt.bench.study import plan_runs as plan
     from egmt.config import EGMTConfig
 
-    rows = study_rows(plan(EGMTConfig.load(tmp_path / "base.json"), load_recipes(tmp_path / "recipes.json"), tmp_path / "runs", 2, [0]))
+    rows = study_rows(
+        plan(EGMTConfig.load(tmp_path / "base.json"), load_recipes(tmp_path / "recipes.json"), tmp_path / "runs", 2, [0])
+    )
     assert set(rows) == {"plain", "drop"} and all(len(r["seeds"]) == 1 for r in rows.values())
 
 

@@ -102,8 +102,7 @@ def test_flips_are_the_same_for_ir_and_vi_and_random(tmp_path):
     for _ in range(40):
         item = ds[0]
         matches = [
-            dims for dims in ([], [-1], [-2], [-1, -2])
-            if torch.equal(item["ir"], ir_full.flip(dims) if dims else ir_full)
+            dims for dims in ([], [-1], [-2], [-1, -2]) if torch.equal(item["ir"], ir_full.flip(dims) if dims else ir_full)
         ]
         assert len(matches) == 1
         dims = matches[0]

@@ -26,8 +26,22 @@ SIZE = 64
 def _fuse_cmd(ranks: int | None, data: Path, out: Path, *extra: str) -> list[str]:
     launch = [] if ranks is None else ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks)]
     # --visible, not --vi: torchrun's parser takes "--vi" for its --virtual-local-rank
-    return [sys.executable, *launch, "-m", "egmt", "fuse", "--ir", str(data / "ir"), "--visible", str(data / "vi"),
-            "-o", str(out), "--device", "cpu", *extra]
+    return [
+        sys.executable,
+        *launch,
+        "-m",
+        "egmt",
+        "fuse",
+        "--ir",
+        str(data / "ir"),
+        "--visible",
+        str(data / "vi"),
+        "-o",
+        str(out),
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 def _env() -> dict:
@@ -50,7 +64,7 @@ def folder(tmp_path_factory) -> Path:
             a = np.asarray(Image.open(src))
             for k in range(10):
                 y, x = 20 * k % (a.shape[0] - SIZE), 37 * k % (a.shape[1] - SIZE)
-                Image.fromarray(a[y:y + SIZE, x:x + SIZE]).save(root / m / f"{src.stem}_{k}.png")
+                Image.fromarray(a[y : y + SIZE, x : x + SIZE]).save(root / m / f"{src.stem}_{k}.png")
     return root
 
 
@@ -122,8 +136,12 @@ def test_two_ranks_fuse_disjoint_shards_as_one_process_does(folder, checkpoint, 
 @pytest.mark.slow
 def test_a_killed_run_resumes_and_fuses_every_pair_exactly_once(folder, checkpoint, single, tmp_path):
     out = tmp_path / "out"
-    first = subprocess.Popen(_fuse_cmd(2, folder, out, "--checkpoint", str(checkpoint)), env=_env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        _fuse_cmd(2, folder, out, "--checkpoint", str(checkpoint)),
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 600  # a safety net only: start-up alone can take minutes on a loaded machine
     while not _complete(out) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -139,7 +157,9 @@ def test_a_killed_run_resumes_and_fuses_every_pair_exactly_once(folder, checkpoi
     rows = _manifest(out)
     assert len(rows) == 40 and len({r["name"] for r in rows}) == 40
     assert {f"{r['name']}.png" for r in rows if r["status"] == "exists"} == set(done)
-    assert {f"{r['name']}.png" for r in rows if r["status"] == "fused"} == {f"{p.stem}.png" for p in (folder / "ir").iterdir()} - set(done)
+    assert {f"{r['name']}.png" for r in rows if r["status"] == "fused"} == {
+        f"{p.stem}.png" for p in (folder / "ir").iterdir()
+    } - set(done)
     assert {n: (p.stat().st_ino, p.stat().st_mtime_ns) for n, p in ((n, out / n) for n in done)} == done  # untouched
     assert _outputs(out) == _outputs(single)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left over
@@ -169,5 +189,10 @@ def test_one_process_run_skips_existing_removes_stale_temporaries_and_reports_fa
     assert not (out / ".b.k2j4h.txt").exists()
     assert report.failures == ["x.png: no visible partner", "d: d: unreadable"]
     rows = _manifest(out)
-    assert [(r["name"], r["status"], r["entities"]) for r in rows] == [("a", "exists", ""), ("b", "fused", "B"), ("c", "fused", "C"), ("d", "failed", "")]
+    assert [(r["name"], r["status"], r["entities"]) for r in rows] == [
+        ("a", "exists", ""),
+        ("b", "fused", "B"),
+        ("c", "fused", "C"),
+        ("d", "failed", ""),
+    ]
     assert report.summary().startswith("1 rank(s): fused 2 pair(s), 1 already there, 1 failed, of 4")

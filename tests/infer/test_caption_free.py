@@ -25,9 +25,12 @@ def test_selection_is_the_sigmoid_of_an_entity_free_pass(checkpoint, seed):
     fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu", validation=validated)
     ir, vi = _image(2 * seed), _image(2 * seed + 1)
     with torch.no_grad():
-        out = fuser.model(torch.from_numpy(ir)[None, None], torch.from_numpy(vi)[None, None],
-                          entities=torch.zeros(1, 0, fuser.model.config.entity_dim),
-                          entity_mask=torch.zeros(1, 0, dtype=torch.bool))
+        out = fuser.model(
+            torch.from_numpy(ir)[None, None],
+            torch.from_numpy(vi)[None, None],
+            entities=torch.zeros(1, 0, fuser.model.config.entity_dim),
+            entity_mask=torch.zeros(1, 0, dtype=torch.bool),
+        )
     probs = torch.sigmoid(out.logits[0]).tolist()
     ranked = sorted(probs, reverse=True)
     assert ranked[1] > ranked[2]  # distinct, so a threshold can split them 2 / 2

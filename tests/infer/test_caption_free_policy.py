@@ -24,8 +24,12 @@ def _with_validation(checkpoint, tmp_path, validation):
 
 
 def _validation(map_, prior):
-    return {"step": 100, "rule": "max mean validation Qabf", "fusion": {"Qabf": 0.5},
-            "classification": {"map": map_, "prior_map": prior, "auc": 0.6}}
+    return {
+        "step": 100,
+        "rule": "max mean validation Qabf",
+        "fusion": {"Qabf": 0.5},
+        "classification": {"map": map_, "prior_map": prior, "auc": 0.6},
+    }
 
 
 @pytest.fixture
@@ -44,12 +48,15 @@ def test_classifier_above_the_prior_gives_predicted_entities(checkpoint, tmp_pat
     assert not np.allclose(out.image, empty.image)
 
 
-@pytest.mark.parametrize("validation, reason", [
-    (None, "none (no validation.json"),
-    (_validation(0.42, 0.42), "none (validation mAP 0.420 <= label prior 0.420)"),
-    (_validation(0.30, 0.45), "none (validation mAP 0.300 <= label prior 0.450)"),
-    ({"step": 1, "rule": "r", "fusion": {}}, "none (validation.json has no classification"),
-])
+@pytest.mark.parametrize(
+    "validation, reason",
+    [
+        (None, "none (no validation.json"),
+        (_validation(0.42, 0.42), "none (validation mAP 0.420 <= label prior 0.420)"),
+        (_validation(0.30, 0.45), "none (validation mAP 0.300 <= label prior 0.450)"),
+        ({"step": 1, "rule": "r", "fusion": {}}, "none (validation.json has no classification"),
+    ],
+)
 def test_classifier_not_above_the_prior_fuses_with_no_entity(checkpoint, tmp_path, pair, validation, reason):
     fuser = EGMTFuser.from_pretrained(_with_validation(checkpoint, tmp_path, validation), device="cpu")
     out = fuser(*pair, threshold=0.0)  # a threshold that would pick every class
@@ -62,8 +69,24 @@ def test_entities_csv_says_which_policy_applied(checkpoint, tmp_path, data_dir):
     for modality in ("ir", "vi"):
         (tmp_path / modality).mkdir()
         shutil.copy(data_dir / "tno" / modality / "07.png", tmp_path / modality)
-    assert cli_main(["fuse", "--ir", str(tmp_path / "ir"), "--vi", str(tmp_path / "vi"), "-o", str(tmp_path / "folder"),
-                     "--checkpoint", str(folder), "--device", "cpu"]) == 0
+    assert (
+        cli_main(
+            [
+                "fuse",
+                "--ir",
+                str(tmp_path / "ir"),
+                "--vi",
+                str(tmp_path / "vi"),
+                "-o",
+                str(tmp_path / "folder"),
+                "--checkpoint",
+                str(folder),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     with open(tmp_path / "folder" / "entities.csv") as f:
         row = next(csv.DictReader(f))
     assert row["entity_source"] == "none (validation mAP 0.200 <= label prior 0.400)" and row["entities"] == ""

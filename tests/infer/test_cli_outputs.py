@@ -50,8 +50,11 @@ def test_fuse_refuses_to_overwrite_its_sources(pairs, capsys):
     (pairs / "out").mkdir()
     (pairs / "out" / "entities.csv").write_text("a\n")
     before["out/entities.csv"] = b"a\n"
-    _refused(["fuse", *folders, "-o", str(pairs / "out"), "--split", str(pairs / "out" / "entities.csv"), *avg],
-             capsys, "would replace the input --split")
+    _refused(
+        ["fuse", *folders, "-o", str(pairs / "out"), "--split", str(pairs / "out" / "entities.csv"), *avg],
+        capsys,
+        "would replace the input --split",
+    )
     assert _snapshot(pairs) == before
     assert not (pairs / "vi" / "fused").exists()
 
@@ -63,10 +66,16 @@ def test_fuse_into_a_folder_that_holds_the_sources_is_fine(pairs, capsys):
 
 def test_fuse_names_the_missing_path(pairs, capsys):
     missing = pairs / "visible"
-    _refused(["fuse", "--ir", str(pairs / "ir"), "--vi", str(missing), "-o", str(pairs / "out"), "--method", "average"],
-             capsys, f"--vi {missing}: no such file or folder")
-    _refused(["fuse", "--ir", str(missing), "--vi", str(pairs / "vi" / "a.png"), "-o", str(pairs / "o.png")],
-             capsys, f"--ir {missing}: no such file or folder")
+    _refused(
+        ["fuse", "--ir", str(pairs / "ir"), "--vi", str(missing), "-o", str(pairs / "out"), "--method", "average"],
+        capsys,
+        f"--vi {missing}: no such file or folder",
+    )
+    _refused(
+        ["fuse", "--ir", str(missing), "--vi", str(pairs / "vi" / "a.png"), "-o", str(pairs / "o.png")],
+        capsys,
+        f"--ir {missing}: no such file or folder",
+    )
 
 
 def test_heatmap_refuses_its_sources_folder(pairs, capsys):
@@ -74,8 +83,11 @@ def test_heatmap_refuses_its_sources_folder(pairs, capsys):
     nowhere = ["--checkpoint", str(pairs / "no-checkpoint")]  # a check that passed would fail on this instead
     _refused(["heatmap", "--ir", ir, "--vi", vi, "--entities", "car", "-o", ir, *nowhere], capsys, "is the input --ir")
     (pairs / "vi" / "a_car.png").write_bytes(b"keep")  # what the car map of pair "a" would be named
-    _refused(["heatmap", "--ir", ir, "--vi", str(pairs / "vi" / "a_car.png"), "--entities", "car", "-o", str(pairs / "vi"),
-              *nowhere], capsys, "would replace the input --vi")
+    _refused(
+        ["heatmap", "--ir", ir, "--vi", str(pairs / "vi" / "a_car.png"), "--entities", "car", "-o", str(pairs / "vi"), *nowhere],
+        capsys,
+        "would replace the input --vi",
+    )
     # a folder holding the sources is fine where no source is replaced: the check passes, the checkpoint fails
     _refused(["heatmap", "--ir", ir, "--vi", vi, "--entities", "car", "-o", str(pairs / "ir"), *nowhere], capsys, "no-checkpoint")
     assert (pairs / "vi" / "a_car.png").read_bytes() == b"keep"
@@ -84,18 +96,37 @@ def test_heatmap_refuses_its_sources_folder(pairs, capsys):
 def test_evaluate_refuses_a_fused_folder_as_output(pairs, capsys):
     base = ["evaluate", "--ir", str(pairs / "ir"), "--vi", str(pairs / "vi"), "--fused", f"avg={pairs / 'ir'}"]
     _refused([*base, "-o", str(pairs / "ir")], capsys, "is the input --ir")
-    _refused([*base, "--fused", f"x={pairs / 'vi'}", "-o", str(pairs / "vi" / "scores")], capsys, "lies inside the input folder --vi")
+    _refused(
+        [*base, "--fused", f"x={pairs / 'vi'}", "-o", str(pairs / "vi" / "scores")], capsys, "lies inside the input folder --vi"
+    )
     assert not (pairs / "vi" / "scores").exists()
 
 
 def test_benchmark_refuses_outputs_in_its_data(pairs, tmp_path, capsys):
-    base = ["benchmark", "--data", str(pairs), "--datasets", "tno", "--methods", "average", "--tables", "fusion",
-            "--peers", str(tmp_path / "peers")]
+    base = [
+        "benchmark",
+        "--data",
+        str(pairs),
+        "--datasets",
+        "tno",
+        "--methods",
+        "average",
+        "--tables",
+        "fusion",
+        "--peers",
+        str(tmp_path / "peers"),
+    ]
     _refused([*base, "--out", str(pairs / "bench"), "-o", str(tmp_path / "r.md")], capsys, "lies inside the input folder --data")
-    _refused([*base, "--out", str(tmp_path / "b"), "-o", str(pairs / "ir" / "r.md")], capsys,
-             f"--results {pairs / 'ir' / 'r.md'}: lies inside the input folder --data")
-    _refused([*base, "--out", str(tmp_path / "b"), "-o", str(tmp_path / "r.md"), "--figures", str(pairs)], capsys,
-             f"--figures {pairs}: is the input --data")
+    _refused(
+        [*base, "--out", str(tmp_path / "b"), "-o", str(pairs / "ir" / "r.md")],
+        capsys,
+        f"--results {pairs / 'ir' / 'r.md'}: lies inside the input folder --data",
+    )
+    _refused(
+        [*base, "--out", str(tmp_path / "b"), "-o", str(tmp_path / "r.md"), "--figures", str(pairs)],
+        capsys,
+        f"--figures {pairs}: is the input --data",
+    )
     assert not (tmp_path / "b").exists() and not (tmp_path / "r.md").exists()
 
 

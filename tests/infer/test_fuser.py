@@ -40,9 +40,11 @@ def test_given_entities_and_colour_restored(fuser, data_dir):
     assert out.entity_source == "given" and out.entities == ["car", "road"]
     src = read_image(vi)
     assert out.image.shape == src.shape  # colour in, colour out
+
     # chroma comes from the visible image: Cb of the output ~ Cb of the source
     def cb(rgb):
         return -0.168736 * rgb[..., 0] - 0.331264 * rgb[..., 1] + 0.5 * rgb[..., 2]
+
     inside = (out.image > 0.02).all(-1) & (out.image < 0.98).all(-1)  # away from clipping
     assert np.abs(cb(out.image) - cb(src))[inside].max() < 2e-3
 
@@ -84,8 +86,23 @@ def test_fuse_folder_skips_a_corrupt_file_and_fuses_the_rest(checkpoint, data_di
     good = (tmp_path / "vi" / "19.png").read_bytes()
     (tmp_path / "vi" / "19.png").write_bytes(good[: len(good) // 2])  # truncated
     out = tmp_path / "out"
-    code = cli_main(["fuse", "--ir", str(tmp_path / "ir"), "--vi", str(tmp_path / "vi"), "-o", str(out),
-                     "--checkpoint", str(checkpoint), "--entities", "person, tree", "--device", "cpu"])
+    code = cli_main(
+        [
+            "fuse",
+            "--ir",
+            str(tmp_path / "ir"),
+            "--vi",
+            str(tmp_path / "vi"),
+            "-o",
+            str(out),
+            "--checkpoint",
+            str(checkpoint),
+            "--entities",
+            "person, tree",
+            "--device",
+            "cpu",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 1
     assert sorted(p.name for p in out.glob("*.png")) == ["07.png", "20.png"]
@@ -107,6 +124,8 @@ def test_wrong_checkpoint_is_a_one_line_error(tmp_path, data_dir, capsys):
     ir, vi = data_dir / "tno" / "ir" / "07.png", data_dir / "tno" / "vi" / "07.png"
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"not a safetensors file")
-    code = cli_main(["fuse", "--ir", str(ir), "--vi", str(vi), "-o", str(tmp_path / "x.png"), "--checkpoint", str(tmp_path / "ckpt")])
+    code = cli_main(
+        ["fuse", "--ir", str(ir), "--vi", str(vi), "-o", str(tmp_path / "x.png"), "--checkpoint", str(tmp_path / "ckpt")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("egmt: error:") and err.count("\n") == 1

@@ -48,8 +48,16 @@ def test_one_map_per_entity_of_the_images_size_summing_to_one(fuser, pair):
 
 def test_patch_layout_maps_are_the_patch_grid_interpolated(checkpoint, pair):
     fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu")
-    cfg = ModelConfig(layout="patch", channels=8, num_heads=2, window_size=8, token_dim=16, token_heads=2,
-                      entity_dim=12, num_classes=fuser.model.config.num_classes)
+    cfg = ModelConfig(
+        layout="patch",
+        channels=8,
+        num_heads=2,
+        window_size=8,
+        token_dim=16,
+        token_heads=2,
+        entity_dim=12,
+        num_classes=fuser.model.config.num_classes,
+    )
     torch.manual_seed(0)
     fuser.model = EGMT(cfg).eval()
     h, w = 60, 75  # padded to 64 x 80: an 8 x 10 grid of 8x8 patches
@@ -92,8 +100,14 @@ def test_recorded_weights_are_eq5s_softmax(fuser):
     x = cgha.norm_tokens(tokens).view(1, 8, 8)
     k, _ = cgha.kv_entities(cgha.norm_entities(ents)).chunk(2, dim=-1)
     q = cgha.q_tokens(x)
-    per_head = [torch.softmax((q[..., i * 4:(i + 1) * 4] @ k[..., i * 4:(i + 1) * 4].transpose(-1, -2)) / 2.0
-                              + torch.tensor([0.0, 0.0, float("-inf")]), dim=-1) for i in range(2)]
+    per_head = [
+        torch.softmax(
+            (q[..., i * 4 : (i + 1) * 4] @ k[..., i * 4 : (i + 1) * 4].transpose(-1, -2)) / 2.0
+            + torch.tensor([0.0, 0.0, float("-inf")]),
+            dim=-1,
+        )
+        for i in range(2)
+    ]
     expected = torch.stack(per_head).mean(0).view(1, 2, 4, 3)
     torch.testing.assert_close(recorded, expected)
     assert (recorded[..., 2] == 0).all()
@@ -101,8 +115,26 @@ def test_recorded_weights_are_eq5s_softmax(fuser):
 
 def test_cli_writes_a_png_per_entity_over_the_image(checkpoint, pair, tmp_path, capsys):
     out = tmp_path / "maps"
-    assert cli_main(["heatmap", "--ir", str(pair[0]), "--vi", str(pair[1]), "--entities", "person, tree, car",
-                     "-o", str(out), "--checkpoint", str(checkpoint), "--device", "cpu"]) == 0
+    assert (
+        cli_main(
+            [
+                "heatmap",
+                "--ir",
+                str(pair[0]),
+                "--vi",
+                str(pair[1]),
+                "--entities",
+                "person, tree, car",
+                "-o",
+                str(out),
+                "--checkpoint",
+                str(checkpoint),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     files = sorted(p.name for p in out.glob("*.png"))
     assert files == ["07_car.png", "07_person.png", "07_tree.png"]
     size = Image.open(pair[0]).size

@@ -50,8 +50,9 @@ def shipped_export_run(tmp_path_factory) -> SimpleNamespace:
     finally:
         for logger in loggers:
             logger.removeHandler(logs)
-    return SimpleNamespace(folder=out, warnings=[f"{w.category.__name__}: {w.message}" for w in caught],
-                           logs=[r.getMessage() for r in logs.records])
+    return SimpleNamespace(
+        folder=out, warnings=[f"{w.category.__name__}: {w.message}" for w in caught], logs=[r.getMessage() for r in logs.records]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +106,36 @@ def test_export_raises_no_warning_a_user_cannot_act_on(shipped_export_run):
 @pytest.mark.slow
 def test_patch_layout_onnx_equals_pytorch_on_a_real_pair(patch_checkpoint, tmp_path, data_dir):
     assert main(["export", "--checkpoint", str(patch_checkpoint), "-o", str(tmp_path)]) == 0
-    _compare(patch_checkpoint, tmp_path, data_dir, threshold=0.0, pairs=PAIRS[1:],
-             validation={"classification": {"map": 0.9, "prior_map": 0.5}})  # untrained: no validation.json
+    _compare(
+        patch_checkpoint,
+        tmp_path,
+        data_dir,
+        threshold=0.0,
+        pairs=PAIRS[1:],
+        validation={"classification": {"map": 0.9, "prior_map": 0.5}},
+    )  # untrained: no validation.json
 
 
 def test_fuse_cli_with_onnxruntime(shipped_export, data_dir, tmp_path, capsys):
     ir, vi = data_dir / "tno" / "ir" / "07.png", data_dir / "tno" / "vi" / "07.png"
-    assert main(["fuse", "--checkpoint", str(shipped_export), "--backend", "onnxruntime",
-                 "--ir", str(ir), "--vi", str(vi), "-o", str(tmp_path / "f.png")]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                "--checkpoint",
+                str(shipped_export),
+                "--backend",
+                "onnxruntime",
+                "--ir",
+                str(ir),
+                "--vi",
+                str(vi),
+                "-o",
+                str(tmp_path / "f.png"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "f.png").is_file()
 
 

@@ -128,8 +128,19 @@ def test_cli_tile_reaches_the_tiler(checkpoint, tmp_path, monkeypatch):
         return real(fuse, ir, vi, tile, overlap)
 
     monkeypatch.setattr(fuser_module, "fuse_in_tiles", spy)
-    base = ["fuse", "--ir", str(tmp_path / "ir.png"), "--vi", str(tmp_path / "vi.png"), "--checkpoint", str(checkpoint),
-            "--device", "cpu", "--entities", "person, tree"]
+    base = [
+        "fuse",
+        "--ir",
+        str(tmp_path / "ir.png"),
+        "--vi",
+        str(tmp_path / "vi.png"),
+        "--checkpoint",
+        str(checkpoint),
+        "--device",
+        "cpu",
+        "--entities",
+        "person, tree",
+    ]
     assert cli_main([*base, "-o", str(tmp_path / "one.png")]) == 0
     assert seen == []
     assert cli_main([*base, "-o", str(tmp_path / "tiled.png"), "--tile", "64"]) == 0

@@ -45,11 +45,27 @@ def test_cli_fuses_a_folder_with_an_unknown_typed_entity_and_says_so_once(checkp
 
     monkeypatch.setattr(egmt.text.encoders, "load_encoder", fake_load)
     with caplog.at_level(logging.WARNING, logger="egmt.infer"):
-        code = cli_main(["fuse", "--ir", str(tmp_path / "ir"), "--vi", str(tmp_path / "vi"), "-o", str(tmp_path / "out"),
-                         "--checkpoint", str(checkpoint), "--device", "cpu", "--entities", "person, dragon"])
+        code = cli_main(
+            [
+                "fuse",
+                "--ir",
+                str(tmp_path / "ir"),
+                "--vi",
+                str(tmp_path / "vi"),
+                "-o",
+                str(tmp_path / "out"),
+                "--checkpoint",
+                str(checkpoint),
+                "--device",
+                "cpu",
+                "--entities",
+                "person, dragon",
+            ]
+        )
     assert code == 0
     assert calls == ["random"]  # the encoder is loaded once, for the first pair
     assert [r.getMessage() for r in caplog.records] == [
-        "encoding 1 entity not in the checkpoint's entity bank with random: dragon"]
+        "encoding 1 entity not in the checkpoint's entity bank with random: dragon"
+    ]
     table = (tmp_path / "out" / "entities.csv").read_text()
     assert table.count("person; dragon") == 3

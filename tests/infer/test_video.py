@@ -100,8 +100,26 @@ def _frame_pngs(clips: dict[str, Path], folder: Path) -> list[tuple[Path, Path]]
 
 def test_lossless_video_is_frame_by_frame_image_fusion(clips, checkpoint, tmp_path):
     out = tmp_path / "fused.mkv"
-    assert main(["fuse", "--ir", str(clips["ir"]), "--vi", str(clips["vi"]), "-o", str(out),
-                 "--checkpoint", str(checkpoint), "--device", "cpu", "--entities", "person, road"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                "--ir",
+                str(clips["ir"]),
+                "--vi",
+                str(clips["vi"]),
+                "-o",
+                str(out),
+                "--checkpoint",
+                str(checkpoint),
+                "--device",
+                "cpu",
+                "--entities",
+                "person, road",
+            ]
+        )
+        == 0
+    )
     info = probe_video(out)
     src = probe_video(clips["vi"])
     assert (info.rate, info.width, info.height) == (Fraction(30), 96, 64) == (src.rate, src.width, src.height)

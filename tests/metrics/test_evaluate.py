@@ -50,14 +50,27 @@ def _read_csv(path: Path) -> list[dict]:
 
 def test_tables_and_values(dataset):
     root = dataset["root"]
-    summary = evaluate(root / "ir", root / "vi", {"avg": root / "avg", "ir": root / "ir_copy"}, root / "out",
-                       metrics=FAST, workers=1, progress=False)
+    summary = evaluate(
+        root / "ir",
+        root / "vi",
+        {"avg": root / "avg", "ir": root / "ir_copy"},
+        root / "out",
+        metrics=FAST,
+        workers=1,
+        progress=False,
+    )
     assert summary.methods == ["avg", "ir"] and summary.metrics == FAST
     assert summary.counts == {"avg": 3, "ir": 3}
 
     rows = _read_csv(summary.per_image_csv)
     assert [(r["method"], r["image"]) for r in rows] == [
-        ("avg", "1"), ("avg", "2"), ("avg", "10"), ("ir", "1"), ("ir", "2"), ("ir", "10")]
+        ("avg", "1"),
+        ("avg", "2"),
+        ("avg", "10"),
+        ("ir", "1"),
+        ("ir", "2"),
+        ("ir", "10"),
+    ]
     for r in rows:
         a, b, f = dataset["arrays"][r["image"]]
         fused = f if r["method"] == "avg" else a
@@ -99,8 +112,16 @@ def test_problems_are_reported_and_skipped(dataset):
     Image.fromarray(_image(9)).save(root / "avg" / "99.png")  # no source pair
     Image.fromarray(_image(9)).save(root / "ir" / "5.png")  # no visible pair
     seen: list[str] = []
-    summary = evaluate(root / "ir", root / "vi", {"avg": root / "avg", "ir": root / "ir_copy"}, root / "out",
-                       metrics=["PSNR"], workers=1, progress=False, log=seen.append)
+    summary = evaluate(
+        root / "ir",
+        root / "vi",
+        {"avg": root / "avg", "ir": root / "ir_copy"},
+        root / "out",
+        metrics=["PSNR"],
+        workers=1,
+        progress=False,
+        log=seen.append,
+    )
     text = "\n".join(summary.problems)
     assert seen == summary.problems
     assert "fused avg: '2' missing" in text
@@ -119,8 +140,7 @@ def test_rgb_fused_images_are_scored_as_grey(dataset, tmp_path):
     rng = np.random.default_rng(5)
     for stem in ("1", "2", "10"):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3)).astype(np.uint8)).save(root / "rgb" / f"{stem}.png")
-    summary = evaluate(root / "ir", root / "vi", {"rgb": root / "rgb"}, root / "out", metrics=FAST[:3],
-                       workers=1, progress=False)
+    summary = evaluate(root / "ir", root / "vi", {"rgb": root / "rgb"}, root / "out", metrics=FAST[:3], workers=1, progress=False)
     row = _read_csv(summary.per_image_csv)[0]
     a, b, _ = dataset["arrays"]["1"]
     grey = rgb2gray(np.array(Image.open(root / "rgb" / "1.png")))
@@ -151,20 +171,66 @@ def test_bad_folders_raise(dataset, tmp_path):
 
 def test_cli(dataset, capsys):
     root = dataset["root"]
-    args = ["evaluate", "--ir", str(root / "ir"), "--vi", str(root / "vi"), "--fused", f"avg={root / 'avg'}",
-            "--fused", f"ir={root / 'ir_copy'}", "--metrics", "PSNR,MI", "Nabf", "-o", str(root / "cli"),
-            "--workers", "1", "--no-progress"]
+    args = [
+        "evaluate",
+        "--ir",
+        str(root / "ir"),
+        "--vi",
+        str(root / "vi"),
+        "--fused",
+        f"avg={root / 'avg'}",
+        "--fused",
+        f"ir={root / 'ir_copy'}",
+        "--metrics",
+        "PSNR,MI",
+        "Nabf",
+        "-o",
+        str(root / "cli"),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     assert main(args) == 0
     out = capsys.readouterr()
     assert "| Method | Images | PSNR [dB] ↑ | MI [bits] ↑ | Nabf ↓ |" in out.out
     assert (root / "cli" / "summary.md").is_file() and (root / "cli" / "per_image.csv").is_file()
 
-    assert main(["evaluate", "--ir", str(root / "nope"), "--vi", str(root / "vi"), "--fused",
-                 f"avg={root / 'avg'}", "-o", str(root / "x")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--ir",
+                str(root / "nope"),
+                "--vi",
+                str(root / "vi"),
+                "--fused",
+                f"avg={root / 'avg'}",
+                "-o",
+                str(root / "x"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("egmt: error: ir folder not found") and err.count("\n") == 1
-    assert main(["evaluate", "--ir", str(root / "ir"), "--vi", str(root / "vi"), "--fused",
-                 f"avg={root / 'avg'}", "--metrics", "QQ", "-o", str(root / "x")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--ir",
+                str(root / "ir"),
+                "--vi",
+                str(root / "vi"),
+                "--fused",
+                f"avg={root / 'avg'}",
+                "--metrics",
+                "QQ",
+                "-o",
+                str(root / "x"),
+            ]
+        )
+        == 2
+    )
     assert "unknown metric 'QQ'" in capsys.readouterr().err
 
 
@@ -179,7 +245,11 @@ def test_score_cache_reuses_unchanged_triples_only(dataset, monkeypatch):
     first = evaluate(root / "ir", root / "vi", folders, root / "out", metrics=FAST, workers=1, progress=False, cache=cache)
     scored = []
     real = ev._score_stem
-    monkeypatch.setattr(ev, "_score_stem", lambda stem, ir, vi, todo, *a: scored.append((stem, [m for m, _ in todo])) or real(stem, ir, vi, todo, *a))
+    monkeypatch.setattr(
+        ev,
+        "_score_stem",
+        lambda stem, ir, vi, todo, *a: scored.append((stem, [m for m, _ in todo])) or real(stem, ir, vi, todo, *a),
+    )
     again = evaluate(root / "ir", root / "vi", folders, root / "out2", metrics=FAST, workers=1, progress=False, cache=cache)
     assert scored == []  # nothing changed: every value read back, NaN (undefined) included
     assert _read_csv(again.per_image_csv) == _read_csv(first.per_image_csv)
@@ -203,6 +273,7 @@ def test_score_cache_reuses_unchanged_triples_only(dataset, monkeypatch):
     assert len(scored) == 3
     # another profile never reads this profile's values
     scored.clear()
-    evaluate(root / "ir", root / "vi", folders, root / "out5", metrics=["MI"], workers=1, progress=False, cache=cache,
-             profile="vifb")
+    evaluate(
+        root / "ir", root / "vi", folders, root / "out5", metrics=["MI"], workers=1, progress=False, cache=cache, profile="vifb"
+    )
     assert len(scored) == 3

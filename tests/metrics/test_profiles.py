@@ -32,13 +32,25 @@ def test_profiles_compute_exactly_the_toolboxes_keys():
     for name in ("vifb", "cddfuse"):
         keys = list(PROFILE_VALUES[name]["synthetic64"]["values"])
         assert resolve_metric_names(None, name) == keys
-    assert resolve_metric_names(None, "vifb") == ["CE", "EN", "MI", "PSNR", "AG", "EI", "Qabf", "SD", "SF", "RMSE",
-                                                 "SSIM", "Qcb", "Qcv"]
+    assert resolve_metric_names(None, "vifb") == [
+        "CE",
+        "EN",
+        "MI",
+        "PSNR",
+        "AG",
+        "EI",
+        "Qabf",
+        "SD",
+        "SF",
+        "RMSE",
+        "SSIM",
+        "Qcb",
+        "Qcv",
+    ]
     assert len(resolve_metric_names(None, "paper")) == 15
 
 
-@pytest.mark.parametrize("profile,variant,tol,case,key", GOLDEN,
-                         ids=[f"{p}-{v}-{c}-{k}" for p, v, _, c, k in GOLDEN])
+@pytest.mark.parametrize("profile,variant,tol,case,key", GOLDEN, ids=[f"{p}-{v}-{c}-{k}" for p, v, _, c, k in GOLDEN])
 def test_matches_toolbox(profile, variant, tol, case, key):
     expected = PROFILE_VALUES[profile][case][variant][key]
     got = get_profile(profile).metrics[key].fn(*triple(case))
@@ -84,8 +96,22 @@ def test_cli_profile(tmp_path, capsys):
 
     for name, img in zip(("ir", "vi", "f"), triple("synthetic64")):
         Image.fromarray(img).save(tmp_path / name / "s64.png")
-    args = ["evaluate", "--ir", str(tmp_path / "ir"), "--vi", str(tmp_path / "vi"), "--fused", f"m={tmp_path / 'f'}",
-            "--profile", "cddfuse", "-o", str(tmp_path / "out"), "--workers", "1", "--no-progress"]
+    args = [
+        "evaluate",
+        "--ir",
+        str(tmp_path / "ir"),
+        "--vi",
+        str(tmp_path / "vi"),
+        "--fused",
+        f"m={tmp_path / 'f'}",
+        "--profile",
+        "cddfuse",
+        "-o",
+        str(tmp_path / "out"),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "Profile: `cddfuse`" in out and "MI [nats] ↑" in out and "MSE [grey levels^2] ↓" in out

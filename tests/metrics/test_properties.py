@@ -26,8 +26,23 @@ from egmt.metrics.fmi import fmi
 
 # Exactly symmetric in (A, B) by construction; PC, NCIE and the FMI family up to rounding
 # (eigenvalues of a permuted matrix, strict pcA > pcB ties, the F-window overwrite).
-EXACT_SYMMETRIC = ["SSIM", "MI", "Qabf", "PSNR", "Nabf", "EN", "SD", "SF", "AG", "CC", "SCD", "VIF",
-                   "MI_tang", "PSNR_tang", "SSIM_sum_vifb"]
+EXACT_SYMMETRIC = [
+    "SSIM",
+    "MI",
+    "Qabf",
+    "PSNR",
+    "Nabf",
+    "EN",
+    "SD",
+    "SF",
+    "AG",
+    "CC",
+    "SCD",
+    "VIF",
+    "MI_tang",
+    "PSNR_tang",
+    "SSIM_sum_vifb",
+]
 NEAR_SYMMETRIC = ["PC", "NCIE", "FMI_w", "FMI_pixel", "FMI_dct", "FMI_edge"]
 
 

@@ -21,8 +21,16 @@ LAYOUTS = {
     "pixel": {"channels": 16, "num_heads": 2},
     "patch": {"channels": 8, "num_heads": 2, "layout": "patch", "window_size": 8, "token_dim": 32, "token_heads": 2},
     # the seam-free variant: token updates interpolated between patch centres, one MCA map per image
-    "patch-smooth": {"channels": 8, "num_heads": 2, "layout": "patch", "window_size": 8, "token_dim": 32,
-                     "token_heads": 2, "token_unembed": "smooth", "channel_attention_scope": "image"},
+    "patch-smooth": {
+        "channels": 8,
+        "num_heads": 2,
+        "layout": "patch",
+        "window_size": 8,
+        "token_dim": 32,
+        "token_heads": 2,
+        "token_unembed": "smooth",
+        "channel_attention_scope": "image",
+    },
 }
 
 
@@ -47,9 +55,16 @@ def test_the_factory_builds_the_layouts_block():
         make("pixel", layout="voxel")
 
 
-SWITCHES = [{}, {"channel_attention": False}, {"token_attention": False}, {"cgha": False},
-            {"text_interaction": False}, {"multi_task": False}, {"channel_attention": False, "token_attention": False},
-            {"num_blocks": 2}]
+SWITCHES = [
+    {},
+    {"channel_attention": False},
+    {"token_attention": False},
+    {"cgha": False},
+    {"text_interaction": False},
+    {"multi_task": False},
+    {"channel_attention": False, "token_attention": False},
+    {"num_blocks": 2},
+]
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
@@ -116,8 +131,11 @@ def test_patch_layout_attention_is_global():
     assert (far > 0).float().mean() > 0.9 and far.mean() > 1e-6
 
 
-@pytest.mark.parametrize("msa, cgha, entities", [(True, False, 2), (True, True, 0), (False, True, 2)],
-                         ids=["MSA alone (CGHA off)", "MSA alone (no entity)", "CGHA alone (MSA off)"])
+@pytest.mark.parametrize(
+    "msa, cgha, entities",
+    [(True, False, 2), (True, True, 0), (False, True, 2)],
+    ids=["MSA alone (CGHA off)", "MSA alone (no entity)", "CGHA alone (MSA off)"],
+)
 def test_each_patch_token_stage_alone_is_global(msa, cgha, entities):
     """Each of the two token stages spreads one patch's change over the image on its own: MSA
     (eq. 3, over all patch tokens) with CGHA off or skipped for want of an entity, and CGHA

@@ -30,7 +30,16 @@ def pipeline(fuser) -> DemoPipeline:
 def egmt_fuse_pixels(name: str, entities: str | None, out: Path) -> np.ndarray:
     """The pixels ``egmt fuse`` writes for the bundled pair ``name`` (``entities``: its
     ``--entities``; None: caption-free), the shipped checkpoint, on the CPU."""
-    argv = ["fuse", "--ir", str(SAMPLES / "ir" / f"{name}.png"), "--vi", str(SAMPLES / "vi" / f"{name}.png"),
-            "-o", str(out / f"{name}.png"), "--device", "cpu"]
+    argv = [
+        "fuse",
+        "--ir",
+        str(SAMPLES / "ir" / f"{name}.png"),
+        "--vi",
+        str(SAMPLES / "vi" / f"{name}.png"),
+        "-o",
+        str(out / f"{name}.png"),
+        "--device",
+        "cpu",
+    ]
     assert cli_main(argv + (["--entities", entities] if entities is not None else [])) == 0
     return np.asarray(Image.open(out / f"{name}.png"))

@@ -69,10 +69,19 @@ def test_bad_requests_get_one_line_and_the_server_keeps_serving(client):
         (client.post("/api/fuse", files={"ir": files("07")["ir"]}), 400, "choose an infrared and a visible image"),
         (client.post("/api/fuse", data={"sample": "99"}), 400, "no bundled sample '99'"),
         # too large, told by Content-Length ...
-        (client.post("/api/fuse", files={"ir": ("big.png", b"0" * (LIMIT + 1)), "vi": files("07")["vi"]}), 413, "upload too large"),
+        (
+            client.post("/api/fuse", files={"ir": ("big.png", b"0" * (LIMIT + 1)), "vi": files("07")["vi"]}),
+            413,
+            "upload too large",
+        ),
         # ... and without one (chunked): refused as the bytes pass the limit
-        (client.post("/api/fuse", content=iter([b"x" * 50_000] * 6), headers={"content-type": "multipart/form-data; boundary=b"}),
-         413, "upload too large: the limit is 0.191 MB"),
+        (
+            client.post(
+                "/api/fuse", content=iter([b"x" * 50_000] * 6), headers={"content-type": "multipart/form-data; boundary=b"}
+            ),
+            413,
+            "upload too large: the limit is 0.191 MB",
+        ),
     ]
     for response, status, message in cases:
         assert response.status_code == status

@@ -26,11 +26,14 @@ def test_a_busy_port_is_one_line(capsys):
     assert err.startswith(f"egmt: error: cannot listen on 127.0.0.1:{port}: ") and "\n" not in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--port", "70000"], "--port must be in 0..65535"),
-    (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
-    (["--samples", "no/such/folder"], "expected a folder with ir/ and vi/ inside"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--port", "70000"], "--port must be in 0..65535"),
+        (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
+        (["--samples", "no/such/folder"], "expected a folder with ir/ and vi/ inside"),
+    ],
+)
 def test_bad_options_are_one_line(capsys, argv, message):
     assert cli_main(["serve", *argv]) == 2
     assert message in capsys.readouterr().err

@@ -76,14 +76,20 @@ def test_scores_are_the_metrics_of_the_8bit_images(pipeline):
     assert 0 < result.scores["EN"] <= 8
 
 
-@pytest.mark.parametrize("ir, vi, message", [
-    (Upload("notes.txt", b"not an image at all"), None, "infrared 'notes.txt': not an image file"),
-    (None, Upload("vi.png", b""), "visible 'vi.png': empty file"),
-    (Upload("tiny.png", png(np.zeros((1, 1), np.uint8))), Upload("tiny.png", png(np.zeros((1, 1), np.uint8))),
-     "infrared 'tiny.png': image is 1x1; each side must be at least 16 pixels"),
-    (None, sample("08", "vi"), "infrared '07.png' is 256x256 but visible '08.png' is 595x328: IR and visible sizes differ"),
-    (Upload("cut.png", (SAMPLES / "ir" / "07.png").read_bytes()[:4000]), None, "infrared 'cut.png': unreadable image"),
-])
+@pytest.mark.parametrize(
+    "ir, vi, message",
+    [
+        (Upload("notes.txt", b"not an image at all"), None, "infrared 'notes.txt': not an image file"),
+        (None, Upload("vi.png", b""), "visible 'vi.png': empty file"),
+        (
+            Upload("tiny.png", png(np.zeros((1, 1), np.uint8))),
+            Upload("tiny.png", png(np.zeros((1, 1), np.uint8))),
+            "infrared 'tiny.png': image is 1x1; each side must be at least 16 pixels",
+        ),
+        (None, sample("08", "vi"), "infrared '07.png' is 256x256 but visible '08.png' is 595x328: IR and visible sizes differ"),
+        (Upload("cut.png", (SAMPLES / "ir" / "07.png").read_bytes()[:4000]), None, "infrared 'cut.png': unreadable image"),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_upload(pipeline, private_tmp, ir, vi, message):
     with pytest.raises(EGMTError) as info:
         pipeline.run(ir or sample("07", "ir"), vi or sample("07", "vi"))

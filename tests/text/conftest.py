@@ -63,8 +63,18 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("tiny_factual")
     n = save_word_tokenizer(d, WORDS + "walk near".split())
     torch.manual_seed(0)
-    cfg = T5Config(vocab_size=n, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2,
-                   decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    cfg = T5Config(
+        vocab_size=n,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
     model = T5ForConditionalGeneration(cfg)
     from transformers import AutoTokenizer
 
@@ -89,8 +99,16 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
     return d
 
 
-CLIP_TEXT = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                 max_position_embeddings=32, pad_token_id=0, bos_token_id=3, eos_token_id=1)
+CLIP_TEXT = dict(
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    max_position_embeddings=32,
+    pad_token_id=0,
+    bos_token_id=3,
+    eos_token_id=1,
+)
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +121,9 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
     torch.manual_seed(1)
     cfg = CLIPConfig(
         text_config=dict(CLIP_TEXT, vocab_size=n),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8),
+        vision_config=dict(
+            hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8
+        ),
         projection_dim=24,
     )
     CLIPModel(cfg).save_pretrained(d)
@@ -137,11 +157,25 @@ def tiny_blip2_dir(tmp_path_factory) -> Path:
     image_token = n - 1
     torch.manual_seed(3)
     cfg = Blip2Config(
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8),
-        qformer_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                            encoder_hidden_size=16, vocab_size=n),
-        text_config=dict(model_type="opt", vocab_size=n, hidden_size=16, ffn_dim=32, num_hidden_layers=1, num_attention_heads=2,
-                         word_embed_proj_dim=16, max_position_embeddings=64, pad_token_id=0, bos_token_id=3, eos_token_id=1),
+        vision_config=dict(
+            hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8
+        ),
+        qformer_config=dict(
+            hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, encoder_hidden_size=16, vocab_size=n
+        ),
+        text_config=dict(
+            model_type="opt",
+            vocab_size=n,
+            hidden_size=16,
+            ffn_dim=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            word_embed_proj_dim=16,
+            max_position_embeddings=64,
+            pad_token_id=0,
+            bos_token_id=3,
+            eos_token_id=1,
+        ),
         num_query_tokens=4,
         image_token_index=image_token,
     )

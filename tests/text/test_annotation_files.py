@@ -8,9 +8,13 @@ from egmt.text.annotations import PairAnnotation, read_annotations, write_annota
 
 def _ann(name="p1", labels=(1, 0, 1)):
     return PairAnnotation(
-        name=name, ir_caption="a man on a road", vi_caption="a road with trees",
-        ir_entities=["man", "road"], vi_entities=["road", "tree"],
-        entities=["road", "man", "tree"], labels=list(labels),
+        name=name,
+        ir_caption="a man on a road",
+        vi_caption="a road with trees",
+        ir_entities=["man", "road"],
+        vi_entities=["road", "tree"],
+        entities=["road", "man", "tree"],
+        labels=list(labels),
     )
 
 

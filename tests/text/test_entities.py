@@ -16,9 +16,24 @@ from egmt.text.entities import (
 
 @pytest.mark.parametrize(
     "word, want",
-    [("trees", "tree"), ("buses", "bus"), ("men", "man"), ("women", "woman"), ("bus", "bus"), ("glass", "glass"),
-     ("bushes", "bush"), ("boxes", "box"), ("bodies", "body"), ("suvs", "suv"), ("people", "people"), ("leaves", "leaf"),
-     ("houses", "house"), ("grass", "grass"), ("lens", "lens"), ("tree", "tree")],
+    [
+        ("trees", "tree"),
+        ("buses", "bus"),
+        ("men", "man"),
+        ("women", "woman"),
+        ("bus", "bus"),
+        ("glass", "glass"),
+        ("bushes", "bush"),
+        ("boxes", "box"),
+        ("bodies", "body"),
+        ("suvs", "suv"),
+        ("people", "people"),
+        ("leaves", "leaf"),
+        ("houses", "house"),
+        ("grass", "grass"),
+        ("lens", "lens"),
+        ("tree", "tree"),
+    ],
 )
 def test_singular(word, want):
     assert singular(word) == want
@@ -32,7 +47,11 @@ def test_normalize_entity():
 
 
 def test_dedupe_case_plural_spacing():
-    assert dedupe(["Car", "cars", "tree", "Trees", "street light", "streetlight", "street-lights", ""]) == ["car", "tree", "street light"]
+    assert dedupe(["Car", "cars", "tree", "Trees", "street light", "streetlight", "street-lights", ""]) == [
+        "car",
+        "tree",
+        "street light",
+    ]
 
 
 def test_merge_union_dedup_and_sources():
@@ -90,12 +109,14 @@ def test_spacy_on_real_captions(caption_table, spacy_extractor):
 
 
 def test_spacy_drops_pronouns_abstract_words_and_descriptions(spacy_extractor):
-    got = spacy_extractor.extract([
-        "It was a dark night; they saw him in the distance.",
-        "a view of the scene in the background at dusk",
-        "a silver car next to a brick house and a group of men",
-        "",
-    ])
+    got = spacy_extractor.extract(
+        [
+            "It was a dark night; they saw him in the distance.",
+            "a view of the scene in the background at dusk",
+            "a silver car next to a brick house and a group of men",
+            "",
+        ]
+    )
     assert got[0] == [] and got[1] == [] and got[3] == []
     assert got[2] == ["car", "house", "man"]
 

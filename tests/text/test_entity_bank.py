@@ -71,7 +71,10 @@ def test_load_rejects_non_banks(tmp_path):
     save_file({"vectors": torch.zeros(2, 3)}, tmp_path / "nometa.safetensors", metadata={"encoder": "minilm"})
     with pytest.raises(EGMTError, match="metadata lacks"):
         EntityBank.load(tmp_path / "nometa.safetensors")
-    save_file({"vectors": torch.zeros(2, 3)}, tmp_path / "short.safetensors",
-              metadata={"encoder": "minilm", "dim": "3", "strings": '["car"]'})
+    save_file(
+        {"vectors": torch.zeros(2, 3)},
+        tmp_path / "short.safetensors",
+        metadata={"encoder": "minilm", "dim": "3", "strings": '["car"]'},
+    )
     with pytest.raises(EGMTError, match="do not match 1 strings"):
         EntityBank.load(tmp_path / "short.safetensors")

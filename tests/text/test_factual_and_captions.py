@@ -103,7 +103,10 @@ def test_read_shipped_caption_files(captions_dir):
 
 def test_caption_file_errors_and_datasets(tmp_path):
     p = tmp_path / "c.jsonl"
-    rows = [{"dataset": "a", "name": "x", "ir": "ir x", "vi": "vi x"}, {"dataset": "b", "name": "x", "ir": "ir bx", "vi": "vi bx"}]
+    rows = [
+        {"dataset": "a", "name": "x", "ir": "ir x", "vi": "vi x"},
+        {"dataset": "b", "name": "x", "ir": "ir bx", "vi": "vi bx"},
+    ]
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert read_caption_file(p, "b")["x"] == PairCaptions("ir bx", "vi bx")
     with pytest.raises(EGMTError, match="no captions for dataset 'c'"):

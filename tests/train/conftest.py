@@ -34,10 +34,7 @@ def tiny_dataset(tmp_path_factory, data_dir) -> Path:
     vocab.save(ann / "vocabulary.json")
     write_annotations(
         ann / "tiny.jsonl",
-        [
-            PairAnnotation(n, "", "", e, [], e, vocab.labels(e))
-            for n, e in ENTITIES.items()
-        ],
+        [PairAnnotation(n, "", "", e, [], e, vocab.labels(e)) for n, e in ENTITIES.items()],
     )
 
     bank = EntityBank("random", 12)

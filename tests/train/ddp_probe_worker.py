@@ -27,7 +27,9 @@ trainer.dataset.__class__ = Recording
 trainer.fit()
 run_dir.mkdir(parents=True, exist_ok=True)
 save_file({k: v.detach().contiguous() for k, v in trainer.model.state_dict().items()}, str(run_dir / f"model{rank}.safetensors"))
-save_file({k: v.detach().contiguous() for k, v in trainer.criterion.state_dict().items()}, str(run_dir / f"loss{rank}.safetensors"))
+save_file(
+    {k: v.detach().contiguous() for k, v in trainer.criterion.state_dict().items()}, str(run_dir / f"loss{rank}.safetensors")
+)
 (run_dir / f"seen{rank}.json").write_text(json.dumps(seen))
 dist.barrier()
 trainer.close()

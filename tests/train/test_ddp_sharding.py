@@ -70,8 +70,17 @@ def ddp_run(synthetic_dataset, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("ddp")
     _config(synthetic_dataset, 2).save(tmp / "config.json")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(Path(__file__).with_name("ddp_probe_worker.py")), str(tmp / "config.json"), str(tmp / "run")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(Path(__file__).with_name("ddp_probe_worker.py")),
+        str(tmp / "config.json"),
+        str(tmp / "run"),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp / "run"

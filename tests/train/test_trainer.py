@@ -51,7 +51,11 @@ def test_training_writes_config_log_and_atomic_checkpoints(tiny_dataset, tiny_co
     final = train(tiny_config(tiny_dataset, max_steps=4, save_every=2), run)
     assert final == latest_checkpoint(run) == resolve_checkpoint(run)
     assert {p.name for p in final.iterdir()} >= {
-        "model.safetensors", "config.json", "vocabulary.json", "entity_bank.safetensors", "training_state.pt"
+        "model.safetensors",
+        "config.json",
+        "vocabulary.json",
+        "entity_bank.safetensors",
+        "training_state.pt",
     }
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no temp folder left
     saved = EGMTConfig.load(final / "config.json")
@@ -78,9 +82,32 @@ def test_entities_are_required_unless_text_is_off(tiny_dataset, tiny_config, tmp
 
 def test_cli_train_runs_and_resumes(tiny_dataset, tmp_path, capsys):
     run = tmp_path / "cli"
-    args = ["train", "--data", str(tiny_dataset), "--annotations", str(tiny_dataset / "annotations" / "tiny.jsonl"),
-            "-o", str(run), "--crop-size", "32", "--crop-stride", "24", "--batch-size", "2", "--channels", "8",
-            "--set", "model.window_size=8", "--set", "model.num_heads=2", "--max-steps", "2", "--log-every", "1", "--no-cgha"]
+    args = [
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--annotations",
+        str(tiny_dataset / "annotations" / "tiny.jsonl"),
+        "-o",
+        str(run),
+        "--crop-size",
+        "32",
+        "--crop-stride",
+        "24",
+        "--batch-size",
+        "2",
+        "--channels",
+        "8",
+        "--set",
+        "model.window_size=8",
+        "--set",
+        "model.num_heads=2",
+        "--max-steps",
+        "2",
+        "--log-every",
+        "1",
+        "--no-cgha",
+    ]
     assert cli_main(args) == 0
     assert EGMTConfig.load(run / "config.json").model.cgha is False
     assert cli_main(["train", "-o", str(run), "--resume", "--max-steps", "3"]) == 0
@@ -98,8 +125,17 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tiny_dataset, tiny_con
     cfg = tiny_config(tiny_dataset, max_steps=3, save_every=100, device="cpu")
     cfg.save(tmp_path / "config.json")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path / "config.json"), str(tmp_path / "run")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(Path(__file__).with_name("ddp_worker.py")),
+        str(tmp_path / "config.json"),
+        str(tmp_path / "run"),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     w0 = load_file(str(tmp_path / "run" / "rank0.safetensors"))

@@ -123,7 +123,9 @@ def test_validation_is_eligible_only_when_every_source_keeps_the_warm_targets(tm
     cfg.train.val_metrics = ["SSIM"]
     validator = Validator(cfg, None)
 
-    fixed = _fixed_fusion(cfg, {"max": torch.maximum, "average": lambda ir, vi: (ir + vi) / 2, "visible": lambda ir, vi: vi}[output])
+    fixed = _fixed_fusion(
+        cfg, {"max": torch.maximum, "average": lambda ir, vi: (ir + vi) / 2, "visible": lambda ir, vi: vi}[output]
+    )
     result = validator(fixed, torch.device("cpu"))
     assert result["source_retention"] == [pytest.approx(kept, abs=0.01)] * 2
     assert result["min_source_retention"] == pytest.approx(kept, abs=0.01)
