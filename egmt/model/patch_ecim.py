@@ -73,9 +73,10 @@ class PatchECIMBlock(LayoutBlock[PatchState]):
         uses_tokens = cfg.token_attention or use_cgha
         # M_t: one Linear per modality (eq. 1 and 4 index the weights by m), L_t -> D and back.
         self.embed = per_modality(lambda: nn.Linear(p * p * c, d)) if uses_tokens else None
-        # No bias on the way back: a token update of exactly zero adds exactly nothing.
         if cfg.token_unembed not in UNEMBEDS:
             raise ValueError(f"token_unembed must be one of {UNEMBEDS}, got {cfg.token_unembed!r}")
+        # The way back: p*p*C values per patch, or C per patch centre interpolated ("smooth").
+        # No bias: a token update of exactly zero adds exactly nothing.
         self.smooth = cfg.token_unembed == "smooth"
         width = c if self.smooth else p * p * c
         self.unembed = per_modality(lambda: nn.Linear(d, width, bias=False)) if uses_tokens else None
