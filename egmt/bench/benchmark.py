@@ -85,7 +85,7 @@ from egmt.bench.paper import PAPER_EFFICIENCY
 from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_description, profile
 from egmt.bench.provenance import REPO, Provenance, display_path, file_hash, git_commit
 from egmt.bench.results_file import TITLE, read_blocks, update_results
-from egmt.bench.retention import folder_retention, folder_seams
+from egmt.bench.retention import folder_checks
 from egmt.bench.steering import STEERING_SETS, measure_steering, steering_markdown
 from egmt.data.boxes import Box, read_boxes
 from egmt.data.pairs import Pair, find_pairs
@@ -328,8 +328,8 @@ def _fusion_blocks(r: _Run) -> dict[str, str]:
                 else f"EGMT's entities: from `{ann_file.name}` for {with_ann} of {total} pairs"
                 + (f", the others {free}." if with_ann < total else ".")
             )
-        kept = {m: folder_retention(ir_dir, vi_dir, f)[0] for m, f in fused_dirs.items()}
-        seams = {m: folder_seams(ir_dir, vi_dir, f) for m, f in fused_dirs.items()}
+        checks = {m: folder_checks(ir_dir, vi_dir, f) for m, f in fused_dirs.items()}
+        kept, seams = {m: c[0] for m, c in checks.items()}, {m: c[1] for m, c in checks.items()}
         blocks[f"fusion-{d}"] = fusion_markdown(
             d, summary, len(r.pairs[d]), note, work, peer_note=peer_note(o.peers, peers), retention=kept, seams=seams
         )

@@ -29,7 +29,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from egmt.bench.evaluate import EvaluationSummary
-from egmt.bench.evaluate import _read_image as read_grey_u8
+from egmt.bench.evaluate import read_grey_u8
 from egmt.bench.tables import markdown_table
 from egmt.errors import EGMTError
 from egmt.metrics import FUSION_METRICS

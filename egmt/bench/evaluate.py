@@ -26,21 +26,30 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 
 from egmt.bench.score_cache import ScoreCache, file_stamp
-from egmt.data.io import IMAGE_EXTENSIONS, read_image
+from egmt.data.io import IMAGE_EXTENSIONS, read_image, to_uint8
 from egmt.errors import EGMTError
 from egmt.files import PER_IMAGE_FILE, SUMMARY_CSV_FILE, SUMMARY_MD_FILE
 from egmt.metrics import compute_fusion_metrics, get_profile, resolve_metric_names, rgb2gray
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """An image as grey uint8 ``[H, W]``, as the metrics' references take it.
+def grey_u8(image: np.ndarray) -> np.ndarray:
+    """An image (floats in [0, 1] or uint8; grey or RGB) as the 8-bit grey image the metrics score:
+    rounded as :func:`egmt.data.io.write_image` stores it, RGB through MATLAB's ``rgb2gray``."""
+    u8 = to_uint8(image)
+    return rgb2gray(u8) if u8.ndim == 3 else u8
+
+
+def read_grey_u8(path: Path) -> np.ndarray:
+    """An image file as grey uint8 ``[H, W]``, as the metrics' references take it.
 
     Read by :func:`egmt.data.io.read_image` (EGMTError naming the file for unreadable or
     truncated files; alpha dropped); 8-bit values come back exactly, 16-bit ones are
     rounded to 8 bits, and RGB goes through MATLAB's ``rgb2gray``.
     """
-    u8 = np.rint(read_image(path) * 255.0).astype(np.uint8)
-    return rgb2gray(u8) if u8.ndim == 3 else u8
+    return grey_u8(read_image(path))
+
+
+_read_image = read_grey_u8  # the name the score cache and older code use
 
 
 def list_images(folder: Path, label: str, problems: list[str], ambiguous: set[str] | None = None) -> dict[str, Path]:

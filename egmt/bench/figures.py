@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from egmt.bench.evaluate import _read_image as read_grey_u8
+from egmt.bench.evaluate import read_grey_u8
 from egmt.data.pairs import Pair
 from egmt.errors import EGMTError
 from egmt.fileio import write_bytes_atomic

@@ -16,17 +16,26 @@ from egmt.metrics.retention import target_retention
 from egmt.metrics.seams import PATCH_PERIOD, seam_ratio
 
 
+def _grey_triples(ir_dir: Path, vi_dir: Path, fused_dir: Path, stems: set[str] | None = None):
+    """``(stem, ir, vi, fused)`` for the stems present in all three folders (only those in
+    ``stems`` when given), in name order; images read grey in [0, 1], as the metrics read them."""
+    problems: list[str] = []
+    irs, vis, fused = (list_images(d, label, problems) for d, label in ((ir_dir, "ir"), (vi_dir, "vi"), (fused_dir, "fused")))
+    for s in sorted(set(irs) & set(vis) & set(fused)):
+        if stems is None or s in stems:
+            yield s, grey(irs[s]), grey(vis[s]), grey(fused[s])
+
+
 def folder_retention(ir_dir: Path, vi_dir: Path, fused_dir: Path, stems: set[str] | None = None) -> tuple[float, int]:
     """``(retention, pairs used)`` over the stems present in all three folders (only those in
-    ``stems`` when given); images read grey, as the metrics read them."""
-    problems: list[str] = []
-    irs, vis, fused = (list_images(d, label, problems) for d, label in ((ir_dir, "ir"), (vi_dir, "vi"), (fused_dir, "fused")))
-    chosen = [s for s in sorted(set(irs) & set(vis) & set(fused)) if stems is None or s in stems]
-    return target_retention((grey(irs[s]), grey(vis[s]), grey(fused[s])) for s in chosen), len(chosen)
+    ``stems`` when given)."""
+    triples = [t[1:] for t in _grey_triples(ir_dir, vi_dir, fused_dir, stems)]
+    return target_retention(triples), len(triples)
 
 
-def folder_seams(ir_dir: Path, vi_dir: Path, fused_dir: Path, period: int = PATCH_PERIOD) -> dict[str, float]:
-    """``{stem: seam ratio}`` of every stem present in all three folders (images read grey)."""
-    problems: list[str] = []
-    irs, vis, fused = (list_images(d, label, problems) for d, label in ((ir_dir, "ir"), (vi_dir, "vi"), (fused_dir, "fused")))
-    return {s: seam_ratio(grey(irs[s]), grey(vis[s]), grey(fused[s]), period) for s in sorted(set(irs) & set(vis) & set(fused))}
+def folder_checks(ir_dir: Path, vi_dir: Path, fused_dir: Path, period: int = PATCH_PERIOD) -> tuple[float, dict[str, float]]:
+    """``(retention, {stem: seam ratio})`` of the stems present in all three folders, each triple
+    read once (the benchmark's "Targets kept" and "Seams" columns)."""
+    triples = list(_grey_triples(ir_dir, vi_dir, fused_dir))
+    seams = {s: seam_ratio(ir, vi, f, period) for s, ir, vi, f in triples}
+    return target_retention(t[1:] for t in triples), seams

@@ -29,26 +29,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from egmt.bench.entity_effect import SHUFFLE_SEED, derangement
-from egmt.bench.evaluate import _read_image as read_grey_u8
+from egmt.bench.evaluate import grey_u8, read_grey_u8
 from egmt.data.boxes import Box, box_mask
 from egmt.data.pairs import Pair
 from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
 from egmt.infer.heatmaps import entity_heatmaps
-from egmt.metrics import compute_fusion_metrics, rgb2gray
+from egmt.metrics import compute_fusion_metrics
 from egmt.text.labels import Vocabulary
 
 # The validation sets whose pairs have boxes (annotations/boxes-val.json): dataset -> split file.
 STEERING_SETS: dict[str, str] = {"roadscene": "splits/roadscene-val.txt", "m3svd": "splits/m3svd-val.txt"}
 CONTRASTS: tuple[str, ...] = ("tree", "road", "sky")  # the steering contrast: the first not boxed in the pair
 SCORE_METRICS: tuple[str, ...] = ("MI", "Qabf")
-
-
-def grey_u8(image: np.ndarray) -> np.ndarray:
-    """A fused image (floats in [0, 1], grey or RGB) as the 8-bit grey image the metrics score
-    (rounded like the PNG the fuser writes, RGB through MATLAB's rgb2gray)."""
-    u8 = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return rgb2gray(u8) if u8.ndim == 3 else u8
 
 
 def pointing_game(weights: np.ndarray, mask: np.ndarray) -> float:
@@ -90,7 +83,10 @@ def boxes_for_entities(entities: Sequence[str], boxes: Sequence[Box], vocabulary
 
 def contrast_for(boxed: set[str]) -> str:
     """The steering contrast of a pair whose boxes hold the classes ``boxed``."""
-    return next(c for c in CONTRASTS if c not in boxed)
+    contrast = next((c for c in CONTRASTS if c not in boxed), None)
+    if contrast is None:  # the pair is then listed as skipped, the run goes on
+        raise EGMTError(f"no steering contrast: {', '.join(CONTRASTS)} are all boxed")
+    return contrast
 
 
 @dataclass

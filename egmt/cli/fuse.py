@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
             raise EGMTError(f"{flag} {path}: no such file or folder")
     if ir.is_dir() != vi.is_dir():
         raise EGMTError(f"--ir {ir} and --vi {vi}: give two files or two folders")
-    single = out if is_video_input(ir) else pair_output(ir, out)  # a video, or one pair's PNG
+    video = is_video_input(ir)
+    single = out if video else pair_output(ir, out)  # a video, or one pair's PNG
     check_outputs(
         inputs={
             "--ir": ir,
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if rank is not None:
         args.device = rank_device(args.device, rank)
     job = FuseJob.from_args(args)
-    if is_video_input(ir):
+    if video:
         report = fuse_videos(job, ir, vi, out, args.split, args.video_ext, rank)
     elif ir.is_dir() and rank is not None:
         report = fuse_image_folders(job, ir, vi, out, args.split, rank)

@@ -30,7 +30,7 @@ CHECKPOINT_FILES = (CONFIG_FILE, BANK_FILE, VOCABULARY_FILE, VALIDATION_FILE)
 def export_checkpoint(checkpoint: str | Path, out: str | Path, opset: int | None = None, progress: bool = True) -> list[Path]:
     """``egmt export``: a checkpoint (or run) folder's graphs and :data:`CHECKPOINT_FILES`
     (those it has) in ``out``, each written atomically; returns the paths written."""
-    from egmt.fileio import atomic_path
+    from egmt.fileio import write_bytes_atomic
     from egmt.model import EGMT
     from egmt.model.export import OPSET, export_onnx
     from egmt.train.checkpoint import resolve_checkpoint
@@ -40,8 +40,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, opset: int | None
     written = export_onnx(EGMT.from_pretrained(folder), out, opset or OPSET, progress=progress)
     for name in CHECKPOINT_FILES:
         if (folder / name).is_file():
-            with atomic_path(out / name) as tmp:
-                tmp.write_bytes((folder / name).read_bytes())
+            write_bytes_atomic(out / name, (folder / name).read_bytes())
             written.append(out / name)
     return written
 

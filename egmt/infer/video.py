@@ -16,6 +16,7 @@ same for each source (:mod:`egmt.metrics.temporal`): a fused clip should not fli
 from __future__ import annotations
 
 import itertools
+import math
 import time
 import typing
 from collections.abc import Iterator
@@ -51,8 +52,11 @@ class ClipResult:
     change: dict[str, float] = field(default_factory=dict)  # mean |F_t - F_{t-1}|: fused, ir, vi
 
     @property
-    def stable(self) -> bool:
-        """The fused clip changes between frames no more than the livelier of its sources."""
+    def stable(self) -> bool | None:
+        """The fused clip changes between frames no more than the livelier of its sources (None for
+        a clip of one frame, where there is no change to compare)."""
+        if any(math.isnan(v) for v in self.change.values()):
+            return None
         return bool(self.change["fused"] <= max(self.change["ir"], self.change["vi"]))
 
     def describe(self) -> str:
@@ -165,12 +169,15 @@ def fuse_clip(job, ir: Path, vi: Path, out: Path, name: str | None = None) -> Cl
         time.perf_counter() - t0,
         {k: v.value for k, v in change.items()},
     )
+    # strict JSON: an undefined change (one frame) is null, not NaN
+    change_json = {k: None if math.isnan(v) else v for k, v in clip.change.items()}
     write_json_atomic(
         stability_path(out),
         {
             "ir": str(ir),
             "vi": str(vi),
             **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(clip).items()},
+            "change": change_json,
             "no_more_than_sources": clip.stable,
             "metric": "mean |F_t - F_{t-1}| of the grey frames, grey levels 0..255",
         },

@@ -263,16 +263,21 @@ def _ssim_vifb(x: np.ndarray, f: np.ndarray, f_stats: tuple[np.ndarray, np.ndarr
     return float(smap.mean())
 
 
+def _ssim_per_source(ir, vi, fused) -> tuple[float, float]:
+    """``(SSIM(A, F), SSIM(B, F))`` with VIFB's SSIM; F's local statistics computed once."""
+    a, b, f = prepare(ir, vi, fused, min_size=11)
+    g = gaussian_1d(11, 1.5)
+    f_stats = (filter_valid(f, g), filter_valid(f * f, g))
+    return _ssim_vifb(a, f, f_stats), _ssim_vifb(b, f, f_stats)
+
+
 def ssim(ir, vi, fused, summed: bool = False) -> float:
     """SSIM = (SSIM(A, F) + SSIM(B, F)) / 2 with VIFB's SSIM (Gaussian 11x11, sigma 1.5,
     'valid' map, C1 = (0.01*255)^2, C2 = (0.03*255)^2, plain mean).
 
     ``summed=True`` gives the sum SSIM(A, F) + SSIM(B, F) that VIFB reports (key SSIM_sum_vifb).
     Neither MATLAB's built-in ``ssim`` nor scikit-image's, which give other numbers."""
-    a, b, f = prepare(ir, vi, fused, min_size=11)
-    g = gaussian_1d(11, 1.5)
-    f_stats = (filter_valid(f, g), filter_valid(f * f, g))
-    total = _ssim_vifb(a, f, f_stats) + _ssim_vifb(b, f, f_stats)
+    total = sum(_ssim_per_source(ir, vi, fused))
     return total if summed else total / 2
 
 
@@ -280,10 +285,7 @@ def ssim_min(ir, vi, fused) -> float:
     """SSIM_min = min(SSIM(A, F), SSIM(B, F)) with the same SSIM as :func:`ssim`: how much of the
     *less* kept source's structure survives. Copying one source scores SSIM(A, B); egmt's own
     measure of balance (no reference toolbox has it), built on the reference-tested SSIM."""
-    a, b, f = prepare(ir, vi, fused, min_size=11)
-    g = gaussian_1d(11, 1.5)
-    f_stats = (filter_valid(f, g), filter_valid(f * f, g))
-    return min(_ssim_vifb(a, f, f_stats), _ssim_vifb(b, f, f_stats))
+    return min(_ssim_per_source(ir, vi, fused))
 
 
 def ssim_sum_vifb(ir, vi, fused) -> float:

@@ -21,17 +21,16 @@ import numpy as np
 from PIL import Image
 
 from egmt.data.io import IMAGE_EXTENSIONS, read_image, write_image
-from egmt.data.pairs import MODALITIES
+from egmt.data.pairs import MIN_FUSION_SIZE, MODALITIES
 from egmt.errors import EGMTError
 from egmt.infer.entities import parse_entity_list
 from egmt.infer.fuser import EGMTFuser
 from egmt.infer.heatmaps import entity_heatmaps, overlays
-from egmt.metrics.seams import PATCH_PERIOD
 from egmt.serve.scores import quick_scores
 
 #: Smallest side accepted: one 16x16 patch (below it the network's windows, the seam ratio
 #: and the spatial metrics have nothing to work on).
-MIN_SIDE = PATCH_PERIOD
+MIN_SIDE = MIN_FUSION_SIZE
 #: Largest image accepted by default, in pixels (a 2-Mpixel pair takes seconds on a CPU).
 MAX_PIXELS = 4_000_000
 
@@ -141,7 +140,7 @@ class DemoPipeline:
                 height=ir_img.shape[0],
                 entities=list(result.entities),
                 entity_source=result.entity_source,
-                scores=quick_scores(ir_img, vi_img, read_image(folder / "fused.png")),
+                scores=quick_scores(ir_img, vi_img, result.image),  # rounded as fused.png stores it
                 heatmap_note=note,
                 seconds=seconds,
             )

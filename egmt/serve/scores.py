@@ -12,19 +12,13 @@ import math
 
 import numpy as np
 
-from egmt.metrics import compute_fusion_metrics, rgb2gray
+from egmt.bench.evaluate import grey_u8
+from egmt.metrics import compute_fusion_metrics
 from egmt.metrics.retention import target_retention
 from egmt.metrics.seams import seam_ratio
 
 #: Metrics from :func:`compute_fusion_metrics`, in the order the page lists them.
 FAST_METRICS = ("EN", "SD", "SF", "MI")
-
-
-def grey_u8(image: np.ndarray) -> np.ndarray:
-    """``[H, W]`` / ``[H, W, 3]`` float in [0, 1] -> grey uint8 ``[H, W]`` (8-bit values, then
-    MATLAB's rgb2gray, as :mod:`egmt.bench.evaluate` reads an image file)."""
-    u8 = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return rgb2gray(u8) if u8.ndim == 3 else u8
 
 
 def quick_scores(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> dict[str, float]:

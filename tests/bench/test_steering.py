@@ -12,6 +12,8 @@ from PIL import Image
 from egmt.bench import benchmark as bench
 from egmt.bench.entity_effect import ConditionEntities, derangement
 from egmt.bench.steering import (
+    CONTRASTS,
+    contrast_for,
     grey_u8,
     measure_pair_entities,
     pointing_game,
@@ -190,3 +192,10 @@ def test_cli_heatmap_draws_boxes_and_prints_the_pointing_game(tiny_root, tiny_ch
     assert (
         np.asarray(Image.open(tmp_path / "a" / "01_tree.png")) == np.asarray(Image.open(tmp_path / "b" / "01_tree.png"))
     ).all()
+
+
+def test_the_steering_contrast_is_the_first_unboxed_class_and_none_left_is_a_one_line_error():
+    assert contrast_for(set()) == CONTRASTS[0]
+    assert contrast_for({CONTRASTS[0]}) == CONTRASTS[1]
+    with pytest.raises(EGMTError, match="all boxed"):  # a skipped pair, not a StopIteration ending the run
+        contrast_for(set(CONTRASTS))

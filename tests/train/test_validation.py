@@ -134,6 +134,11 @@ def test_validation_is_eligible_only_when_every_source_keeps_the_warm_targets(tm
     assert validator(fixed, torch.device("cpu"))["eligible"] is True
     validator.min_retention = 0.5
     assert validator.is_eligible([0.7, math.nan]) and not validator.is_eligible([0.7, 0.49])
+    # the seam floor (val_max_seam = 1.03), beside it: any source above it bars the validation
+    assert validator.is_eligible([0.7, 0.7], [1.0, math.nan]) and not validator.is_eligible([0.7, 0.7], [1.0, 1.2])
+    validator.max_seam = None
+    assert validator.is_eligible([0.7, 0.7], [1.0, 1.2])
+    validator.max_seam = 1.03
     refs = validator.reference_scores()  # the same rule for fusions without a network
     assert refs["average"]["score"] == pytest.approx(1.0) and refs["average"]["eligible"]
     assert not refs["copy visible"]["eligible"] and refs["max(IR, VI)"]["source_retention"] == [pytest.approx(1.0)] * 2
