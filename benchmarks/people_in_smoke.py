@@ -33,18 +33,12 @@ from egmt.baselines import get_baseline
 from egmt.bench.figures import grey
 from egmt.fileio import write_text_atomic
 from egmt.infer.fuser import EGMTFuser
+from egmt.metrics.retention import box_correlation
 from egmt.metrics.seams import seam_ratio
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "m3svd"
 BOXES = REPO / "annotations" / "boxes-m3svd-0117_1605.json"
-
-
-def box_correlation(ir: np.ndarray, fused: np.ndarray, box: list[int]) -> float:
-    """Pearson correlation of ``fused`` with ``ir`` inside ``box`` = [x0, y0, x1, y1] (half-open)."""
-    x0, y0, x1, y1 = box
-    a, b = ir[y0:y1, x0:x1].astype(np.float64).ravel(), fused[y0:y1, x0:x1].astype(np.float64).ravel()
-    return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:

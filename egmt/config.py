@@ -28,7 +28,7 @@ SsimForm = Literal["sum", "grad_weighted"]
 LrSchedule = Literal["constant", "cosine"]
 TokenUnembed = Literal["patch", "smooth"]
 ChannelScope = Literal["window", "image"]
-IntensityTarget = Literal["max", "base_detail"]
+IntensityTarget = Literal["max", "base_detail", "contrast"]
 IntensityBase = Literal["max", "mean"]
 
 from egmt.errors import EGMTError
@@ -173,6 +173,18 @@ class LossConfig:
     # for bright smoke over a cooler person); "mean" = the mean of the two bases (balanced brightness; the
     # detail term still keeps each source's stronger structure, small warm targets included).
     intensity_base: IntensityBase = "max"
+    # "contrast": max(I_ir, I_vi) blended towards the infrared where the infrared has the stronger
+    # local contrast: target = w I_ir + (1 - w) max(I_ir, I_vi), w = c_ir^p / (c_ir^p + c_vi^p),
+    # c the local standard deviation (Gaussian window, sigma intensity_sigma), p intensity_power,
+    # w smoothed by the same Gaussian. A person in smoke (infrared structure, a bright but flat
+    # visible image) is then asked for as the infrared shows it, not as the smoke's brightness.
+    intensity_power: float = 4.0
+    # Shuffled-entity negatives (issue 17): with weight entity_negative > 0, each training batch is
+    # decoded a second time with another sample's entities (the batch rolled by one), and
+    # relu(L_fus(own) - L_fus(shuffled) + entity_margin) is added: the pair's own entities must give
+    # the better fusion. 0: off (the paper).
+    entity_negative: float = 0.0
+    entity_margin: float = 0.05
 
 
 @dataclass
@@ -216,6 +228,11 @@ class TrainConfig:
     # ... and have a mean seam ratio (egmt.metrics.seams: 1 = no patch grid beyond the sources')
     # of at most this on every validation source: a patch mosaic is never the best. None: no floor.
     val_max_seam: float | None = 1.03
+    # Hand-drawn boxes of the validation pairs (a box file, egmt.data.boxes; never used for training):
+    # validation logs the fused image's IR correlation inside the person boxes ("person_ir": do people
+    # plain in the infrared stay plain?), and with val_min_person_ir the best checkpoint must reach it.
+    val_boxes: str | None = None
+    val_min_person_ir: float | None = None
 
 
 @dataclass

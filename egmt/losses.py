@@ -8,6 +8,7 @@ from kornia.
 
 from __future__ import annotations
 
+import functools
 import math
 import typing
 
@@ -85,22 +86,52 @@ def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: Los
     ``"base_detail"`` = mean |G*F - max(G*I_ir, G*I_vi)| + mean |D(F) - maxabs(D(I_ir), D(I_vi))|,
     G a Gaussian blur of sigma ``intensity_sigma`` (reflected borders), D(x) = x - G*x, maxabs
     taking per pixel the detail of larger magnitude; ``intensity_base="mean"`` asks for the mean of
-    the two bases instead of the brighter. ``[B, 1, H, W]`` each -> scalar."""
+    the two bases instead of the brighter; ``"contrast"`` = mean |F - contrast_target(I_ir, I_vi)|
+    (:func:`contrast_target`). ``[B, 1, H, W]`` each -> scalar."""
     if cfg.intensity_target == "max":
         return F.l1_loss(fused, torch.maximum(ir, vi))
+    if cfg.intensity_target == "contrast":
+        return F.l1_loss(fused, contrast_target(ir, vi, cfg.intensity_sigma, cfg.intensity_power))
     if cfg.intensity_target != "base_detail":
         raise EGMTError(f"loss.intensity_target: unknown {cfg.intensity_target!r} (one of {', '.join(INTENSITY_TARGETS)})")
-    sigma = float(cfg.intensity_sigma)
-    size = 2 * int(math.ceil(3 * sigma)) + 1
-
-    def base(x: torch.Tensor) -> torch.Tensor:
-        return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")
-
+    base = functools.partial(_gaussian, sigma=float(cfg.intensity_sigma))
     b_f, b_ir, b_vi = base(fused), base(ir), base(vi)
     d_ir, d_vi = ir - b_ir, vi - b_vi
     detail = torch.where(d_ir.abs() >= d_vi.abs(), d_ir, d_vi)
     target = torch.maximum(b_ir, b_vi) if cfg.intensity_base == "max" else (b_ir + b_vi) / 2
     return F.l1_loss(b_f, target) + F.l1_loss(fused - b_f, detail)
+
+
+def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of ``x [B, C, H, W]`` (kernel 2*ceil(3 sigma)+1, reflected borders)."""
+    size = 2 * int(math.ceil(3 * sigma)) + 1
+    return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")
+
+
+def contrast_target(ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: float = 4.0) -> torch.Tensor:
+    """The ``"contrast"`` intensity target: ``w I_ir + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``.
+
+    ``w = G*(c_ir^p / (c_ir^p + c_vi^p))``, ``c`` the local standard deviation of each source in a
+    Gaussian window of ``sigma``, ``p = power``: near 1 where only the infrared has structure (a
+    person in bright, flat smoke), near 0 where only the visible image has, and the paper's
+    max(I_ir, I_vi) in between. Where neither source has contrast, w = 1/2. No gradient flows
+    into the sources.
+    """
+    with torch.no_grad():
+        c = []
+        for x in (ir, vi):
+            mean = _gaussian(x, sigma)
+            c.append((_gaussian(x * x, sigma) - mean * mean).clamp_min(0).sqrt() ** power)
+        tiny = torch.finfo(ir.dtype).tiny
+        w = _gaussian((c[0] + tiny) / (c[0] + c[1] + 2 * tiny), sigma).clamp(0, 1)
+        return w * ir + (1 - w) * torch.maximum(ir, vi)
+
+
+def entity_negative(own: torch.Tensor, shuffled: torch.Tensor, margin: float) -> torch.Tensor:
+    """Shuffled-entity negative (``loss.entity_negative``): ``relu(own - shuffled + margin)``, the
+    fusion loss with the pair's own entities against the same pairs fused with another pair's
+    entities (scalars): zero once the own entities give a fusion loss lower by ``margin``."""
+    return F.relu(own - shuffled + margin)
 
 
 def _ssim(a: torch.Tensor, b: torch.Tensor, window: int, per_sample: bool = False) -> torch.Tensor:

@@ -102,3 +102,38 @@ def test_base_detail_target_keeps_a_cool_person_in_bright_smoke():
     assert mean(with_person, ir, vi)["int"] < mean(vi, ir, vi)["int"]
     same = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1))
     assert float(split(same, same, same)["int"]) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_contrast_target_asks_for_the_person_in_bright_smoke_and_the_max_elsewhere():
+    """The "contrast" target: the infrared where only it has structure (a person in flat smoke),
+    max(IR, VI) where both have alike contrast, and no cost for fusing a source with itself."""
+    from egmt.losses import contrast_target
+
+    ir, vi = _person_in_smoke()
+    target = contrast_target(ir, vi, sigma=4.0, power=4.0)
+    person = (slice(None), slice(None), slice(26, 38), slice(28, 36))
+    assert torch.allclose(target[person], ir[person], atol=0.01)  # the person as the IR shows it
+    assert float(target[person].mean()) < 0.3 < float(vi[person].mean())  # not the smoke's brightness
+    plain = FusionLoss(LossConfig(intensity_target="contrast", intensity_sigma=4.0))
+    assert plain(ir, ir, vi)["int"] < plain(vi, ir, vi)["int"]  # the IR is the better fusion here
+    # equal local contrast in both: w = 1/2, the target halfway between the IR and the max
+    g = torch.Generator().manual_seed(2)
+    texture = torch.rand(1, 1, 48, 48, generator=g) * 0.2
+    bright, dark = texture + 0.6, texture + 0.1
+    mid = contrast_target(dark, bright, sigma=3.0)
+    assert torch.allclose(mid, (dark + bright) / 2, atol=1e-4)
+    # a source fused with itself costs nothing, and no gradient reaches the sources
+    assert float(plain(bright, bright, bright)["int"]) == pytest.approx(0.0, abs=1e-6)
+    src = bright.clone().requires_grad_(True)
+    assert not contrast_target(src, dark).requires_grad
+
+
+def test_entity_negative_is_zero_once_the_own_entities_win_by_the_margin():
+    from egmt.losses import entity_negative
+
+    own, shuffled = torch.tensor(1.0, requires_grad=True), torch.tensor(1.2, requires_grad=True)
+    assert entity_negative(own, shuffled, margin=0.1).item() == 0.0
+    loss = entity_negative(own, shuffled, margin=0.5)
+    assert loss.item() == pytest.approx(0.3)
+    loss.backward()
+    assert float(own.grad) == 1.0 and float(shuffled.grad) == -1.0  # lowers own, raises shuffled

@@ -52,6 +52,8 @@ TABLE_COLUMNS = (
     "target_retention",
     "min_source_retention",
     "max_source_seam",
+    "person_ir",
+    "entity_effect",
     "cls_map",
     "cls_prior_map",
 )
@@ -189,6 +191,7 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
                 "sheets": {},
                 "floor": run.config.train.val_min_retention,
                 "seam_floor": run.config.train.val_max_seam,
+                "person_floor": run.config.train.val_min_person_ir,
             },
         )
         if not rows:
@@ -211,14 +214,19 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
 
 def below_floor(entry: dict) -> bool:
     """Whether any seed of a recipe, at the budget, keeps on its worst validation source less than
-    its runs' ``train.val_min_retention`` of the warm targets, or has there a mean seam ratio above
-    ``train.val_max_seam``: such a recipe hides warm targets or draws a patch mosaic (a seed that
-    does is not excused by one that does not) and ranks after the rest."""
-    floor, seam_floor = entry.get("floor"), entry.get("seam_floor")
-    kept = [s.get("min_source_retention", math.nan) for s in entry["seeds"].values()]
-    seams = [s.get("max_source_seam", math.nan) for s in entry["seeds"].values()]
-    return (floor is not None and any(not math.isnan(k) and k < floor for k in kept)) or (
-        seam_floor is not None and any(not math.isnan(v) and v > seam_floor for v in seams)
+    its runs' ``train.val_min_retention`` of the warm targets, has there a mean seam ratio above
+    ``train.val_max_seam``, or an IR correlation in the person boxes below
+    ``train.val_min_person_ir``: such a recipe hides warm targets or people, or draws a patch
+    mosaic (a seed that does is not excused by one that does not) and ranks after the rest."""
+    floors = (
+        ("min_source_retention", entry.get("floor"), lambda v, f: v < f),
+        ("max_source_seam", entry.get("seam_floor"), lambda v, f: v > f),
+        ("person_ir", entry.get("person_floor"), lambda v, f: v < f),
+    )
+    return any(
+        floor is not None and not math.isnan(value) and fails(value, floor)
+        for column, floor, fails in floors
+        for value in (s.get(column, math.nan) for s in entry["seeds"].values())
     )
 
 
@@ -294,8 +302,11 @@ def study_markdown(
         "logged show –); min_source_retention: the same on the worst validation source (RoadScene or M3SVD). "
         "max_source_seam: the mean seam ratio of the worst validation source (egmt.metrics.seams; 1 = no "
         "patch grid beyond the sources'). A recipe with a seed whose min_source_retention is below the runs' "
-        "train.val_min_retention, or whose max_source_seam is above train.val_max_seam (the floors the best "
-        "checkpoint must meet), is marked *below floor* and ranked after the others. Sheets: IR | VIS | fused "
+        "train.val_min_retention, whose max_source_seam is above train.val_max_seam, or whose person_ir is below "
+        "train.val_min_person_ir (the floors the best checkpoint must meet) is marked *below floor* and ranked "
+        "after the others. person_ir: the fused image's correlation with the IR inside the hand-drawn person "
+        "boxes of the validation crops (annotations/boxes-val.json; do people plain in the IR stay plain?). "
+        "entity_effect: mean |output with own entities - output with the next pair's entities|, grey levels. Sheets: IR | VIS | fused "
         "of six validation crops at the budget, per seed. "
         + (
             "Rows in italics: fusions without a network on the same crops, scored by the same rule; the score "

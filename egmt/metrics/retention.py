@@ -37,3 +37,18 @@ def target_retention(triples: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]
         a, b = hot_target_sums(ir, vi, fused, hot_percent)
         kept, excess = kept + a, excess + b
     return kept / excess if excess > 0 else float("nan")
+
+
+def box_correlation(ir: np.ndarray, fused: np.ndarray, box: tuple[int, int, int, int] | list[int]) -> float:
+    """Pearson correlation of ``fused`` with ``ir`` (``[H, W]`` each) inside ``box`` = (x0, y0, x1, y1),
+    half-open: 1 = the target's infrared appearance kept up to contrast and offset, ~0 = replaced
+    (a person hidden behind the visible image's smoke). NaN where either is constant in the box.
+
+    A person need not be among the hottest pixels (:func:`target_retention` cannot see a cool
+    person in bright smoke); with hand-drawn person boxes this says whether they stay plain."""
+    x0, y0, x1, y1 = box
+    a = np.asarray(ir, dtype=np.float64)[y0:y1, x0:x1].ravel()
+    b = np.asarray(fused, dtype=np.float64)[y0:y1, x0:x1].ravel()
+    if a.size < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])

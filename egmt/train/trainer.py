@@ -36,7 +36,7 @@ from egmt.files import (
     VALIDATION_LOG_FILE,
     VOCABULARY_FILE,
 )
-from egmt.losses import MultiTaskLoss
+from egmt.losses import MultiTaskLoss, entity_negative
 from egmt.model import EGMT
 from egmt.text.features import EntityFeatures
 from egmt.train.checkpoint import (
@@ -65,11 +65,17 @@ LOG_COLUMNS = [
     "cls",
     "lambda_fus",
     "lambda_cls",
+    "entity_neg",
 ]
 
 
 class TrainStep(nn.Module):
-    """The network and its loss as one module, so DDP also syncs the learnable task weights."""
+    """The network and its loss as one module, so DDP also syncs the learnable task weights.
+
+    With ``loss.entity_negative > 0`` the batch is decoded a second time with another sample's
+    entities (the batch rolled by one; the entity-free first stage is shared), and the
+    shuffled-entity negative (:func:`egmt.losses.entity_negative`) over the samples that have
+    entities in both passes is added to the total as ``entity_neg``."""
 
     def __init__(self, model: EGMT, criterion: MultiTaskLoss):
         super().__init__()
@@ -77,8 +83,22 @@ class TrainStep(nn.Module):
         self.criterion = criterion
 
     def forward(self, ir, vi, entities=None, entity_mask=None, labels=None) -> dict[str, torch.Tensor]:
-        out = self.model(ir, vi, entities=entities, entity_mask=entity_mask)
-        return self.criterion(out.fused, ir, vi, logits=out.logits, labels=labels)
+        encoded = self.model.encode(ir, vi)
+        out = self.model.decode(encoded, entities, entity_mask)
+        terms = self.criterion(out.fused, ir, vi, logits=out.logits, labels=labels)
+        cfg = self.criterion.cfg
+        terms["entity_neg"] = ir.new_zeros(())
+        if cfg.entity_negative > 0 and entities is not None and ir.shape[0] > 1:
+            mask = entity_mask if entity_mask is not None else entities.new_ones(entities.shape[:2], dtype=torch.bool)
+            other = torch.roll(torch.arange(ir.shape[0], device=ir.device), 1)
+            both = mask.any(dim=1) & mask[other].any(dim=1)
+            if both.any():
+                shuffled = self.model.decode(encoded, entities[other], mask[other], classify=False).fused
+                own_loss = self.criterion.fusion(out.fused[both], ir[both], vi[both])["fusion"]
+                shuffled_loss = self.criterion.fusion(shuffled[both], ir[both], vi[both])["fusion"]
+                terms["entity_neg"] = entity_negative(own_loss, shuffled_loss, cfg.entity_margin)
+                terms["total"] = terms["total"] + cfg.entity_negative * terms["entity_neg"]
+        return terms
 
 
 def annotation_files(config: EGMTConfig) -> list[str]:
@@ -439,6 +459,8 @@ class _ValidationLogger:
             "target_retention",
             "min_source_retention",
             "max_source_seam",
+            "person_ir",
+            "entity_effect",
             "eligible",
             "cls_map",
             "cls_prior_map",
@@ -453,6 +475,8 @@ class _ValidationLogger:
             "target_retention": repr(result.get("target_retention", math.nan)),
             "min_source_retention": repr(result.get("min_source_retention", math.nan)),
             "max_source_seam": repr(result.get("max_source_seam", math.nan)),
+            "person_ir": repr(result.get("person_ir", math.nan)),
+            "entity_effect": repr(result.get("entity_effect", math.nan)),
             "eligible": int(result.get("eligible", True)),
             **{k: repr(v) for k, v in result["fusion"].items()},
         }

@@ -21,9 +21,15 @@ The best checkpoint of a run is the one with the highest score among the **eligi
 validations: those where every validation source keeps at least ``train.val_min_retention`` of
 the infrared's warm targets (``egmt.metrics.retention``; 0.5 is what plain averaging keeps) and
 whose mean seam ratio (``egmt.metrics.seams``, period = the window size) is at most
-``train.val_max_seam`` on every source (no patch mosaic). A source with no warm targets
-(retention NaN) does not count against a validation. Fusions without a network, scored by the
+``train.val_max_seam`` on every source (no patch mosaic), and, with hand-drawn boxes
+(``train.val_boxes``), whose fused image keeps the infrared's people: the mean Pearson correlation
+with the infrared inside the person boxes (``person_ir``, boxes moved into the crops) at least
+``train.val_min_person_ir``. A source with no warm targets (retention NaN), or no boxes, does not
+count against a validation. Fusions without a network, scored by the
 same rule (``REFERENCE_FUSIONS``), say what copying or selecting would get.
+
+Whether entities steer: ``entity_effect`` is the mean |difference| in grey levels between the
+output with the pair's own entities and with the next validation pair's entities.
 
 Classification is scored caption-free (no entities, as at inference without captions,
 since the pseudo-labels are made from the entities): macro mAP of the sigmoid scores,
@@ -39,18 +45,20 @@ import numpy as np
 import torch
 
 from egmt.config import EGMTConfig
+from egmt.data.boxes import Box, read_boxes
 from egmt.data.pairs import find_pairs, load_pair
 from egmt.errors import EGMTError
 from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names
 from egmt.metrics.classification import classification_metrics
-from egmt.metrics.retention import target_retention
+from egmt.metrics.retention import box_correlation, target_retention
 from egmt.metrics.seams import seam_ratio
 from egmt.text.features import EntityFeatures
 
 RULE = (
     "score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
     "mean(model) / mean(average fusion) on the validation crops; best = highest score among validations "
-    "whose every source keeps >= val_min_retention of the warm targets and has a mean seam ratio <= val_max_seam"
+    "whose every source keeps >= val_min_retention of the warm targets and has a mean seam ratio <= val_max_seam, "
+    "and whose IR correlation in the person boxes is >= val_min_person_ir"
 )
 
 
@@ -81,15 +89,34 @@ class _ValPair:
     source: int  # index into data.val_sources
     ir: torch.Tensor  # [1, h, w] in [0, 1]
     vi: torch.Tensor
+    persons: list[tuple[int, int, int, int]]  # person boxes (train.val_boxes) in crop pixels, half-open
+
+
+def _crop_window(h: int, w: int, size: int) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of the central ``size`` square of an ``h x w`` image
+    (the whole image when ``size`` <= 0; a side smaller than ``size`` is kept whole)."""
+    if size <= 0:
+        return 0, 0, h, w
+    ch, cw = min(size, h), min(size, w)
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
 
 
 def _center_crop(y: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = y.shape[-2:]
-    if size <= 0:
-        return y
-    ch, cw = min(size, h), min(size, w)
-    top, left = (h - ch) // 2, (w - cw) // 2
+    top, left, ch, cw = _crop_window(*y.shape[-2:], size)
     return y[..., top : top + ch, left : left + cw].contiguous()
+
+
+def _boxes_in_crop(boxes: list[Box], window: tuple[int, int, int, int], min_side: int = 8) -> list[tuple[int, int, int, int]]:
+    """Person boxes moved into the crop ``window`` = (top, left, h, w): those with at least half
+    their area inside it, clipped to it, each side at least ``min_side`` pixels."""
+    top, left, h, w = window
+    kept = []
+    for b in boxes:
+        x0, y0 = max(b.x0 - left, 0), max(b.y0 - top, 0)
+        x1, y1 = min(b.x1 - left, w), min(b.y1 - top, h)
+        if b.entity == "person" and x1 - x0 >= min_side and y1 - y0 >= min_side and 2 * (x1 - x0) * (y1 - y0) >= b.area():
+            kept.append((x0, y0, x1, y1))
+    return kept
 
 
 def _nanmean(values: list[float]) -> float:
@@ -121,12 +148,16 @@ class Validator:
         self.min_retention = config.train.val_min_retention
         self.max_seam = config.train.val_max_seam
         self.period = config.model.window_size
+        self.min_person_ir = config.train.val_min_person_ir
+        boxes = read_boxes(config.train.val_boxes) if config.train.val_boxes else {}
         self.pairs: list[_ValPair] = []
         crop = config.train.val_crop
         for i, source in enumerate(config.data.val_sources):
             for pair in find_pairs(source.root, source.split):
                 loaded = load_pair(pair)
-                self.pairs.append(_ValPair(pair.name, i, _center_crop(loaded.ir, crop), _center_crop(loaded.vi, crop)))
+                window = _crop_window(*loaded.ir.shape[-2:], crop)
+                persons = _boxes_in_crop(boxes.get(pair.name, []), window)
+                self.pairs.append(_ValPair(pair.name, i, _center_crop(loaded.ir, crop), _center_crop(loaded.vi, crop), persons))
         self.num_sources = len(config.data.val_sources)
         self.baseline = self._fusion_means([(p.ir + p.vi) / 2 for p in self.pairs])
 
@@ -144,16 +175,22 @@ class Validator:
         "eligible": bool, "classification": {...}}``."""
         was_training = model.training
         model.eval()
-        fused, probs, labels = [], [], []
+        fused, probs, labels, moved = [], [], [], []
+        steer = self.features is not None and model.config.text_interaction and len(self.pairs) > 1
         try:
-            for p in self.pairs:
-                # The entity-free part of the pass is computed once and serves both decodes.
+            for k, p in enumerate(self.pairs):
+                # The entity-free part of the pass is computed once and serves every decode.
                 encoded = model.encode(p.ir[None].to(device), p.vi[None].to(device))
                 entities = mask = None
                 if self.features is not None:
                     e, m, y = self.features.batch([p.name])
                     entities, mask = e.to(device), m.to(device)
                 fused.append(model.decode(encoded, entities, mask, classify=False).fused[0].float().cpu())
+                if steer and mask is not None and mask.any():
+                    # own vs another pair's entities (the next pair's: a fixed, content-blind shuffle)
+                    e2, m2, _ = self.features.batch([self.pairs[(k + 1) % len(self.pairs)].name])
+                    other = model.decode(encoded, e2.to(device), m2.to(device), classify=False).fused[0].float().cpu()
+                    moved.append(float((fused[-1] - other).abs().mean()) * 255.0)
                 if self.features is not None and model.config.multi_task:
                     logits = model.decode(encoded, fuse=False).logits  # caption-free: no entities
                     probs.append(torch.sigmoid(logits[0]).float().cpu())
@@ -162,6 +199,8 @@ class Validator:
             model.train(was_training)
         self.last_fused = fused
         result = {"pairs": len(self.pairs), **self.summarize(fused)}
+        # mean |own - shuffled| output difference in grey levels (issue 17's "≥ 1 grey level")
+        result["entity_effect"] = float(np.mean(moved)) if moved else math.nan
         if probs:
             result["classification"] = self._classification(torch.stack(probs), torch.stack(labels))
         return result
@@ -175,6 +214,7 @@ class Validator:
         seams = [seam_ratio(*t, period=self.period) for t in triples]
         source_seam = [_nanmean([s for p, s in zip(self.pairs, seams) if p.source == i]) for i in range(self.num_sources)]
         worst = int(np.nanargmax(seams)) if not all(math.isnan(s) for s in seams) else None
+        person_ir = _nanmean([box_correlation(ir, f, b) for p, (ir, _, f) in zip(self.pairs, triples) for b in p.persons])
         return {
             "fusion": means,
             "baseline_average": self.baseline,
@@ -190,7 +230,10 @@ class Validator:
             "max_source_seam": max((s for s in source_seam if not math.isnan(s)), default=math.nan),
             "worst_seam": {"pair": self.pairs[worst].name, "seam": seams[worst]} if worst is not None else None,
             "max_seam": self.max_seam,
-            "eligible": self.is_eligible(per_source, source_seam),
+            "person_ir": person_ir,  # IR correlation inside the person boxes (NaN: no boxes)
+            "person_boxes": sum(len(p.persons) for p in self.pairs),
+            "min_person_ir": self.min_person_ir,
+            "eligible": self.is_eligible(per_source, source_seam, person_ir),
         }
 
     def _group(self, means: dict[str, float], names: list[str]) -> float:
@@ -212,13 +255,17 @@ class Validator:
         need no network, so a model's score can be read against copying a source."""
         return {name: self.summarize([fuse(p.ir, p.vi) for p in self.pairs]) for name, fuse in REFERENCE_FUSIONS.items()}
 
-    def is_eligible(self, source_retention: list[float], source_seam: list[float] | None = None) -> bool:
-        """Whether every source keeps at least ``val_min_retention`` and has a mean seam ratio of at
-        most ``val_max_seam`` (None: no such floor; NaN: a source where it is undefined, e.g.
-        no warm targets, not held against the validation)."""
+    def is_eligible(
+        self, source_retention: list[float], source_seam: list[float] | None = None, person_ir: float = math.nan
+    ) -> bool:
+        """Whether every source keeps at least ``val_min_retention``, has a mean seam ratio of at
+        most ``val_max_seam``, and the person boxes an IR correlation of at least
+        ``val_min_person_ir`` (None: no such floor; NaN: undefined, e.g. no warm targets or no
+        boxes, not held against the validation)."""
         kept = self.min_retention is None or all(math.isnan(r) or r >= self.min_retention for r in source_retention)
         seamless = self.max_seam is None or all(math.isnan(s) or s <= self.max_seam for s in source_seam or [])
-        return kept and seamless
+        people = self.min_person_ir is None or math.isnan(person_ir) or person_ir >= self.min_person_ir
+        return kept and seamless and people
 
     def contact_sheet(self, fused: list[torch.Tensor], per_source: int = 3) -> np.ndarray:
         """IR | VIS | fused rows for ``per_source`` evenly spaced pairs of each validation source,

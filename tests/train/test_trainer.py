@@ -182,3 +182,28 @@ def test_cpu_budget_stops_counts_only_training_and_survives_resume(tiny_dataset,
         cpu = [float(r["cpu_seconds"]) for r in csv.DictReader(f)]
     assert len(cpu) == 3 and cpu == sorted(cpu)
     assert resumed.cpu_seconds >= 60 * resumed.config.train.max_cpu_minutes
+
+
+def test_entity_negative_adds_the_shuffled_pass_to_the_total(tiny_dataset, tiny_config, tmp_path):
+    """loss.entity_negative: the logged term is what the shuffled pass adds to the total, and it is
+    zero (and costs nothing) when off."""
+    from egmt.train.trainer import Trainer
+
+    off = tiny_config(tiny_dataset, max_steps=1)
+    on = tiny_config(tiny_dataset, max_steps=1)
+    on.loss.entity_negative, on.loss.entity_margin = 2.0, 10.0  # a margin no fusion loss gap reaches
+    runs = {}
+    for name, cfg in (("off", off), ("on", on)):
+        trainer = Trainer(cfg, tmp_path / name)
+        torch.manual_seed(0)
+        batch = next(iter(trainer._loader()))
+        batch_inputs = trainer._batch(batch)
+        batch_inputs["entity_mask"] = torch.ones_like(batch_inputs["entity_mask"])  # no dropout here
+        torch.manual_seed(1)
+        runs[name] = trainer.step_module(**batch_inputs)
+    assert runs["off"]["entity_neg"].item() == 0.0
+    neg = runs["on"]["entity_neg"].item()
+    assert neg > 9.0  # relu(own - shuffled + 10): the two passes differ by far less than the margin
+    without = runs["on"]["total"].item() - 2.0 * neg
+    parts = runs["on"]["lambda_fus"] * runs["on"]["fusion"] + runs["on"]["lambda_cls"] * runs["on"]["cls"]
+    assert without == pytest.approx(parts.item(), rel=1e-5)
