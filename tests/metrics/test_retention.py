@@ -51,3 +51,22 @@ def test_the_hottest_one_percent_exactly():
     assert (kept, excess) == (pytest.approx(30.0), pytest.approx(50.0))
     assert target_retention([(ir, vi, fused)]) == pytest.approx(0.6)
     assert hot_target_sums(ir, vi, fused, hot_percent=2.0) == (pytest.approx(30.0), pytest.approx(129.0))
+
+
+def test_box_correlation_is_pearson_inside_the_box_only():
+    import numpy as np
+
+    from egmt.metrics.retention import box_correlation
+
+    ir = np.zeros((10, 10))
+    ir[2:5, 3:6] = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    fused = np.full((10, 10), 50.0)
+    fused[2:5, 3:6] = 100 - 2 * ir[2:5, 3:6]  # inverted inside the box, constant outside
+    assert box_correlation(ir, fused, [3, 2, 6, 5]) == pytest.approx(-1.0)
+    fused[2:5, 3:6] = [[1, 2, 3], [4, 5, 6], [7, 9, 8]]  # two pixels swapped
+    a = np.arange(1, 10.0)
+    b = np.array([1, 2, 3, 4, 5, 6, 7, 9, 8.0])
+    expected = ((a - a.mean()) * (b - b.mean())).sum() / (9 * a.std() * b.std())  # 59/60
+    assert expected == pytest.approx(59 / 60)
+    assert box_correlation(ir, fused, [3, 2, 6, 5]) == pytest.approx(59 / 60)
+    assert np.isnan(box_correlation(ir, fused, [7, 7, 9, 9]))  # constant IR there: undefined

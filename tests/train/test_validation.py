@@ -226,3 +226,48 @@ def test_config_with_sources_round_trips(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"data": {"val_sources": [{"root": "a", "typo": 1}]}}))
     with pytest.raises(EGMTError, match=r"val_sources\[0\]"):
         EGMTConfig.load(tmp_path / "bad.json")
+
+
+def test_person_boxes_are_moved_into_the_crop_and_score_the_ir_correlation(tmp_path):
+    """train.val_boxes: person boxes move with the central crop (half outside: dropped); the IR
+    itself correlates 1 inside them, the flat visible image is undefined, a blend in between; the
+    floor train.val_min_person_ir bars a validation below it."""
+    from PIL import Image
+
+    from egmt.train.validation import Validator
+
+    root = tmp_path / "people"
+    for sub in ("ir", "vi"):
+        (root / sub).mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    ir = (torch.rand(96, 96, generator=g) * 200).to(torch.uint8)
+    Image.fromarray(ir.numpy()).save(root / "ir" / "p.png")
+    vi = torch.full((96, 96), 120, dtype=torch.uint8)
+    vi[:, 48:] = (torch.rand(96, 48, generator=g) * 255).to(torch.uint8)  # textured on the right half
+    Image.fromarray(vi.numpy()).save(root / "vi" / "p.png")
+    boxes = {
+        "p": [
+            {"entity": "person", "box": [20, 20, 40, 60]},  # inside the 64 crop (offset 16): [4, 4, 24, 44]
+            {"entity": "person", "box": [0, 0, 20, 20]},  # 4x4 of it inside the crop: dropped
+            {"entity": "car", "box": [20, 20, 40, 60]},  # not a person
+        ]
+    }
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    cfg = EGMTConfig()
+    cfg.data.val_sources = [DataSource(str(root))]
+    cfg.train.val_crop = 64
+    cfg.train.val_metrics = ["SSIM"]
+    cfg.train.val_boxes = str(tmp_path / "boxes.json")
+    cfg.train.val_min_person_ir = 0.9
+    validator = Validator(cfg, None)
+    assert validator.pairs[0].persons == [(4, 4, 24, 44)]
+    refs = validator.reference_scores()
+    assert refs["copy infrared"]["person_ir"] == pytest.approx(1.0)
+    assert math.isnan(refs["copy visible"]["person_ir"])  # flat in the box: undefined
+    assert 0.9 < refs["average"]["person_ir"] < 1.0  # the flat visible image only shifts it, rounding aside
+    assert refs["copy infrared"]["person_boxes"] == 1
+    # the floor: a fusion that keeps the IR inside the box passes, a noisy one does not
+    noisy = validator.pairs[0].ir + 0.5 * torch.rand(validator.pairs[0].ir.shape, generator=g)
+    below = validator.summarize([noisy.clamp(0, 1)])
+    assert below["person_ir"] < 0.9 and not below["eligible"]
+    assert validator.summarize([validator.pairs[0].ir])["eligible"]
