@@ -15,8 +15,9 @@ entities are given matters, and *where* (boxes: :mod:`egmt.data.boxes`, validati
   entity's boxes, against the share of the image they cover. A share at the area share means
   the entity changes the image evenly, not where the entity is.
 
-:func:`measure_steering` runs them with a fuser (about 3 + 2 x classes forward passes per pair)
-and :func:`steering_markdown` writes the table of ``egmt benchmark --tables steering``.
+:func:`measure_steering` runs them with a fuser (about 3 + 2 x classes forward passes per pair,
+each pair's two images decoded once for all of them) and :func:`steering_markdown` writes the
+table of ``egmt benchmark --tables steering``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from egmt.bench.entity_effect import SHUFFLE_SEED, derangement
-from egmt.bench.evaluate import grey_u8, read_grey_u8
+from egmt.bench.evaluate import grey_u8
 from egmt.data.boxes import Box, box_mask
-from egmt.data.pairs import Pair
+from egmt.data.io import read_image
+from egmt.data.pairs import MIN_FUSION_SIZE, Pair, pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
 from egmt.infer.heatmaps import entity_heatmaps
@@ -129,23 +131,38 @@ def _scores(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> dict[str, floa
     return compute_fusion_metrics(ir, vi, fused, list(SCORE_METRICS), threads=1, errors=errors)
 
 
+def read_pair_images(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """``pair``'s infrared and visible images, decoded once (:func:`egmt.data.io.read_image`)
+    for every fusion of the pair; their sizes are checked here, so an error names the files."""
+    ir, vi = read_image(pair.ir), read_image(pair.vi)
+    pair_from_arrays(pair.name, ir, vi, pair.ir, pair.vi, min_size=MIN_FUSION_SIZE)
+    return ir, vi
+
+
 def measure_pair_entities(
-    fuser: EGMTFuser, dataset: str, pair: Pair, boxes: Sequence[Box], own: Sequence[str]
+    fuser: EGMTFuser,
+    dataset: str,
+    pair: Pair,
+    boxes: Sequence[Box],
+    own: Sequence[str],
+    images: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[EntityRecord]:
-    """The pointing game and the steering share of every boxed class of one pair."""
+    """The pointing game and the steering share of every boxed class of one pair (``images``:
+    the pair's decoded images, :func:`read_pair_images`; read from its files when None)."""
+    ir, vi = images if images is not None else read_pair_images(pair)
     vocab = fuser.vocabulary
     classes = list(dict.fromkeys(b.entity for b in boxes))
     have = {class_of(e, vocab) for e in own}
     entities = list(dict.fromkeys([*own, *(c for c in classes if c not in have)]))
-    maps = entity_heatmaps(fuser, pair.ir, pair.vi, entities)
+    maps = entity_heatmaps(fuser, ir, vi, entities)
     shape = maps.maps.shape[1:]
     contrast = contrast_for(set(classes))
-    base = grey_u8(fuser(pair.ir, pair.vi, entities=[contrast]).image).astype(np.int16)
+    base = grey_u8(fuser(ir, vi, entities=[contrast]).image).astype(np.int16)
     records = []
     for c in classes:
         mask = box_mask([b for b in boxes if b.entity == c], shape)
         weights = sum(m for e, m in zip(maps.entities, maps.maps) if class_of(e, vocab) == c)
-        delta = grey_u8(fuser(pair.ir, pair.vi, entities=[c]).image).astype(np.int16) - base
+        delta = grey_u8(fuser(ir, vi, entities=[c]).image).astype(np.int16) - base
         records.append(
             EntityRecord(
                 dataset,
@@ -180,14 +197,19 @@ def measure_steering(
         donors = derangement(with_own, seed) if len(with_own) >= 2 else {}
         for pair in tqdm(chosen, desc=f"steering ({dataset})", unit="pair", disable=not progress, dynamic_ncols=True):
             try:
-                result.entities += measure_pair_entities(fuser, dataset, pair, boxes[pair.name], own.get(pair.name, []))
+                ir, vi = read_pair_images(pair)  # decoded once for all the pair's fusions
+                result.entities += measure_pair_entities(
+                    fuser, dataset, pair, boxes[pair.name], own.get(pair.name, []), images=(ir, vi)
+                )
                 if pair.name in donors:
-                    ir, vi = read_grey_u8(pair.ir), read_grey_u8(pair.vi)
-                    a = grey_u8(fuser(pair.ir, pair.vi, entities=own[pair.name]).image)
-                    b = grey_u8(fuser(pair.ir, pair.vi, entities=own[donors[pair.name]]).image)
+                    a = grey_u8(fuser(ir, vi, entities=own[pair.name]).image)
+                    b = grey_u8(fuser(ir, vi, entities=own[donors[pair.name]]).image)
                     delta = float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+                    ir_u8, vi_u8 = grey_u8(ir), grey_u8(vi)  # as read_grey_u8 reads the files
                     result.pairs.append(
-                        PairRecord(dataset, pair.name, donors[pair.name], delta, _scores(ir, vi, a), _scores(ir, vi, b))
+                        PairRecord(
+                            dataset, pair.name, donors[pair.name], delta, _scores(ir_u8, vi_u8, a), _scores(ir_u8, vi_u8, b)
+                        )
                     )
             except EGMTError as e:
                 result.skipped.append(f"{pair.name}: {e}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,15 +18,18 @@ from egmt.bench.steering import (
     contrast_for,
     grey_u8,
     measure_pair_entities,
+    measure_steering,
     pointing_game,
+    read_pair_images,
     steering_markdown,
     steering_share,
     SteeringResult,
 )
 from egmt.data.boxes import Box, box_mask, box_problems, draw_boxes, read_boxes
-from egmt.data.pairs import find_pairs
+from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
+from egmt.infer.heatmaps import entity_heatmaps
 from egmt.text.labels import Vocabulary
 from tests.shared_data import DATA, REPO, need_shared
 
@@ -199,3 +204,55 @@ def test_the_steering_contrast_is_the_first_unboxed_class_and_none_left_is_a_one
     assert contrast_for({CONTRASTS[0]}) == CONTRASTS[1]
     with pytest.raises(EGMTError, match="all boxed"):  # a skipped pair, not a StopIteration ending the run
         contrast_for(set(CONTRASTS))
+
+
+def test_measure_steering_decodes_each_source_file_once(tiny_root, tiny_checkpoint, monkeypatch):
+    import egmt.bench.steering as steering
+    import egmt.data.io
+    import egmt.infer.fuser
+    import egmt.infer.heatmaps
+
+    reads: Counter[Path] = Counter()
+    real = egmt.data.io.read_image
+
+    def counting(path):
+        reads[Path(path)] += 1
+        return real(path)
+
+    for module in (steering, egmt.infer.fuser, egmt.infer.heatmaps):  # every place that decodes a file
+        monkeypatch.setattr(module, "read_image", counting)
+    fuser = EGMTFuser.from_pretrained(tiny_checkpoint, device="cpu")
+    pairs = [p for p in bench.dataset_pairs(tiny_root / "data", "tno") if p.name in ("01", "02")]
+    boxes = {"01": [Box("person", 4, 4, 40, 60)], "02": [Box("person", 4, 4, 40, 60), Box("house", 50, 10, 78, 30)]}
+    own = {"01": ["person", "house", "tree"], "02": ["person", "tree"]}
+    result = measure_steering(fuser, {"tno": pairs}, boxes, own, progress=False)
+    assert result.skipped == [] and len(result.entities) == 3 and [r.pair for r in result.pairs] == ["01", "02"]
+    # about 3 + 2 x classes fusions per pair, but one decoding of each file
+    assert reads == Counter({path: 1 for p in pairs for path in (p.ir, p.vi)})
+
+
+def test_fusing_the_decoded_images_gives_what_fusing_the_files_gives(tiny_root, tiny_checkpoint):
+    """What reading each pair once relies on: the fuser and the heat maps give the same numbers
+    from :func:`read_pair_images`' arrays as from the files."""
+    fuser = EGMTFuser.from_pretrained(tiny_checkpoint, device="cpu")
+    pair = next(p for p in bench.dataset_pairs(tiny_root / "data", "tno") if p.name == "01")
+    ir, vi = read_pair_images(pair)
+    for entities in (["tree"], ["person"], ["person", "house", "tree"]):
+        assert np.array_equal(fuser(pair.ir, pair.vi, entities=entities).image, fuser(ir, vi, entities=entities).image)
+    a, b = entity_heatmaps(fuser, pair.ir, pair.vi, ["person", "tree"]), entity_heatmaps(fuser, ir, vi, ["person", "tree"])
+    assert np.array_equal(a.maps, b.maps)
+    assert ir.max() <= 1.0 and vi.max() <= 1.0  # the fuser's input: floats in [0, 1], as read_image gives
+
+
+def test_a_pair_of_two_sizes_is_skipped_naming_its_files(tmp_path):
+    ir, vi = tmp_path / "ir.png", tmp_path / "vi.png"
+    Image.fromarray(np.zeros((32, 40), np.uint8)).save(ir)
+    Image.fromarray(np.zeros((32, 48), np.uint8)).save(vi)
+    pair = Pair("p", ir, vi)
+    with pytest.raises(EGMTError, match="sizes differ") as e:
+        read_pair_images(pair)
+    assert str(ir) in str(e.value) and str(vi) in str(e.value)
+    logged: list[str] = []
+    result = measure_steering(None, {"d": [pair]}, {"p": [Box("person", 0, 0, 8, 8)]}, {}, progress=False, log=logged.append)
+    assert result.entities == [] and len(result.skipped) == 1 and str(vi) in result.skipped[0]
+    assert logged == [f"steering: {result.skipped[0]}"]
