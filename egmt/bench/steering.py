@@ -44,6 +44,7 @@ from egmt.text.labels import Vocabulary
 STEERING_SETS: dict[str, str] = {"roadscene": "splits/roadscene-val.txt", "m3svd": "splits/m3svd-val.txt"}
 CONTRASTS: tuple[str, ...] = ("tree", "road", "sky")  # the steering contrast: the first not boxed in the pair
 SCORE_METRICS: tuple[str, ...] = ("MI", "Qabf")
+ERRORS_SHOWN = 5  # undefined scores named in the table's note (all of them in the log)
 
 
 def pointing_game(weights: np.ndarray, mask: np.ndarray) -> float:
@@ -108,7 +109,9 @@ class EntityRecord:
 
 @dataclass
 class PairRecord:
-    """One pair fused with its own entities and with another pair's: mean |Δ| and the scores."""
+    """One pair fused with its own entities and with another pair's: mean |Δ| and the scores;
+    ``errors``: each score that is undefined for these images (NaN in ``own`` / ``shuffled``,
+    left out of the table's means), as ``"own MI: why"``."""
 
     dataset: str
     pair: str
@@ -116,6 +119,7 @@ class PairRecord:
     delta: float
     own: dict[str, float]
     shuffled: dict[str, float]
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -126,9 +130,13 @@ class SteeringResult:
     skipped: list[str] = field(default_factory=list)  # pairs left out, with the reason
 
 
-def _scores(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> dict[str, float]:
-    errors: dict[str, str] = {}
-    return compute_fusion_metrics(ir, vi, fused, list(SCORE_METRICS), threads=1, errors=errors)
+def _scores(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray, label: str, errors: list[str]) -> dict[str, float]:
+    """:data:`SCORE_METRICS` of one fused image; an undefined one is NaN and appended to ``errors``
+    as ``"LABEL NAME: why"``."""
+    why: dict[str, str] = {}
+    scores = compute_fusion_metrics(ir, vi, fused, list(SCORE_METRICS), threads=1, errors=why)
+    errors += [f"{label} {name}: {reason}" for name, reason in why.items()]
+    return scores
 
 
 def read_pair_images(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
@@ -206,11 +214,15 @@ def measure_steering(
                     b = grey_u8(fuser(ir, vi, entities=own[donors[pair.name]]).image)
                     delta = float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
                     ir_u8, vi_u8 = grey_u8(ir), grey_u8(vi)  # as read_grey_u8 reads the files
+                    errors: list[str] = []
+                    own_scores = _scores(ir_u8, vi_u8, a, "own", errors)
+                    shuffled_scores = _scores(ir_u8, vi_u8, b, "shuffled", errors)
                     result.pairs.append(
-                        PairRecord(
-                            dataset, pair.name, donors[pair.name], delta, _scores(ir_u8, vi_u8, a), _scores(ir_u8, vi_u8, b)
-                        )
+                        PairRecord(dataset, pair.name, donors[pair.name], delta, own_scores, shuffled_scores, errors)
                     )
+                    if log:
+                        for e in errors:
+                            log(f"steering: {pair.name}: {e} (score undefined, left out of the means)")
             except EGMTError as e:
                 result.skipped.append(f"{pair.name}: {e}")
                 if log:
@@ -228,8 +240,9 @@ def _cell(v: float, digits: int = 2) -> str:
 
 
 def steering_markdown(result: SteeringResult, boxes_file: str) -> str:
-    """The steering block: per boxed class (and all), the pointing game against its chance and
-    the steering share against the area share; then own vs shuffled per validation set."""
+    """The steering block: per boxed class (and all), the boxes' area share (the chance of the
+    pointing game and the steering share of an even Δ), the pointing game and the steering share;
+    then own vs shuffled per validation set, with a count of the scores that were undefined."""
     recs = result.entities
     counts: dict[str, int] = {}
     for r in recs:
@@ -238,26 +251,33 @@ def steering_markdown(result: SteeringResult, boxes_file: str) -> str:
     groups.append(("all", recs))
     text = f"### Validation pairs with boxes: {len({(r.dataset, r.pair) for r in recs})} pairs, {len(recs)} (pair, entity)\n\n"
     text += (
-        "| Entity | (pair, entity) | Pointing game | Chance | Steering share | Area share | Lift | mean abs Δ |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| Entity | (pair, entity) | Box area share (chance) | Pointing game | Steering share | Lift | mean abs Δ |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
     )
     for name, rs in groups:
         hit, area, share = _mean([r.hit for r in rs]), _mean([r.area for r in rs]), _mean([r.share for r in rs])
         lift = share / area if area and not math.isnan(share) else math.nan
         text += (
-            f"| {name} | {len(rs)} | {_cell(hit)} | {_cell(area)} | {_cell(share)} | {_cell(area)} | "
+            f"| {name} | {len(rs)} | {_cell(area)} | {_cell(hit)} | {_cell(share)} | "
             f"{_cell(lift)} | {_cell(_mean([r.delta for r in rs]), 3)} |\n"
         )
     text += (
         f"\nBoxes: `{boxes_file}` (drawn by hand on validation pairs; never used for training or choosing). "
+        "Box area share: the mean share of the image the entity's boxes cover, what both measures are read against: "
+        "the pointing game's chance (a maximum anywhere at random) and the steering share of a Δ spread evenly. "
         "Pointing game: the share of (pair, entity) whose attention map (CGHA eq. 5, `egmt heatmap`; the pair fused "
         "with its own entities plus any boxed class they lack, the maps of entities of one class summed) has its "
-        "maximum inside a box of that entity; chance = the mean share of the image its boxes cover. Steering share: "
+        "maximum inside a box of that entity. Steering share: "
         f"the pair fused with `[entity]` and with `[contrast]` (the first of {', '.join(CONTRASTS)} not boxed in the "
-        "pair), the share of the summed |Δ| inside the entity's boxes; area share = the share of the image they cover "
-        "(what a Δ spread evenly gets); lift = steering share / area share (1: no steering). mean abs Δ: of that "
-        "difference, grey levels of 255.\n"
+        "pair), the share of the summed |Δ| inside the entity's boxes; lift = steering share / box area share "
+        "(1: no steering). mean abs Δ: of that difference, grey levels of 255.\n"
     )
+    no_share = sum(math.isnan(r.share) for r in recs)
+    if no_share:
+        text += (
+            f"\n{no_share} of {len(recs)} (pair, entity) changed no pixel (Δ = 0 everywhere): they have no steering "
+            "share and are left out of its mean (and of the lift).\n"
+        )
     if result.pairs:
         text += (
             "\n| Validation set | Pairs | mean abs Δ own vs shuffled | "
@@ -279,6 +299,14 @@ def steering_markdown(result: SteeringResult, boxes_file: str) -> str:
             f"same set (a derangement, seed {result.seed}); mean over pairs of the mean |Δ| (grey levels) and of "
             "the scores.\n"
         )
+        errors = [f"{r.dataset} {r.pair} {e}" for r in result.pairs for e in r.errors]
+        if errors:
+            shown = "; ".join(errors[:ERRORS_SHOWN]) + (
+                f"; and {len(errors) - ERRORS_SHOWN} more" if len(errors) > ERRORS_SHOWN else ""
+            )
+            text += (
+                f"\n**{len(errors)} score(s) undefined** for their images, left out of the means above (see the log): {shown}.\n"
+            )
     if result.skipped:
         text += f"\n{len(result.skipped)} pair(s) could not be measured and were left out (see the log).\n"
     return text

@@ -6,6 +6,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from egmt.bench import benchmark as bench
 from egmt.bench.entity_effect import ConditionEntities, derangement
 from egmt.bench.steering import (
     CONTRASTS,
+    EntityRecord,
+    PairRecord,
     contrast_for,
     grey_u8,
     measure_pair_entities,
@@ -29,7 +32,7 @@ from egmt.data.boxes import Box, box_mask, box_problems, draw_boxes, read_boxes
 from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
-from egmt.infer.heatmaps import entity_heatmaps
+from egmt.infer.heatmaps import EntityHeatmaps, entity_heatmaps
 from egmt.text.labels import Vocabulary
 from tests.shared_data import DATA, REPO, need_shared
 
@@ -256,3 +259,85 @@ def test_a_pair_of_two_sizes_is_skipped_naming_its_files(tmp_path):
     result = measure_steering(None, {"d": [pair]}, {"p": [Box("person", 0, 0, 8, 8)]}, {}, progress=False, log=logged.append)
     assert result.entities == [] and len(result.skipped) == 1 and str(vi) in result.skipped[0]
     assert logged == [f"steering: {result.skipped[0]}"]
+
+
+class StubFuser:
+    """A fuser stand-in: the fused image of ``entities`` is ``images[entities[0]]`` (``default``
+    when not listed), so every measure can be worked out by hand; records the inputs it is given."""
+
+    vocabulary = None  # box classes are the entities in lower case
+
+    def __init__(self, images: dict[str, np.ndarray], default: np.ndarray):
+        self.images, self.default, self.inputs = images, default, []
+
+    def __call__(self, ir, vi, entities=None):
+        self.inputs.append((ir, vi, list(entities or [])))
+        return SimpleNamespace(image=self.images.get((entities or [""])[0], self.default))
+
+
+def flat_heatmaps(fuser, ir, vi, entities):
+    """``entity_heatmaps`` stand-in: every entity's map flat (no maximum anywhere in particular)."""
+    shape = ir.shape[:2]
+    return EntityHeatmaps(list(entities), np.full((len(entities), *shape), 1 / len(entities)), np.zeros(shape))
+
+
+def write_pair(folder: Path, name: str, ir: np.ndarray, vi: np.ndarray) -> Pair:
+    paths = []
+    for role, array in (("ir", ir), ("vi", vi)):
+        (folder / role).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(folder / role / f"{name}.png")
+        paths.append(folder / role / f"{name}.png")
+    return Pair(name, *paths)
+
+
+def test_undefined_scores_are_counted_in_the_table_and_logged(tmp_path, monkeypatch):
+    import egmt.bench.steering as steering
+
+    monkeypatch.setattr(steering, "entity_heatmaps", flat_heatmaps)
+    # black sources: Qabf has no edge to measure and is undefined; MI is defined (0)
+    black = np.zeros((32, 40), np.uint8)
+    pairs = [write_pair(tmp_path, n, black, black) for n in ("p1", "p2")]
+    boxes = {n: [Box("person", 0, 0, 8, 8)] for n in ("p1", "p2")}
+    fuser = StubFuser({}, np.zeros((32, 40)))
+    logged: list[str] = []
+    result = measure_steering(fuser, {"d": pairs}, boxes, {"p1": ["person"], "p2": ["car"]}, progress=False, log=logged.append)
+    assert result.skipped == [] and [r.pair for r in result.pairs] == ["p1", "p2"]
+    for r in result.pairs:
+        assert [e.split(":")[0] for e in r.errors] == ["own Qabf", "shuffled Qabf"]
+        assert "no edges" in r.errors[0]
+        assert math.isnan(r.own["Qabf"]) and r.own["MI"] == 0.0
+    assert len([line for line in logged if "score undefined" in line]) == 4
+    text = steering_markdown(result, "b.json")
+    assert "**4 score(s) undefined**" in text and "d p1 own Qabf: Qabf is undefined" in text
+    assert "| d | 2 | 0.000 | 0.000 | 0.000 | – | – |" in text  # MI own, MI shuffled; no Qabf mean
+
+
+def test_the_note_names_the_first_undefined_scores_and_counts_the_rest():
+    pairs = [
+        PairRecord("d", f"p{i}", "x", 0.0, {"MI": 1.0, "Qabf": math.nan}, {"MI": 1.0, "Qabf": 0.5}, ["own Qabf: why"])
+        for i in range(7)
+    ]
+    text = steering_markdown(SteeringResult(pairs=pairs), "b.json")
+    assert "**7 score(s) undefined**" in text and "d p4 own Qabf: why; and 2 more." in text and "d p5" not in text
+    assert "| d | 7 | 0.000 | 1.000 | 1.000 | – | 0.500 |" in text
+    assert "undefined" not in steering_markdown(
+        SteeringResult(pairs=[PairRecord("d", "p", "x", 0.0, {"MI": 1.0, "Qabf": 0.5}, {"MI": 1.0, "Qabf": 0.5})]), "b.json"
+    )
+
+
+def test_steering_table_has_one_area_column_and_averages_by_hand():
+    recs = [
+        EntityRecord("d", "a", "person", "tree", area=0.1, hit=1.0, share=0.5, delta=0.2),
+        EntityRecord("d", "b", "person", "tree", area=0.3, hit=0.0, share=math.nan, delta=0.0),  # no pixel changed
+        EntityRecord("d", "a", "car", "tree", area=0.2, hit=0.0, share=0.1, delta=0.4),
+    ]
+    text = steering_markdown(SteeringResult(entities=recs), "b.json")
+    header = next(line for line in text.splitlines() if line.startswith("| Entity"))
+    assert header == "| Entity | (pair, entity) | Box area share (chance) | Pointing game | Steering share | Lift | mean abs Δ |"
+    assert "Chance |" not in text and "| Area share" not in text
+    # person: area (0.1 + 0.3) / 2, hit 0.5, share 0.5 (the NaN left out), lift 0.5 / 0.2, delta 0.1
+    assert "| person | 2 | 0.20 | 0.50 | 0.50 | 2.50 | 0.100 |" in text
+    assert "| car | 1 | 0.20 | 0.00 | 0.10 | 0.50 | 0.400 |" in text
+    assert "| all | 3 | 0.20 | 0.33 | 0.30 | 1.50 | 0.200 |" in text
+    assert "1 of 3 (pair, entity) changed no pixel" in text
+    assert "changed no pixel" not in steering_markdown(SteeringResult(entities=recs[:1]), "b.json")
