@@ -28,7 +28,7 @@ from egmt.bench.steering import (
     steering_share,
     SteeringResult,
 )
-from egmt.data.boxes import Box, box_mask, box_problems, draw_boxes, read_boxes
+from egmt.data.boxes import Box, box_mask, box_problems, read_boxes
 from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
@@ -78,34 +78,6 @@ def test_shuffle_is_a_deterministic_derangement():
         derangement({"a": ["x"]})
     shuffled = ConditionEntities("shuffled", own)
     assert shuffled("p00") == (own[donors["p00"]], "typed")
-
-
-def test_box_file_errors_are_one_line(tmp_path):
-    path = tmp_path / "boxes.json"
-    for content, message in [
-        ("[1]", "expected a JSON object"),
-        ("{", "not a JSON box file"),
-        ('{"a": [{"entity": "car", "box": [5, 5, 5, 9]}]}', "x0 < x1"),
-        ('{"a": [{"entity": "car", "box": [1, 2, 3]}]}', "four integers"),
-        ('{"a": [{"box": [1, 2, 3, 4]}]}', "entity"),
-    ]:
-        path.write_text(content)
-        with pytest.raises(EGMTError, match=message) as e:
-            read_boxes(path)
-        assert "\n" not in str(e.value) and str(path) in str(e.value)
-    path.write_text('{"a": [{"entity": "Car", "box": [1, 2, 30, 40]}]}')
-    boxes = read_boxes(path)
-    assert boxes == {"a": [Box("car", 1, 2, 30, 40)]}
-    assert box_problems(boxes, {"a": (40, 30)}, ["car"]) == []
-    assert len(box_problems(boxes, {"a": (39, 30)}, ["person"])) == 2  # past the border, not a class
-    assert box_problems(boxes, {}, ["car"]) == ["a: no such pair"]
-
-
-def test_draw_boxes_outlines_inside_the_box():
-    image = draw_boxes(np.zeros((64, 80)), [BOX], (1.0, 0.0, 0.0), width=2)
-    assert image.shape == (64, 80, 3)
-    assert (image[20, 10:30, 0] == 1).all() and (image[49, 10:30, 0] == 1).all()  # top and bottom rows
-    assert image[30, 15, 0] == 0 and image[19, 15, 0] == 0 and image[50, 15, 0] == 0  # inside and outside untouched
 
 
 @pytest.mark.parametrize("name", ["boxes-val.json", "boxes-m3svd-0117_1605.json"])

@@ -19,7 +19,6 @@ from PIL import Image
 from egmt.cli import main
 from egmt.data.io import to_uint8
 from egmt.data.video import VideoWriter, probe_video, read_frames
-from egmt.errors import EGMTError
 from egmt.infer import EGMTFuser
 from egmt.infer.video import ENTITY_FRAMES, fuse_clip
 from egmt.metrics.temporal import TemporalChange, temporal_change
@@ -45,34 +44,6 @@ def clips(data_dir, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("clips")
     video = data_dir / "m3svd_video"
     return {m: cut(video / m / f"{CLIP}.mp4", root / m / f"{CLIP}.mkv") for m in ("ir", "vi")}
-
-
-def test_streaming_readers_and_lossless_writer_round_trip(tmp_path):
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 256, (18, 22, 3), dtype=np.uint8) for _ in range(3)]
-    with VideoWriter(tmp_path / "x.mkv", Fraction(25, 2), 22, 18) as w:
-        for f in frames:
-            w.write(f)
-    info = probe_video(tmp_path / "x.mkv")
-    assert (info.rate, info.width, info.height) == (Fraction(25, 2), 22, 18)
-    back = read_frames(tmp_path / "x.mkv")
-    assert not isinstance(back, list)  # a generator: one frame decoded at a time
-    assert all(np.array_equal(a, b) for a, b in itertools.zip_longest(back, frames))
-
-
-def test_writer_leaves_no_file_when_interrupted(tmp_path):
-    with pytest.raises(EGMTError, match="frame 1"):
-        with VideoWriter(tmp_path / "x.mp4", Fraction(30), 16, 16) as w:
-            w.write(np.zeros((16, 16, 3), np.uint8))
-            w.write(np.zeros((8, 8, 3), np.uint8))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_unreadable_video_is_named(tmp_path):
-    bad = tmp_path / "bad.mp4"
-    bad.write_bytes(b"not a video at all" * 10)
-    with pytest.raises(EGMTError, match=str(bad)):
-        probe_video(bad)
 
 
 def test_temporal_change_is_the_mean_absolute_frame_difference():
