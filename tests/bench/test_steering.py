@@ -19,7 +19,6 @@ from egmt.bench.steering import (
     EntityRecord,
     PairRecord,
     contrast_for,
-    grey_u8,
     measure_pair_entities,
     measure_steering,
     pointing_game,
@@ -29,6 +28,7 @@ from egmt.bench.steering import (
     SteeringResult,
 )
 from egmt.data.boxes import Box, box_mask, box_problems, read_boxes
+from egmt.data.io import read_image
 from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
@@ -37,6 +37,35 @@ from egmt.text.labels import Vocabulary
 from tests.shared_data import DATA, REPO, need_shared
 
 BOX = Box("person", 10, 20, 30, 50)  # columns 10..29, rows 20..49
+
+
+class StubFuser:
+    """A fuser stand-in: the fused image of ``entities`` is ``images[entities[0]]`` (``default``
+    when not listed), so every measure can be worked out by hand; records the inputs it is given."""
+
+    vocabulary = None  # box classes are the entities in lower case
+
+    def __init__(self, images: dict[str, np.ndarray], default: np.ndarray):
+        self.images, self.default, self.inputs = images, default, []
+
+    def __call__(self, ir, vi, entities=None):
+        self.inputs.append((ir, vi, list(entities or [])))
+        return SimpleNamespace(image=self.images.get((entities or [""])[0], self.default))
+
+
+def flat_heatmaps(fuser, ir, vi, entities):
+    """``entity_heatmaps`` stand-in: every entity's map flat (no maximum anywhere in particular)."""
+    shape = ir.shape[:2]
+    return EntityHeatmaps(list(entities), np.full((len(entities), *shape), 1 / len(entities)), np.zeros(shape))
+
+
+def write_pair(folder: Path, name: str, ir: np.ndarray, vi: np.ndarray) -> Pair:
+    paths = []
+    for role, array in (("ir", ir), ("vi", vi)):
+        (folder / role).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(folder / role / f"{name}.png")
+        paths.append(folder / role / f"{name}.png")
+    return Pair(name, *paths)
 
 
 def test_pointing_game_is_one_inside_and_zero_outside():
@@ -111,22 +140,96 @@ def test_bundled_box_files_are_valid(name):
 
 
 def test_measure_pair_entities_on_a_real_pair(tiny_root, tiny_checkpoint):
+    """The real network and heat maps end to end: one record per boxed class, in box order,
+    against the first unboxed contrast, each measure in its range (the values: by hand below)."""
     fuser = EGMTFuser.from_pretrained(tiny_checkpoint, device="cpu")
     pair = next(p for p in bench.dataset_pairs(tiny_root / "data", "tno") if p.name == "01")
     boxes = [Box("person", 4, 4, 40, 60), Box("house", 50, 10, 78, 30)]
     records = measure_pair_entities(fuser, "tno", pair, boxes, ["person", "tree"])
-    assert [r.entity for r in records] == ["person", "house"]
-    assert all(r.contrast == "tree" for r in records)
-    assert records[0].area == pytest.approx(36 * 56 / (64 * 80))
-    base = grey_u8(fuser(pair.ir, pair.vi, entities=["tree"]).image).astype(np.int16)
+    assert [(r.dataset, r.pair, r.entity, r.contrast) for r in records] == [
+        ("tno", "01", "person", "tree"),
+        ("tno", "01", "house", "tree"),
+    ]
+    assert [r.area for r in records] == pytest.approx([36 * 56 / (64 * 80), 28 * 20 / (64 * 80)])
     for r in records:
-        delta = grey_u8(fuser(pair.ir, pair.vi, entities=[r.entity]).image).astype(np.int16) - base
-        assert r.delta == pytest.approx(np.abs(delta).mean())
-        mask = box_mask([b for b in boxes if b.entity == r.entity], delta.shape)
-        assert r.share == steering_share(delta, mask) or (math.isnan(r.share) and not delta.any())
-        assert 0.0 <= r.hit <= 1.0
+        assert 0.0 <= r.hit <= 1.0 and r.delta >= 0.0
+        assert math.isnan(r.share) == (r.delta == 0.0)  # no share exactly when nothing changed
+        assert math.isnan(r.share) or 0.0 <= r.share <= 1.0
     text = steering_markdown(SteeringResult(entities=records), "boxes.json")
     assert "| person | 1 |" in text and "| all | 2 |" in text
+
+
+# The stub pair below: 32 x 40; the contrast [tree] gives grey 100 everywhere, [person] adds 10
+# on rows 0..7, columns 0..19 (half of it in the person box, columns 0..9), [car] takes 30 off
+# the whole car box (rows 16..31, columns 20..39).
+SH, SW = 32, 40
+STUB_BOXES = [Box("person", 0, 0, 10, 8), Box("car", 20, 16, 40, 32)]
+
+
+def stub_images() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    base = np.full((SH, SW), 100 / 255)
+    person, car = base.copy(), base.copy()
+    person[0:8, 0:20] = 110 / 255
+    car[16:32, 20:40] = 70 / 255
+    return {"person": person, "car": car}, base
+
+
+def test_pair_entity_records_worked_out_by_hand(tmp_path, monkeypatch):
+    import egmt.bench.steering as steering
+
+    ramp = np.tile(np.arange(SW, dtype=np.uint8) * 6, (SH, 1))
+    pair = write_pair(tmp_path, "p", ramp, 255 - ramp)
+    images, base = stub_images()
+    fuser = StubFuser(images, base)
+    fuser.vocabulary = SimpleNamespace(canonical={"pedestrian": "person"}.get)
+    maps = {e: np.zeros((SH, SW)) for e in ("pedestrian", "person", "car")}
+    # each person-class map alone peaks outside the person box; their sum (0.8) peaks inside it
+    maps["pedestrian"][5, 5], maps["pedestrian"][25, 5] = 0.4, 0.5
+    maps["person"][5, 5], maps["person"][20, 30] = 0.4, 0.5
+    # the car map peaks one row above the car box (and higher than any person weight)
+    maps["car"][15, 20], maps["car"][20, 25] = 0.9, 0.8
+    asked: list[list[str]] = []
+
+    def heatmaps(f, ir, vi, entities):
+        asked.append(list(entities))
+        return EntityHeatmaps(list(entities), np.stack([maps[e] for e in entities]), np.zeros((SH, SW)))
+
+    monkeypatch.setattr(steering, "entity_heatmaps", heatmaps)
+    records = measure_pair_entities(fuser, "d", pair, STUB_BOXES, ["pedestrian", "person"])
+    assert asked == [["pedestrian", "person", "car"]]  # own entities, then the boxed class they lack
+    assert records == [
+        # 80 of 1280 pixels; hit: the summed maps; share: 800 of 1600; mean |Δ| 10 x 160 / 1280
+        EntityRecord("d", "p", "person", "tree", area=0.0625, hit=1.0, share=0.5, delta=1.25),
+        # 320 of 1280 pixels; the peak is outside; all of the change inside; 30 x 320 / 1280
+        EntityRecord("d", "p", "car", "tree", area=0.25, hit=0.0, share=1.0, delta=7.5),
+    ]
+    assert [c[2] for c in fuser.inputs] == [["tree"], ["person"], ["car"]]
+    ir = read_image(pair.ir)  # every fusion is given the pair's decoded images, decoded once
+    assert all(c[0] is fuser.inputs[0][0] and c[1] is fuser.inputs[0][1] for c in fuser.inputs)
+    assert np.array_equal(fuser.inputs[0][0], ir)
+
+
+def test_own_vs_shuffled_worked_out_by_hand(tmp_path, monkeypatch):
+    import egmt.bench.steering as steering
+
+    monkeypatch.setattr(steering, "entity_heatmaps", flat_heatmaps)
+    ramp = np.tile(np.arange(SW, dtype=np.uint8) * 6, (SH, 1))
+    pairs = [write_pair(tmp_path, n, ramp, 255 - ramp) for n in ("p1", "p2")]
+    images, base = stub_images()
+    result = measure_steering(
+        StubFuser(images, base),
+        {"d": pairs},
+        {n: STUB_BOXES for n in ("p1", "p2")},
+        {"p1": ["person"], "p2": ["car"]},
+        progress=False,
+    )
+    # two pairs: each is the other's donor; [person] against [car] differ by 10 on 160 pixels
+    # and 30 on 320 others: mean |Δ| = (1600 + 9600) / 1280
+    assert [(r.pair, r.donor, r.delta) for r in result.pairs] == [("p1", "p2", 8.75), ("p2", "p1", 8.75)]
+    assert result.pairs[0].own == result.pairs[1].shuffled and result.pairs[0].own != result.pairs[0].shuffled
+    assert [r.entity for r in result.entities] == ["person", "car"] * 2
+    # flat heat maps: a tie everywhere, the hit is the box's area share (the pointing game's chance)
+    assert [r.hit for r in result.entities] == [r.area for r in result.entities] == [0.0625, 0.25] * 2
 
 
 def test_heatmap_figure_draws_boxes_and_reports_the_pointing_game(tiny_root, tiny_checkpoint, tmp_path):
@@ -231,35 +334,6 @@ def test_a_pair_of_two_sizes_is_skipped_naming_its_files(tmp_path):
     result = measure_steering(None, {"d": [pair]}, {"p": [Box("person", 0, 0, 8, 8)]}, {}, progress=False, log=logged.append)
     assert result.entities == [] and len(result.skipped) == 1 and str(vi) in result.skipped[0]
     assert logged == [f"steering: {result.skipped[0]}"]
-
-
-class StubFuser:
-    """A fuser stand-in: the fused image of ``entities`` is ``images[entities[0]]`` (``default``
-    when not listed), so every measure can be worked out by hand; records the inputs it is given."""
-
-    vocabulary = None  # box classes are the entities in lower case
-
-    def __init__(self, images: dict[str, np.ndarray], default: np.ndarray):
-        self.images, self.default, self.inputs = images, default, []
-
-    def __call__(self, ir, vi, entities=None):
-        self.inputs.append((ir, vi, list(entities or [])))
-        return SimpleNamespace(image=self.images.get((entities or [""])[0], self.default))
-
-
-def flat_heatmaps(fuser, ir, vi, entities):
-    """``entity_heatmaps`` stand-in: every entity's map flat (no maximum anywhere in particular)."""
-    shape = ir.shape[:2]
-    return EntityHeatmaps(list(entities), np.full((len(entities), *shape), 1 / len(entities)), np.zeros(shape))
-
-
-def write_pair(folder: Path, name: str, ir: np.ndarray, vi: np.ndarray) -> Pair:
-    paths = []
-    for role, array in (("ir", ir), ("vi", vi)):
-        (folder / role).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(array).save(folder / role / f"{name}.png")
-        paths.append(folder / role / f"{name}.png")
-    return Pair(name, *paths)
 
 
 def test_undefined_scores_are_counted_in_the_table_and_logged(tmp_path, monkeypatch):
