@@ -15,8 +15,9 @@ entities are given matters, and *where* (boxes: :mod:`egmt.data.boxes`, validati
   entity's boxes, against the share of the image they cover. A share at the area share means
   the entity changes the image evenly, not where the entity is.
 
-:func:`measure_steering` runs them with a fuser (about 3 + 2 x classes forward passes per pair)
-and :func:`steering_markdown` writes the table of ``egmt benchmark --tables steering``.
+:func:`measure_steering` runs them with a fuser (about 3 + 2 x classes forward passes per pair,
+each pair's two images decoded once for all of them) and :func:`steering_markdown` writes the
+table of ``egmt benchmark --tables steering``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from egmt.bench.entity_effect import SHUFFLE_SEED, derangement
-from egmt.bench.evaluate import grey_u8, read_grey_u8
+from egmt.bench.evaluate import grey_u8
 from egmt.data.boxes import Box, box_mask
-from egmt.data.pairs import Pair
+from egmt.data.io import read_image
+from egmt.data.pairs import MIN_FUSION_SIZE, Pair, pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
 from egmt.infer.heatmaps import entity_heatmaps
@@ -42,6 +44,7 @@ from egmt.text.labels import Vocabulary
 STEERING_SETS: dict[str, str] = {"roadscene": "splits/roadscene-val.txt", "m3svd": "splits/m3svd-val.txt"}
 CONTRASTS: tuple[str, ...] = ("tree", "road", "sky")  # the steering contrast: the first not boxed in the pair
 SCORE_METRICS: tuple[str, ...] = ("MI", "Qabf")
+ERRORS_SHOWN = 5  # undefined scores named in the table's note (all of them in the log)
 
 
 def pointing_game(weights: np.ndarray, mask: np.ndarray) -> float:
@@ -106,7 +109,9 @@ class EntityRecord:
 
 @dataclass
 class PairRecord:
-    """One pair fused with its own entities and with another pair's: mean |Δ| and the scores."""
+    """One pair fused with its own entities and with another pair's: mean |Δ| and the scores;
+    ``errors``: each score that is undefined for these images (NaN in ``own`` / ``shuffled``,
+    left out of the table's means), as ``"own MI: why"``."""
 
     dataset: str
     pair: str
@@ -114,6 +119,7 @@ class PairRecord:
     delta: float
     own: dict[str, float]
     shuffled: dict[str, float]
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -124,28 +130,47 @@ class SteeringResult:
     skipped: list[str] = field(default_factory=list)  # pairs left out, with the reason
 
 
-def _scores(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> dict[str, float]:
-    errors: dict[str, str] = {}
-    return compute_fusion_metrics(ir, vi, fused, list(SCORE_METRICS), threads=1, errors=errors)
+def _scores(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray, label: str, errors: list[str]) -> dict[str, float]:
+    """:data:`SCORE_METRICS` of one fused image; an undefined one is NaN and appended to ``errors``
+    as ``"LABEL NAME: why"``."""
+    why: dict[str, str] = {}
+    scores = compute_fusion_metrics(ir, vi, fused, list(SCORE_METRICS), threads=1, errors=why)
+    errors += [f"{label} {name}: {reason}" for name, reason in why.items()]
+    return scores
+
+
+def read_pair_images(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """``pair``'s infrared and visible images, decoded once (:func:`egmt.data.io.read_image`)
+    for every fusion of the pair; their sizes are checked here, so an error names the files."""
+    ir, vi = read_image(pair.ir), read_image(pair.vi)
+    pair_from_arrays(pair.name, ir, vi, pair.ir, pair.vi, min_size=MIN_FUSION_SIZE)
+    return ir, vi
 
 
 def measure_pair_entities(
-    fuser: EGMTFuser, dataset: str, pair: Pair, boxes: Sequence[Box], own: Sequence[str]
+    fuser: EGMTFuser,
+    dataset: str,
+    pair: Pair,
+    boxes: Sequence[Box],
+    own: Sequence[str],
+    images: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[EntityRecord]:
-    """The pointing game and the steering share of every boxed class of one pair."""
+    """The pointing game and the steering share of every boxed class of one pair (``images``:
+    the pair's decoded images, :func:`read_pair_images`; read from its files when None)."""
+    ir, vi = images if images is not None else read_pair_images(pair)
     vocab = fuser.vocabulary
     classes = list(dict.fromkeys(b.entity for b in boxes))
     have = {class_of(e, vocab) for e in own}
     entities = list(dict.fromkeys([*own, *(c for c in classes if c not in have)]))
-    maps = entity_heatmaps(fuser, pair.ir, pair.vi, entities)
+    maps = entity_heatmaps(fuser, ir, vi, entities)
     shape = maps.maps.shape[1:]
     contrast = contrast_for(set(classes))
-    base = grey_u8(fuser(pair.ir, pair.vi, entities=[contrast]).image).astype(np.int16)
+    base = grey_u8(fuser(ir, vi, entities=[contrast]).image).astype(np.int16)
     records = []
     for c in classes:
         mask = box_mask([b for b in boxes if b.entity == c], shape)
         weights = sum(m for e, m in zip(maps.entities, maps.maps) if class_of(e, vocab) == c)
-        delta = grey_u8(fuser(pair.ir, pair.vi, entities=[c]).image).astype(np.int16) - base
+        delta = grey_u8(fuser(ir, vi, entities=[c]).image).astype(np.int16) - base
         records.append(
             EntityRecord(
                 dataset,
@@ -180,15 +205,24 @@ def measure_steering(
         donors = derangement(with_own, seed) if len(with_own) >= 2 else {}
         for pair in tqdm(chosen, desc=f"steering ({dataset})", unit="pair", disable=not progress, dynamic_ncols=True):
             try:
-                result.entities += measure_pair_entities(fuser, dataset, pair, boxes[pair.name], own.get(pair.name, []))
+                ir, vi = read_pair_images(pair)  # decoded once for all the pair's fusions
+                result.entities += measure_pair_entities(
+                    fuser, dataset, pair, boxes[pair.name], own.get(pair.name, []), images=(ir, vi)
+                )
                 if pair.name in donors:
-                    ir, vi = read_grey_u8(pair.ir), read_grey_u8(pair.vi)
-                    a = grey_u8(fuser(pair.ir, pair.vi, entities=own[pair.name]).image)
-                    b = grey_u8(fuser(pair.ir, pair.vi, entities=own[donors[pair.name]]).image)
+                    a = grey_u8(fuser(ir, vi, entities=own[pair.name]).image)
+                    b = grey_u8(fuser(ir, vi, entities=own[donors[pair.name]]).image)
                     delta = float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+                    ir_u8, vi_u8 = grey_u8(ir), grey_u8(vi)  # as read_grey_u8 reads the files
+                    errors: list[str] = []
+                    own_scores = _scores(ir_u8, vi_u8, a, "own", errors)
+                    shuffled_scores = _scores(ir_u8, vi_u8, b, "shuffled", errors)
                     result.pairs.append(
-                        PairRecord(dataset, pair.name, donors[pair.name], delta, _scores(ir, vi, a), _scores(ir, vi, b))
+                        PairRecord(dataset, pair.name, donors[pair.name], delta, own_scores, shuffled_scores, errors)
                     )
+                    if log:
+                        for e in errors:
+                            log(f"steering: {pair.name}: {e} (score undefined, left out of the means)")
             except EGMTError as e:
                 result.skipped.append(f"{pair.name}: {e}")
                 if log:
@@ -206,8 +240,9 @@ def _cell(v: float, digits: int = 2) -> str:
 
 
 def steering_markdown(result: SteeringResult, boxes_file: str) -> str:
-    """The steering block: per boxed class (and all), the pointing game against its chance and
-    the steering share against the area share; then own vs shuffled per validation set."""
+    """The steering block: per boxed class (and all), the boxes' area share (the chance of the
+    pointing game and the steering share of an even Δ), the pointing game and the steering share;
+    then own vs shuffled per validation set, with a count of the scores that were undefined."""
     recs = result.entities
     counts: dict[str, int] = {}
     for r in recs:
@@ -216,26 +251,33 @@ def steering_markdown(result: SteeringResult, boxes_file: str) -> str:
     groups.append(("all", recs))
     text = f"### Validation pairs with boxes: {len({(r.dataset, r.pair) for r in recs})} pairs, {len(recs)} (pair, entity)\n\n"
     text += (
-        "| Entity | (pair, entity) | Pointing game | Chance | Steering share | Area share | Lift | mean abs Δ |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| Entity | (pair, entity) | Box area share (chance) | Pointing game | Steering share | Lift | mean abs Δ |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
     )
     for name, rs in groups:
         hit, area, share = _mean([r.hit for r in rs]), _mean([r.area for r in rs]), _mean([r.share for r in rs])
         lift = share / area if area and not math.isnan(share) else math.nan
         text += (
-            f"| {name} | {len(rs)} | {_cell(hit)} | {_cell(area)} | {_cell(share)} | {_cell(area)} | "
+            f"| {name} | {len(rs)} | {_cell(area)} | {_cell(hit)} | {_cell(share)} | "
             f"{_cell(lift)} | {_cell(_mean([r.delta for r in rs]), 3)} |\n"
         )
     text += (
         f"\nBoxes: `{boxes_file}` (drawn by hand on validation pairs; never used for training or choosing). "
+        "Box area share: the mean share of the image the entity's boxes cover, what both measures are read against: "
+        "the pointing game's chance (a maximum anywhere at random) and the steering share of a Δ spread evenly. "
         "Pointing game: the share of (pair, entity) whose attention map (CGHA eq. 5, `egmt heatmap`; the pair fused "
         "with its own entities plus any boxed class they lack, the maps of entities of one class summed) has its "
-        "maximum inside a box of that entity; chance = the mean share of the image its boxes cover. Steering share: "
+        "maximum inside a box of that entity. Steering share: "
         f"the pair fused with `[entity]` and with `[contrast]` (the first of {', '.join(CONTRASTS)} not boxed in the "
-        "pair), the share of the summed |Δ| inside the entity's boxes; area share = the share of the image they cover "
-        "(what a Δ spread evenly gets); lift = steering share / area share (1: no steering). mean abs Δ: of that "
-        "difference, grey levels of 255.\n"
+        "pair), the share of the summed |Δ| inside the entity's boxes; lift = steering share / box area share "
+        "(1: no steering). mean abs Δ: of that difference, grey levels of 255.\n"
     )
+    no_share = sum(math.isnan(r.share) for r in recs)
+    if no_share:
+        text += (
+            f"\n{no_share} of {len(recs)} (pair, entity) changed no pixel (Δ = 0 everywhere): they have no steering "
+            "share and are left out of its mean (and of the lift).\n"
+        )
     if result.pairs:
         text += (
             "\n| Validation set | Pairs | mean abs Δ own vs shuffled | "
@@ -257,6 +299,14 @@ def steering_markdown(result: SteeringResult, boxes_file: str) -> str:
             f"same set (a derangement, seed {result.seed}); mean over pairs of the mean |Δ| (grey levels) and of "
             "the scores.\n"
         )
+        errors = [f"{r.dataset} {r.pair} {e}" for r in result.pairs for e in r.errors]
+        if errors:
+            shown = "; ".join(errors[:ERRORS_SHOWN]) + (
+                f"; and {len(errors) - ERRORS_SHOWN} more" if len(errors) > ERRORS_SHOWN else ""
+            )
+            text += (
+                f"\n**{len(errors)} score(s) undefined** for their images, left out of the means above (see the log): {shown}.\n"
+            )
     if result.skipped:
         text += f"\n{len(result.skipped)} pair(s) could not be measured and were left out (see the log).\n"
     return text

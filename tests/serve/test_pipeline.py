@@ -69,6 +69,8 @@ def test_scores_are_the_metrics_of_the_8bit_images(pipeline):
     result = pipeline.run(sample("07", "ir"), sample("07", "vi"), "person")
     assert list(result.scores) == ["EN", "SD", "SF", "MI", "seam_ratio", "target_retention"]
     ir, vi, fused = (decode(b).astype(np.float64) / 255.0 for b in (result.ir_png, result.vi_png, result.fused_png))
+    # which images are scored: the page's scores are those of the 8-bit images it shows (the fused
+    # one as its PNG stores it); the scores' values on known images: tests/serve/test_scores.py
     assert quick_scores(ir, vi, fused) == result.scores
     # fusing a source with itself keeps all of its warm targets and adds no seams
     same = quick_scores(ir, vi, ir)
