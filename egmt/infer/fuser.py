@@ -77,12 +77,15 @@ def read_validation(folder: Path) -> dict | None:
 
 @dataclass
 class FusionResult:
-    """A fused image (float [H, W] grey or [H, W, 3] RGB in [0, 1]) and the entities that guided it."""
+    """A fused image (float [H, W] grey or [H, W, 3] RGB in [0, 1]) and the entities that guided it;
+    ``luma``: the fused Y ``[H, W]`` as the network gave it, before the visible's CbCr and the
+    clipping to [0, 1] (the background of the entity heat maps, :mod:`egmt.infer.heatmaps`)."""
 
     image: np.ndarray
     entities: list[str]
     entity_source: str  # "given", "classifier" (caption-free), or "none" / "none (why caption-free used E = 0)"
     probabilities: dict[str, float] = field(default_factory=dict)  # classifier output, when it ran
+    luma: np.ndarray | None = None
 
 
 class EGMTFuser:
@@ -267,4 +270,4 @@ class EGMTFuser:
         self._encoded = None  # release the pair's features
         rgb = merge_luma(fused, None if vi_cbcr is None else vi_cbcr[None])[0]
         image = rgb[0].numpy() if rgb.shape[0] == 1 else rgb.permute(1, 2, 0).numpy()
-        return FusionResult(np.clip(image, 0.0, 1.0), entities, source, probs)
+        return FusionResult(np.clip(image, 0.0, 1.0), entities, source, probs, luma=fused[0, 0].numpy())

@@ -7,7 +7,9 @@ the map is the patch grid, interpolated to pixels. :func:`entity_heatmaps` recor
 ordinary forward pass (the ``record_attention`` switch of
 :class:`~egmt.model.cgha.CrossModalGuidedHybridAttention`, which leaves the output unchanged)
 and averages them over heads, both modalities' CGHA and every ECIM block; at each pixel
-the maps of all entities sum to 1. :func:`write_heatmaps` draws each map in a colour map
+the maps of all entities sum to 1. :class:`AttentionRecorder` records them during a fusion
+(``EGMTFuser.__call__``), so that a caller which fuses and shows the maps (the web demo) runs
+the network once. :func:`write_heatmaps` draws each map in a colour map
 over the fused image, all entities on one scale (0 to the largest weight of any entity)
 so that their colours compare; given boxes (:mod:`egmt.data.boxes`), each entity's own are
 outlined on its map.
@@ -31,6 +33,7 @@ from egmt.data.pairs import MIN_FUSION_SIZE, pair_from_arrays
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
 from egmt.infer.fuser import EGMTFuser
+from egmt.model import EGMT
 from egmt.model.attention import window_reverse
 from egmt.model.cgha import CrossModalGuidedHybridAttention
 
@@ -55,8 +58,67 @@ def colour_map(values: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(v, _ANCHORS, _COLOURS[:, c]) for c in range(3)], axis=-1)
 
 
-def _cgha_modules(model: torch.nn.Module) -> list[CrossModalGuidedHybridAttention]:
+def _cgha_modules(model: object) -> list[CrossModalGuidedHybridAttention]:
+    """The model's CGHA modules (none in a model that is not a torch module: ONNX)."""
+    if not isinstance(model, torch.nn.Module):
+        return []
     return [m for m in model.modules() if isinstance(m, CrossModalGuidedHybridAttention)]
+
+
+NO_CGHA = "this checkpoint has no CGHA (trained without text interaction or CGHA): no entity attention to show"
+
+
+class AttentionRecorder:
+    """Records the eq. 5 weights of every CGHA of ``model`` during the forward passes run inside
+    ``with AttentionRecorder(model) as recorder:`` (recording is switched off again on leaving,
+    the modules keep nothing); :meth:`heatmaps` turns those of the last pass into maps.
+
+    ``passes`` counts the passes through CGHA: a fusion in tiles makes one per tile, and the
+    recorded weights are then the last tile's, not the image's; a pass without entities (the
+    caption-free classifier pass) does not reach CGHA and is not counted.
+    """
+
+    def __init__(self, model: EGMT):
+        self.modules = _cgha_modules(model)
+        self.window = model.config.window_size
+        self.passes = 0
+        self._attention: list[torch.Tensor | None] = [None] * len(self.modules)
+        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
+
+    def _keep(self, index: int, module: CrossModalGuidedHybridAttention) -> None:
+        self._attention[index] = module.attention
+        if index == 0:
+            self.passes += 1
+
+    def __enter__(self) -> AttentionRecorder:
+        self.passes, self._attention = 0, [None] * len(self.modules)
+        for i, m in enumerate(self.modules):
+            m.record_attention, m.attention = True, None
+            self._hooks.append(m.register_forward_hook(lambda mod, args, out, i=i: self._keep(i, mod)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+        for m in self.modules:
+            m.record_attention, m.attention = False, None
+
+    def heatmaps(self, entities: Sequence[str], fused: np.ndarray) -> EntityHeatmaps:
+        """The maps of the last recorded pass: ``entities`` as that pass was given them (in order,
+        without repeats), ``fused``: its fused Y ``[H, W]`` (the image's size, the maps' too)."""
+        if not self.modules:
+            raise EGMTError(NO_CGHA)
+        if self.passes > 1:
+            raise EGMTError(
+                f"{self.passes} CGHA passes were recorded (a fusion in tiles): heat maps need one over the whole image"
+            )
+        h, w = fused.shape
+        s = self.window
+        hp, wp = -(-h // s) * s, -(-w // s) * s
+        maps = [_attention_image(a, s, hp, wp)[:, :h, :w] for a in self._attention]
+        mean = torch.stack(maps).mean(dim=0)
+        return EntityHeatmaps(list(entities), mean.cpu().numpy(), fused)
 
 
 @torch.no_grad()
@@ -68,28 +130,17 @@ def entity_heatmaps(
     if not entities:
         raise EGMTError("heat maps need at least one entity (--entities or --annotations)")
     model = fuser.model
-    modules = _cgha_modules(model)
-    if not modules:
-        raise EGMTError("this checkpoint has no CGHA (trained without text interaction or CGHA): no entity attention to show")
+    if not _cgha_modules(model):
+        raise EGMTError(NO_CGHA)
     ir_img = read_image(ir) if isinstance(ir, (str, Path)) else ir
     vi_img = read_image(vi) if isinstance(vi, (str, Path)) else vi
     labels = (ir, vi) if isinstance(ir, (str, Path)) else ("infrared", "visible")
     pair = pair_from_arrays("pair", ir_img, vi_img, *labels, min_size=MIN_FUSION_SIZE)
     ir_y, vi_y = pair.ir[None].to(fuser.device), pair.vi[None].to(fuser.device)
     feats = fuser.entity_features(entities)[None].to(fuser.device)
-    h, w = ir_y.shape[-2:]
-    s = model.config.window_size
-    hp, wp = -(-h // s) * s, -(-w // s) * s
-    try:
-        for m in modules:
-            m.record_attention, m.attention = True, None
+    with AttentionRecorder(model) as recorder:
         fused = model(ir_y, vi_y, entities=feats, classify=False).fused
-        maps = [_attention_image(m.attention, s, hp, wp)[:, :h, :w] for m in modules]
-    finally:
-        for m in modules:
-            m.record_attention, m.attention = False, None
-    mean = torch.stack(maps).mean(dim=0)
-    return EntityHeatmaps(entities, mean.cpu().numpy(), fused[0, 0].cpu().numpy())
+    return recorder.heatmaps(entities, fused[0, 0].cpu().numpy())
 
 
 def _attention_image(attention: torch.Tensor | None, s: int, hp: int, wp: int) -> torch.Tensor:

@@ -30,8 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from egmt.data.io import IMAGE_EXTENSIONS
-from egmt.data.pairs import MODALITIES
+from egmt.data.pairs import MODALITIES, match_folders
 from egmt.errors import EGMTError
 from egmt.serve.pipeline import MIN_SIDE, DemoPipeline, DemoResult, Upload
 from egmt.serve.scores import FAST_METRICS
@@ -48,16 +47,16 @@ class _TooLarge(Exception):
 
 
 def find_samples(folder: Path | None) -> dict[str, tuple[Path, Path]]:
-    """``{stem: (ir, vi)}`` of a bundled-samples folder ``folder/{ir,vi}/STEM.ext`` (empty if None
-    or missing)."""
-    if folder is None or not (folder / "ir").is_dir() or not (folder / "vi").is_dir():
+    """``{stem: (ir, vi)}`` of a bundled-samples folder ``folder/{ir,vi}/STEM.ext``, sorted by stem
+    and paired as ``egmt fuse`` pairs two folders (:func:`egmt.data.pairs.match_folders`): a file
+    without its partner is left out (logged), two files of one stem are an :class:`EGMTError`.
+    Empty if ``folder`` is None or lacks ``ir/`` or ``vi/``."""
+    if folder is None or not all((folder / m).is_dir() for m in MODALITIES):
         return {}
-
-    def index(sub: Path) -> dict[str, Path]:
-        return {p.stem: p for p in sorted(sub.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS}
-
-    ir, vi = index(folder / "ir"), index(folder / "vi")
-    return {stem: (ir[stem], vi[stem]) for stem in sorted(ir.keys() & vi.keys())}
+    pairs, problems = match_folders(folder / "ir", folder / "vi")
+    for problem in problems:
+        log.warning("bundled samples: %s; left out", problem)
+    return {p.name: (p.ir, p.vi) for p in pairs}
 
 
 def _data_uri(png: bytes) -> str:

@@ -24,8 +24,8 @@ from egmt.data.io import IMAGE_EXTENSIONS, read_image, write_image
 from egmt.data.pairs import MIN_FUSION_SIZE, MODALITIES
 from egmt.errors import EGMTError
 from egmt.infer.entities import parse_entity_list
-from egmt.infer.fuser import EGMTFuser
-from egmt.infer.heatmaps import entity_heatmaps, overlays
+from egmt.infer.fuser import EGMTFuser, FusionResult
+from egmt.infer.heatmaps import AttentionRecorder, entity_heatmaps, overlays
 from egmt.serve.scores import quick_scores
 
 #: Smallest side accepted: one 16x16 patch (below it the network's windows, the seam ratio
@@ -126,11 +126,12 @@ class DemoPipeline:
                 raise EGMTError(message) from None
             with self._lock:
                 t0 = time.perf_counter()
-                result = self.fuser(ir_img, vi_img, entities=typed)
+                with AttentionRecorder(self.fuser.model) as recorder:  # the heat maps, from the fusion's own pass
+                    result = self.fuser(ir_img, vi_img, entities=typed)
                 seconds = time.perf_counter() - t0
                 if typed is not None:
                     result.entity_source = "typed"  # as `egmt fuse --entities` names it
-                maps, note = self._heatmaps(ir_img, vi_img, result.entities)
+                maps, note = self._heatmaps(recorder, ir_img, vi_img, result)
             fused_png = _png_bytes(result.image, folder, "fused")
             out = DemoResult(
                 ir_png=_png_bytes(ir_img, folder, "ir_view"),
@@ -149,13 +150,21 @@ class DemoPipeline:
                     out.heatmaps.append((entity, _png_bytes(image, folder, f"heat{i}"), float(maps.maps[i].mean())))
         return out
 
-    def _heatmaps(self, ir_img: np.ndarray, vi_img: np.ndarray, entities: list[str]):
-        """``(EntityHeatmaps or None, why none)``: heat maps need entities and a CGHA."""
+    def _heatmaps(self, recorder: AttentionRecorder, ir_img: np.ndarray, vi_img: np.ndarray, result: FusionResult):
+        """``(EntityHeatmaps or None, why none)``: heat maps need entities and a CGHA.
+
+        They are :func:`entity_heatmaps`'s maps of ``result.entities``, taken from the fusion's
+        pass that ``recorder`` saw. Where that pass cannot give them, a pass of their own, as
+        before: a pair fused in tiles (the maps show one whole-image pass) or an entity typed
+        twice (the fusion keeps both copies, the maps one)."""
+        entities = result.entities
         if not entities:
             return None, "no entity guided this fusion, so there is no entity attention to show"
         if not self.fuser.model.config.text_interaction:
             return None, "this checkpoint does not use entities"
         try:
+            if recorder.passes == 1 and len(set(entities)) == len(entities) and result.luma is not None:
+                return recorder.heatmaps(entities, result.luma), ""
             return entity_heatmaps(self.fuser, ir_img, vi_img, entities), ""
         except EGMTError as e:
             return None, str(e)

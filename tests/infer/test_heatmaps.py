@@ -15,7 +15,8 @@ from egmt.data.io import read_image
 from egmt.data.pairs import Pair, load_pair
 from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
-from egmt.infer.heatmaps import colour_map, entity_file_name, entity_heatmaps
+from egmt.infer.heatmaps import AttentionRecorder, colour_map, entity_file_name, entity_heatmaps
+from egmt.infer.tiling import tile_slices
 from egmt.model import EGMT
 from egmt.model.cgha import CrossModalGuidedHybridAttention
 
@@ -84,6 +85,36 @@ def test_recording_does_not_change_the_output_and_is_off_by_default(fuser, pair)
     result = entity_heatmaps(fuser, *pair, ENTITIES)
     assert torch.equal(plain[0, 0], torch.from_numpy(result.fused))
     assert all(not m.record_attention and m.attention is None for m in modules)  # switched off again
+
+
+def test_recorder_takes_entity_heatmaps_maps_from_the_fusions_pass(fuser, pair):
+    h, w = 250, 246
+    ir, vi = read_image(pair[0])[:h, :w], read_image(pair[1])[:h, :w]
+    plain = fuser(ir, vi, entities=ENTITIES)
+    with AttentionRecorder(fuser.model) as recorder:
+        result = fuser(ir, vi, entities=ENTITIES)
+    assert recorder.passes == 1
+    np.testing.assert_array_equal(result.image, plain.image)  # recording changes nothing
+    maps = recorder.heatmaps(result.entities, result.luma)
+    separate = entity_heatmaps(fuser, ir, vi, ENTITIES)
+    assert maps.entities == separate.entities
+    np.testing.assert_array_equal(maps.maps, separate.maps)
+    np.testing.assert_array_equal(maps.fused, separate.fused)
+    modules = [m for m in fuser.model.modules() if isinstance(m, CrossModalGuidedHybridAttention)]
+    assert all(not m.record_attention and m.attention is None and not m._forward_hooks for m in modules)
+
+
+def test_recorder_refuses_a_fusion_in_tiles(fuser, pair):
+    ir, vi = read_image(pair[0]), read_image(pair[1])
+    fuser.tile_size = 128
+    try:
+        with AttentionRecorder(fuser.model) as recorder:
+            result = fuser(ir, vi, entities=ENTITIES)
+    finally:
+        fuser.tile_size = None
+    assert recorder.passes == len(tile_slices(*ir.shape[:2], 128, fuser.tile_overlap)) > 1
+    with pytest.raises(EGMTError, match="a fusion in tiles"):
+        recorder.heatmaps(result.entities, result.luma)
 
 
 def test_recorded_weights_are_eq5s_softmax(fuser):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 
 import numpy as np
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
+from egmt.data.pairs import match_folders
+from egmt.errors import EGMTError
 from egmt.serve.app import create_app, find_samples
 from tests.serve.conftest import SAMPLES, egmt_fuse_pixels
 
@@ -90,10 +93,31 @@ def test_bad_requests_get_one_line_and_the_server_keeps_serving(client):
     assert client.post("/api/fuse", data={"sample": "07", "entities": "car"}).status_code == 200
 
 
-def test_find_samples_pairs_stems_present_in_both(tmp_path):
+def test_find_samples_pairs_stems_present_in_both(tmp_path, caplog):
     for role, stems in (("ir", ["a", "b"]), ("vi", ["b", "c"])):
         (tmp_path / role).mkdir()
         for s in stems:
             (tmp_path / role / f"{s}.png").write_bytes(b"")
-    assert list(find_samples(tmp_path)) == ["b"]
+    with caplog.at_level(logging.WARNING, logger="egmt.serve"):
+        assert list(find_samples(tmp_path)) == ["b"]
+    assert "a.png: no visible partner" in caplog.text and "c.png: no infrared partner" in caplog.text
     assert find_samples(tmp_path / "missing") == {} and find_samples(None) == {}
+    (tmp_path / "vi").rename(tmp_path / "visible")
+    assert find_samples(tmp_path) == {}  # ir/ without vi/
+
+
+def test_find_samples_pairs_as_egmt_fuse_does(tmp_path):
+    """One pairing rule: the demo's samples are match_folders' pairs (what `egmt fuse` fuses)."""
+    assert find_samples(SAMPLES) == {p.name: (p.ir, p.vi) for p in match_folders(SAMPLES / "ir", SAMPLES / "vi")[0]}
+    for role, names in (("ir", ["b.png", "a.png", "c.txt", ".d.png"]), ("vi", ["a.JPG", "b.tif", "c.png", ".d.png"])):
+        (tmp_path / role).mkdir()
+        for name in names:
+            (tmp_path / role / name).write_bytes(b"")
+    # stems across extensions, sorted; not an image or hidden: not a sample
+    assert find_samples(tmp_path) == {
+        "a": (tmp_path / "ir" / "a.png", tmp_path / "vi" / "a.JPG"),
+        "b": (tmp_path / "ir" / "b.png", tmp_path / "vi" / "b.tif"),
+    }
+    (tmp_path / "vi" / "a.png").write_bytes(b"")
+    with pytest.raises(EGMTError, match=r"a\.png: duplicate stem 'a' \(also a\.JPG\)"):
+        find_samples(tmp_path)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import tempfile
+from collections import Counter
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from egmt.data.io import read_image, write_image
 from egmt.errors import EGMTError
+from egmt.infer.heatmaps import entity_heatmaps, overlays
+from egmt.model.cgha import CrossModalGuidedHybridAttention
 from egmt.serve.pipeline import Upload
 from egmt.serve.scores import quick_scores
 from tests.serve.conftest import SAMPLES, egmt_fuse_pixels
@@ -106,3 +111,54 @@ def test_too_many_pixels_is_refused_from_the_header(fuser):
     small = DemoPipeline(fuser, max_pixels=200 * 200)
     with pytest.raises(EGMTError, match=r"infrared '07.png': image is 256x256 = 65,536 pixels; the limit is 40,000"):
         small.run(sample("07", "ir"), sample("07", "vi"))
+
+
+@contextlib.contextmanager
+def counting_runs(model):
+    """Forward calls of the network's parts during the ``with``: ``encode`` (the IR's shallow
+    features), every CGHA, the fusion head."""
+    counts: Counter[str] = Counter()
+    cgha = [m for m in model.modules() if isinstance(m, CrossModalGuidedHybridAttention)]
+    parts = {"encode": model.shallow["ir"], "fusion head": model.fusion_head, **{f"cgha {i}": m for i, m in enumerate(cgha)}}
+    handles = [m.register_forward_hook(lambda *_, name=name: counts.update([name])) for name, m in parts.items()]
+    try:
+        yield counts, parts
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@pytest.mark.parametrize("name, entities", [("07", "person, tree"), ("19", "")])  # typed; caption-free (classifier)
+def test_one_request_runs_the_network_once(pipeline, fuser, name, entities):
+    with counting_runs(fuser.model) as (counts, parts):
+        result = pipeline.run(sample(name, "ir"), sample(name, "vi"), entities)
+    assert result.entities and len(result.heatmaps) == len(result.entities) and not result.heatmap_note
+    # encoded once (the caption-free classifier pass reuses it), one fusion, each CGHA once
+    assert counts == {part: 1 for part in parts}
+
+
+def bytes_of(image: np.ndarray, path) -> bytes:
+    write_image(path, image)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("entities", ["person, tree, car", "car, person, car", ""])
+def test_fused_image_and_heat_maps_equal_their_separate_computations(pipeline, fuser, tmp_path, entities):
+    """The demo's one pass gives EGMTFuser's image bit for bit and entity_heatmaps' maps (an
+    entity typed twice: the maps' own pass, as before); a colour visible, so the maps' background
+    (the fused Y) is not the fused image."""
+    vi_grey = read_image(SAMPLES / "vi" / "07.png")
+    write_image(tmp_path / "vi.png", np.stack([vi_grey, vi_grey * 0.8, vi_grey * 0.6], axis=-1))
+    vi = Upload("vi.png", (tmp_path / "vi.png").read_bytes())
+    result = pipeline.run(sample("07", "ir"), vi, entities)
+
+    ir_img, vi_img = read_image(SAMPLES / "ir" / "07.png"), read_image(tmp_path / "vi.png")
+    assert vi_img.ndim == 3
+    separate = fuser(ir_img, vi_img, entities=[e.strip() for e in entities.split(",")] if entities else None)
+    assert result.entities == separate.entities
+    assert result.fused_png == bytes_of(separate.image, tmp_path / "fused.png")
+    maps = entity_heatmaps(fuser, ir_img, vi_img, separate.entities)
+    assert [h[0] for h in result.heatmaps] == maps.entities == list(dict.fromkeys(separate.entities))
+    for i, ((entity, png, mean), overlay) in enumerate(zip(result.heatmaps, overlays(maps, 0.5))):
+        assert png == bytes_of(overlay, tmp_path / f"heat{i}.png"), entity
+        assert mean == float(maps.maps[i].mean())
