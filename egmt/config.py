@@ -185,6 +185,13 @@ class LossConfig:
     # the better fusion. 0: off (the paper).
     entity_negative: float = 0.0
     entity_margin: float = 0.05
+    # Token-entity contrast (issue 17), on the same shuffled pass: for each entity, the maximum over
+    # the image's tokens of CGHA's eq. 5 logit (mean over heads, every CGHA) must exceed that of the
+    # other pair's entities absent from this one by entity_contrast_margin (a hinge, weight
+    # entity_contrast): tokens must match the entities that are in their image, so the entity
+    # maps (egmt heatmap) have a reason to peak on them. 0: off.
+    entity_contrast: float = 0.0
+    entity_contrast_margin: float = 1.0
 
 
 @dataclass

@@ -134,6 +134,22 @@ def entity_negative(own: torch.Tensor, shuffled: torch.Tensor, margin: float) ->
     return F.relu(own - shuffled + margin)
 
 
+def token_entity_contrast(
+    own: torch.Tensor, own_mask: torch.Tensor, other: torch.Tensor, other_mask: torch.Tensor, margin: float
+) -> torch.Tensor:
+    """Token-entity contrast (``loss.entity_contrast``), multiple-instance style: each entity's
+    best-matching token must match a pair's own entities better, by ``margin``, than entities
+    absent from it. ``own: [B, E]`` and ``other: [B, E']`` the maximum over the image's tokens of
+    CGHA's eq. 5 logits for its own entities and for another pair's; ``own_mask``, ``other_mask``
+    bool, True = a real entity (for ``other``: one that is not also among the own).
+    Mean over samples and (own, other) entity pairs of ``relu(margin - (own_e - other_e'))``;
+    zero where a sample has no such pair."""
+    gap = own[:, :, None] - other[:, None, :]  # [B, E, E']
+    valid = own_mask[:, :, None] & other_mask[:, None, :]
+    hinge = F.relu(margin - gap) * valid
+    return hinge.sum() / valid.sum().clamp_min(1)
+
+
 def _ssim(a: torch.Tensor, b: torch.Tensor, window: int, per_sample: bool = False) -> torch.Tensor:
     """Mean SSIM over the valid region (no padding), images in [0, 1]: a scalar, or ``[B]``."""
     ssim_map = kornia.metrics.ssim(a, b, window_size=window, max_val=1.0, padding="valid")

@@ -137,3 +137,15 @@ def test_entity_negative_is_zero_once_the_own_entities_win_by_the_margin():
     assert loss.item() == pytest.approx(0.3)
     loss.backward()
     assert float(own.grad) == 1.0 and float(shuffled.grad) == -1.0  # lowers own, raises shuffled
+
+
+def test_token_entity_contrast_hinges_each_own_entity_against_each_absent_one():
+    from egmt.losses import token_entity_contrast
+
+    own = torch.tensor([[3.0, 0.5]])  # two own entities' best token logits
+    other = torch.tensor([[1.0, 9.0]])  # the other pair's entities; the second is also an own one
+    own_mask, other_mask = torch.tensor([[True, True]]), torch.tensor([[True, False]])
+    # pairs (3 vs 1): relu(1 - 2) = 0; (0.5 vs 1): relu(1 + 0.5) = 1.5; mean over the 2 valid pairs
+    assert token_entity_contrast(own, own_mask, other, other_mask, margin=1.0).item() == pytest.approx(0.75)
+    none = torch.zeros(1, 2, dtype=torch.bool)
+    assert token_entity_contrast(own, own_mask, other, none, margin=1.0).item() == 0.0

@@ -17,7 +17,9 @@ The update is added to the visual tokens (residual, as in eq. 2-3). An image wit
 entity (E = 0 or an all-padding mask) has no text guidance: its update is exactly zero.
 
 For the entity heat maps (paper Fig. 5), ``record_attention = True`` keeps eq. 5's weights of
-the last forward in ``attention`` (computed beside the fused kernel, so the output is unchanged).
+the last forward in ``attention`` (computed beside the fused kernel, so the output is unchanged);
+``keep_logits = True`` keeps its logits with their gradient, for the token-entity contrast of
+training (``loss.entity_contrast``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class CrossModalGuidedHybridAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.record_attention = False  # keep eq. 5's weights in ``attention`` (off: nothing is kept)
         self.attention: torch.Tensor | None = None  # [B, nW, T, E], mean over heads, last forward
+        # keep eq. 5's logits, with their gradient, in ``logits`` (the token-entity contrast of training)
+        self.keep_logits = False
+        self.logits: torch.Tensor | None = None  # [B, nW*T, E], mean over heads, padding not masked
 
     def _entity_weights(self, q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Eq. 5's softmax weights, as the fused kernel computes them: ``q [B, h, N, d]``,
@@ -73,6 +78,7 @@ class CrossModalGuidedHybridAttention(nn.Module):
 
     def forward(self, tokens: torch.Tensor, entities: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, nw, t, c = tokens.shape
+        self.logits = None
         has_entity = mask.any(dim=1)  # [B]
         if entities.shape[1] == 0:
             return torch.zeros_like(tokens)
@@ -87,6 +93,8 @@ class CrossModalGuidedHybridAttention(nn.Module):
         weighted = F.scaled_dot_product_attention(q, self._heads(k), self._heads(v), attn_mask=mask[:, None, None, :])
         if self.record_attention:
             self.attention = self._entity_weights(q, self._heads(k), mask).view(b, nw, t, -1)
+        if self.keep_logits:
+            self.logits = ((q @ self._heads(k).transpose(-1, -2)) * q.shape[-1] ** -0.5).mean(dim=1)
         weighted = self._merge(weighted).view(b * nw, t, c)  # one weighted entity feature per token
 
         # eq. 6: the weighted entity features query the visual tokens of their window.

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -36,7 +37,8 @@ from egmt.files import (
     VALIDATION_LOG_FILE,
     VOCABULARY_FILE,
 )
-from egmt.losses import MultiTaskLoss, entity_negative
+from egmt.losses import MultiTaskLoss, entity_negative, token_entity_contrast
+from egmt.model.cgha import CrossModalGuidedHybridAttention
 from egmt.model import EGMT
 from egmt.text.features import EntityFeatures
 from egmt.train.checkpoint import (
@@ -66,39 +68,70 @@ LOG_COLUMNS = [
     "lambda_fus",
     "lambda_cls",
     "entity_neg",
+    "entity_con",
 ]
 
 
 class TrainStep(nn.Module):
     """The network and its loss as one module, so DDP also syncs the learnable task weights.
 
-    With ``loss.entity_negative > 0`` the batch is decoded a second time with another sample's
-    entities (the batch rolled by one; the entity-free first stage is shared), and the
-    shuffled-entity negative (:func:`egmt.losses.entity_negative`) over the samples that have
-    entities in both passes is added to the total as ``entity_neg``."""
+    With ``loss.entity_negative`` or ``loss.entity_contrast`` > 0 the batch is decoded a second time
+    with another sample's entities (the batch rolled by one; the entity-free first stage is shared).
+    ``entity_neg`` (:func:`egmt.losses.entity_negative`) compares the two fusion losses over the
+    samples that have entities in both passes; ``entity_con``
+    (:func:`egmt.losses.token_entity_contrast`) compares CGHA's token-entity logits of the own
+    entities with those of the other sample's entities that are not also the own. Both are added
+    to the total with their weights."""
 
     def __init__(self, model: EGMT, criterion: MultiTaskLoss):
         super().__init__()
         self.model = model
         self.criterion = criterion
+        self.cgha = [m for m in model.modules() if isinstance(m, CrossModalGuidedHybridAttention)]
 
     def forward(self, ir, vi, entities=None, entity_mask=None, labels=None) -> dict[str, torch.Tensor]:
-        encoded = self.model.encode(ir, vi)
-        out = self.model.decode(encoded, entities, entity_mask)
-        terms = self.criterion(out.fused, ir, vi, logits=out.logits, labels=labels)
         cfg = self.criterion.cfg
-        terms["entity_neg"] = ir.new_zeros(())
-        if cfg.entity_negative > 0 and entities is not None and ir.shape[0] > 1:
-            mask = entity_mask if entity_mask is not None else entities.new_ones(entities.shape[:2], dtype=torch.bool)
-            other = torch.roll(torch.arange(ir.shape[0], device=ir.device), 1)
-            both = mask.any(dim=1) & mask[other].any(dim=1)
-            if both.any():
-                shuffled = self.model.decode(encoded, entities[other], mask[other], classify=False).fused
-                own_loss = self.criterion.fusion(out.fused[both], ir[both], vi[both])["fusion"]
-                shuffled_loss = self.criterion.fusion(shuffled[both], ir[both], vi[both])["fusion"]
-                terms["entity_neg"] = entity_negative(own_loss, shuffled_loss, cfg.entity_margin)
-                terms["total"] = terms["total"] + cfg.entity_negative * terms["entity_neg"]
+        shuffle = (cfg.entity_negative > 0 or cfg.entity_contrast > 0) and entities is not None and ir.shape[0] > 1
+        contrast = shuffle and cfg.entity_contrast > 0 and bool(self.cgha)
+        encoded = self.model.encode(ir, vi)
+        out, own_logits = self._decode_logits(encoded, entities, entity_mask, contrast)
+        terms = self.criterion(out.fused, ir, vi, logits=out.logits, labels=labels)
+        terms["entity_neg"] = terms["entity_con"] = ir.new_zeros(())
+        if not shuffle:
+            return terms
+        mask = entity_mask if entity_mask is not None else entities.new_ones(entities.shape[:2], dtype=torch.bool)
+        other = torch.roll(torch.arange(ir.shape[0], device=ir.device), 1)
+        both = mask.any(dim=1) & mask[other].any(dim=1)
+        if not both.any():
+            return terms
+        shuffled, other_logits = self._decode_logits(encoded, entities[other], mask[other], contrast, classify=False)
+        if cfg.entity_negative > 0:
+            own_loss = self.criterion.fusion(out.fused[both], ir[both], vi[both])["fusion"]
+            shuffled_loss = self.criterion.fusion(shuffled.fused[both], ir[both], vi[both])["fusion"]
+            terms["entity_neg"] = entity_negative(own_loss, shuffled_loss, cfg.entity_margin)
+            terms["total"] = terms["total"] + cfg.entity_negative * terms["entity_neg"]
+        if contrast and own_logits is not None and other_logits is not None:
+            unit = F.normalize(entities, dim=-1)
+            same = (unit[other] @ unit.transpose(1, 2) > 0.999) & mask[:, None, :]  # [B, E', E]
+            absent = mask[other] & ~same.any(dim=2)
+            terms["entity_con"] = token_entity_contrast(
+                own_logits, mask & both[:, None], other_logits, absent & both[:, None], cfg.entity_contrast_margin
+            )
+            terms["total"] = terms["total"] + cfg.entity_contrast * terms["entity_con"]
         return terms
+
+    def _decode_logits(self, encoded, entities, mask, keep: bool, classify: bool = True):
+        """One decode; with ``keep``, also each entity's maximum over the tokens of CGHA's eq. 5
+        logit, averaged over the CGHA modules, ``[B, E]`` (None when no CGHA saw entities)."""
+        for m in self.cgha:
+            m.keep_logits = keep
+        try:
+            out = self.model.decode(encoded, entities, mask, classify=classify)
+            kept = [m.logits.amax(dim=1) for m in self.cgha if keep and m.logits is not None]
+        finally:
+            for m in self.cgha:
+                m.keep_logits, m.logits = False, None
+        return out, (torch.stack(kept).mean(dim=0) if kept else None)
 
 
 def annotation_files(config: EGMTConfig) -> list[str]:

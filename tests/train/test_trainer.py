@@ -201,9 +201,27 @@ def test_entity_negative_adds_the_shuffled_pass_to_the_total(tiny_dataset, tiny_
         batch_inputs["entity_mask"] = torch.ones_like(batch_inputs["entity_mask"])  # no dropout here
         torch.manual_seed(1)
         runs[name] = trainer.step_module(**batch_inputs)
-    assert runs["off"]["entity_neg"].item() == 0.0
+    assert runs["off"]["entity_neg"].item() == runs["off"]["entity_con"].item() == 0.0
     neg = runs["on"]["entity_neg"].item()
     assert neg > 9.0  # relu(own - shuffled + 10): the two passes differ by far less than the margin
     without = runs["on"]["total"].item() - 2.0 * neg
     parts = runs["on"]["lambda_fus"] * runs["on"]["fusion"] + runs["on"]["lambda_cls"] * runs["on"]["cls"]
     assert without == pytest.approx(parts.item(), rel=1e-5)
+
+
+def test_entity_contrast_reads_cgha_logits_and_leaves_the_modules_clean(tiny_dataset, tiny_config, tmp_path):
+    """loss.entity_contrast: a term with a gradient into CGHA's query/key layers, and no logits
+    kept on the modules after the step (inference and heat maps see nothing of it)."""
+    from egmt.train.trainer import Trainer
+
+    cfg = tiny_config(tiny_dataset, max_steps=1)
+    cfg.loss.entity_contrast, cfg.loss.entity_contrast_margin = 1.0, 100.0  # every pair inside the margin
+    trainer = Trainer(cfg, tmp_path / "run")
+    inputs = trainer._batch(next(iter(trainer._loader())))
+    inputs["entity_mask"] = torch.ones_like(inputs["entity_mask"])
+    terms = trainer.step_module(**inputs)
+    assert terms["entity_con"].item() > 90.0
+    cgha = trainer.step_module.cgha
+    assert cgha and all(m.logits is None and not m.keep_logits for m in cgha)
+    terms["entity_con"].backward()
+    assert all(m.q_tokens.weight.grad is not None and m.q_tokens.weight.grad.abs().sum() > 0 for m in cgha)
