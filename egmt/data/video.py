@@ -9,12 +9,17 @@ Output codec by extension: ``.mkv`` is FFV1 in RGB (bgr0) (lossless: decoding gi
 exact RGB frames written); ``.mp4`` / ``.mov`` is H.264 (libx264, yuv420p, CRF 18: visually
 near-lossless and playable everywhere; yuv444p where a side is odd). The output is written
 at the source's average frame rate, one frame per tick (constant frame rate), atomically.
-A file that is missing, not a video or broken raises :class:`EGMTError` naming it.
+A file that is missing, not a video or broken raises :class:`EGMTError` naming it. Broken
+includes truncated: where the container declares the stream's length (its duration in
+MP4/MOV/AVI, the ``DURATION`` tag or segment duration in Matroska), :func:`read_frames` raises
+once the frames run out short of it (a cut or damaged Matroska file otherwise decodes
+silently with fewer frames); a stream of unknown length is read as far as it goes.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -73,17 +78,69 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         return VideoInfo(path, int(s.frames or 0), Fraction(rate), s.codec_context.width, s.codec_context.height)
 
 
+def _tag_seconds(text: str) -> float | None:
+    """``HH:MM:SS.fraction`` (Matroska's ``DURATION`` tag) in seconds, None if it is not that."""
+    m = re.fullmatch(r"\s*(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)\s*", text)
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
+
+
+def _declared_end(container: av.container.InputContainer, stream: av.VideoStream) -> float | None:
+    """Where the container says ``stream`` ends, in seconds; None where it does not say.
+
+    In order: the stream's own duration (MP4, MOV, AVI: from its header), its ``DURATION`` tag
+    (Matroska, as FFmpeg and mkvmerge write it), and the file's duration where the video is its
+    only stream (Matroska without tags: another stream may well run longer).
+    """
+    if stream.duration and stream.time_base:
+        return float((stream.duration + (stream.start_time or 0)) * stream.time_base)
+    tag = next((v for k, v in stream.metadata.items() if k.upper() == "DURATION"), None)
+    if tag is not None and (seconds := _tag_seconds(tag)):
+        return seconds
+    if len(container.streams) == 1 and container.duration:
+        return container.duration / av.time_base
+    return None
+
+
 def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
-    """The frames of ``path``'s first video stream, one at a time, as ``uint8 [H, W, 3]`` RGB."""
+    """The frames of ``path``'s first video stream, one at a time, as ``uint8 [H, W, 3]`` RGB.
+
+    Raises :class:`EGMTError` (after the last good frame) where decoding fails or the frames end
+    short of the length the container declares: ``truncated: 2 of 6 frames``.
+    """
     path = Path(path)
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        declared = _declared_end(container, stream)
+        rate = stream.average_rate or stream.guessed_rate
+        interval = float(1 / rate) if rate else 0.0
+        frames, timed = 0, True  # frames decoded; whether each said how long it lasts
+        reached: float | None = None  # where the decoded frames end (s), from their timestamps
         try:
             for frame in container.decode(stream):
+                if frame.pts is not None and frame.time_base:
+                    timed &= bool(frame.duration)
+                    end = float((frame.pts + (frame.duration or 0)) * frame.time_base) + (0.0 if frame.duration else interval)
+                    reached = end if reached is None else max(reached, end)
+                frames += 1
                 yield frame.to_ndarray(format="rgb24")
         except av.FFmpegError as e:
             raise EGMTError(f"{path}: broken video ({e.strerror or type(e).__name__})") from None
+        if frames == 0:
+            reached = 0.0
+        if declared is None or not interval or reached is None:
+            return  # a stream of unknown length (or frames without timestamps): read as far as it goes
+        # half a frame when every frame says how long it lasts (one lost frame shows), one and a
+        # half when the last one's length is a guess from the average rate; 2 ms for rounding
+        # (Matroska's timestamps are in milliseconds)
+        slack = (0.5 if timed else 1.5) * interval + 0.002
+        if declared - reached > slack:
+            if stream.frames > frames:  # the header's count (AVI, MP4)
+                cause = f"truncated: {frames} of {stream.frames} frames"
+            else:
+                expected = frames + round((declared - reached) / interval)
+                cause = f"truncated: {frames} of {expected} frames, {reached:.3f} s of {declared:.3f} s"
+            raise EGMTError(f"{path}: broken video ({cause})")
 
 
 class VideoWriter:

@@ -1,6 +1,7 @@
 """egmt.data.video: tiny clips made here, checked against PyAV itself where egmt writes or reads
 them; frame count, rate and size, the lossless (FFV1) and H.264 round trips, the codec each
-extension promises, atomic writes, and one error naming the file for what cannot be read."""
+extension promises, atomic writes, and one error naming the file for what cannot be read,
+truncated or partly corrupted clips included (cut or damaged bytes of a clip made here)."""
 
 from __future__ import annotations
 
@@ -195,3 +196,140 @@ def test_a_damaged_h264_stream_is_a_broken_video_naming_the_file(tmp_path):
     with pytest.raises(EGMTError) as e:
         list(read_frames(bad))
     assert str(e.value).startswith(f"{bad}: broken video") and "\n" not in str(e.value)
+
+
+def noise_clip(path: Path, n: int = 6) -> list[np.ndarray]:
+    """``n`` frames of noise (each coded to about the same size) written by egmt to ``path``."""
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(n)]
+    with VideoWriter(path, Fraction(25), W, H) as w:
+        for f in frames:
+            w.write(f)
+    return frames
+
+
+def damaged(path: Path, name: str, edit) -> Path:
+    """A copy of ``path`` with its bytes changed by ``edit``."""
+    bad = path.with_name(name)
+    bad.write_bytes(edit(path.read_bytes()))
+    return bad
+
+
+def read_until_error(path: Path) -> tuple[list[np.ndarray], str]:
+    """The frames ``read_frames`` yields before it raises, and its message."""
+    got: list[np.ndarray] = []
+    with pytest.raises(EGMTError) as e:
+        for f in read_frames(path):
+            got.append(f)
+    return got, str(e.value)
+
+
+def test_a_truncated_mkv_raises_after_its_good_frames_naming_the_file_and_what_is_missing(tmp_path):
+    # Matroska declares no frame count; a cut FFV1 file used to decode silently with fewer frames
+    frames = noise_clip(tmp_path / "x.mkv")
+    bad = damaged(tmp_path / "x.mkv", "cut.mkv", lambda d: d[: len(d) * 2 // 5])
+    got, message = read_until_error(bad)
+    assert message == f"{bad}: broken video (truncated: 2 of 6 frames, 0.080 s of 0.240 s)"
+    assert len(got) == 2 and all(np.array_equal(a, b) for a, b in zip(got, frames))  # the good frames came first
+
+
+@pytest.mark.parametrize("keep", [0.15, 0.3, 0.5, 0.7, 0.85, 0.95])
+def test_an_mkv_cut_anywhere_is_truncated_by_as_many_frames_as_it_lost(tmp_path, keep):
+    noise_clip(tmp_path / "x.mkv")
+    bad = damaged(tmp_path / "x.mkv", "cut.mkv", lambda d: d[: int(len(d) * keep)])
+    got, message = read_until_error(bad)
+    assert message.startswith(f"{bad}: broken video (truncated: {len(got)} of 6 frames, ") and len(got) < 6
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda d: d[: len(d) // 3] + bytes(2000) + d[len(d) // 3 + 2000 :], id="zeros over frames"),
+        pytest.param(lambda d: d[: len(d) // 2] + d[len(d) // 2 + 3000 :], id="bytes cut out"),
+    ],
+)
+def test_a_partly_corrupted_mkv_that_loses_frames_is_a_broken_video(tmp_path, edit):
+    noise_clip(tmp_path / "x.mkv")
+    bad = damaged(tmp_path / "x.mkv", "bad.mkv", edit)
+    got, message = read_until_error(bad)
+    assert message.startswith(f"{bad}: broken video (truncated: {len(got)} of 6 frames") and len(got) < 6
+
+
+def test_a_truncated_mp4_with_its_index_first_is_short_of_the_header_count(tmp_path):
+    # moov before mdat (faststart): the header survives a cut, and says 6 frames
+    path = tmp_path / "x.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        rng = np.random.default_rng(0)
+        for k, a in enumerate(rng.integers(0, 256, (6, H, W, 3), dtype=np.uint8)):
+            vf = av.VideoFrame.from_ndarray(a, format="rgb24")
+            vf.pts = k
+            container.mux(stream.encode(vf))
+        container.mux(stream.encode(None))
+    assert len(list(read_frames(path))) == 6
+    bad = damaged(path, "cut.mp4", lambda d: d[: len(d) * 9 // 10])
+    assert probe_video(bad).frames == 6
+    got, message = read_until_error(bad)
+    assert message == f"{bad}: broken video (truncated: {len(got)} of 6 frames)" and len(got) < 6
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".mov"])
+def test_whole_clips_egmt_writes_read_back_every_frame_without_error(tmp_path, suffix):
+    frames = noise_clip(tmp_path / f"x{suffix}", n=7)
+    back = list(read_frames(tmp_path / f"x{suffix}"))
+    assert len(back) == 7
+    if suffix == ".mkv":
+        assert all(np.array_equal(a, b) for a, b in zip(back, frames, strict=True))
+
+
+def test_an_mkv_with_a_longer_sound_track_reads_whole(tmp_path):
+    # the file lasts 1 s (the sound), the video 0.24 s: the video's own DURATION tag is what counts
+    path = tmp_path / "av.mkv"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("ffv1", rate=Fraction(25))
+        video.width, video.height, video.pix_fmt = W, H, "bgr0"
+        sound = container.add_stream("pcm_s16le", rate=8000)
+        for k, a in enumerate(smooth_frames(6)):
+            vf = av.VideoFrame.from_ndarray(a, format="rgb24")
+            vf.pts = k
+            container.mux(video.encode(vf))
+        container.mux(video.encode(None))
+        af = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.int16), format="s16", layout="mono")
+        af.sample_rate, af.pts = 8000, 0
+        container.mux(sound.encode(af))
+        container.mux(sound.encode(None))
+    with av.open(str(path)) as container:
+        assert container.duration >= 0.99 * av.time_base
+    assert len(list(read_frames(path))) == 6
+
+
+class _Pipe:
+    """A write-only sink: a muxer that cannot seek back leaves the length out (a live recording)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, b) -> int:
+        self.data += b
+        return len(b)
+
+
+def test_an_mkv_of_unknown_length_reads_as_far_as_it_goes(tmp_path):
+    pipe = _Pipe()
+    with av.open(pipe, "w", format="matroska") as container:
+        stream = container.add_stream("ffv1", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = W, H, "bgr0"
+        for k, a in enumerate(smooth_frames(6)):
+            vf = av.VideoFrame.from_ndarray(a, format="rgb24")
+            vf.pts = k
+            container.mux(stream.encode(vf))
+        container.mux(stream.encode(None))
+    whole, cut = tmp_path / "live.mkv", tmp_path / "live-cut.mkv"
+    whole.write_bytes(bytes(pipe.data))
+    with av.open(str(whole)) as container:
+        assert container.duration is None and "DURATION" not in container.streams.video[0].metadata
+    cut.write_bytes(bytes(pipe.data[: len(pipe.data) // 2]))
+    assert len(list(read_frames(whole))) == 6
+    assert 0 < len(list(read_frames(cut))) < 6  # nothing says how long it was: no error
