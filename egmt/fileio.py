@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 
@@ -144,7 +144,7 @@ def _same(a: Path, b: Path) -> bool:
 def check_outputs(
     inputs: dict[str, str | os.PathLike | None],
     outputs: dict[str, str | os.PathLike | None],
-    writes: dict[str, list[str | os.PathLike]] | None = None,
+    writes: Mapping[str, Sequence[str | os.PathLike]] | None = None,
 ) -> None:
     """Refuse outputs that would overwrite or land among a command's inputs, before any work.
 

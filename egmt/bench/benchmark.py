@@ -252,6 +252,12 @@ class _Run:
     result: BenchmarkResult
     emit: Callable[[str], None]
 
+    def model(self) -> tuple[EGMTFuser, Path, str]:
+        """The checkpoint's fuser, folder and weights hash: :func:`run_benchmark` loads them for
+        every table that uses the model."""
+        assert self.fuser is not None and self.folder is not None and self.sha is not None, "no checkpoint loaded"
+        return self.fuser, self.folder, self.sha
+
     def fuse(
         self,
         d: str,
@@ -301,8 +307,9 @@ def _fusion_blocks(r: _Run) -> dict[str, str]:
         fused_dirs: dict[str, Path] = {}
         for m in r.methods:
             if m == "egmt":
-                job = FuseJob("egmt", r.fuser, r.resolvers[d], o.threshold)
-                newer, stamp = egmt_cache_key(r.fuser, r.folder, r.sha, r.ann_files[d], o.threshold)
+                fuser, folder, sha = r.model()
+                job = FuseJob("egmt", fuser, r.resolvers[d], o.threshold)
+                newer, stamp = egmt_cache_key(fuser, folder, sha, r.ann_files[d], o.threshold)
             else:
                 job, newer, stamp = FuseJob(m), None, None
             r.fuse(d, m, job, r.pairs[d], work / m, newer, stamp, o.force, f"fuse {m} ({d})")
@@ -320,7 +327,7 @@ def _fusion_blocks(r: _Run) -> dict[str, str]:
         note = ""
         if "egmt" in r.methods:
             ann_file, total = r.ann_files[d], len(r.pairs[d])
-            free = f"caption-free, entities: {caption_free_policy(r.fuser.validation)[1]}"
+            free = f"caption-free, entities: {caption_free_policy(r.model()[0].validation)[1]}"
             with_ann = sum(p.name in r.resolvers[d].annotations for p in r.pairs[d])
             note = (
                 f"EGMT's entities: {free} (no annotation file)."
@@ -360,7 +367,8 @@ def _entity_blocks(r: _Run) -> dict[str, str]:
 def _entity_effect_block(r: _Run, d: str, ann_file: Path) -> str:
     """Fuse the pairs that have annotation entities under each condition of
     :mod:`egmt.bench.entity_effect` (cached like egmt's images), score them, return the block."""
-    o, pairs, resolver, fuser = r.o, r.pairs[d], r.resolvers[d], r.fuser
+    o, pairs, resolver = r.o, r.pairs[d], r.resolvers[d]
+    fuser, folder, sha = r.model()
     own = {
         p.name: list(resolver.annotations[p.name].entities)
         for p in pairs
@@ -387,13 +395,13 @@ def _entity_effect_block(r: _Run, d: str, ann_file: Path) -> str:
         target = fused_in[condition]
         if condition == "own":
             job = FuseJob("egmt", fuser, resolver, o.threshold)
-            newer, stamp = egmt_cache_key(fuser, r.folder, r.sha, ann_file, o.threshold)
+            newer, stamp = egmt_cache_key(fuser, folder, sha, ann_file, o.threshold)
         else:
             job = FuseJob("egmt", fuser, ConditionEntities(condition, own), o.threshold)
             newer, stamp = egmt_cache_key(
                 fuser,
-                r.folder,
-                r.sha,
+                folder,
+                sha,
                 ann_file,
                 o.threshold,
                 condition=target.name,
@@ -426,7 +434,7 @@ def _heatmap_blocks(r: _Run) -> dict[str, str]:
             continue
         blocks[f"heatmaps-{d}"] = heatmap_block(
             d,
-            r.fuser,
+            r.model()[0],
             figure_pairs(r.pairs[d], o.figure_pairs),
             r.resolvers[d],
             Path(o.figures) / f"heatmaps-{d}.png",
@@ -440,7 +448,7 @@ def _steering_blocks(r: _Run) -> dict[str, str]:
     """The steering table (:mod:`egmt.bench.steering`) on the validation pairs
     (:data:`STEERING_SETS`, never a test set) that have boxes in ``o.boxes``."""
     o, boxes = r.o, r.boxes
-    if not boxes:
+    if not boxes or o.boxes is None:  # (boxes come from the file o.boxes)
         r.emit(f"steering: no box file at {o.boxes}; steering table skipped")
         return {}
     pairs, own = {}, {}
@@ -457,7 +465,7 @@ def _steering_blocks(r: _Run) -> dict[str, str]:
     if not any(pairs.values()):
         r.emit("steering: no validation pair has boxes; steering table skipped")
         return {}
-    r.result.steering = measure_steering(r.fuser, pairs, boxes, own, progress=o.progress, log=r.emit)
+    r.result.steering = measure_steering(r.model()[0], pairs, boxes, own, progress=o.progress, log=r.emit)
     text = steering_markdown(r.result.steering, display_path(Path(o.boxes)))
     return {"steering": text} if text else {}
 
@@ -471,7 +479,7 @@ def _classification_blocks(r: _Run) -> dict[str, str]:
             r.emit(f"{d}: no annotation file {d}.jsonl in {o.annotations}; Table V skipped for it (no labels)")
             continue
         cls = classification_table(
-            r.fuser,
+            r.model()[0],
             d,
             r.pairs[d],
             r.resolvers[d].annotations,
@@ -513,7 +521,7 @@ def _ablation_blocks(r: _Run) -> dict[str, str]:
     """Table VIII: every ablation checkpoint fused exactly like EGMT (same pairs, entity sources,
     threshold, cache rule) and scored with EGMT's images by one :func:`evaluate` call per dataset."""
     o = r.o
-    models = {"egmt": (r.fuser, r.folder, r.sha)}
+    models = {"egmt": r.model()}
     for name, path in o.ablations.items():
         models[name] = load_fuser(Path(path), o.device)
     blocks = {}

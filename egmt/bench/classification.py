@@ -142,6 +142,7 @@ def classification_table(
             if modality not in encoded:
                 encoded[modality] = model.encode(*_inputs(modality, ir, vi, single_source))
             logits = model.decode(encoded[modality], feats, mask, fuse=False).logits  # classifier only
+            assert logits is not None  # the model has a classifier (checked above)
             probs[row].append(torch.sigmoid(logits[0]).float().cpu().numpy())
 
     classes = list(fuser.vocabulary.classes)

@@ -103,7 +103,7 @@ class EvaluationSummary:
 
 def _score_stem(
     stem: str, ir_path: Path, vi_path: Path, fused: list[tuple[str, Path]], metrics: list[str], profile: str = "paper"
-):
+) -> list[tuple[str, dict[str, float] | None, list[str]]]:
     """Score every method's image for one stem (sources read once; their phase-congruency
     maps are cached across methods). Returns [(method, values or None, [problems])]."""
     try:
@@ -114,7 +114,7 @@ def _score_stem(
     if ir.shape != vi.shape:
         msg = f"{stem}: ir {ir.shape[1]}x{ir.shape[0]} and vi {vi.shape[1]}x{vi.shape[0]} differ in size; skipped"
         return [(m, None, [msg] if i == 0 else []) for i, (m, _) in enumerate(fused)]
-    out = []
+    out: list[tuple[str, dict[str, float] | None, list[str]]] = []
     for method, path in fused:
         try:
             img = _read_image(path)

@@ -21,7 +21,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -138,7 +138,7 @@ class EfficiencyResult:
 
 
 def profile(
-    datasets: dict[str, Sequence[Pair]],
+    datasets: Mapping[str, Sequence[Pair]],
     methods: Sequence[str],
     fuser: EGMTFuser | None = None,
     resolvers: dict[str, EntityResolver] | None = None,
@@ -181,6 +181,7 @@ def profile(
         loaded = [load_pair(p) for p in tqdm(chosen, desc=f"load ({name})", unit="pair", disable=not progress)]
         for method in methods:
             if method == "egmt":
+                assert fuser is not None  # checked above
                 resolver = resolvers.get(name) or EntityResolver()
                 inputs, sources = [], set()
                 for pair in loaded:
@@ -232,15 +233,15 @@ def efficiency_markdown(
         cells = ["*EGMT, paper (Table VII, RTX 4090)*", f"*{paper['flops_g']}*", f"*{paper['params_m']}*"]
         cells += [f"*{paper['seconds'][d]}*" if d in paper["seconds"] else "–" for d in result.datasets]
         lines.append("| " + " | ".join(cells) + " |")
-    m = result.machine
+    machine = result.machine
     timed = ", ".join(f"{titles.get(d, d)} {n}" for d, n in result.pairs_timed.items())
     caption = (
         f"\nTime: mean seconds per pair, fusion only (images already in memory as Y channels; reading, "
         f"colour conversion and writing excluded), classification branch off as the paper measures, "
-        f"after 1 warm-up pair; pairs timed: {timed}. Machine: {m['cpu']}, torch {m['torch']}, "
-        f"torch threads: {m['threads']}, device {m['device']}. "
+        f"after 1 warm-up pair; pairs timed: {timed}. Machine: {machine['cpu']}, torch {machine['torch']}, "
+        f"torch threads: {machine['threads']}, device {machine['device']}. "
     )
-    if "egmt" in result.methods and result.params is not None:
+    if "egmt" in result.methods and result.params is not None and result.classifier_params is not None:
         caption += (
             f"FLOPs by torch.utils.flop_counter.FlopCounterMode, a multiply-add counted as 2 FLOPs "
             f"(GMACs = FLOPs / 2), one pair, classifier off, {result.flop_entities} entity features. "
@@ -255,7 +256,7 @@ def efficiency_markdown(
         caption += " The paper's row (italics) is its own measurement on an RTX 4090 GPU, at an unstated input size."
     text = "\n".join(lines) + "\n" + caption + "\n"
 
-    if result.flops_by_dataset:
+    if result.flops_by_dataset and result.flops_reference is not None:
         rows = ["| Input | Size (W×H) | FLOPs (G) | GMACs |", "|:---|---:|---:|---:|"]
         rows.append(
             f"| {w}×{h} (training crop) | {w}×{h} | {result.flops_reference / 1e9:.4g} | {result.flops_reference / 2e9:.4g} |"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -188,7 +188,7 @@ def measure_pair_entities(
 
 def measure_steering(
     fuser: EGMTFuser,
-    pairs: dict[str, Sequence[Pair]],
+    pairs: Mapping[str, Sequence[Pair]],
     boxes: dict[str, list[Box]],
     own: dict[str, list[str]],
     seed: int = SHUFFLE_SEED,

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         log=log,
     )
+    assert summary.summary_md is not None  # evaluate() writes it
     print(summary.summary_md.read_text(encoding="utf-8"), end="")
     print(f"\nwrote {summary.per_image_csv}, {summary.summary_csv}, {summary.summary_md}")
     if summary.problems:

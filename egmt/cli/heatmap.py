@@ -58,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if args.entities is not None:
         entities = parse_entity_list(args.entities)
     else:
-        entities, source = EntityResolver(annotations=args.annotations)(ir.stem)
-        if source != "annotations":
+        resolved, source = EntityResolver(annotations=args.annotations)(ir.stem)
+        if source != "annotations" or resolved is None:
             raise EGMTError(f"{args.annotations}: no annotation for pair {ir.stem!r}")
+        entities = resolved
     out = Path(args.out)
     check_outputs(
         inputs={

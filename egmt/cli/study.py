@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"egmt study: {len(failed)} run(s) failed: {', '.join(r.folder.name for r in failed)}", file=sys.stderr)
     rows = study_rows(runs)
     command = "egmt study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else "egmt study"
-    sheets = None
+    sheets: dict[str, dict[int, str]] | None = None
     if args.table:  # the contact sheets at the budget, copied beside the table and linked from it
         table = Path(args.table)
         folder = table.parent / "figures" / table.stem

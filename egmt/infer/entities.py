@@ -9,9 +9,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from egmt.text.annotations import read_annotations
 from egmt.text.captions import read_caption_file
+
+if TYPE_CHECKING:
+    from egmt.text.entities import EntityExtractor
 
 
 def parse_entity_list(text: str) -> list[str]:
@@ -36,7 +40,7 @@ class EntityResolver:
         self.typed = typed
         self.extractor_name, self.extractor_path = extractor, extractor_path
         self.max_entities = max_entities
-        self._extractor = None
+        self._extractor: EntityExtractor | None = None
 
     def __call__(self, name: str) -> tuple[list[str] | None, str]:
         """``(entities, source)``, source one of annotations / captions / typed / none."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -55,6 +56,8 @@ def caption_free_policy(validation: dict | None) -> tuple[bool, str]:
     if validation is None:
         return False, f"none (no {VALIDATION_FILE}: caption-free classifier not validated)"
     cls = validation.get("classification")
+    if not isinstance(cls, dict):
+        return False, f"none ({VALIDATION_FILE} has no classification map / prior_map)"
     try:
         m, prior = float(cls["map"]), float(cls["prior_map"])
     except (TypeError, KeyError, ValueError):
@@ -114,7 +117,8 @@ class EGMTFuser:
         if max_pixels is None:
             max_pixels = 2048 * 2048 if model.config.layout == "pixel" else 1024 * 1024
         self.max_pixels = max_pixels
-        self._encoded = None  # (ir, vi, model.encode(ir, vi)) of the pair being fused
+        # (ir, vi, model.encode(ir, vi)) of the pair being fused (an Encoded, or the ONNX backend's PaddedPair)
+        self._encoded: tuple[torch.Tensor, torch.Tensor, Any] | None = None
         self.encoder_path = encoder_path
         self.validation = validation  # the checkpoint's validation.json (None: absent)
         self._encoder = None
@@ -127,7 +131,9 @@ class EGMTFuser:
             from egmt.infer.onnx_model import OnnxEGMT
 
             folder = Path(path)
-            model = OnnxEGMT.load(folder)
+            # a stand-in for EGMT, duck-typed: config, to, eval, encode and decode (what the fuser
+            # calls; the torch-only paths check isinstance(model, torch.nn.Module))
+            model = cast(EGMT, OnnxEGMT.load(folder))
             device = "cpu"
         elif backend == "torch":
             folder = resolve_checkpoint(path)
@@ -146,8 +152,9 @@ class EGMTFuser:
         about 2x faster per pair on a 2-core CPU (docs/speed.md) after a compilation of a
         minute or two per new image size; worth it for a folder of same-size pairs."""
         if isinstance(self.model, torch.nn.Module):
-            self.model.encode = torch.compile(self.model.encode)
-            self.model.decode = torch.compile(self.model.decode)
+            model: Any = self.model  # the compiled halves shadow its methods as instance attributes
+            model.encode = torch.compile(model.encode)
+            model.decode = torch.compile(model.decode)
         return self
 
     @property
@@ -193,15 +200,16 @@ class EGMTFuser:
             if tile is None
             else [(ir[..., r, c], vi[..., r, c]) for r, c in tile_slices(h, w, tile, self.tile_overlap)]
         )
+
         # A classifier-only pass without entities (no reconstructor); a tiled image: a class is
         # present where any tile sees it (the highest probability over the tiles).
-        probs = torch.stack(
-            [
-                torch.sigmoid(self.model.decode(self._encode(a, b), fuse=False).logits[0])
-                for a, b in tile_progress(parts, "classify tiles")
-            ]
-        )
-        probs = probs.amax(dim=0).tolist()
+        def classify(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            logits = self.model.decode(self._encode(a, b), fuse=False).logits
+            assert logits is not None  # multi-task (checked above)
+            return torch.sigmoid(logits[0])
+
+        stacked = torch.stack([classify(a, b) for a, b in tile_progress(parts, "classify tiles")])
+        probs: list[float] = stacked.amax(dim=0).tolist()
         classes = self.vocabulary.classes
         chosen = [c for c, p in zip(classes, probs) if p > threshold]
         return chosen, dict(zip(classes, probs))
@@ -229,7 +237,9 @@ class EGMTFuser:
             mask = torch.ones(1, feats.shape[1], dtype=torch.bool, device=self.device)
 
         def run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            return self.model.decode(self._encode(a, b), feats, mask, classify=False).fused
+            fused = self.model.decode(self._encode(a, b), feats, mask, classify=False).fused
+            assert fused is not None  # fuse=True
+            return fused
 
         tile = self._tile(*ir.shape[-2:])
         return run(ir, vi) if tile is None else fuse_in_tiles(run, ir, vi, tile, self.tile_overlap)

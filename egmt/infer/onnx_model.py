@@ -107,7 +107,7 @@ class OnnxEGMT:
             raise EGMTError("the onnxruntime backend fuses one pair at a time")
         s = self.config.window_size
         grid = lambda x: pad_to_grid(x.detach().cpu().float(), s).numpy()  # noqa: E731
-        return PaddedPair(grid(ir), grid(vi), tuple(ir.shape[-2:]))
+        return PaddedPair(grid(ir), grid(vi), (int(ir.shape[-2]), int(ir.shape[-1])))
 
     def decode(
         self,

@@ -10,6 +10,7 @@ import csv
 import io
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,10 @@ from egmt.infer.entities import EntityResolver, parse_entity_list
 from egmt.infer.fuser import EGMTFuser, FusionResult
 
 log = logging.getLogger(__name__)
+
+#: Where a pair's entities come from: ``name -> (entities or None for caption-free, source)``,
+#: as :class:`EntityResolver` (or a benchmark condition, :class:`egmt.bench.entity_effect.ConditionEntities`) answers.
+Resolver = Callable[[str], tuple[list[str] | None, str]]
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "egmt-roadscene"
 
@@ -58,11 +63,11 @@ class FuseJob:
     """One fusion method (EGMT with entity sources, or a baseline) applied pair by pair."""
 
     def __init__(
-        self, method: str = "egmt", fuser: EGMTFuser | None = None, resolver: EntityResolver | None = None, threshold: float = 0.5
+        self, method: str = "egmt", fuser: EGMTFuser | None = None, resolver: Resolver | None = None, threshold: float = 0.5
     ):
         self.method = method
         self.fuser = fuser
-        self.resolver = resolver or EntityResolver()
+        self.resolver: Resolver = resolver or EntityResolver()
         self.threshold = threshold
         self.baseline = None if method == "egmt" else get_baseline(method)
         self.last_result: FusionResult | None = None
@@ -87,6 +92,7 @@ class FuseJob:
     def fuse_pair(self, pair: Pair) -> FusionResult:
         """Fuse one pair of files; raises EGMTError for bad input."""
         if self.baseline is None:
+            assert self.fuser is not None, "method egmt needs a fuser"
             entities, source = self.resolver(pair.name)
             result = self.fuser(pair.ir, pair.vi, entities=entities, threshold=self.threshold)
             if entities is not None:
@@ -95,11 +101,16 @@ class FuseJob:
         return self.fuse_arrays(read_image(pair.ir), read_image(pair.vi), labels=(pair.ir, pair.vi))
 
     def fuse_arrays(
-        self, ir: np.ndarray, vi: np.ndarray, entities: list[str] | None = None, labels: tuple = ("infrared", "visible")
+        self,
+        ir: np.ndarray,
+        vi: np.ndarray,
+        entities: list[str] | None = None,
+        labels: tuple[object, object] = ("infrared", "visible"),
     ) -> FusionResult:
         """Fuse one pair of arrays (as :func:`read_image` returns them; a video's frames);
         ``entities`` as for :class:`EGMTFuser` (None: caption-free), ignored by baselines."""
         if self.baseline is None:
+            assert self.fuser is not None, "method egmt needs a fuser"
             return self.fuser(ir, vi, entities=entities, threshold=self.threshold)
         loaded = pair_from_arrays("pair", ir, vi, *labels, MIN_FUSION_SIZE)
         y = torch.from_numpy(self.baseline(loaded.ir[0].numpy(), loaded.vi[0].numpy()))[None, None]
@@ -147,6 +158,7 @@ class FuseJob:
         report = self._run([Pair(ir.stem, ir, vi)], lambda p: target, FuseReport(), None)
         if report.written and self.method == "egmt":
             r = self.last_result
+            assert r is not None  # set with each pair written
             log.info("%s: entities (%s): %s", target, r.entity_source, ", ".join(r.entities) or "(none)")
         return report
 

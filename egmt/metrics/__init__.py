@@ -84,8 +84,12 @@ def resolve_metric_names(names: str | Iterable[str] | None, profile: str | Metri
             if not token:
                 continue
             group = prof.groups.get(token.lower())
-            found = group if group is not None else [lookup.get(token.lower())]
-            if found == [None]:
+            metric = lookup.get(token.lower())
+            if group is not None:
+                found = group
+            elif metric is not None:
+                found = [metric]
+            else:
                 raise EGMTError(
                     f"unknown metric {token!r} in profile {prof.name!r}; known: "
                     f"{', '.join(prof.metrics)} or a group ({', '.join(prof.groups)})"

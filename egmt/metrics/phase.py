@@ -198,7 +198,7 @@ def _feature_score(fa, fb, fmax, ff, mask_a, mask_b, mask_max) -> float:
     g = gaussian_1d(11, 1.5)
     mu_f = filter_same(ff, g)
     var_f = filter_same(ff * ff, g) - mu_f * mu_f
-    result = None
+    result: np.ndarray | None = None
     for x, mask in ((fa, mask_a), (fb, mask_b), (fmax, mask_max)):
         x = x * mask
         mu = filter_same(x, g)
@@ -207,6 +207,7 @@ def _feature_score(fa, fb, fmax, ff, mask_a, mask_b, mask_max) -> float:
         with np.errstate(invalid="ignore"):
             r = np.where(mask, (cov + 1e-4) / (np.sqrt(np.abs(var * var_f)) + 1e-4), 0.0)
         result = r if result is None else np.fmax(result, r)
+    assert result is not None  # three references
     return float(np.sum(result))
 
 

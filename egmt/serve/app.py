@@ -144,9 +144,10 @@ def create_app(
                 ir, vi, name = Upload(ir_path.name, ir_path.read_bytes()), Upload(vi_path.name, vi_path.read_bytes()), sample
             else:
                 files = [form.get(role) for role in MODALITIES]
-                if not all(isinstance(f, UploadFile) and f.filename for f in files):
+                named = [(f.filename, f) for f in files if isinstance(f, UploadFile) and f.filename]
+                if len(named) != len(files):
                     return _error("choose an infrared and a visible image (or a bundled sample)")
-                ir, vi = [Upload(f.filename, await f.read()) for f in files]
+                ir, vi = [Upload(filename, await f.read()) for filename, f in named]
                 name = Path(ir.filename).stem or "fused"
         except _TooLarge:
             return _error(too_large, 413)

@@ -145,8 +145,8 @@ def annotate_dataset(
                 f"{source}: no captions for {len(missing)} of {len(pairs)} pairs of {root} (e.g. {missing[0]!r}); "
                 "add them, or pass --allow-missing to skip those pairs"
             )
-        for m in missing:
-            warn(f"{name}/{m}: no captions, pair skipped (no annotation written)")
+        for skipped in missing:
+            warn(f"{name}/{skipped}: no captions, pair skipped (no annotation written)")
         pairs = [p for p in pairs if p.name in captions]
         if split_names is not None:
             split_names = [s for s in split_names if s in captions]

@@ -137,9 +137,10 @@ class Blip2Captioner:
         if dtype == "auto":
             self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
         else:
-            self.dtype = getattr(torch, dtype, None)
-            if not isinstance(self.dtype, torch.dtype):
+            found = getattr(torch, dtype, None)
+            if not isinstance(found, torch.dtype):
                 raise EGMTError(f"unknown dtype {dtype!r} for BLIP-2 (float32, float16, bfloat16 or auto)")
+            self.dtype = found
         self.processor = load_pretrained(Blip2Processor.from_pretrained, self.path, "the BLIP-2 processor")
         self.model = load_model(Blip2ForConditionalGeneration.from_pretrained, self.path, "the BLIP-2 model", dtype=self.dtype)
         self.model.to(self.device).eval()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -29,6 +30,7 @@ ENCODERS = ("minilm", "clip")
 class _HFTextEncoder:
     name = ""
     dim = 0
+    tokenizer: Any  # a transformers tokenizer, set by each subclass
 
     def __init__(self, path: str | os.PathLike, device: str, batch_size: int, max_length: int):
         self.path = str(path)

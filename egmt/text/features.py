@@ -69,14 +69,14 @@ class EntityFeatures:
     def from_annotation_files(cls, paths: Sequence[str | Path]) -> EntityFeatures:
         """Several datasets' annotations as one: the files must lie in one folder (one vocabulary,
         one entity bank, as ``egmt annotate -o FOLDER`` makes them) and name no pair twice."""
-        paths = [Path(p) for p in paths]
-        if not paths:
+        files = [Path(p) for p in paths]
+        if not files:
             raise EGMTError("no annotation file given")
-        merged = cls.from_annotation_file(paths[0])
-        for path in paths[1:]:
-            if path.parent.resolve() != paths[0].parent.resolve():
+        merged = cls.from_annotation_file(files[0])
+        for path in files[1:]:
+            if path.parent.resolve() != files[0].parent.resolve():
                 raise EGMTError(
-                    f"{path}: annotations of one run must share a folder (vocabulary and entity bank) with {paths[0]}"
+                    f"{path}: annotations of one run must share a folder (vocabulary and entity bank) with {files[0]}"
                 )
             if not path.is_file():
                 raise EGMTError(f"{path}: annotation file not found (make it with `egmt annotate`)")
@@ -84,7 +84,7 @@ class EntityFeatures:
                 if name in merged.annotations:
                     raise EGMTError(f"{path}: pair {name!r} is also annotated in another file of this run")
                 merged.annotations[name] = ann
-        merged.source = ", ".join(str(p) for p in paths)
+        merged.source = ", ".join(str(p) for p in files)
         return merged
 
     @property
