@@ -237,7 +237,8 @@ def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
 
     out = {}
     for name, r in Validator(base, None).reference_scores().items():
-        out[name] = {**r["fusion"], **{k: r[k] for k in ("score", "target_retention", "min_source_retention", "max_source_seam")}}
+        keys = ("score", "target_retention", "min_source_retention", "max_source_seam", "person_ir")
+        out[name] = {**r["fusion"], **{k: r[k] for k in keys}}
     return out
 
 
