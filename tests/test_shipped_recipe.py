@@ -1,6 +1,7 @@
 """The shipped checkpoint is what its documented commands make: the study's base config plus the
-winning recipe (docs/study/people.json), the seed and the study's CPU budget
-(docs/training/egmt-roadscene.sh); and the shipped preset (configs/patch-fast.json) is its network."""
+winning recipe (docs/study/seams.json), the seed the run was continued from, and the continued
+CPU budget (docs/training/egmt-roadscene.sh); and the shipped preset (configs/patch-fast.json)
+is its network."""
 
 from __future__ import annotations
 
@@ -12,17 +13,18 @@ from egmt.config import EGMTConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "egmt" / "pretrained" / "egmt-roadscene"
-RECIPE, SEED, STUDY_MINUTES = "contrast", 1, 10.0
+RECIPE, SEED, STUDY_MINUTES, SHIPPED_MINUTES = "smooth", 1, 10.0, 20.0
 
 
 def test_the_documented_commands_reproduce_the_shipped_config(tmp_path):
-    recipes = load_recipes(REPO / "docs" / "study" / "people.json")
+    recipes = load_recipes(REPO / "docs" / "study" / "seams.json")
     base = EGMTConfig.load(REPO / "docs" / "study" / "base.json")
     (run,) = plan_runs(base, {RECIPE: recipes[RECIPE]}, tmp_path, None, [SEED], STUDY_MINUTES)
+    run.config.train.max_cpu_minutes = SHIPPED_MINUTES  # egmt train --resume --set train.max_cpu_minutes=20
     assert run.config.to_dict() == EGMTConfig.load(SHIPPED / "config.json").to_dict()
     script = (REPO / "docs" / "training" / "egmt-roadscene.sh").read_text()
-    assert "docs/study/people.json" in script and f"runs/people/{RECIPE}-s{SEED}/best" in script
-    assert f"--cpu-minutes {STUDY_MINUTES:g}" in script
+    assert "docs/study/seams.json" in script and f"{RECIPE}-s{SEED}" in script
+    assert f"train.max_cpu_minutes={SHIPPED_MINUTES:g}" in script
 
 
 def test_the_shipped_preset_is_the_shipped_network():
