@@ -134,6 +134,15 @@ def entity_negative(own: torch.Tensor, shuffled: torch.Tensor, margin: float) ->
     return F.relu(own - shuffled + margin)
 
 
+def absent_entities(own: torch.Tensor, own_mask: torch.Tensor, other: torch.Tensor, other_mask: torch.Tensor) -> torch.Tensor:
+    """Which of another pair's real entities are not among a pair's own: ``own: [B, E, D]``,
+    ``other: [B, E', D]`` entity features, masks bool (True = real) -> ``[B, E']`` bool. Two
+    entities are the same when their features are (cosine > 0.999: one word, one feature)."""
+    unit_own, unit_other = F.normalize(own, dim=-1), F.normalize(other, dim=-1)
+    same = (unit_other @ unit_own.transpose(1, 2) > 0.999) & own_mask[:, None, :]  # [B, E', E]
+    return other_mask & ~same.any(dim=2)
+
+
 def token_entity_contrast(
     own: torch.Tensor, own_mask: torch.Tensor, other: torch.Tensor, other_mask: torch.Tensor, margin: float
 ) -> torch.Tensor:

@@ -149,3 +149,16 @@ def test_token_entity_contrast_hinges_each_own_entity_against_each_absent_one():
     assert token_entity_contrast(own, own_mask, other, other_mask, margin=1.0).item() == pytest.approx(0.75)
     none = torch.zeros(1, 2, dtype=torch.bool)
     assert token_entity_contrast(own, own_mask, other, none, margin=1.0).item() == 0.0
+
+
+def test_absent_entities_are_the_other_pairs_real_entities_not_among_the_own():
+    from egmt.losses import absent_entities
+
+    person, car, tree = torch.eye(3)
+    own = torch.stack([person, car])[None]  # [1, 2, 3]
+    other = torch.stack([2 * car, tree, person])[None]  # car (another scale: same word), tree, person
+    own_mask = torch.tensor([[True, True]])
+    other_mask = torch.tensor([[True, True, False]])  # the other pair's person is padding
+    assert absent_entities(own, own_mask, other, other_mask).tolist() == [[False, True, False]]
+    # an own entity that is padding does not count as present
+    assert absent_entities(own, torch.tensor([[True, False]]), other, other_mask).tolist() == [[True, True, False]]

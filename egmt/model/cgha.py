@@ -59,10 +59,15 @@ class CrossModalGuidedHybridAttention(nn.Module):
         self.keep_logits = False
         self.logits: torch.Tensor | None = None  # [B, nW*T, E], mean over heads, padding not masked
 
-    def _entity_weights(self, q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Eq. 5's softmax weights, as the fused kernel computes them: ``q [B, h, N, d]``,
-        ``k [B, h, E, d]``, ``mask [B, E]`` -> ``[B, N, E]`` averaged over heads (detached)."""
-        logits = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+    @staticmethod
+    def _entity_logits(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Eq. 5's logits as the fused kernel computes them: ``q [B, h, N, d]``, ``k [B, h, E, d]``
+        -> ``[B, h, N, E]`` (padding not masked)."""
+        return (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+
+    def _entity_weights(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Eq. 5's softmax weights from :meth:`_entity_logits` and ``mask [B, E]``: ``[B, N, E]``,
+        averaged over heads (detached)."""
         logits = logits.masked_fill(~mask[:, None, None, :], float("-inf"))
         return logits.softmax(dim=-1).mean(dim=1).detach()
 
@@ -91,10 +96,12 @@ class CrossModalGuidedHybridAttention(nn.Module):
         q = self._heads(self.q_tokens(x).view(b, nw * t, c))  # [B, h, nW*T, d]
         k, v = self.kv_entities(self.norm_entities(entities)).chunk(2, dim=-1)  # [B, E, C] each
         weighted = F.scaled_dot_product_attention(q, self._heads(k), self._heads(v), attn_mask=mask[:, None, None, :])
-        if self.record_attention:
-            self.attention = self._entity_weights(q, self._heads(k), mask).view(b, nw, t, -1)
-        if self.keep_logits:
-            self.logits = ((q @ self._heads(k).transpose(-1, -2)) * q.shape[-1] ** -0.5).mean(dim=1)
+        if self.record_attention or self.keep_logits:
+            logits = self._entity_logits(q, self._heads(k))  # [B, h, nW*T, E]
+            if self.record_attention:
+                self.attention = self._entity_weights(logits, mask).view(b, nw, t, -1)
+            if self.keep_logits:
+                self.logits = logits.mean(dim=1)
         weighted = self._merge(weighted).view(b * nw, t, c)  # one weighted entity feature per token
 
         # eq. 6: the weighted entity features query the visual tokens of their window.

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -37,7 +36,7 @@ from egmt.files import (
     VALIDATION_LOG_FILE,
     VOCABULARY_FILE,
 )
-from egmt.losses import MultiTaskLoss, entity_negative, token_entity_contrast
+from egmt.losses import MultiTaskLoss, absent_entities, entity_negative, token_entity_contrast
 from egmt.model.cgha import CrossModalGuidedHybridAttention
 from egmt.model import EGMT
 from egmt.text.features import EntityFeatures
@@ -111,9 +110,7 @@ class TrainStep(nn.Module):
             terms["entity_neg"] = entity_negative(own_loss, shuffled_loss, cfg.entity_margin)
             terms["total"] = terms["total"] + cfg.entity_negative * terms["entity_neg"]
         if contrast and own_logits is not None and other_logits is not None:
-            unit = F.normalize(entities, dim=-1)
-            same = (unit[other] @ unit.transpose(1, 2) > 0.999) & mask[:, None, :]  # [B, E', E]
-            absent = mask[other] & ~same.any(dim=2)
+            absent = absent_entities(entities, mask, entities[other], mask[other])
             terms["entity_con"] = token_entity_contrast(
                 own_logits, mask & both[:, None], other_logits, absent & both[:, None], cfg.entity_contrast_margin
             )

@@ -184,17 +184,31 @@ def test_cpu_budget_stops_counts_only_training_and_survives_resume(tiny_dataset,
     assert resumed.cpu_seconds >= 60 * resumed.config.train.max_cpu_minutes
 
 
+def _spy_decodes(trainer) -> list:
+    """Record the entities of every decode of the trainer's model."""
+    model, seen = trainer.step_module.model, []
+    decode = model.decode
+
+    def spy(encoded, entities=None, mask=None, **kw):
+        seen.append(entities)
+        return decode(encoded, entities, mask, **kw)
+
+    model.decode = spy
+    return seen
+
+
 def test_entity_negative_adds_the_shuffled_pass_to_the_total(tiny_dataset, tiny_config, tmp_path):
-    """loss.entity_negative: the logged term is what the shuffled pass adds to the total, and it is
-    zero (and costs nothing) when off."""
+    """loss.entity_negative: the second pass gets the batch's entities rolled by one, the logged
+    term is what it adds to the total, and it is zero (and the pass is not run) when off."""
     from egmt.train.trainer import Trainer
 
     off = tiny_config(tiny_dataset, max_steps=1)
     on = tiny_config(tiny_dataset, max_steps=1)
     on.loss.entity_negative, on.loss.entity_margin = 2.0, 10.0  # a margin no fusion loss gap reaches
-    runs = {}
+    runs, decoded = {}, {}
     for name, cfg in (("off", off), ("on", on)):
         trainer = Trainer(cfg, tmp_path / name)
+        decoded[name] = _spy_decodes(trainer)
         torch.manual_seed(0)
         batch = next(iter(trainer._loader()))
         batch_inputs = trainer._batch(batch)
@@ -202,6 +216,9 @@ def test_entity_negative_adds_the_shuffled_pass_to_the_total(tiny_dataset, tiny_
         torch.manual_seed(1)
         runs[name] = trainer.step_module(**batch_inputs)
     assert runs["off"]["entity_neg"].item() == runs["off"]["entity_con"].item() == 0.0
+    assert len(decoded["off"]) == 1 and len(decoded["on"]) == 2
+    own, shuffled = decoded["on"]
+    assert torch.equal(shuffled, torch.roll(own, 1, dims=0)) and not torch.equal(shuffled, own)
     neg = runs["on"]["entity_neg"].item()
     assert neg > 9.0  # relu(own - shuffled + 10): the two passes differ by far less than the margin
     without = runs["on"]["total"].item() - 2.0 * neg
@@ -217,9 +234,11 @@ def test_entity_contrast_reads_cgha_logits_and_leaves_the_modules_clean(tiny_dat
     cfg = tiny_config(tiny_dataset, max_steps=1)
     cfg.loss.entity_contrast, cfg.loss.entity_contrast_margin = 1.0, 100.0  # every pair inside the margin
     trainer = Trainer(cfg, tmp_path / "run")
+    decoded = _spy_decodes(trainer)
     inputs = trainer._batch(next(iter(trainer._loader())))
     inputs["entity_mask"] = torch.ones_like(inputs["entity_mask"])
     terms = trainer.step_module(**inputs)
+    assert len(decoded) == 2 and torch.equal(decoded[1], torch.roll(decoded[0], 1, dims=0))
     assert terms["entity_con"].item() > 90.0
     cgha = trainer.step_module.cgha
     assert cgha and all(m.logits is None and not m.keep_logits for m in cgha)
