@@ -5,7 +5,7 @@ odd included), and returns the fused luma, float32 ``[H, W]`` in [0, 1]. Colour 
 caller's job (fuse Y, then :func:`egmt.data.merge_luma` with the visible CbCr).
 All are vectorised: the two sources go through one batched transform.
 
-:data:`REGISTRY` (filled by :func:`register`, as timm registers its models) is the one list of
+:data:`BASELINES` (filled by :func:`register`, as timm registers its models) is the one list of
 them: ``egmt fuse --method``, ``egmt benchmark --methods`` and the tables' row names read it,
 so a new rule is one decorated function here. This module imports numpy only (torch, kornia and
 PyWavelets when a rule runs), so the CLI can read the names without loading torch.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,26 +30,20 @@ DWT_LEVELS = 3  # decomposition levels of the DWT
 FusionRule = Callable[..., np.ndarray]
 
 
-@dataclass(frozen=True)
-class Baseline:
-    """One classical rule: its ``--method`` name, its row name in the tables, the function."""
-
-    name: str
-    display: str
-    fuse: FusionRule
-
-
-#: name -> :class:`Baseline`, in the order the rules are defined (the tables' row order).
-REGISTRY: dict[str, Baseline] = {}
+#: name -> fusion function ``(ir [H, W], vi [H, W]) -> fused [H, W]``, all floats in [0, 1], in
+#: the order the rules are defined (the tables' row order), filled by :func:`register`.
+BASELINES: dict[str, FusionRule] = {}
+#: name -> row name in the tables.
+DISPLAY_NAMES: dict[str, str] = {}
 
 
 def register(name: str, display: str) -> Callable[[FusionRule], FusionRule]:
-    """Decorator: add the function to :data:`REGISTRY` as ``name`` (row name ``display``)."""
+    """Decorator: add the function to :data:`BASELINES` as ``name`` (row name ``display``)."""
 
     def add(fn: FusionRule) -> FusionRule:
-        if name in REGISTRY:
+        if name in BASELINES:
             raise ValueError(f"baseline {name!r} registered twice")
-        REGISTRY[name] = Baseline(name, display, fn)
+        BASELINES[name], DISPLAY_NAMES[name] = fn, display
         return fn
 
     return add
@@ -146,12 +139,6 @@ def dwt(ir: np.ndarray, vi: np.ndarray, wavelet: str = DWT_WAVELET, levels: int 
     for bands in coeffs[1:]:
         fused.append(tuple(_select_max_abs(c[0], c[1]) for c in bands))
     return _out(pywt.waverec2(fused, wav)[:h, :w])
-
-
-#: name -> fusion function ``(ir [H, W], vi [H, W]) -> fused [H, W]``, all floats in [0, 1].
-#: name -> function, and name -> row name in the tables (both from :data:`REGISTRY`).
-BASELINES: dict[str, FusionRule] = {name: b.fuse for name, b in REGISTRY.items()}
-DISPLAY_NAMES: dict[str, str] = {name: b.display for name, b in REGISTRY.items()}
 
 
 def get_baseline(name: str, **options) -> FusionRule:

@@ -86,7 +86,7 @@ from egmt.bench.profile import EfficiencyResult, efficiency_markdown, machine_de
 from egmt.bench.provenance import REPO, Provenance, display_path, file_hash, git_commit
 from egmt.bench.results_file import TITLE, read_blocks, update_results
 from egmt.bench.retention import folder_checks
-from egmt.bench.steering import STEERING_SETS, measure_steering, steering_markdown
+from egmt.bench.steering import STEERING_SETS, SteeringResult, measure_steering, steering_markdown
 from egmt.data.boxes import Box, read_boxes
 from egmt.data.pairs import Pair, find_pairs
 from egmt.errors import EGMTError
@@ -190,7 +190,7 @@ class BenchmarkResult:
     classification: dict[str, ClassificationResult] = field(default_factory=dict)
     efficiency: EfficiencyResult | None = None
     entity_effect: dict[str, EntityEffect] = field(default_factory=dict)
-    steering: object | None = None  # egmt.bench.steering.SteeringResult
+    steering: SteeringResult | None = None
     ablation: dict[str, EvaluationSummary] = field(default_factory=dict)
     pairs: dict[str, int] = field(default_factory=dict)  # dataset -> pairs in its split
 
@@ -335,7 +335,7 @@ def _fusion_blocks(r: _Run) -> dict[str, str]:
                 else f"EGMT's entities: from `{ann_file.name}` for {with_ann} of {total} pairs"
                 + (f", the others {free}." if with_ann < total else ".")
             )
-        checks = {m: folder_checks(ir_dir, vi_dir, f) for m, f in fused_dirs.items()}
+        checks = folder_checks(ir_dir, vi_dir, fused_dirs)
         kept, seams = {m: c[0] for m, c in checks.items()}, {m: c[1] for m, c in checks.items()}
         blocks[f"fusion-{d}"] = fusion_markdown(
             d, summary, len(r.pairs[d]), note, work, peer_note=peer_note(o.peers, peers), retention=kept, seams=seams
@@ -566,9 +566,8 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     ann_files = {d: annotation_file(o.annotations, d) for d in datasets}
 
     need_model = (
-        ("fusion" in tables and "egmt" in methods)
+        ("egmt" in methods and bool({"fusion", "efficiency"} & set(tables)))
         or bool({"classification", "entities", "heatmaps", "steering"} & set(tables))
-        or ("efficiency" in tables and "egmt" in methods)
         or bool(o.ablations)
     )
     fuser = folder = sha = None

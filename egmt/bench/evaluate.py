@@ -49,9 +49,6 @@ def read_grey_u8(path: Path) -> np.ndarray:
     return grey_u8(read_image(path))
 
 
-_read_image = read_grey_u8  # the name the score cache and older code use
-
-
 def list_images(folder: Path, label: str, problems: list[str], ambiguous: set[str] | None = None) -> dict[str, Path]:
     """{stem: path} of the images in a folder. A stem present with two extensions is
     ambiguous: reported in ``problems``, added to ``ambiguous`` and left out."""
@@ -107,8 +104,8 @@ def _score_stem(
     """Score every method's image for one stem (sources read once; their phase-congruency
     maps are cached across methods). Returns [(method, values or None, [problems])]."""
     try:
-        ir = _read_image(ir_path)
-        vi = _read_image(vi_path)
+        ir = read_grey_u8(ir_path)
+        vi = read_grey_u8(vi_path)
     except EGMTError as e:
         return [(m, None, [str(e)] if i == 0 else []) for i, (m, _) in enumerate(fused)]
     if ir.shape != vi.shape:
@@ -117,7 +114,7 @@ def _score_stem(
     out: list[tuple[str, dict[str, float] | None, list[str]]] = []
     for method, path in fused:
         try:
-            img = _read_image(path)
+            img = read_grey_u8(path)
             if img.shape != ir.shape:
                 raise EGMTError(
                     f"{path}: size {img.shape[1]}x{img.shape[0]} differs from the sources' {ir.shape[1]}x{ir.shape[0]}"

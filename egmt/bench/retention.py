@@ -33,9 +33,22 @@ def folder_retention(ir_dir: Path, vi_dir: Path, fused_dir: Path, stems: set[str
     return target_retention(triples), len(triples)
 
 
-def folder_checks(ir_dir: Path, vi_dir: Path, fused_dir: Path, period: int = PATCH_PERIOD) -> tuple[float, dict[str, float]]:
-    """``(retention, {stem: seam ratio})`` of the stems present in all three folders, each triple
-    read once (the benchmark's "Targets kept" and "Seams" columns)."""
-    triples = list(_grey_triples(ir_dir, vi_dir, fused_dir))
-    seams = {s: seam_ratio(ir, vi, f, period) for s, ir, vi, f in triples}
-    return target_retention(t[1:] for t in triples), seams
+def folder_checks(
+    ir_dir: Path, vi_dir: Path, fused_dirs: dict[str, Path], period: int = PATCH_PERIOD
+) -> dict[str, tuple[float, dict[str, float]]]:
+    """Per method of ``fused_dirs`` (``{method: folder}``): ``(retention, {stem: seam ratio})`` of
+    the stems present in the source folders and in its folder (the benchmark's "Targets kept" and
+    "Seams" columns). The sources are listed and read once for all methods."""
+    problems: list[str] = []
+    irs, vis = list_images(ir_dir, "ir", problems), list_images(vi_dir, "vi", problems)
+    sources: dict[str, tuple] = {}
+    out = {}
+    for method, folder in fused_dirs.items():
+        fused = list_images(folder, "fused", problems)
+        triples = []
+        for s in sorted(set(irs) & set(vis) & set(fused)):
+            if s not in sources:
+                sources[s] = (grey(irs[s]), grey(vis[s]))
+            triples.append((s, *sources[s], grey(fused[s])))
+        out[method] = (target_retention(t[1:] for t in triples), {s: seam_ratio(ir, vi, f, period) for s, ir, vi, f in triples})
+    return out

@@ -13,9 +13,9 @@ seconds, rank, output, and what the fusion reports) and prints one summary.
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -70,11 +70,15 @@ def _gather(rows: list[dict], info: DistInfo) -> list[dict]:
     return [r for part in parts for r in part]
 
 
-def _remove_stale_temporaries(out: Path) -> None:
+def _remove_stale_temporaries(out: Path, hidden: list[str]) -> None:
     """Delete what a killed run left of ``out``: the temporary files of
-    :func:`egmt.fileio.atomic_path` (``.STEM.*SUFFIX`` beside it), never renamed into place."""
-    for tmp in out.parent.glob(f".{glob.escape(out.stem)}.*{glob.escape(out.suffix)}"):
-        tmp.unlink(missing_ok=True)
+    :func:`egmt.fileio.atomic_path` (``.STEM.XXXXXXXX SUFFIX``, mkstemp's eight random characters,
+    never renamed into place). ``hidden``: the output folder's dot-file names, listed once per run,
+    so a pair costs no folder scan; a pair ``a`` never matches the temporary of a pair ``a.b``."""
+    temporary = re.compile(rf"\.{re.escape(out.stem)}\.[a-z0-9_]{{8}}{re.escape(out.suffix)}")
+    for name in hidden:
+        if temporary.fullmatch(name):
+            (out.parent / name).unlink(missing_ok=True)
 
 
 def write_manifest(path: Path, rows: list[dict]) -> None:
@@ -121,6 +125,7 @@ def run_sharded(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     mine = shard(pairs, info.rank, info.world_size)
+    hidden = [name for name in os.listdir(out_dir) if name.startswith(".")]
     for pair in tqdm(mine, desc=f"fuse, rank {info.rank}/{info.world_size}", unit=unit, disable=len(mine) < 2):
         out = out_for(pair)
         row = {"name": pair.name, "rank": info.rank, "output": str(out)}
@@ -128,7 +133,7 @@ def run_sharded(
         if out.is_file():
             rows.append({**row, "status": "exists", "seconds": ""})
             continue
-        _remove_stale_temporaries(out)
+        _remove_stale_temporaries(out, hidden)
         try:
             extra = process(pair, out)
             rows.append({**row, **extra, "status": "fused", "seconds": f"{time.perf_counter() - start:.4f}"})

@@ -16,10 +16,9 @@ import torch
 
 from egmt.config import EGMTConfig, ModelConfig
 from egmt.errors import EGMTError
-from egmt.files import CONFIG_FILE, VALIDATION_FILE
+from egmt.files import BANK_FILE, CONFIG_FILE, VALIDATION_FILE, VOCABULARY_FILE
 from egmt.model.export import CLASSIFIER_FILE, FUSION_FILE
 from egmt.model.network import EGMTOutput, pad_to_grid
-from egmt.text.features import BANK_FILE, VOCABULARY_FILE
 
 #: Beside the graphs, the checkpoint files the fuser reads: the config, the entity bank and
 #: vocabulary, and validation.json (the caption-free policy: without it ONNX Runtime would

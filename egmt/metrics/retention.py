@@ -18,6 +18,8 @@ from typing import Iterable
 
 import numpy as np
 
+from egmt.metrics._common import pearson
+
 HOT_PERCENT = 1.0
 
 
@@ -47,8 +49,4 @@ def box_correlation(ir: np.ndarray, fused: np.ndarray, box: tuple[int, int, int,
     A person need not be among the hottest pixels (:func:`target_retention` cannot see a cool
     person in bright smoke); with hand-drawn person boxes this says whether they stay plain."""
     x0, y0, x1, y1 = box
-    a = np.asarray(ir, dtype=np.float64)[y0:y1, x0:x1].ravel()
-    b = np.asarray(fused, dtype=np.float64)[y0:y1, x0:x1].ravel()
-    if a.size < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
+    return pearson(np.asarray(ir, dtype=np.float64)[y0:y1, x0:x1], np.asarray(fused, dtype=np.float64)[y0:y1, x0:x1])

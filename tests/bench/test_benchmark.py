@@ -254,6 +254,8 @@ def test_cli_choices_match_the_bench_module():
     assert cli_benchmark.TABLES == bench.TABLES
     assert cli_benchmark.DEFAULT_ANNOTATIONS == bench.DEFAULT_ANNOTATIONS
     assert (cli_benchmark.DEFAULT_OUT, cli_benchmark.DEFAULT_RESULTS) == (bench.DEFAULT_OUT, bench.DEFAULT_RESULTS)
+    for name in ("DEFAULT_DATA", "DEFAULT_PEERS", "DEFAULT_FIGURES", "DEFAULT_BOXES"):
+        assert getattr(cli_benchmark, name) == getattr(bench, name), name
 
 
 def test_git_commit_names_only_egmts_own_checkout(tmp_path):

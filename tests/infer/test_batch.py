@@ -174,7 +174,8 @@ def test_one_process_run_skips_existing_removes_stale_temporaries_and_reports_fa
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.txt").write_text("from an earlier run")
-    (out / ".b.k2j4h.txt").write_text("half-written by a killed run")
+    (out / ".b.k2j4h_x9.txt").write_text("half-written by a killed run")
+    (out / ".b.x.k2j4h_x9.txt").write_text("another pair's (b.x) temporary, perhaps being written now")
     fused = []
 
     def process(pair: Pair, target: Path) -> dict:
@@ -186,7 +187,7 @@ def test_one_process_run_skips_existing_removes_stale_temporaries_and_reports_fa
 
     report = run_sharded(pairs, ["x.png: no visible partner"], out, lambda p: out / f"{p.name}.txt", process, DistInfo())
     assert fused == ["b", "c"] and (out / "a.txt").read_text() == "from an earlier run"
-    assert not (out / ".b.k2j4h.txt").exists()
+    assert not (out / ".b.k2j4h_x9.txt").exists() and (out / ".b.x.k2j4h_x9.txt").exists()
     assert report.failures == ["x.png: no visible partner", "d: d: unreadable"]
     rows = _manifest(out)
     assert [(r["name"], r["status"], r["entities"]) for r in rows] == [
