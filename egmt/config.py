@@ -179,6 +179,11 @@ class LossConfig:
     # w smoothed by the same Gaussian. A person in smoke (infrared structure, a bright but flat
     # visible image) is then asked for as the infrared shows it, not as the smoke's brightness.
     intensity_power: float = 4.0
+    # "contrast" only: count a source's local contrast above intensity_noise times its own noise level
+    # (egmt.losses.noise_level), and ask for max(I_ir, I_vi) where neither has any: an infrared
+    # sky's sensor noise and stripes then no longer pull a flat visible sky towards the infrared.
+    # 0: off (every contrast counts; w = 1/2 where neither source has any).
+    intensity_noise: float = 0.0
     # Shuffled-entity negatives (issue 17): with weight entity_negative > 0, each training batch is
     # decoded a second time with another sample's entities (the batch rolled by one), and
     # relu(L_fus(own) - L_fus(shuffled) + entity_margin) is added: the pair's own entities must give
@@ -240,6 +245,10 @@ class TrainConfig:
     # plain in the infrared stay plain?), and with val_min_person_ir the best checkpoint must reach it.
     val_boxes: str | None = None
     val_min_person_ir: float | None = None
+    # ... and keep both sources' structure: a mean SSIM_min (the SSIM of the fused image with the
+    # less kept source) of at least this. Copying a source, or nearly copying the infrared, scores
+    # well on the information metrics and fails it. None: no floor.
+    val_min_ssim_min: float | None = None
 
 
 @dataclass

@@ -91,7 +91,7 @@ def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: Los
     if cfg.intensity_target == "max":
         return F.l1_loss(fused, torch.maximum(ir, vi))
     if cfg.intensity_target == "contrast":
-        return F.l1_loss(fused, contrast_target(ir, vi, cfg.intensity_sigma, cfg.intensity_power))
+        return F.l1_loss(fused, contrast_target(ir, vi, cfg.intensity_sigma, cfg.intensity_power, cfg.intensity_noise))
     if cfg.intensity_target != "base_detail":
         raise EGMTError(f"loss.intensity_target: unknown {cfg.intensity_target!r} (one of {', '.join(INTENSITY_TARGETS)})")
     base = functools.partial(_gaussian, sigma=float(cfg.intensity_sigma))
@@ -108,22 +108,44 @@ def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")
 
 
-def contrast_target(ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: float = 4.0) -> torch.Tensor:
+def noise_level(x: torch.Tensor) -> torch.Tensor:
+    """Each image's sensor-noise level, ``[B, C, H, W] -> [B, 1, 1, 1]``: the robust standard
+    deviation (median absolute value / 0.6745) of its finest detail layer ``x - G_1*x``, where
+    scene structure is sparse and noise and fixed-pattern stripes are everywhere."""
+    detail = (x - _gaussian(x, 1.0)).flatten(1).abs()
+    return (detail.median(dim=1).values / 0.6745).view(-1, 1, 1, 1)
+
+
+def contrast_target(
+    ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: float = 4.0, noise: float = 0.0
+) -> torch.Tensor:
     """The ``"contrast"`` intensity target: ``w I_ir + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``.
 
     ``w = G*(c_ir^p / (c_ir^p + c_vi^p))``, ``c`` the local standard deviation of each source in a
     Gaussian window of ``sigma``, ``p = power``: near 1 where only the infrared has structure (a
     person in bright, flat smoke), near 0 where only the visible image has, and the paper's
-    max(I_ir, I_vi) in between. Where neither source has contrast, w = 1/2. No gradient flows
-    into the sources.
+    max(I_ir, I_vi) in between. Where neither source has contrast, w = 1/2.
+
+    With ``noise = kappa > 0`` only contrast above the image's own noise counts:
+    ``c^2 = max(var - (kappa * noise_level)^2, 0)``, so an infrared sky's sensor noise and stripes
+    do not pull a flat visible sky towards the infrared; and where neither source has contrast
+    above its noise, w = 0 (the paper's max). No gradient flows into the sources.
     """
     with torch.no_grad():
         c = []
         for x in (ir, vi):
             mean = _gaussian(x, sigma)
-            c.append((_gaussian(x * x, sigma) - mean * mean).clamp_min(0).sqrt() ** power)
-        tiny = torch.finfo(ir.dtype).tiny
-        w = _gaussian((c[0] + tiny) / (c[0] + c[1] + 2 * tiny), sigma).clamp(0, 1)
+            var = (_gaussian(x * x, sigma) - mean * mean).clamp_min(0)
+            if noise > 0:
+                var = (var - (noise * noise_level(x)) ** 2).clamp_min(0)
+            c.append(var.sqrt() ** power)
+        if noise > 0:
+            total = c[0] + c[1]
+            w = torch.where(total > 0, c[0] / total.clamp_min(torch.finfo(ir.dtype).tiny), torch.zeros_like(total))
+        else:
+            tiny = torch.finfo(ir.dtype).tiny
+            w = (c[0] + tiny) / (c[0] + c[1] + 2 * tiny)
+        w = _gaussian(w, sigma).clamp(0, 1)
         return w * ir + (1 - w) * torch.maximum(ir, vi)
 
 

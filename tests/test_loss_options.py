@@ -162,3 +162,26 @@ def test_absent_entities_are_the_other_pairs_real_entities_not_among_the_own():
     assert absent_entities(own, own_mask, other, other_mask).tolist() == [[False, True, False]]
     # an own entity that is padding does not count as present
     assert absent_entities(own, torch.tensor([[True, False]]), other, other_mask).tolist() == [[True, True, False]]
+
+
+def test_contrast_target_with_a_noise_floor_ignores_sensor_noise_and_keeps_the_person():
+    """loss.intensity_noise: an infrared sky of pure sensor noise over a flat, brighter visible
+    sky no longer pulls the target towards the infrared (without the floor it does), a person in
+    flat smoke still gets the infrared, and noise_level reads the noise's standard deviation."""
+    from egmt.losses import contrast_target, noise_level
+
+    g = torch.Generator().manual_seed(3)
+    noise = torch.randn(2, 1, 96, 96, generator=g) * 0.02
+    assert noise_level(noise).flatten().tolist() == pytest.approx([0.02 * 0.87] * 2, rel=0.1)  # x - G_1*x keeps 87 %
+    sky_ir, sky_vi = 0.3 + noise, torch.full_like(noise, 0.8)
+    plain = contrast_target(sky_ir, sky_vi)
+    floored = contrast_target(sky_ir, sky_vi, noise=8.0)
+    assert float((plain - sky_vi).abs().mean()) > 0.3  # the noise counts as the infrared's structure
+    assert torch.allclose(floored, sky_vi)  # below the noise floor: max(IR, VI), the visible sky
+    ir, vi = _person_in_smoke()
+    ir = ir + torch.randn(ir.shape, generator=g) * 0.005
+    target = contrast_target(ir, vi, sigma=4.0, noise=8.0)
+    person = (slice(None), slice(None), slice(26, 38), slice(28, 36))
+    assert torch.allclose(target[person], ir[person], atol=0.03)
+    loss = FusionLoss(LossConfig(intensity_target="contrast", intensity_noise=8.0))
+    assert float(loss(sky_vi, sky_ir, sky_vi)["int"]) == pytest.approx(0.0, abs=1e-6)

@@ -192,6 +192,7 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
                 "floor": run.config.train.val_min_retention,
                 "seam_floor": run.config.train.val_max_seam,
                 "person_floor": run.config.train.val_min_person_ir,
+                "balance_floor": run.config.train.val_min_ssim_min,
             },
         )
         if not rows:
@@ -216,12 +217,14 @@ def below_floor(entry: dict) -> bool:
     """Whether any seed of a recipe, at the budget, keeps on its worst validation source less than
     its runs' ``train.val_min_retention`` of the warm targets, has there a mean seam ratio above
     ``train.val_max_seam``, or an IR correlation in the person boxes below
-    ``train.val_min_person_ir``: such a recipe hides warm targets or people, or draws a patch
-    mosaic (a seed that does is not excused by one that does not) and ranks after the rest."""
+    ``train.val_min_person_ir``, or a mean SSIM_min below ``train.val_min_ssim_min``: such a
+    recipe hides warm targets or people, draws a patch mosaic or nearly copies a source (a seed
+    that does is not excused by one that does not) and ranks after the rest."""
     floors = (
         ("min_source_retention", entry.get("floor"), lambda v, f: v < f),
         ("max_source_seam", entry.get("seam_floor"), lambda v, f: v > f),
         ("person_ir", entry.get("person_floor"), lambda v, f: v < f),
+        ("SSIM_min", entry.get("balance_floor"), lambda v, f: v < f),
     )
     return any(
         floor is not None and not math.isnan(value) and fails(value, floor)
@@ -303,8 +306,8 @@ def study_markdown(
         "logged show –); min_source_retention: the same on the worst validation source (RoadScene or M3SVD). "
         "max_source_seam: the mean seam ratio of the worst validation source (egmt.metrics.seams; 1 = no "
         "patch grid beyond the sources'). A recipe with a seed whose min_source_retention is below the runs' "
-        "train.val_min_retention, whose max_source_seam is above train.val_max_seam, or whose person_ir is below "
-        "train.val_min_person_ir (the floors the best checkpoint must meet) is marked *below floor* and ranked "
+        "train.val_min_retention, whose max_source_seam is above train.val_max_seam, whose person_ir is below "
+        "train.val_min_person_ir, or whose SSIM_min is below train.val_min_ssim_min (the floors the best checkpoint must meet) is marked *below floor* and ranked "
         "after the others. person_ir: the fused image's correlation with the IR inside the hand-drawn person "
         "boxes of the validation crops (annotations/boxes-val.json; do people plain in the IR stay plain?). "
         "entity_effect: mean |output with own entities - output with the next pair's entities|, grey levels. Sheets: IR | VIS | fused "

@@ -24,8 +24,10 @@ whose mean seam ratio (``egmt.metrics.seams``, period = the window size) is at m
 ``train.val_max_seam`` on every source (no patch mosaic), and, with hand-drawn boxes
 (``train.val_boxes``), whose fused image keeps the infrared's people: the mean Pearson correlation
 with the infrared inside the person boxes (``person_ir``, boxes moved into the crops) at least
-``train.val_min_person_ir``. A source with no warm targets (retention NaN), or no boxes, does not
-count against a validation. Fusions without a network, scored by the
+``train.val_min_person_ir``; and, with ``train.val_min_ssim_min``, whose mean SSIM_min (the SSIM
+with the less kept source) is at least that *balance floor*: a fusion that nearly copies one
+source keeps its information metrics high and fails it. A source with no warm targets (retention
+NaN), or no boxes, does not count against a validation. Fusions without a network, scored by the
 same rule (``REFERENCE_FUSIONS``), say what copying or selecting would get.
 
 Whether entities steer: ``entity_effect`` is the mean |difference| in grey levels between the
@@ -58,7 +60,7 @@ RULE = (
     "score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
     "mean(model) / mean(average fusion) on the validation crops; best = highest score among validations "
     "whose every source keeps >= val_min_retention of the warm targets and has a mean seam ratio <= val_max_seam, "
-    "and whose IR correlation in the person boxes is >= val_min_person_ir"
+    "and whose IR correlation in the person boxes is >= val_min_person_ir and mean SSIM_min >= val_min_ssim_min"
 )
 
 
@@ -139,6 +141,9 @@ class Validator:
         self.information = resolve_metric_names(config.train.val_metrics)
         self.fidelity = resolve_metric_names(config.train.val_fidelity_metrics) if config.train.val_fidelity_metrics else []
         self.metrics = self.information + [m for m in self.fidelity if m not in self.information]
+        self.min_ssim_min = config.train.val_min_ssim_min
+        if self.min_ssim_min is not None and "SSIM_min" not in self.metrics:
+            self.metrics.append("SSIM_min")  # the balance floor's measure, logged beside the score
         lower = [m for m in self.metrics if not FUSION_METRICS[m].higher_is_better]
         if lower:
             raise EGMTError(
@@ -233,7 +238,8 @@ class Validator:
             "person_ir": person_ir,  # IR correlation inside the person boxes (NaN: no boxes)
             "person_boxes": sum(len(p.persons) for p in self.pairs),
             "min_person_ir": self.min_person_ir,
-            "eligible": self.is_eligible(per_source, source_seam, person_ir),
+            "min_ssim_min": self.min_ssim_min,
+            "eligible": self.is_eligible(per_source, source_seam, person_ir, means.get("SSIM_min", math.nan)),
         }
 
     def _group(self, means: dict[str, float], names: list[str]) -> float:
@@ -256,16 +262,21 @@ class Validator:
         return {name: self.summarize([fuse(p.ir, p.vi) for p in self.pairs]) for name, fuse in REFERENCE_FUSIONS.items()}
 
     def is_eligible(
-        self, source_retention: list[float], source_seam: list[float] | None = None, person_ir: float = math.nan
+        self,
+        source_retention: list[float],
+        source_seam: list[float] | None = None,
+        person_ir: float = math.nan,
+        ssim_min: float = math.nan,
     ) -> bool:
         """Whether every source keeps at least ``val_min_retention``, has a mean seam ratio of at
-        most ``val_max_seam``, and the person boxes an IR correlation of at least
-        ``val_min_person_ir`` (None: no such floor; NaN: undefined, e.g. no warm targets or no
-        boxes, not held against the validation)."""
+        most ``val_max_seam``, the person boxes an IR correlation of at least ``val_min_person_ir``
+        and the mean SSIM_min is at least ``val_min_ssim_min`` (None: no such floor; NaN:
+        undefined, e.g. no warm targets or no boxes, not held against the validation)."""
         kept = self.min_retention is None or all(math.isnan(r) or r >= self.min_retention for r in source_retention)
         seamless = self.max_seam is None or all(math.isnan(s) or s <= self.max_seam for s in source_seam or [])
         people = self.min_person_ir is None or math.isnan(person_ir) or person_ir >= self.min_person_ir
-        return kept and seamless and people
+        balanced = self.min_ssim_min is None or math.isnan(ssim_min) or ssim_min >= self.min_ssim_min
+        return kept and seamless and people and balanced
 
     def contact_sheet(self, fused: list[torch.Tensor], per_source: int = 3) -> np.ndarray:
         """IR | VIS | fused rows for ``per_source`` evenly spaced pairs of each validation source,

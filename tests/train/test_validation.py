@@ -274,3 +274,28 @@ def test_person_boxes_are_moved_into_the_crop_and_score_the_ir_correlation(tmp_p
     below = validator.summarize([noisy.clamp(0, 1)])
     assert below["person_ir"] < 0.9 and not below["eligible"]
     assert validator.summarize([validator.pairs[0].ir])["eligible"]
+
+
+def test_the_balance_floor_bars_a_fusion_that_copies_one_source(tmp_path):
+    """train.val_min_ssim_min: SSIM_min is measured even when the score does not use it, copying
+    either source fails the floor and the average of the two passes it; None lifts the floor."""
+    from egmt.train.validation import Validator
+
+    warm = _warm_target_pairs(tmp_path / "warm")
+    cfg = EGMTConfig()
+    cfg.data.val_sources = [DataSource(str(warm))]
+    cfg.train.val_crop = 0
+    cfg.train.val_metrics = ["MI"]
+    cfg.train.val_fidelity_metrics = []
+    cfg.train.val_min_retention = None
+    cfg.train.val_min_ssim_min = 0.8
+    validator = Validator(cfg, None)
+    assert "SSIM_min" in validator.metrics
+    refs = validator.reference_scores()
+    for copy in ("copy infrared", "copy visible", "max(IR, VI)"):  # SSIM_min 0.67-0.75 on these pairs
+        assert refs[copy]["fusion"]["SSIM_min"] < 0.8 and not refs[copy]["eligible"]
+    assert refs["average"]["fusion"]["SSIM_min"] >= 0.8 and refs["average"]["eligible"]  # 0.88
+    assert refs["average"]["min_ssim_min"] == 0.8
+    assert validator.is_eligible([1.0], [1.0], math.nan, 0.8) and not validator.is_eligible([1.0], [1.0], math.nan, 0.79)
+    validator.min_ssim_min = None
+    assert validator.is_eligible([1.0], [1.0], math.nan, 0.1)
