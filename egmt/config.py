@@ -30,6 +30,7 @@ TokenUnembed = Literal["patch", "smooth"]
 ChannelScope = Literal["window", "image"]
 IntensityTarget = Literal["max", "base_detail", "contrast"]
 IntensityBase = Literal["max", "mean"]
+Classifier = Literal["entity", "tokens"]
 
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_json_atomic
@@ -112,6 +113,12 @@ class ModelConfig:
     # paper's). Same parameters either way.
     fusion_output: FusionOutput = "image"
     entity_mask_ratio: float = 0.6  # paper eq. 8: 60% of flattened entity features zeroed in training
+    # The classifier (egmt.model.heads). "entity": eq. 8, which reads the (masked) entity features,
+    # so the labels made from those entities can be read from its input. "tokens": a
+    # multiple-instance classifier (issue 17, not the paper's): each class scores the best match of
+    # any pixel of the shared representation with the class's text embedding, and reads no entity,
+    # so the tokens must come to resemble the entities that are in them.
+    classifier: Classifier = "entity"
     # Ablation switches (Table VIII).
     channel_attention: bool = True  # MCA, "CA"
     token_attention: bool = True  # MSA, "TA"

@@ -59,7 +59,7 @@ class ClassifierGraph(nn.Module):
 
     def forward(self, ir: torch.Tensor, vi: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         shared = self.model.shared_features(self.model.encode(ir, vi), None, None)
-        return self.model.classifier.fc(shared.masked_fill(~valid, float("-inf")).amax(dim=(2, 3)))
+        return self.model.classifier.caption_free(shared, valid)
 
 
 class _DropMessages(logging.Filter):

@@ -4,6 +4,7 @@ multi-label entity classifier (eq. 8)."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -87,3 +88,45 @@ class EntityClassifier(nn.Module):
         joint = joint.masked_fill(~mask[:, :, None], float("-inf")).amax(dim=1)  # max over real entities
         has_entity = mask.any(dim=1, keepdim=True)
         return self.fc(torch.where(has_entity, joint, high))
+
+    def caption_free(self, shared: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, K]`` without entities, the max pool taken where ``valid [B, 1, H, W]``
+        (the unpadded image; the exported classifier graph)."""
+        return self.fc(shared.masked_fill(~valid, float("-inf")).amax(dim=(2, 3)))
+
+
+class TokenClassifier(nn.Module):
+    """Multiple-instance classifier over the image's pixels (``model.classifier="tokens"``, issue 17;
+    not the paper's eq. 8): ``logit[b, k] = s * max_t cos(Phi[b, :, t], W q_k) + bias_k``.
+
+    ``q_k`` is class k's text embedding (``class_text [K, D]``, a buffer the trainer fills from the
+    entity bank, :meth:`egmt.text.features.EntityFeatures.class_text`, and the checkpoint keeps),
+    ``W`` a linear map into the shared width 2C, ``s`` a learned scale. No entity is read, so the
+    label cannot be copied from the input: some pixel's feature must resemble the class's text,
+    which gives CGHA's entity attention features worth attending to. ``token_scores`` are the
+    per-pixel class maps ``[B, K, H, W]``.
+
+    ``shared: [B, 2C, H, W]`` -> ``[B, K]`` (entities and mask accepted and ignored).
+    """
+
+    def __init__(self, in_channels: int, entity_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.register_buffer("class_text", torch.zeros(num_classes, entity_dim))
+        self.text_proj = nn.Linear(entity_dim, in_channels)
+        self.scale = nn.Parameter(torch.tensor(10.0))
+        self.bias = nn.Parameter(torch.zeros(num_classes))
+
+    def token_scores(self, shared: torch.Tensor) -> torch.Tensor:
+        """Cosine of every pixel's feature with each class's projected text: ``[B, K, H, W]``."""
+        classes = F.normalize(self.text_proj(self.class_text), dim=-1)  # [K, 2C]
+        return torch.einsum("bchw,kc->bkhw", F.normalize(shared, dim=1), classes)
+
+    def forward(
+        self, shared: torch.Tensor, entities: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.scale * self.token_scores(shared).amax(dim=(2, 3)) + self.bias
+
+    def caption_free(self, shared: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with the max taken where ``valid [B, 1, H, W]`` (the unpadded image)."""
+        scores = self.token_scores(shared).masked_fill(~valid, float("-inf"))
+        return self.scale * scores.amax(dim=(2, 3)) + self.bias

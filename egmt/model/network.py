@@ -29,7 +29,8 @@ Where the paper is silent, we chose (each choice is also written where it is mad
   aligns the entities, shared by both modalities and all blocks; an image without entities
   skips the CGHA stage;
 - fusion head: LeakyReLU(0.2) between convs, sigmoid output; widths 2C:C, C:C/2, C/2:1;
-- classifier (eq. 8): see :class:`~egmt.model.heads.EntityClassifier`;
+- classifier (eq. 8): see :class:`~egmt.model.heads.EntityClassifier` (or, with
+  ``classifier="tokens"``, the multiple-instance :class:`~egmt.model.heads.TokenClassifier`);
 - any input size: reflect-pad right/bottom to the window (patch) grid (replicate when the image is
   smaller than the pad), crop the outputs back.
 """
@@ -55,7 +56,7 @@ from egmt.files import CONFIG_FILE, MODEL_FILE
 from egmt.model.attention import window_partition, window_reverse
 from egmt.data.pairs import MODALITIES
 from egmt.model.ecim import ECIMBlock, PixelState
-from egmt.model.heads import EntityClassifier, FusionHead
+from egmt.model.heads import EntityClassifier, FusionHead, TokenClassifier
 from egmt.model.layout import ECIMLayoutBlock, LayoutBlock, Passthrough
 from egmt.model.patch_ecim import PatchECIMBlock, PatchState
 
@@ -132,11 +133,13 @@ class EGMT(nn.Module):
         self.entity_align = nn.Linear(cfg.entity_dim, width) if use_cgha else None
         self.blocks = nn.ModuleList(BLOCKS[cfg.layout](cfg) for _ in range(cfg.num_blocks))
         self.fusion_head = FusionHead(2 * c, cfg.in_channels, cfg.fusion_output)
-        self.classifier = (
-            EntityClassifier(2 * c, cfg.entity_dim, cfg.num_classes, cfg.entity_mask_ratio, cfg.text_interaction)
-            if cfg.multi_task
-            else None
-        )
+        self.classifier: EntityClassifier | TokenClassifier | None = None
+        if cfg.multi_task and cfg.classifier == "tokens":
+            self.classifier = TokenClassifier(2 * c, cfg.entity_dim, cfg.num_classes)
+        elif cfg.multi_task:
+            self.classifier = EntityClassifier(
+                2 * c, cfg.entity_dim, cfg.num_classes, cfg.entity_mask_ratio, cfg.text_interaction
+            )
 
     def forward(
         self,

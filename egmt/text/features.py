@@ -95,6 +95,19 @@ class EntityFeatures:
     def num_classes(self) -> int:
         return len(self.vocabulary.classes)
 
+    def class_text(self) -> torch.Tensor:
+        """Each vocabulary class's text embedding ``[K, D]``: the mean vector of the bank's entities
+        whose canonical form (synonyms applied) is the class, e.g. "person" from "person",
+        "pedestrian", "man"... (the token classifier's class queries). EGMTError for a class no
+        entity of the bank names."""
+        rows = []
+        for cls in self.vocabulary.classes:
+            picked = [i for i, s in enumerate(self.bank.strings) if self.vocabulary.canonical_form(s) == cls]
+            if not picked:
+                raise EGMTError(f"{self.source}: no entity of the bank names the class {cls!r}")
+            rows.append(self.bank.vectors[picked].mean(dim=0))
+        return torch.stack(rows)
+
     def entities(self, name: str) -> list[str]:
         return self._get(name).entities
 

@@ -39,6 +39,7 @@ from egmt.files import (
 from egmt.losses import MultiTaskLoss, absent_entities, entity_negative, token_entity_contrast
 from egmt.model.cgha import CrossModalGuidedHybridAttention
 from egmt.model import EGMT
+from egmt.model.heads import TokenClassifier
 from egmt.text.features import EntityFeatures
 from egmt.train.checkpoint import (
     latest_checkpoint,
@@ -180,6 +181,8 @@ class Trainer:
 
         torch.manual_seed(config.train.seed)  # same initial weights on every rank (DDP also broadcasts)
         self.model = EGMT(config.model).to(self.device)
+        if self.features is not None and isinstance(self.model.classifier, TokenClassifier):
+            self.model.classifier.class_text.copy_(self.features.class_text())
         ratio = None
         if self.features is not None and config.model.multi_task:
             ratio = torch.tensor(self.features.vocabulary.positive_ratio, dtype=torch.float32)

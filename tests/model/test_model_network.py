@@ -67,6 +67,7 @@ ABLATIONS = {
     "no_mt_ti": {"multi_task": False, "text_interaction": False},
     "no_ca_ta": {"channel_attention": False, "token_attention": False},
     "narrow_deep_bias": {"channels": 16, "num_heads": 4, "num_blocks": 2, "relative_position_bias": True},
+    "token_classifier": {"classifier": "tokens"},
 }
 
 
@@ -74,6 +75,8 @@ ABLATIONS = {
 def test_ablation_forward_backward_reaches_every_parameter(name):
     cfg = dataclasses.replace(ModelConfig(), **ABLATIONS[name])
     model = make(**ABLATIONS[name]).train()
+    if cfg.classifier == "tokens":  # the trainer fills the class texts from the entity bank
+        model.classifier.class_text.copy_(torch.randn(cfg.num_classes, cfg.entity_dim))
     ir, vi = pair(2, 32, 40)
     labels = torch.tensor([[1.0, 0, 0, 1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0, 1, 1]])
     crit = MultiTaskLoss(LossConfig(), torch.full((cfg.num_classes,), 0.3))
@@ -87,7 +90,8 @@ def test_ablation_forward_backward_reaches_every_parameter(name):
     # Modules of switched-off parts do not exist at all (so nothing is left untrained).
     has = lambda part: any(part in n for n in names)  # noqa: E731
     assert has("classifier.") == cfg.multi_task
-    assert has("classifier.entity_proj") == (cfg.multi_task and cfg.text_interaction)
+    assert has("classifier.entity_proj") == (cfg.multi_task and cfg.text_interaction and cfg.classifier == "entity")
+    assert has("classifier.text_proj") == (cfg.classifier == "tokens")
     assert has("entity_align") == (cfg.cgha and cfg.text_interaction)
     assert has(".cgha.") == (cfg.cgha and cfg.text_interaction)
     assert has(".channel_attention.") == cfg.channel_attention
@@ -230,3 +234,26 @@ def test_runs_on_another_device_without_cpu_tensors():
     out = model(ir, ir, e, mask)
     (out.fused.sum() + out.logits.sum()).backward()
     assert out.fused.device.type == "meta" and model.fusion_head.conv1.weight.grad.device.type == "meta"
+
+
+def test_token_classifier_scores_the_best_matching_pixel_and_reads_no_entity():
+    """model.classifier="tokens": a class's logit is its best pixel's cosine with the class text
+    (scaled, plus a bias), so a pixel made to match class 2 raises class 2 alone; entities change
+    nothing; caption_free masks out the padding (a matching pixel outside ``valid`` does not count)."""
+    from egmt.model.heads import TokenClassifier
+
+    torch.manual_seed(0)
+    head = TokenClassifier(in_channels=8, entity_dim=D, num_classes=4)
+    head.class_text.copy_(torch.randn(4, D))
+    shared = torch.rand(1, 8, 6, 7) * 0.01 - 0.005
+    base = head(shared)
+    target = head.text_proj(head.class_text[2]).detach()
+    shared[0, :, 3, 4] = target
+    logits = head(shared)
+    assert float(logits[0, 2]) == pytest.approx(float((head.scale + head.bias[2]).detach()), abs=1e-4)  # cosine 1
+    assert int(logits.argmax()) == 2 and float(logits[0, 2]) > float(base[0, 2]) + 1
+    assert torch.equal(head(shared, ents(1, 3), torch.ones(1, 3, dtype=torch.bool)), logits)
+    valid = torch.ones(1, 1, 6, 7, dtype=torch.bool)
+    assert torch.allclose(head.caption_free(shared, valid), logits)
+    valid[0, 0, 3, 4] = False
+    assert float(head.caption_free(shared, valid)[0, 2]) < float(logits[0, 2]) - 1

@@ -79,3 +79,21 @@ def test_missing_and_empty_file(tmp_path):
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(EGMTError, match="no annotations"):
         read_annotations(tmp_path / "empty.jsonl")
+
+
+def test_class_text_is_the_mean_vector_of_the_entities_naming_each_class():
+    """EntityFeatures.class_text: a class's query for the token classifier is the mean of the bank
+    vectors whose canonical form is the class (synonyms included); a class nothing names is an error."""
+    import torch
+
+    from egmt.text.bank import EntityBank
+    from egmt.text.features import EntityFeatures
+    from egmt.text.labels import Vocabulary
+
+    vectors = torch.tensor([[1.0, 0.0], [0.0, 1.0], [3.0, 3.0], [5.0, 5.0]])
+    bank = EntityBank("test", 2, ["person", "pedestrian", "car", "tree"], vectors)
+    vocab = Vocabulary(["person", "car"], synonyms={"pedestrian": "person"})
+    text = EntityFeatures({}, bank, vocab).class_text()
+    assert text.tolist() == [[0.5, 0.5], [3.0, 3.0]]  # "tree" is no class and counts for none
+    with pytest.raises(EGMTError, match="'road'"):
+        EntityFeatures({}, bank, Vocabulary(["person", "road"]), source="x.jsonl").class_text()

@@ -299,3 +299,21 @@ def test_the_balance_floor_bars_a_fusion_that_copies_one_source(tmp_path):
     assert validator.is_eligible([1.0], [1.0], math.nan, 0.8) and not validator.is_eligible([1.0], [1.0], math.nan, 0.79)
     validator.min_ssim_min = None
     assert validator.is_eligible([1.0], [1.0], math.nan, 0.1)
+
+
+def test_a_token_classifier_run_gets_its_class_texts_and_keeps_them(tiny_dataset, tiny_config, tmp_path):
+    """model.classifier="tokens": the trainer fills the class queries from the entity bank before
+    the first step, and a checkpoint loads them back (inference needs no bank)."""
+    from egmt.model import EGMT
+
+    cfg = tiny_config(tiny_dataset, max_steps=1, save_every=1)
+    cfg.model.classifier = "tokens"
+    trainer = Trainer(cfg, tmp_path / "run")
+    try:
+        expected = trainer.features.class_text()
+        assert torch.equal(trainer.model.classifier.class_text, expected) and expected.abs().sum() > 0
+        trainer.fit()
+        loaded = EGMT.from_pretrained(trainer.save())
+    finally:
+        trainer.close()
+    assert torch.equal(loaded.classifier.class_text, expected)
