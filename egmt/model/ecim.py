@@ -36,7 +36,6 @@ class ECIMBlock(LayoutBlock[PixelState]):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)  # MCA + FFN
         c, h, r = cfg.channels, cfg.num_heads, cfg.ffn_ratio
-        self.channel_scope = cfg.channel_attention_scope
         self.token_attention = (
             per_modality(lambda: WindowSelfAttention(c, h, cfg.window_size, cfg.relative_position_bias))
             if cfg.token_attention
@@ -51,7 +50,7 @@ class ECIMBlock(LayoutBlock[PixelState]):
         """The stages that do not depend on the entities (MCA, MSA): ``{"ir", "vi"}: [B, nW, T, C]``.
         Run once and reused by a caption-free second pass (:meth:`EGMT.encode`). ``grid`` (the
         windows down and across) is the patch layout's; every stage here stays in its window."""
-        x = self.channel_stage(ir, vi, self.channel_scope)
+        x = self.channel_stage(ir, vi)
         if self.token_attention is not None and self.token_ffn is not None:
             b, nw, t, c = ir.shape
             x = {m: x[m] + self.token_attention[m](x[m].reshape(b * nw, t, c)).view(b, nw, t, c) for m in MODALITIES}

@@ -86,23 +86,24 @@ class LayoutBlock(SplitForward[State], nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         c = cfg.channels
+        if cfg.channel_attention_scope not in CHANNEL_SCOPES:
+            raise ValueError(f"channel_attention_scope must be one of {CHANNEL_SCOPES}, got {cfg.channel_attention_scope!r}")
+        self.channel_scope = cfg.channel_attention_scope
         self.channel_attention = ChannelCrossAttention(c, cfg.num_heads) if cfg.channel_attention else None
         self.channel_ffn = per_modality(lambda: FeedForward(c, cfg.ffn_ratio)) if cfg.channel_attention else None
 
-    def channel_stage(self, ir: torch.Tensor, vi: torch.Tensor, scope: str = "window") -> dict[str, torch.Tensor]:
+    def channel_stage(self, ir: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
         """MCA (eq. 1-2) + FFN (nothing when switched off) on windowed pixel tokens
         ``ir, vi: [B, nW, T, C]`` -> ``{"ir", "vi"}: [B, nW, T, C]``; both layouts use it.
 
-        ``scope="window"``: one channel attention map per window; ``"image"``: one per image (channel
+        ``model.channel_attention_scope="window"``: one channel attention map per window; ``"image"``: one per image (channel
         attention sums over its tokens, so their order does not matter and the windows are simply
         joined: the same map mixes the channels everywhere, and no window border shows)."""
         x = by_modality(ir, vi)
         if self.channel_attention is None or self.channel_ffn is None:
             return x
-        if scope not in CHANNEL_SCOPES:
-            raise ValueError(f"channel_attention_scope must be one of {CHANNEL_SCOPES}, got {scope!r}")
         b, nw, t, c = ir.shape
-        n, tokens = (b * nw, t) if scope == "window" else (b, nw * t)
+        n, tokens = (b * nw, t) if self.channel_scope == "window" else (b, nw * t)
         deltas = self.channel_attention(ir.reshape(n, tokens, c), vi.reshape(n, tokens, c))
         x = {m: x[m] + d.view(b, nw, t, c) for m, d in zip(MODALITIES, deltas, strict=True)}
         return {m: x[m] + self.channel_ffn[m](x[m]) for m in MODALITIES}

@@ -80,7 +80,6 @@ class PatchECIMBlock(LayoutBlock[PatchState]):
         self.smooth = cfg.token_unembed == "smooth"
         width = c if self.smooth else p * p * c
         self.unembed = per_modality(lambda: nn.Linear(d, width, bias=False)) if uses_tokens else None
-        self.channel_scope = cfg.channel_attention_scope
         self.patch = p
         h, r = cfg.token_heads, cfg.token_ffn_ratio
         # WindowSelfAttention over [B, T, D] is global self-attention: the "window" is the image.
@@ -93,7 +92,7 @@ class PatchECIMBlock(LayoutBlock[PatchState]):
         """MCA per patch (or image), then patch tokens and global MSA (nothing here depends on the
         entities). ``grid``: (patches down, patches across) of the windowed input, which the
         "smooth" return to pixels needs."""
-        x = self.channel_stage(ir, vi, self.channel_scope)
+        x = self.channel_stage(ir, vi)
         if self.embed is None:
             return PatchState(x, None, None, grid)
         start = {m: self.embed[m](x[m].flatten(2)) for m in MODALITIES}  # [B, T, D], T = nW patches

@@ -243,3 +243,8 @@ def test_unknown_layout_in_a_checkpoint_is_a_one_line_error(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(saved))
     with pytest.raises(EGMTError, match="layout"):
         EGMT.from_pretrained(tmp_path)
+
+
+def test_an_unknown_channel_scope_is_refused_when_the_model_is_built():
+    with pytest.raises(ValueError, match="channel_attention_scope"):
+        make("patch", channel_attention_scope="everywhere")
