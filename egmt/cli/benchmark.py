@@ -41,7 +41,7 @@ EGMT's entities come from --annotations/DATASET.jsonl when present, else caption
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from pathlib import Path
 
 from egmt.baselines import BASELINES
@@ -201,8 +201,7 @@ def run(args: argparse.Namespace) -> int:
             raise EGMTError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
 
-    def log(msg: str) -> None:
-        print(f"egmt: warning: {msg}", file=sys.stderr)
+    log = logging.getLogger(__name__).warning  # "egmt: warning: ..." on stderr (egmt.cli._configure_logging)
 
     ablations = {}
     for item in args.ablation:

@@ -27,6 +27,7 @@ example:
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -92,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
         writes={"-o": [args.out / name for name in (PER_IMAGE_FILE, SUMMARY_CSV_FILE, SUMMARY_MD_FILE)]},
     )
 
-    def log(msg: str) -> None:
-        print(f"egmt: warning: {msg}", file=sys.stderr)
+    log = logging.getLogger(__name__).warning  # "egmt: warning: ..." on stderr (egmt.cli._configure_logging)
 
     summary = evaluate(
         args.ir,

@@ -18,6 +18,7 @@ maximum lies inside a box of its entity, 0 where not, against chance (the boxes'
 from __future__ import annotations
 
 import argparse
+import logging
 
 HELP = "entity heat maps: where CGHA's attention to each entity lands on a pair (paper Fig. 5)"
 
@@ -38,7 +39,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
     from pathlib import Path
 
     from egmt.bench.steering import boxes_for_entities, pointing_game
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     fuser = EGMTFuser.from_pretrained(Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT, device=args.device)
     boxes = read_boxes(args.boxes).get(ir.stem, []) if args.boxes else []
     if args.boxes and not boxes:
-        print(f"egmt: warning: {args.boxes}: no boxes for pair {ir.stem!r}", file=sys.stderr)
+        logging.getLogger(__name__).warning("%s: no boxes for pair %r", args.boxes, ir.stem)
     result = entity_heatmaps(fuser, ir, vi, entities)
     mine = boxes_for_entities(result.entities, boxes, fuser.vocabulary)
     paths = write_heatmaps(result, out, prefix=f"{ir.stem}_", alpha=args.alpha, boxes=mine)
