@@ -1,0 +1,130 @@
+"""eq. 12's intensity targets used as fusion rules on the validation crops (issue 16).
+
+A target the network is trained towards is itself a fusion: scored by the validation rule
+(``egmt.train.validation``) on the validation crops, with the person boxes of
+``annotations/boxes-val.json``, it says what the network is asked for before any training.
+Each row: the rule's score (1.0 = plain averaging), its two groups, SSIM_min (the balance floor's
+measure: the SSIM with the less kept source), SSIM with each source, and ``person_ir`` (the IR
+correlation inside the person boxes). The smoke clip 0117_1605 (a training clip, reported and
+never chosen on) gives the people-in-smoke column. Writes a Markdown table (``-o``) and a
+contact sheet of validation crops (``--figure``: IR | VIS | the chosen target | contrast without
+the noise floor | max(IR, VI)).
+
+    python benchmarks/intensity_targets.py -o docs/intensity-targets.md \\
+        --figure docs/figures/intensity-targets.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import kornia
+import numpy as np
+import torch
+from PIL import Image
+
+from egmt.bench.figures import grey
+from egmt.config import EGMTConfig
+from egmt.fileio import write_text_atomic
+from egmt.losses import contrast_target
+from egmt.metrics.retention import box_correlation
+from egmt.train.validation import REFERENCE_FUSIONS, Validator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from people_in_smoke import BOXES, DATA  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+Rule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _contrast(noise: float) -> Rule:
+    return lambda ir, vi: contrast_target(ir[None], vi[None], noise=noise)[0]
+
+
+def targets(kappas: list[float]) -> dict[str, Rule]:
+    """``[1, H, W]`` rules: the paper's max, the contrast target without and with noise floors."""
+    rules: dict[str, Rule] = {"max(IR, VI) (the paper)": torch.maximum, "contrast": _contrast(0.0)}
+    rules.update({f"contrast, noise floor {k:g}": _contrast(k) for k in kappas})
+    rules["average"] = REFERENCE_FUSIONS["average"]
+    return rules
+
+
+def _ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(kornia.metrics.ssim(a[None], b[None], 11).mean())
+
+
+def smoke_correlation(rule: Rule) -> float:
+    """Mean IR correlation inside the smoke clip's person boxes."""
+    values = []
+    for frame, boxes in json.loads(BOXES.read_text()).items():
+        ir = torch.from_numpy(grey(DATA / "ir" / f"{frame}.png"))[None]
+        fused = rule(ir, torch.from_numpy(grey(DATA / "vi" / f"{frame}.png"))[None])[0].numpy()
+        values += [box_correlation(ir[0].numpy(), fused, b["box"] if isinstance(b, dict) else b) for b in boxes]
+    return float(np.nanmean(values))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--config",
+        default=str(REPO / "docs" / "training" / "egmt-roadscene-config.json"),
+        help="config with the validation sources and rule (default: the shipped run's)",
+    )
+    ap.add_argument("--boxes", default=str(REPO / "annotations" / "boxes-val.json"))
+    ap.add_argument("--kappas", type=float, nargs="+", default=[4.0, 8.0, 12.0, 16.0], help="loss.intensity_noise values")
+    ap.add_argument("--show", type=float, default=8.0, help="the noise floor drawn in the figure")
+    ap.add_argument("-o", "--out", help="Markdown table")
+    ap.add_argument("--figure", help="contact sheet PNG")
+    args = ap.parse_args(argv)
+
+    cfg = EGMTConfig.load(args.config)
+    cfg.train.val_boxes = args.boxes
+    validator = Validator(cfg, None)
+    pairs = validator.pairs
+    header = "| Target | Score | Information | Fidelity | SSIM_min | SSIM(F, IR) | SSIM(F, VI) | person_ir | People in smoke |"
+    lines = [header, "|:---|" + "---:|" * 8]
+    for name, rule in targets(args.kappas).items():
+        fused = [rule(p.ir, p.vi) for p in pairs]
+        r = validator.summarize(fused)
+        ssim_ir = np.mean([_ssim(f, p.ir) for f, p in zip(fused, pairs)])
+        ssim_vi = np.mean([_ssim(f, p.vi) for f, p in zip(fused, pairs)])
+        values = (r["score"], r["information"], r["fidelity"], r["fusion"]["SSIM_min"], ssim_ir, ssim_vi, r["person_ir"])
+        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {smoke_correlation(rule):.3f} |")
+        print(lines[-1], flush=True)
+    command = "python benchmarks/intensity_targets.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    text = (
+        "# eq. 12's intensity targets as fusion rules (validation crops)\n\n" + "\n".join(lines) + "\n\n"
+        f"{len(pairs)} validation crops ({cfg.train.val_crop} px; RoadScene train.txt minus every 9th pair and two "
+        "whole M3SVD clips, see `splits/`), scored by the validation rule (egmt.train.validation; 1.0 = plain "
+        "averaging). SSIM_min: the SSIM with the less kept source (the balance floor's measure). person_ir: the IR "
+        "correlation inside the person boxes of annotations/boxes-val.json. People in smoke: the same inside the "
+        "boxes of the smoke clip 0117_1605 (a training clip: reported, never chosen on). Noise floor kappa: "
+        "`loss.intensity_noise`, contrast counted above kappa times each image's noise level "
+        "(egmt.losses.noise_level).\n\n"
+        f"Made by: `{command}`\n"
+    )
+    if args.out:
+        write_text_atomic(args.out, text)
+    if args.figure:
+        picks = np.linspace(0, len(pairs) - 1, 8).round().astype(int)
+        chosen, plain = _contrast(args.show), _contrast(0.0)
+        rows = [
+            torch.cat([p.ir, p.vi, chosen(p.ir, p.vi), plain(p.ir, p.vi), torch.maximum(p.ir, p.vi)], dim=-1)[0]
+            for p in (pairs[i] for i in picks)
+        ]
+        h = max(r.shape[0] for r in rows)
+        w = max(r.shape[1] for r in rows)
+        sheet = np.zeros((len(rows) * h, w), dtype=np.uint8)
+        for i, r in enumerate(rows):
+            sheet[i * h : i * h + r.shape[0], : r.shape[1]] = (r.clamp(0, 1) * 255).round().byte().numpy()
+        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(sheet).save(args.figure)
+
+
+if __name__ == "__main__":
+    main()
