@@ -194,3 +194,33 @@ def test_colour_map_and_file_names():
     assert rgb.shape == (1, 3, 3) and rgb[0, 0, 2] > rgb[0, 0, 0] and rgb[0, 1, 0] > rgb[0, 1, 2]
     assert np.array_equal(rgb[0, 1], rgb[0, 2])  # clipped
     assert entity_file_name("Street light") == "street_light" and entity_file_name("a/b") == "a_b"
+
+
+def test_maps_are_the_mean_over_cghas_of_eq5_weights_put_back_at_their_pixels(fuser, pair):
+    """Reference built by hand, without the recorder: switch on every CGHA's record_attention,
+    run one forward, put each module's [1, nW, T, E] weights back on the pixel grid window by
+    window, and average over the modules: entity_heatmaps gives the same maps."""
+    h, w = 64, 80  # a whole number of the checkpoint's 8x8 windows: no padding
+    ir, vi = read_image(pair[0])[:h, :w], read_image(pair[1])[:h, :w]
+    modules = [m for m in fuser.model.modules() if isinstance(m, CrossModalGuidedHybridAttention)]
+    loaded = load_pair(Pair("07", *pair))
+    ir_y, vi_y = loaded.ir[None, :, :h, :w], loaded.vi[None, :, :h, :w]
+    for m in modules:
+        m.record_attention = True
+    try:
+        with torch.no_grad():
+            fuser.model(ir_y, vi_y, entities=fuser.entity_features(ENTITIES)[None], classify=False)
+        recorded = [m.attention for m in modules]
+    finally:
+        for m in modules:
+            m.record_attention, m.attention = False, None
+    s = fuser.model.config.window_size
+    expected = np.zeros((len(ENTITIES), h, w))
+    for a in recorded:  # [1, nW, s*s, E], windows in row-major order
+        for k in range(a.shape[1]):
+            r, c = divmod(k, w // s)
+            expected[:, r * s : (r + 1) * s, c * s : (c + 1) * s] += a[0, k].T.reshape(len(ENTITIES), s, s).numpy() / len(
+                recorded
+            )
+    result = entity_heatmaps(fuser, ir, vi, ENTITIES)
+    np.testing.assert_allclose(result.maps, expected, atol=1e-6)
