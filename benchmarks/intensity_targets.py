@@ -58,13 +58,22 @@ def _ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(kornia.metrics.ssim(a[None], b[None], 11).mean())
 
 
-def smoke_correlation(rule: Rule) -> float:
-    """Mean IR correlation inside the smoke clip's person boxes."""
-    values = []
+def smoke_frames() -> list[tuple[torch.Tensor, torch.Tensor, list]]:
+    """The smoke clip's boxed frames, read once: ``(ir [1, H, W], vi [1, H, W], boxes)``."""
+    frames = []
     for frame, boxes in json.loads(BOXES.read_text()).items():
         ir = torch.from_numpy(grey(DATA / "ir" / f"{frame}.png"))[None]
-        fused = rule(ir, torch.from_numpy(grey(DATA / "vi" / f"{frame}.png"))[None])[0].numpy()
-        values += [box_correlation(ir[0].numpy(), fused, b["box"] if isinstance(b, dict) else b) for b in boxes]
+        vi = torch.from_numpy(grey(DATA / "vi" / f"{frame}.png"))[None]
+        frames.append((ir, vi, [b["box"] if isinstance(b, dict) else b for b in boxes]))
+    return frames
+
+
+def smoke_correlation(rule: Rule, frames: list[tuple[torch.Tensor, torch.Tensor, list]]) -> float:
+    """Mean IR correlation inside the smoke clip's person boxes."""
+    values = []
+    for ir, vi, boxes in frames:
+        fused = rule(ir, vi)[0].numpy()
+        values += [box_correlation(ir[0].numpy(), fused, b) for b in boxes]
     return float(np.nanmean(values))
 
 
@@ -86,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg.train.val_boxes = args.boxes
     validator = Validator(cfg, None)
     pairs = validator.pairs
+    frames = smoke_frames()
     header = "| Target | Score | Information | Fidelity | SSIM_min | SSIM(F, IR) | SSIM(F, VI) | person_ir | People in smoke |"
     lines = [header, "|:---|" + "---:|" * 8]
     for name, rule in targets(args.kappas).items():
@@ -94,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         ssim_ir = np.mean([_ssim(f, p.ir) for f, p in zip(fused, pairs)])
         ssim_vi = np.mean([_ssim(f, p.vi) for f, p in zip(fused, pairs)])
         values = (r["score"], r["information"], r["fidelity"], r["fusion"]["SSIM_min"], ssim_ir, ssim_vi, r["person_ir"])
-        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {smoke_correlation(rule):.3f} |")
+        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {smoke_correlation(rule, frames):.3f} |")
         print(lines[-1], flush=True)
     command = "python benchmarks/intensity_targets.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     text = (

@@ -139,12 +139,9 @@ def contrast_target(
             if noise > 0:
                 var = (var - (noise * noise_level(x)) ** 2).clamp_min(0)
             c.append(var.sqrt() ** power)
-        if noise > 0:
-            total = c[0] + c[1]
-            w = torch.where(total > 0, c[0] / total.clamp_min(torch.finfo(ir.dtype).tiny), torch.zeros_like(total))
-        else:
-            tiny = torch.finfo(ir.dtype).tiny
-            w = (c[0] + tiny) / (c[0] + c[1] + 2 * tiny)
+        total = c[0] + c[1]
+        flat = 0.0 if noise > 0 else 0.5  # w where neither source has contrast
+        w = torch.where(total > 0, c[0] / total.clamp_min(torch.finfo(ir.dtype).tiny), torch.full_like(total, flat))
         w = _gaussian(w, sigma).clamp(0, 1)
         return w * ir + (1 - w) * torch.maximum(ir, vi)
 

@@ -124,9 +124,12 @@ class TokenClassifier(nn.Module):
     def forward(
         self, shared: torch.Tensor, entities: torch.Tensor | None = None, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return self.scale * self.token_scores(shared).amax(dim=(2, 3)) + self.bias
+        return self.caption_free(shared)
 
-    def caption_free(self, shared: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` with the max taken where ``valid [B, 1, H, W]`` (the unpadded image)."""
-        scores = self.token_scores(shared).masked_fill(~valid, float("-inf"))
+    def caption_free(self, shared: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """The logits with the max taken where ``valid [B, 1, H, W]`` (the unpadded image; None:
+        everywhere). The classifier reads no entity, so this is also :meth:`forward`."""
+        scores = self.token_scores(shared)
+        if valid is not None:
+            scores = scores.masked_fill(~valid, float("-inf"))
         return self.scale * scores.amax(dim=(2, 3)) + self.bias
