@@ -222,6 +222,18 @@ class TrainConfig:
     lr_schedule: LrSchedule = "constant"  # paper: constant; "cosine" decays to 0 at the last step (short CPU runs)
     warmup_steps: int = 0  # linear warm-up from 0 (paper: none)
     seed: int = 0
+    # Start from these weights (a checkpoint folder, or a run folder's newest checkpoint) instead of
+    # a random initialisation: fine-tuning, or going on from a finished run with a new recipe (a lower
+    # learning rate, weight averaging). The model config must match; the optimizer, the task weights,
+    # the step and the budget start afresh. `--resume` instead continues a run exactly. None: random.
+    init_from: str | None = None
+    # Exponential moving average of the weights (Polyak averaging; torch.optim.swa_utils): after each
+    # step avg <- decay * avg + (1 - decay) * weights. Validation, the checkpoints' model.safetensors
+    # and RUN_DIR/best hold the average (the weights a user gets); the trained weights go on in the
+    # resuming state. With a constant learning rate the weights wander from step to step (the
+    # validation score and the people in the boxes swing with them); their average does not.
+    # 0: off (the paper).
+    ema_decay: float = 0.0
     device: str = "auto"  # "auto" (CUDA if available), "cpu", "cuda", "cuda:1"...
     log_every: int = 10  # steps between CSV / TensorBoard rows
     save_every: int = 200  # steps between checkpoints (and one at the end)

@@ -23,6 +23,7 @@ _OVERRIDES = {
     "max_minutes": ("train.max_minutes", float),
     "max_cpu_minutes": ("train.max_cpu_minutes", float),
     "lr": ("train.lr", float),
+    "init_from": ("train.init_from", str),
     "seed": ("train.seed", int),
     "device": ("train.device", str),
     "save_every": ("train.save_every", int),

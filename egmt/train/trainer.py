@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -44,6 +45,7 @@ from egmt.text.features import EntityFeatures
 from egmt.train.checkpoint import (
     latest_checkpoint,
     load_training_state,
+    resolve_checkpoint,
     save_checkpoint,
     save_training_state,
 )
@@ -183,6 +185,14 @@ class Trainer:
         self.model = EGMT(config.model).to(self.device)
         if self.features is not None and isinstance(self.model.classifier, TokenClassifier):
             self.model.classifier.class_text.copy_(self.features.class_text())
+        if config.train.init_from and not resume:
+            self._init_from(config.train.init_from)
+        # The weights that are validated and saved: their moving average (train.ema_decay), or the
+        # trained weights themselves.
+        self.ema: AveragedModel | None = None
+        if config.train.ema_decay > 0:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.train.ema_decay))
+        self.eval_model: EGMT = self.ema.module if self.ema is not None else self.model  # type: ignore[assignment]
         ratio = None
         if self.features is not None and config.model.multi_task:
             ratio = torch.tensor(self.features.vocabulary.positive_ratio, dtype=torch.float32)
@@ -210,6 +220,17 @@ class Trainer:
             self._restore()
 
     # -- state ---------------------------------------------------------------------------
+    def _init_from(self, path: str) -> None:
+        """Load another run's weights (``train.init_from``) into the fresh model."""
+        folder = resolve_checkpoint(path)
+        saved = EGMTConfig.load(folder / CONFIG_FILE)
+        if saved.model != self.config.model:
+            differ = sorted(k for k, v in saved.model.__dict__.items() if getattr(self.config.model, k) != v)
+            raise EGMTError(f"{folder}: train.init_from has another model config ({', '.join(differ)} differ)")
+        self.model.load_state_dict(load_file(str(folder / MODEL_FILE), device=str(self.device)))
+        if self.dist.is_main:
+            log.info("initialised from %s", folder)
+
     def _restore(self) -> None:
         folder = latest_checkpoint(self.run_dir)
         if folder is None:
@@ -217,8 +238,14 @@ class Trainer:
         saved = EGMTConfig.load(folder / CONFIG_FILE)
         if saved.model != self.config.model:
             raise EGMTError(f"{folder}: was trained with a different model config; resume with the run's config.json")
-        self.model.load_state_dict(load_file(str(folder / MODEL_FILE), device=str(self.device)))
+        weights = load_file(str(folder / MODEL_FILE), device=str(self.device))
         state = load_training_state(folder)
+        # With weight averaging the checkpoint's model file holds the average and the resuming
+        # state the trained weights.
+        self.model.load_state_dict(state.get("train_weights", weights))
+        if self.ema is not None:
+            self.eval_model.load_state_dict(weights)
+            self.ema.n_averaged.fill_(state.get("ema_updates", 1))
         self.optimizer.load_state_dict(state["optimizer"])
         self.criterion.load_state_dict(state["criterion"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
@@ -266,13 +293,16 @@ class Trainer:
             "rng_cpu": rng_cpu,
             "rng_cuda": rng_cuda,
         }
+        if self.ema is not None:
+            state["train_weights"] = self.model.state_dict()
+            state["ema_updates"] = int(self.ema.n_averaged)
         improved = validation is not None and validation.get("eligible", True) and validation["score"] > self.best_score
         if improved:
             self.best_score = validation["score"]
         state["best_score"] = self.best_score
 
         def write_model(folder: Path) -> None:
-            self.model.save_pretrained(folder, self.config)
+            self.eval_model.save_pretrained(folder, self.config)
             if self.features is not None:
                 self.features.bank.save(folder / BANK_FILE)
                 self.features.vocabulary.save(folder / VOCABULARY_FILE)
@@ -294,7 +324,7 @@ class Trainer:
         """Score the model on the validation pairs (rank 0; None without validation) and log it."""
         if self.validator is None:
             return None
-        result = self.validator(self.model, self.device)
+        result = self.validator(self.eval_model, self.device)
         if self._val_log is not None:
             self._val_log.write(self.step, self.cpu_seconds, result)
         # Look at the images: IR | VIS | fused of a few validation pairs, one sheet per validation.
@@ -362,6 +392,8 @@ class Trainer:
         if self.config.train.grad_clip:
             nn.utils.clip_grad_norm_(self.step_module.parameters(), self.config.train.grad_clip)
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         return {k: float(v.detach()) for k, v in terms.items()}
 
     def fit(self) -> Path | None:

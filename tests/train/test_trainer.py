@@ -26,12 +26,13 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(latest_checkpoint(run) / "model.safetensors"))
 
 
-def test_resume_gives_the_uninterrupted_next_step(tiny_dataset, tiny_config, tmp_path):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_gives_the_uninterrupted_next_step(tiny_dataset, tiny_config, tmp_path, ema_decay):
     full = tmp_path / "full"
-    train(tiny_config(tiny_dataset, max_steps=5, save_every=3), full)
+    train(tiny_config(tiny_dataset, max_steps=5, save_every=3, ema_decay=ema_decay), full)
 
     cut = tmp_path / "cut"
-    train(tiny_config(tiny_dataset, max_steps=3, save_every=3), cut)
+    train(tiny_config(tiny_dataset, max_steps=3, save_every=3, ema_decay=ema_decay), cut)
     cfg = EGMTConfig.load(cut / "config.json")
     cfg.train.max_steps = 5
     train(cfg, cut, resume=True)
@@ -44,6 +45,49 @@ def test_resume_gives_the_uninterrupted_next_step(tiny_dataset, tiny_config, tmp
     wa, wb = _weights(full), _weights(cut)
     assert wa.keys() == wb.keys()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_weight_averaging_validates_and_saves_the_average_of_the_trained_weights(tiny_dataset, tiny_config, tmp_path):
+    from egmt.train.checkpoint import load_training_state
+    from egmt.train.trainer import Trainer
+
+    trainer = Trainer(tiny_config(tiny_dataset, max_steps=2, save_every=2, ema_decay=0.75, lr=1e-2), tmp_path / "run")
+    seen = []
+    for batch in trainer._loader():
+        trainer.train_step(batch)
+        seen.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+        if len(seen) == 2:
+            break
+    trainer.step = 2
+    folder = trainer.save()
+    trainer.close()
+    saved, state = load_file(str(folder / "model.safetensors")), load_training_state(folder)
+    first, second = seen
+    moved = [k for k in first if first[k].is_floating_point() and not torch.equal(first[k], second[k])]
+    assert moved  # the two steps changed the weights, so the average differs from either
+    for k in moved:  # the first update copies, the second blends: 0.75 * first + 0.25 * second
+        torch.testing.assert_close(saved[k], 0.75 * first[k] + 0.25 * second[k])
+        assert torch.equal(state["train_weights"][k], second[k])  # training goes on from its own weights
+    assert state["ema_updates"] == 2
+    assert trainer.eval_model is trainer.ema.module and trainer.eval_model is not trainer.model
+
+
+def test_init_from_starts_from_another_runs_weights_and_checks_the_model(tiny_dataset, tiny_config, tmp_path):
+    from egmt.train.trainer import Trainer
+
+    first = tmp_path / "first"
+    train(tiny_config(tiny_dataset, max_steps=2, lr=1e-2), first)
+    cfg = tiny_config(tiny_dataset, max_steps=1, lr=1e-5, init_from=str(first))
+    trainer = Trainer(cfg, tmp_path / "second")
+    start = trainer.model.state_dict()
+    trainer.close()
+    loaded = _weights(first)
+    assert all(torch.equal(start[k], loaded[k]) for k in loaded)
+    assert trainer.step == 0 and trainer.cpu_seconds == 0.0  # a new run, not a resumed one
+
+    cfg.model.channels = 4
+    with pytest.raises(EGMTError, match="another model config \\(channels differ\\)"):
+        Trainer(cfg, tmp_path / "third")
 
 
 def test_training_writes_config_log_and_atomic_checkpoints(tiny_dataset, tiny_config, tmp_path):
