@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     from egmt.errors import EGMTError
     from egmt.fileio import check_outputs
     from egmt.files import ENTITY_TABLE_FILE
-    from egmt.infer.batch import fuse_image_folders, rank_device, torchrun_info
+    from egmt.infer.batch import fuse_image_folders, rank_device
+    from egmt.train.distributed import DistInfo
     from egmt.infer.run import FuseJob, pair_output
     from egmt.infer.video import fuse_videos, is_video_input
 
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         outputs={"-o": out},
         writes={"-o": [out / ENTITY_TABLE_FILE] if ir.is_dir() else [single]},
     )
-    rank = torchrun_info()  # started by torchrun: this process fuses its share of the folder
+    rank = DistInfo.from_env()  # started by torchrun: this process fuses its share of the folder
     if rank is not None:
         args.device = rank_device(args.device, rank)
     job = FuseJob.from_args(args)

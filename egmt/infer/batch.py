@@ -37,13 +37,6 @@ MANIFEST = "manifest.csv"
 GATHER_TIMEOUT = timedelta(days=7)
 
 
-def torchrun_info() -> DistInfo | None:
-    """This process's rank, from torchrun's environment; None when not started by torchrun."""
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return None
-    return DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
-
-
 def rank_device(name: str, info: DistInfo) -> str:
     """``auto``: this rank's own GPU (``cuda:LOCAL_RANK``) if there are GPUs, else the CPU."""
     return str(pick_device(name, info.local_rank)) if name == "auto" else name

@@ -60,17 +60,6 @@ class ECIMBlock(LayoutBlock[PixelState]):
     def entity(
         self, x: PixelState, entities: torch.Tensor | None, mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The CGHA stage on the output of :meth:`visual` -> ``ir, vi: [B, nW, T, C]``."""
-        if (
-            self.cgha is not None
-            and self.cgha_ffn is not None
-            and entities is not None
-            and mask is not None
-            and entities.shape[1] > 0
-        ):
-            # The whole stage (attention and its FFN) is skipped for an image without a real
-            # entity, so E = 0, an all-padding mask and entities=None all give the same output.
-            gate = mask.any(dim=1).to(as_pair(x)[0].dtype)[:, None, None, None]
-            x = {m: x[m] + self.cgha[m](x[m], entities, mask) for m in MODALITIES}
-            x = {m: x[m] + self.cgha_ffn[m](x[m]) * gate for m in MODALITIES}
-        return as_pair(x)
+        """The CGHA stage (:meth:`entity_stage`, in each window) on the output of :meth:`visual`
+        -> ``ir, vi: [B, nW, T, C]``."""
+        return as_pair(self.entity_stage(x, entities, mask))

@@ -83,6 +83,10 @@ class LayoutBlock(SplitForward[State], nn.Module):
     layouts share, the MCA stage on the pixel tokens (:meth:`channel_stage`, built first so the
     parameter order is the blocks' own)."""
 
+    # CGHA (eq. 3-6) and its FFN per modality, built by each layout at its own width (None: off).
+    cgha: nn.ModuleDict | None
+    cgha_ffn: nn.ModuleDict | None
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         c = cfg.channels
@@ -107,6 +111,19 @@ class LayoutBlock(SplitForward[State], nn.Module):
         deltas = self.channel_attention(ir.reshape(n, tokens, c), vi.reshape(n, tokens, c))
         x = {m: x[m] + d.view(b, nw, t, c) for m, d in zip(MODALITIES, deltas, strict=True)}
         return {m: x[m] + self.channel_ffn[m](x[m]) for m in MODALITIES}
+
+    def entity_stage(
+        self, x: dict[str, torch.Tensor], entities: torch.Tensor | None, mask: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """CGHA with the entities ``[B, E, D']`` (``mask [B, E]``) + FFN on windowed tokens
+        ``{"ir", "vi"}: [B, nW, T, C]``, both layouts. The whole stage (attention and its FFN) is
+        skipped for an image without a real entity, so E = 0, an all-padding mask and
+        entities=None all give the same output."""
+        if self.cgha is None or self.cgha_ffn is None or entities is None or mask is None or entities.shape[1] == 0:
+            return x
+        gate = mask.any(dim=1).to(x[MODALITIES[0]].dtype)[:, None, None, None]
+        x = {m: x[m] + self.cgha[m](x[m], entities, mask) for m in MODALITIES}
+        return {m: x[m] + self.cgha_ffn[m](x[m]) * gate for m in MODALITIES}
 
 
 class Passthrough(SplitForward[tuple[torch.Tensor, torch.Tensor]]):

@@ -109,17 +109,10 @@ class PatchECIMBlock(LayoutBlock[PatchState]):
         x, tokens = state.pixels, state.tokens
         if tokens is None or state.start is None or self.unembed is None:  # no token stage exists
             return as_pair(x)
-        if (
-            self.cgha is not None
-            and self.cgha_ffn is not None
-            and entities is not None
-            and mask is not None
-            and entities.shape[1] > 0
-        ):
-            # As in the pixel layout: no real entity -> the stage (and its FFN) changes nothing.
-            gate = mask.any(dim=1).to(as_pair(x)[0].dtype)[:, None, None]
-            tokens = {m: tokens[m] + self.cgha[m](tokens[m][:, None], entities, mask)[:, 0] for m in MODALITIES}
-            tokens = {m: tokens[m] + self.cgha_ffn[m](tokens[m]) * gate for m in MODALITIES}
+        windowed = {m: t[:, None] for m, t in tokens.items()}  # all the image's patch tokens as one window
+        attended = self.entity_stage(windowed, entities, mask)
+        if attended is not windowed:  # the stage ran (it returns its input when it does not)
+            tokens = {m: t[:, 0] for m, t in attended.items()}
         if tokens is state.start:  # no token stage ran (no MSA, no entity): nothing to add
             return as_pair(x)
         start, unembed = state.start, self.unembed

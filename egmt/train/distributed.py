@@ -23,6 +23,14 @@ class DistInfo:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @classmethod
+    def from_env(cls) -> DistInfo | None:
+        """This process's place in a torchrun launch (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), or
+        None when torchrun did not start it."""
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            return None
+        return cls(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
+
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """``"auto"``: this rank's CUDA device if there is one, else the CPU."""
@@ -36,10 +44,9 @@ def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
 
     Backend: NCCL on CUDA, gloo on the CPU. Without torchrun's variables this is one process.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    info = DistInfo.from_env()
+    if info is None or not info.enabled:
         return DistInfo(), pick_device(device_name)
-    info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
     device = pick_device(device_name, info.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)

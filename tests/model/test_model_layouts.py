@@ -154,6 +154,20 @@ def test_patch_layout_without_token_stages_is_local():
     assert diff[24:, :].max() == 0 and diff[:, 24:].max() == 0
 
 
+@pytest.mark.parametrize("entities", [None, 0])
+def test_patch_block_without_msa_and_entities_adds_nothing_to_the_pixels(entities):
+    """MSA off and no entity to attend to: no token stage runs, so the block returns its MCA output
+    unchanged (not the token return's bias added to every pixel)."""
+    model = make("patch-smooth", token_attention=False).eval()
+    block = model.blocks[0]
+    ir, vi = torch.rand(2, 1, 36, 64, 8)  # [B, nW, T, C]: a 6x6 grid of 8x8 patches
+    state = block.visual(ir, vi, (6, 6))
+    e = None if entities is None else torch.rand(1, 0, D)
+    mask = None if entities is None else torch.zeros(1, 0, dtype=torch.bool)
+    out = block.entity(state, e, mask)
+    assert torch.equal(out[0], state.pixels["ir"]) and torch.equal(out[1], state.pixels["vi"])
+
+
 def test_image_scope_channel_attention_reaches_the_whole_image():
     """MCA with one channel map per image (``channel_attention_scope="image"``): a change in one
     patch moves every pixel, with no token stage at all; per window (the control above) it does not."""
