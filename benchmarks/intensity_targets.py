@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         "correlation inside the person boxes of annotations/boxes-val.json. People in smoke: the same inside the "
         "boxes of the smoke clip 0117_1605 (a training clip: reported, never chosen on). Noise floor kappa: "
         "`loss.intensity_noise`, contrast counted above kappa times each image's noise level "
-        "(egmt.losses.noise_level).\n\n"
+        "(egmt.model.prior.noise_level).\n\n"
         f"Made by: `{command}`\n"
     )
     if args.out:

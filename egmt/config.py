@@ -31,6 +31,7 @@ ChannelScope = Literal["window", "image"]
 IntensityTarget = Literal["max", "base_detail", "contrast"]
 IntensityBase = Literal["max", "mean"]
 Classifier = Literal["entity", "tokens"]
+WeightPrior = Literal["none", "contrast"]
 
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_json_atomic
@@ -112,6 +113,17 @@ class ModelConfig:
     # fused image is w * I_ir + (1 - w) * I_vi (a decision map, as many fusion networks use; not the
     # paper's). Same parameters either way.
     fusion_output: FusionOutput = "image"
+    # "weights" only: the weight map the network starts from (issue 16, not the paper's). "none": the
+    # sigmoid of the reconstructor's output. "contrast": the contrast rule (egmt.model.prior:
+    # the infrared where only it has structure, the visible where only it has, the brighter source
+    # elsewhere), corrected by the network: w = sigmoid(logit(m) + out), m the rule's mixing weight
+    # of the sources; the last convolution starts at zero, so an untrained network fuses as the rule
+    # does, and what training learns is where and how to depart from it. prior_*: the rule's
+    # Gaussian window, contrast power and noise floor (those of loss.intensity_*).
+    weight_prior: WeightPrior = "none"
+    prior_sigma: float = 8.0
+    prior_power: float = 4.0
+    prior_noise: float = 12.0
     entity_mask_ratio: float = 0.6  # paper eq. 8: 60% of flattened entity features zeroed in training
     # The classifier (egmt.model.heads). "entity": eq. 8, which reads the (masked) entity features,
     # so the labels made from those entities can be read from its input. "tokens": a
@@ -187,7 +199,7 @@ class LossConfig:
     # visible image) is then asked for as the infrared shows it, not as the smoke's brightness.
     intensity_power: float = 4.0
     # "contrast" only: count a source's local contrast above intensity_noise times its own noise level
-    # (egmt.losses.noise_level), and ask for max(I_ir, I_vi) where neither has any: an infrared
+    # (egmt.model.prior.noise_level), and ask for max(I_ir, I_vi) where neither has any: an infrared
     # sky's sensor noise and stripes then no longer pull a flat visible sky towards the infrared.
     # 0: off (every contrast counts; w = 1/2 where neither source has any).
     intensity_noise: float = 0.0

@@ -9,7 +9,6 @@ from kornia.
 from __future__ import annotations
 
 import functools
-import math
 import typing
 
 import kornia
@@ -19,6 +18,7 @@ from torch import nn
 
 from egmt.config import IntensityTarget, LossConfig, TaskWeighting
 from egmt.errors import EGMTError
+from egmt.model.prior import contrast_weight, gaussian_blur
 
 
 def laplacian(x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +94,7 @@ def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: Los
         return F.l1_loss(fused, contrast_target(ir, vi, cfg.intensity_sigma, cfg.intensity_power, cfg.intensity_noise))
     if cfg.intensity_target != "base_detail":
         raise EGMTError(f"loss.intensity_target: unknown {cfg.intensity_target!r} (one of {', '.join(INTENSITY_TARGETS)})")
-    base = functools.partial(_gaussian, sigma=float(cfg.intensity_sigma))
+    base = functools.partial(gaussian_blur, sigma=float(cfg.intensity_sigma))
     b_f, b_ir, b_vi = base(fused), base(ir), base(vi)
     d_ir, d_vi = ir - b_ir, vi - b_vi
     detail = torch.where(d_ir.abs() >= d_vi.abs(), d_ir, d_vi)
@@ -102,48 +102,17 @@ def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: Los
     return F.l1_loss(b_f, target) + F.l1_loss(fused - b_f, detail)
 
 
-def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of ``x [B, C, H, W]`` (kernel 2*ceil(3 sigma)+1, reflected borders)."""
-    size = 2 * int(math.ceil(3 * sigma)) + 1
-    return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")
-
-
-def noise_level(x: torch.Tensor) -> torch.Tensor:
-    """Each image's sensor-noise level, ``[B, C, H, W] -> [B, 1, 1, 1]``: the robust standard
-    deviation (median absolute value / 0.6745) of its finest detail layer ``x - G_1*x``, where
-    scene structure is sparse and noise and fixed-pattern stripes are everywhere."""
-    detail = (x - _gaussian(x, 1.0)).flatten(1).abs()
-    return (detail.median(dim=1).values / 0.6745).view(-1, 1, 1, 1)
-
-
+@torch.no_grad()
 def contrast_target(
     ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: float = 4.0, noise: float = 0.0
 ) -> torch.Tensor:
-    """The ``"contrast"`` intensity target: ``w I_ir + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``.
-
-    ``w = G*(c_ir^p / (c_ir^p + c_vi^p))``, ``c`` the local standard deviation of each source in a
-    Gaussian window of ``sigma``, ``p = power``: near 1 where only the infrared has structure (a
-    person in bright, flat smoke), near 0 where only the visible image has, and the paper's
-    max(I_ir, I_vi) in between. Where neither source has contrast, w = 1/2.
-
-    With ``noise = kappa > 0`` only contrast above the image's own noise counts:
-    ``c^2 = max(var - (kappa * noise_level)^2, 0)``, so an infrared sky's sensor noise and stripes
-    do not pull a flat visible sky towards the infrared; and where neither source has contrast
-    above its noise, w = 0 (the paper's max). No gradient flows into the sources.
-    """
-    with torch.no_grad():
-        c = []
-        for x in (ir, vi):
-            mean = _gaussian(x, sigma)
-            var = (_gaussian(x * x, sigma) - mean * mean).clamp_min(0)
-            if noise > 0:
-                var = (var - (noise * noise_level(x)) ** 2).clamp_min(0)
-            c.append(var.sqrt() ** power)
-        total = c[0] + c[1]
-        flat = 0.0 if noise > 0 else 0.5  # w where neither source has contrast
-        w = torch.where(total > 0, c[0] / total.clamp_min(torch.finfo(ir.dtype).tiny), torch.full_like(total, flat))
-        w = _gaussian(w, sigma).clamp(0, 1)
-        return w * ir + (1 - w) * torch.maximum(ir, vi)
+    """The ``"contrast"`` intensity target: ``w I_ir + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``,
+    ``w`` the contrast rule (:func:`egmt.model.prior.contrast_weight`): the infrared as it is where
+    only the infrared has structure (a person in bright, flat smoke), the paper's max(I_ir, I_vi)
+    where neither source has any above its noise (``noise = kappa > 0``). No gradient flows into
+    the sources."""
+    w = contrast_weight(ir, vi, sigma, power, noise)
+    return w * ir + (1 - w) * torch.maximum(ir, vi)
 
 
 def entity_negative(own: torch.Tensor, shuffled: torch.Tensor, margin: float) -> torch.Tensor:

@@ -168,7 +168,8 @@ def test_contrast_target_with_a_noise_floor_ignores_sensor_noise_and_keeps_the_p
     """loss.intensity_noise: an infrared sky of pure sensor noise over a flat, brighter visible
     sky no longer pulls the target towards the infrared (without the floor it does), a person in
     flat smoke still gets the infrared, and noise_level reads the noise's standard deviation."""
-    from egmt.losses import contrast_target, noise_level
+    from egmt.losses import contrast_target
+    from egmt.model.prior import noise_level
 
     g = torch.Generator().manual_seed(3)
     noise = torch.randn(2, 1, 96, 96, generator=g) * 0.02

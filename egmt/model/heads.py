@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from egmt.model.prior import contrast_mix
+
 
 class FusionHead(nn.Module):
     """Reconstructor, eq. 7: ``Conv3x3(2C->C) -> Conv3x3(C->C/2) -> Conv1x1(C/2->1)``, stride 1.
@@ -20,29 +22,56 @@ class FusionHead(nn.Module):
     ``w`` instead and returns ``w * ir + (1 - w) * vi`` (``ir, vi: [B, 1, H, W]``, the sources on
     the same grid): the network then chooses, per pixel, how much of each source to keep, and
     can never leave the sources' range.
+
+    With a ``prior`` (:func:`egmt.model.prior.contrast_mix` with its ``sigma, power, noise``;
+    ``ModelConfig.weight_prior``) the weight is ``sigmoid(logit(m) + out)``, ``m`` the rule's
+    mixing weight (clamped to [1e-3, 1 - 1e-3]) and ``out`` the last convolution, which starts at
+    zero: the untrained head fuses as the rule does, and learns where to depart from it.
     """
 
     OUTPUTS = ("image", "weights")
+    PRIORS = ("none", "contrast")
+    PRIOR_EPS = 1e-3
 
-    def __init__(self, in_channels: int, out_channels: int = 1, output: str = "image") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 1,
+        output: str = "image",
+        prior: str = "none",
+        prior_args: tuple[float, float, float] = (8.0, 4.0, 12.0),
+    ) -> None:
         super().__init__()
         if output not in self.OUTPUTS:
             raise ValueError(f"fusion_output must be one of {self.OUTPUTS}, got {output!r}")
+        if prior not in self.PRIORS:
+            raise ValueError(f"weight_prior must be one of {self.PRIORS}, got {prior!r}")
+        if prior != "none" and output != "weights":
+            raise ValueError(f"weight_prior={prior!r} needs fusion_output='weights' (a weight map to start from)")
         self.output = output
+        self.prior = prior
+        self.prior_args = prior_args
         mid = in_channels // 2
         low = max(1, in_channels // 4)
         self.conv1 = nn.Conv2d(in_channels, mid, 3, padding=1, padding_mode="reflect")
         self.conv2 = nn.Conv2d(mid, low, 3, padding=1, padding_mode="reflect")
         self.conv3 = nn.Conv2d(low, out_channels, 1)
         self.act = nn.LeakyReLU(0.2)
+        if prior != "none":
+            for param in self.conv3.parameters():  # out = 0: the untrained head is the rule
+                nn.init.zeros_(param)
 
     def forward(self, x: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
-        out = torch.sigmoid(self.conv3(self.act(self.conv2(self.act(self.conv1(x))))))
+        out = self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
         if self.output == "image":
-            return out
+            return torch.sigmoid(out)
         if ir is None or vi is None:
             raise ValueError("a weight-map fusion head needs the two sources")
-        return out * ir + (1 - out) * vi
+        if self.prior == "contrast":
+            mix = contrast_mix(ir, vi, *self.prior_args).clamp(self.PRIOR_EPS, 1 - self.PRIOR_EPS)
+            out = out + torch.logit(mix)
+        w = torch.sigmoid(out)
+        return w * ir + (1 - w) * vi
 
 
 class EntityClassifier(nn.Module):

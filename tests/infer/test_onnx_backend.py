@@ -60,17 +60,20 @@ def shipped_export(shipped_export_run):
     return shipped_export_run.folder
 
 
-@pytest.fixture(scope="module")
-def patch_checkpoint(tmp_path_factory):
-    """A small patch-layout checkpoint with the shipped model's entity bank and vocabulary."""
-    folder = tmp_path_factory.mktemp("patch")
+def _small_checkpoint(folder, **model):
+    """A small untrained checkpoint with the shipped model's entity bank and vocabulary."""
     cfg = EGMTConfig.load(DEFAULT_CHECKPOINT / "config.json")
-    cfg.model = dataclasses.replace(cfg.model, layout="patch", token_dim=32, token_heads=2)
+    cfg.model = dataclasses.replace(cfg.model, token_dim=32, token_heads=2, **model)
     torch.manual_seed(0)
     EGMT(cfg.model).save_pretrained(folder, cfg)
     for name in ("entity_bank.safetensors", "vocabulary.json"):
         (folder / name).write_bytes((DEFAULT_CHECKPOINT / name).read_bytes())
     return folder
+
+
+@pytest.fixture(scope="module")
+def patch_checkpoint(tmp_path_factory):
+    return _small_checkpoint(tmp_path_factory.mktemp("patch"), layout="patch")
 
 
 def _compare(checkpoint, exported, data_dir, threshold: float, pairs=PAIRS, **kwargs) -> None:
@@ -143,3 +146,18 @@ def test_a_folder_without_graphs_is_a_one_line_error(tmp_path):
     (tmp_path / "config.json").write_text((DEFAULT_CHECKPOINT / "config.json").read_text())
     with pytest.raises(EGMTError, match="fusion.onnx: not found"):
         EGMTFuser.from_pretrained(tmp_path, backend="onnxruntime")
+
+
+def test_the_contrast_prior_exports(tmp_path, data_dir):
+    """``weight_prior="contrast"`` computes the rule inside the graph (blurs, a median for the noise
+    level): the exported model fuses as PyTorch does."""
+    checkpoint = _small_checkpoint(tmp_path / "ckpt", layout="patch", fusion_output="weights", weight_prior="contrast")
+    assert main(["export", "--checkpoint", str(checkpoint), "-o", str(tmp_path / "onnx")]) == 0
+    _compare(
+        checkpoint,
+        tmp_path / "onnx",
+        data_dir,
+        threshold=0.0,
+        pairs=PAIRS[:1],
+        validation={"classification": {"map": 0.9, "prior_map": 0.5}},
+    )

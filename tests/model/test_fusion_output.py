@@ -41,3 +41,35 @@ def _as_image(head: FusionHead) -> FusionHead:
     image = FusionHead(8, 1, output="image")
     image.load_state_dict(head.state_dict())
     return image
+
+
+def test_the_untrained_network_with_the_contrast_prior_fuses_as_the_rule(data_dir):
+    """``weight_prior="contrast"``: the last convolution starts at zero, so before any training the
+    network's image is the contrast rule's (the intensity target of ``loss.intensity_target =
+    "contrast"``) on a real pair whatever the entities; training moves it away (gradients reach
+    the head)."""
+    from PIL import Image
+
+    from egmt.losses import contrast_target
+
+    def load(sub: str) -> torch.Tensor:
+        img = Image.open(data_dir / "tno" / sub / "02.png").convert("L").crop((64, 64, 320, 256))
+        return torch.tensor(list(img.getdata()), dtype=torch.float32).view(1, 1, 192, 256) / 255
+
+    ir, vi = load("ir"), load("vi")
+    torch.manual_seed(0)
+    model = EGMT(_cfg(fusion_output="weights", weight_prior="contrast", prior_noise=12.0))
+    fused = model(ir, vi, torch.randn(1, 3, 12)).fused
+    rule = contrast_target(ir, vi, sigma=8.0, power=4.0, noise=12.0)
+    # the rule's mixing weight is clamped to [1e-3, 1 - 1e-3] (a finite logit): 1e-3 of |ir - vi| at most
+    assert (fused - rule).abs().max() <= 1e-3 + 1e-6
+    assert (rule - (ir + vi) / 2).abs().mean() > 0.02  # the rule is not a plain blend here
+    fused.mean().backward()
+    assert model.fusion_head.conv3.weight.grad.abs().sum() > 0
+
+
+def test_the_prior_needs_a_weight_map():
+    with pytest.raises(ValueError, match="needs fusion_output='weights'"):
+        FusionHead(8, 1, output="image", prior="contrast")
+    with pytest.raises(ValueError, match="weight_prior"):
+        FusionHead(8, 1, output="weights", prior="guess")

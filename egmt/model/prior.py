@@ -1,0 +1,65 @@
+"""The contrast rule: a per-pixel weight of the infrared from where each source has structure.
+
+Where only the infrared has local contrast (a person in bright, flat smoke) the rule keeps the
+infrared; where only the visible image has, the visible; elsewhere the brighter source (the
+paper's eq. 12 target, max(I_ir, I_vi)). It is the intensity target of ``loss.intensity_target
+= "contrast"`` (:func:`egmt.losses.contrast_target`) and, with ``model.weight_prior =
+"contrast"``, the weight map the network starts from and corrects (docs/design.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import kornia
+import torch
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of ``x [B, C, H, W]`` (kernel 2*ceil(3 sigma)+1, reflected borders)."""
+    size = 2 * int(math.ceil(3 * sigma)) + 1
+    return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")
+
+
+def noise_level(x: torch.Tensor) -> torch.Tensor:
+    """Each image's sensor-noise level, ``[B, C, H, W] -> [B, 1, 1, 1]``: the robust standard
+    deviation (median absolute value / 0.6745) of its finest detail layer ``x - G_1*x``, where
+    scene structure is sparse and noise and fixed-pattern stripes are everywhere."""
+    detail = (x - gaussian_blur(x, 1.0)).flatten(1).abs()
+    # torch.median's (lower) median, by a sort: ONNX has no median
+    median = detail.sort(dim=1).values[:, (detail.shape[1] - 1) // 2]
+    return (median / 0.6745).view(-1, 1, 1, 1)
+
+
+@torch.no_grad()
+def contrast_weight(
+    ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: float = 4.0, noise: float = 0.0
+) -> torch.Tensor:
+    """``w = G*(c_ir^p / (c_ir^p + c_vi^p))``, ``[B, 1, H, W]`` each -> ``[B, 1, H, W]`` in [0, 1].
+
+    ``c`` is the local standard deviation of each source in a Gaussian window of ``sigma``,
+    ``p = power``: near 1 where only the infrared has structure, near 0 where only the visible
+    image has. Where neither source has contrast, w = 1/2. With ``noise = kappa > 0`` only
+    contrast above the image's own noise counts, ``c^2 = max(var - (kappa * noise_level)^2, 0)``
+    (an infrared sky's sensor noise and stripes are not structure), and where neither source has
+    any, w = 0. No gradient flows into the sources.
+    """
+    c = []
+    for x in (ir, vi):
+        mean = gaussian_blur(x, sigma)
+        var = (gaussian_blur(x * x, sigma) - mean * mean).clamp_min(0)
+        if noise > 0:
+            var = (var - (noise * noise_level(x)) ** 2).clamp_min(0)
+        c.append(var.sqrt() ** power)
+    total = c[0] + c[1]
+    flat = 0.0 if noise > 0 else 0.5  # w where neither source has contrast
+    w = torch.where(total > 0, c[0] / total.clamp_min(torch.finfo(ir.dtype).tiny), torch.full_like(total, flat))
+    return gaussian_blur(w, sigma).clamp(0, 1)
+
+
+def contrast_mix(ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: float = 4.0, noise: float = 0.0) -> torch.Tensor:
+    """The rule as a mixing weight ``m`` of ``m I_ir + (1 - m) I_vi``, ``[B, 1, H, W]``: the rule's
+    image ``w I_ir + (1 - w) max(I_ir, I_vi)`` is that mix with ``m = 1`` where the infrared is the
+    brighter source and ``m = w`` elsewhere (where the two are equal either gives the same pixel)."""
+    w = contrast_weight(ir, vi, sigma, power, noise)
+    return torch.where(ir > vi, torch.ones_like(w), w)
