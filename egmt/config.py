@@ -119,7 +119,8 @@ class ModelConfig:
     # elsewhere), corrected by the network: w = sigmoid(logit(m) + out), m the rule's mixing weight
     # of the sources; the last convolution starts at zero, so an untrained network fuses as the rule
     # does, and what training learns is where and how to depart from it. prior_*: the rule's
-    # Gaussian window, contrast power and noise floor (those of loss.intensity_*).
+    # Gaussian window, contrast power and noise floor; set them to loss.intensity_* (the trainer warns
+    # when they differ from a contrast target's).
     weight_prior: WeightPrior = "none"
     prior_sigma: float = 8.0
     prior_power: float = 4.0
@@ -242,9 +243,10 @@ class TrainConfig:
     # Exponential moving average of the weights (Polyak averaging; torch.optim.swa_utils): after each
     # step avg <- decay * avg + (1 - decay) * weights. Validation, the checkpoints' model.safetensors
     # and RUN_DIR/best hold the average (the weights a user gets); the trained weights go on in the
-    # resuming state. With a constant learning rate the weights wander from step to step (the
-    # validation score and the people in the boxes swing with them); their average does not.
-    # 0: off (the paper).
+    # resuming state. The decay ramps up, min(ema_decay, (1 + n) / (10 + n)) at the n-th step, so the
+    # first steps do not linger in a short run's average. init_from on such a run starts from the
+    # average. With a constant learning rate the weights wander from step to step (the validation
+    # score and the people in the boxes swing with them); their average does not. 0: off (the paper).
     ema_decay: float = 0.0
     device: str = "auto"  # "auto" (CUDA if available), "cpu", "cuda", "cuda:1"...
     log_every: int = 10  # steps between CSV / TensorBoard rows

@@ -92,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
     from egmt.fileio import check_outputs
     from egmt.files import ENTITY_TABLE_FILE
     from egmt.infer.batch import fuse_image_folders, rank_device
-    from egmt.train.distributed import DistInfo
     from egmt.infer.run import FuseJob, pair_output
     from egmt.infer.video import fuse_videos, is_video_input
+    from egmt.train.distributed import DistInfo
 
     ir, vi, out = Path(args.ir), Path(args.vi), Path(args.out)
     for flag, path in (("--ir", ir), ("--vi", vi)):

@@ -118,7 +118,8 @@ class LayoutBlock(SplitForward[State], nn.Module):
         """CGHA with the entities ``[B, E, D']`` (``mask [B, E]``) + FFN on windowed tokens
         ``{"ir", "vi"}: [B, nW, T, C]``, both layouts. The whole stage (attention and its FFN) is
         skipped for an image without a real entity, so E = 0, an all-padding mask and
-        entities=None all give the same output."""
+        entities=None all give the same output; when the whole batch has none (or CGHA is off) it
+        returns ``x`` itself, the same dict, which a caller may test with ``is``."""
         if self.cgha is None or self.cgha_ffn is None or entities is None or mask is None or entities.shape[1] == 0:
             return x
         gate = mask.any(dim=1).to(x[MODALITIES[0]].dtype)[:, None, None, None]

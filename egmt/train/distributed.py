@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from egmt.errors import EGMTError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -28,6 +30,8 @@ class DistInfo:
         """This process's place in a torchrun launch (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), or
         None when torchrun did not start it."""
         if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise EGMTError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} without RANK: start the processes with torchrun")
             return None
         return cls(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
 

@@ -42,6 +42,7 @@ from egmt.model.cgha import CrossModalGuidedHybridAttention
 from egmt.model import EGMT
 from egmt.model.heads import TokenClassifier
 from egmt.text.features import EntityFeatures
+from egmt.text.labels import Vocabulary
 from egmt.train.checkpoint import (
     latest_checkpoint,
     load_training_state,
@@ -183,15 +184,27 @@ class Trainer:
 
         torch.manual_seed(config.train.seed)  # same initial weights on every rank (DDP also broadcasts)
         self.model = EGMT(config.model).to(self.device)
-        if self.features is not None and isinstance(self.model.classifier, TokenClassifier):
-            self.model.classifier.class_text.copy_(self.features.class_text())
         if config.train.init_from and not resume:
             self._init_from(config.train.init_from)
-        # The weights that are validated and saved: their moving average (train.ema_decay), or the
-        # trained weights themselves.
+        if self.features is not None and isinstance(self.model.classifier, TokenClassifier):
+            self.model.classifier.class_text.copy_(self.features.class_text())  # this run's classes
+        if config.model.weight_prior == "contrast" and config.loss.intensity_target == "contrast":
+            prior = (config.model.prior_sigma, config.model.prior_power, config.model.prior_noise)
+            target = (config.loss.intensity_sigma, config.loss.intensity_power, config.loss.intensity_noise)
+            if prior != target:
+                log.warning(
+                    "model.prior_* %s differ from loss.intensity_* %s: the network starts from another rule "
+                    "than its intensity target",
+                    prior,
+                    target,
+                )
+        # The weights that are validated and saved: their moving average (train.ema_decay; rank 0
+        # alone validates and saves), or the trained weights themselves.
+        if not 0 <= config.train.ema_decay < 1:
+            raise EGMTError(f"train.ema_decay: {config.train.ema_decay} is not in [0, 1)")
         self.ema: AveragedModel | None = None
-        if config.train.ema_decay > 0:
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.train.ema_decay))
+        if config.train.ema_decay > 0 and self.dist.is_main:
+            self.ema = AveragedModel(self.model, multi_avg_fn=ema_with_warmup(config.train.ema_decay))
         self.eval_model: EGMT = self.ema.module if self.ema is not None else self.model  # type: ignore[assignment]
         ratio = None
         if self.features is not None and config.model.multi_task:
@@ -221,12 +234,20 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------
     def _init_from(self, path: str) -> None:
-        """Load another run's weights (``train.init_from``) into the fresh model."""
+        """Load another run's weights (``train.init_from``: a checkpoint folder such as ``RUN/best``,
+        or a run folder's newest checkpoint; with weight averaging, the average) into the fresh model."""
         folder = resolve_checkpoint(path)
         saved = EGMTConfig.load(folder / CONFIG_FILE)
         if saved.model != self.config.model:
             differ = sorted(k for k, v in saved.model.__dict__.items() if getattr(self.config.model, k) != v)
             raise EGMTError(f"{folder}: train.init_from has another model config ({', '.join(differ)} differ)")
+        if self.features is not None and (folder / VOCABULARY_FILE).is_file():
+            classes = Vocabulary.load(folder / VOCABULARY_FILE).classes
+            if classes != self.features.vocabulary.classes:
+                raise EGMTError(
+                    f"{folder / VOCABULARY_FILE}: train.init_from has other classes ({', '.join(classes)}) than this "
+                    f"run ({', '.join(self.features.vocabulary.classes)}): the classifier's rows would not match"
+                )
         self.model.load_state_dict(load_file(str(folder / MODEL_FILE), device=str(self.device)))
         if self.dist.is_main:
             log.info("initialised from %s", folder)
@@ -553,6 +574,18 @@ class _ValidationLogger:
 
     def close(self) -> None:
         self._file.close()
+
+
+def ema_with_warmup(decay: float):
+    """``AveragedModel``'s update for an exponential moving average whose decay ramps up,
+    ``min(decay, (1 + n) / (10 + n))`` at the n-th update (n = 1, 2, ...), so the first steps'
+    weights do not linger in the average of a short run (0.999^2000 = 13 % of it otherwise)."""
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = int(num_averaged)
+        get_ema_multi_avg_fn(min(decay, (1 + n) / (10 + n)))(averaged, current, num_averaged)
+
+    return update
 
 
 def train(config: EGMTConfig, run_dir: str | Path, resume: bool = False) -> Path | None:

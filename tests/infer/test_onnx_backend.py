@@ -148,6 +148,7 @@ def test_a_folder_without_graphs_is_a_one_line_error(tmp_path):
         EGMTFuser.from_pretrained(tmp_path, backend="onnxruntime")
 
 
+@pytest.mark.slow
 def test_the_contrast_prior_exports(tmp_path, data_dir):
     """``weight_prior="contrast"`` computes the rule inside the graph (blurs, a median for the noise
     level): the exported model fuses as PyTorch does."""

@@ -65,29 +65,62 @@ def test_weight_averaging_validates_and_saves_the_average_of_the_trained_weights
     first, second = seen
     moved = [k for k in first if first[k].is_floating_point() and not torch.equal(first[k], second[k])]
     assert moved  # the two steps changed the weights, so the average differs from either
-    for k in moved:  # the first update copies, the second blends: 0.75 * first + 0.25 * second
-        torch.testing.assert_close(saved[k], 0.75 * first[k] + 0.25 * second[k])
+    d = min(0.75, 2 / 11)  # the decay's ramp at the second update: min(decay, (1 + n) / (10 + n)), n = 1
+    for k in moved:  # the first update copies, the second blends
+        torch.testing.assert_close(saved[k], d * first[k] + (1 - d) * second[k])
         assert torch.equal(state["train_weights"][k], second[k])  # training goes on from its own weights
     assert state["ema_updates"] == 2
     assert trainer.eval_model is trainer.ema.module and trainer.eval_model is not trainer.model
 
 
-def test_init_from_starts_from_another_runs_weights_and_checks_the_model(tiny_dataset, tiny_config, tmp_path):
+@pytest.mark.parametrize("source", ["run folder", "checkpoint folder"])
+def test_init_from_starts_from_another_runs_weights_and_checks_the_model(tiny_dataset, tiny_config, tmp_path, source):
     from egmt.train.trainer import Trainer
 
     first = tmp_path / "first"
     train(tiny_config(tiny_dataset, max_steps=2, lr=1e-2), first)
-    cfg = tiny_config(tiny_dataset, max_steps=1, lr=1e-5, init_from=str(first))
+    path = first if source == "run folder" else latest_checkpoint(first)
+    cfg = tiny_config(tiny_dataset, max_steps=1, lr=1e-5, save_every=1, init_from=str(path))
     trainer = Trainer(cfg, tmp_path / "second")
-    start = trainer.model.state_dict()
-    trainer.close()
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     loaded = _weights(first)
     assert all(torch.equal(start[k], loaded[k]) for k in loaded)
-    assert trainer.step == 0 and trainer.cpu_seconds == 0.0  # a new run, not a resumed one
+    trainer.fit()
+    trainer.close()
+
+    # Resuming the new run continues from its own checkpoint, not from init_from again.
+    cfg.train.max_steps = 2
+    resumed = Trainer(cfg, tmp_path / "second", resume=True)
+    own = _weights(tmp_path / "second")
+    assert all(torch.equal(resumed.model.state_dict()[k], own[k]) for k in own)
+    assert any(not torch.equal(own[k], loaded[k]) for k in own)
+    resumed.close()
 
     cfg.model.channels = 4
     with pytest.raises(EGMTError, match="another model config \\(channels differ\\)"):
         Trainer(cfg, tmp_path / "third")
+
+
+def test_init_from_refuses_another_runs_classes(tiny_dataset, tiny_config, tmp_path):
+    from egmt.text.labels import Vocabulary
+    from egmt.train.trainer import Trainer
+
+    first = tmp_path / "first"
+    train(tiny_config(tiny_dataset, max_steps=1), first)
+    folder = latest_checkpoint(first)
+    vocabulary = Vocabulary.load(folder / "vocabulary.json")
+    vocabulary.classes = list(reversed(vocabulary.classes))
+    vocabulary.save(folder / "vocabulary.json")
+    with pytest.raises(EGMTError, match="other classes"):
+        Trainer(tiny_config(tiny_dataset, max_steps=1, init_from=str(folder)), tmp_path / "second")
+
+
+@pytest.mark.parametrize("decay", [1.0, -0.1])
+def test_an_ema_decay_outside_0_1_is_a_clear_error(tiny_dataset, tiny_config, tmp_path, decay):
+    from egmt.train.trainer import Trainer
+
+    with pytest.raises(EGMTError, match="train.ema_decay"):
+        Trainer(tiny_config(tiny_dataset, max_steps=1, ema_decay=decay), tmp_path / "run")
 
 
 def test_training_writes_config_log_and_atomic_checkpoints(tiny_dataset, tiny_config, tmp_path):
