@@ -27,9 +27,10 @@ class FusionHead(nn.Module):
     ``ModelConfig.weight_prior``) the weight is ``sigmoid(logit(m) + out)``, ``m`` the rule's
     mixing weight clamped to [PRIOR_EPS, 1 - PRIOR_EPS] and ``out`` the last convolution, which
     starts at zero: the untrained head fuses as the rule does (within PRIOR_EPS of its mix), and
-    learns where to depart from it. The clamp bounds how saturated the sigmoid starts: its slope
-    w (1 - w) is 0.0475 at 0.05, but 0.001 at 1e-3, where a network trained for 480 steps moved its
-    images by less than the validation score's fourth decimal. The rule is computed per tile when
+    learns where to depart from it. The clamp bounds how saturated the sigmoid starts (its slope
+    w (1 - w) is 0.0475 at 0.05, 0.001 at 1e-3). Trained with the contrast target, whose minimum is
+    at or near the rule, the network stayed at the rule with either clamp (docs/training.md, "What
+    did not work"). The rule is computed per tile when
     a large image is fused in tiles (each tile's own noise level), and needs sides of more than
     3 prior_sigma pixels (its Gaussian's reflected border).
     """

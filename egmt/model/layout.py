@@ -83,7 +83,7 @@ class LayoutBlock(SplitForward[State], nn.Module):
     layouts share, the MCA stage on the pixel tokens (:meth:`channel_stage`, built first so the
     parameter order is the blocks' own)."""
 
-    # CGHA (eq. 3-6) and its FFN per modality, built by each layout at its own width (None: off).
+    # CGHA (eq. 4-6) and its FFN per modality, built by each layout at its own width (None: off).
     cgha: nn.ModuleDict | None
     cgha_ffn: nn.ModuleDict | None
 
