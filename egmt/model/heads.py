@@ -30,9 +30,9 @@ class FusionHead(nn.Module):
     learns where to depart from it. The clamp bounds how saturated the sigmoid starts (its slope
     w (1 - w) is 0.0475 at 0.05, 0.001 at 1e-3). Trained with the contrast target, whose minimum is
     at or near the rule, the network stayed at the rule with either clamp (docs/training.md, "What
-    did not work"). The rule is computed per tile when
-    a large image is fused in tiles (each tile's own noise level), and needs sides of more than
-    3 prior_sigma pixels (its Gaussian's reflected border).
+    did not work"). The rule is computed per tile when a large image is fused in tiles (each
+    tile's own noise level), and needs sides of more than 3 prior_sigma pixels (its Gaussian's
+    reflected border).
     """
 
     OUTPUTS = ("image", "weights")
