@@ -204,6 +204,11 @@ class LossConfig:
     # sky's sensor noise and stripes then no longer pull a flat visible sky towards the infrared.
     # 0: off (every contrast counts; w = 1/2 where neither source has any).
     intensity_noise: float = 0.0
+    # "contrast" only: where the target takes the infrared's structure, take it re-based onto the
+    # brighter source's local mean, I_ir - G*I_ir + G*max(I_ir, I_vi) (G a Gaussian of sigma
+    # intensity_rebase): the person's contrast against his background, at the smoke's brightness,
+    # instead of the infrared's dark background cut into the smoke around him (halos). 0: off.
+    intensity_rebase: float = 0.0
     # Shuffled-entity negatives (issue 17): with weight entity_negative > 0, each training batch is
     # decoded a second time with another sample's entities (the batch rolled by one), and
     # relu(L_fus(own) - L_fus(shuffled) + entity_margin) is added: the pair's own entities must give

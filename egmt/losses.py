@@ -91,7 +91,8 @@ def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: Los
     if cfg.intensity_target == "max":
         return F.l1_loss(fused, torch.maximum(ir, vi))
     if cfg.intensity_target == "contrast":
-        return F.l1_loss(fused, contrast_target(ir, vi, cfg.intensity_sigma, cfg.intensity_power, cfg.intensity_noise))
+        target = contrast_target(ir, vi, cfg.intensity_sigma, cfg.intensity_power, cfg.intensity_noise, cfg.intensity_rebase)
+        return F.l1_loss(fused, target)
     if cfg.intensity_target != "base_detail":
         raise EGMTError(f"loss.intensity_target: unknown {cfg.intensity_target!r} (one of {', '.join(INTENSITY_TARGETS)})")
     base = functools.partial(gaussian_blur, sigma=float(cfg.intensity_sigma))
@@ -104,15 +105,28 @@ def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: Los
 
 @torch.no_grad()
 def contrast_target(
-    ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: float = 4.0, noise: float = 0.0
+    ir: torch.Tensor,
+    vi: torch.Tensor,
+    sigma: float = 8.0,
+    power: float = 4.0,
+    noise: float = 0.0,
+    rebase: float = 0.0,
 ) -> torch.Tensor:
-    """The ``"contrast"`` intensity target: ``w I_ir + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``,
-    ``w`` the contrast rule (:func:`egmt.model.prior.contrast_weight`): the infrared as it is where
-    only the infrared has structure (a person in bright, flat smoke), the paper's max(I_ir, I_vi)
-    where neither source has any above its noise (``noise = kappa > 0``). No gradient flows into
-    the sources."""
+    """The ``"contrast"`` intensity target: ``w S + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``,
+    ``w`` the contrast rule (:func:`egmt.model.prior.contrast_weight`): the infrared's structure
+    where only the infrared has any (a person in bright, flat smoke), the paper's max(I_ir, I_vi)
+    where neither source has any above its noise (``noise = kappa > 0``).
+
+    ``S`` is the infrared as it is (``rebase = 0``), or, with ``rebase = s > 0``, the infrared
+    re-based onto the brighter source's local mean, ``I_ir - G_s*I_ir + G_s*max(I_ir, I_vi)``
+    (clamped to [0, 1]): its structure at the local brightness of the scene. As it is, the
+    infrared's own dark background comes with the person and cuts a dark hole into bright smoke
+    around him (a halo as wide as ``w``'s window); re-based, the person stands out of the smoke as
+    he does out of his background. No gradient flows into the sources."""
     w = contrast_weight(ir, vi, sigma, power, noise)
-    return w * ir + (1 - w) * torch.maximum(ir, vi)
+    top = torch.maximum(ir, vi)
+    structure = ir if rebase <= 0 else (ir - gaussian_blur(ir, rebase) + gaussian_blur(top, rebase)).clamp(0, 1)
+    return w * structure + (1 - w) * top
 
 
 def entity_negative(own: torch.Tensor, shuffled: torch.Tensor, margin: float) -> torch.Tensor:
