@@ -6,9 +6,10 @@ A target the network is trained towards is itself a fusion: scored by the valida
 Each row: the rule's score (1.0 = plain averaging), its two groups, SSIM_min (the balance floor's
 measure: the SSIM with the less kept source), SSIM with each source, and ``person_ir`` (the IR
 correlation inside the person boxes). The smoke clip 0117_1605 (a training clip, reported and
-never chosen on) gives the people-in-smoke column. Writes a Markdown table (``-o``) and a
+never chosen on) gives the people-in-smoke column, and how much darker than the visible smoke the
+rule leaves a ring around those people (its halo). Writes a Markdown table (``-o``) and a
 contact sheet of validation crops (``--figure``: IR | VIS | the chosen target | contrast without
-the noise floor | max(IR, VI)).
+the noise floor | re-based (the first of ``--rebases``) | max(IR, VI)).
 
     python benchmarks/intensity_targets.py -o docs/intensity-targets.md \\
         --figure docs/figures/intensity-targets.png
@@ -32,7 +33,7 @@ from egmt.bench.figures import grey
 from egmt.config import EGMTConfig
 from egmt.fileio import write_text_atomic
 from egmt.losses import contrast_target
-from egmt.metrics.retention import box_correlation
+from egmt.metrics.retention import box_correlation, surround_darkening
 from egmt.train.validation import REFERENCE_FUSIONS, Validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,14 +43,16 @@ REPO = Path(__file__).resolve().parents[1]
 Rule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _contrast(noise: float) -> Rule:
-    return lambda ir, vi: contrast_target(ir[None], vi[None], noise=noise)[0]
+def _contrast(noise: float, rebase: float = 0.0) -> Rule:
+    return lambda ir, vi: contrast_target(ir[None], vi[None], noise=noise, rebase=rebase)[0]
 
 
-def targets(kappas: list[float]) -> dict[str, Rule]:
-    """``[1, H, W]`` rules: the paper's max, the contrast target without and with noise floors."""
+def targets(kappas: list[float], rebase_kappa: float, rebases: list[float]) -> dict[str, Rule]:
+    """``[1, H, W]`` rules: the paper's max, the contrast target without and with noise floors, and
+    with the floor ``rebase_kappa`` and the infrared re-based (``loss.intensity_rebase``)."""
     rules: dict[str, Rule] = {"max(IR, VI) (the paper)": torch.maximum, "contrast": _contrast(0.0)}
     rules.update({f"contrast, noise floor {k:g}": _contrast(k) for k in kappas})
+    rules.update({f"contrast, noise floor {rebase_kappa:g}, re-based {s:g}": _contrast(rebase_kappa, s) for s in rebases})
     rules["average"] = REFERENCE_FUSIONS["average"]
     return rules
 
@@ -68,13 +71,15 @@ def smoke_frames() -> list[tuple[torch.Tensor, torch.Tensor, list]]:
     return frames
 
 
-def smoke_correlation(rule: Rule, frames: list[tuple[torch.Tensor, torch.Tensor, list]]) -> float:
-    """Mean IR correlation inside the smoke clip's person boxes."""
-    values = []
+def smoke_scores(rule: Rule, frames: list[tuple[torch.Tensor, torch.Tensor, list]]) -> tuple[float, float]:
+    """Mean IR correlation inside the smoke clip's person boxes, and the mean darkening of the
+    smoke around them (:func:`egmt.metrics.retention.surround_darkening`, grey levels)."""
+    correlation, darkening = [], []
     for ir, vi, boxes in frames:
         fused = rule(ir, vi)[0].numpy()
-        values += [box_correlation(ir[0].numpy(), fused, b) for b in boxes]
-    return float(np.nanmean(values))
+        correlation += [box_correlation(ir[0].numpy(), fused, b) for b in boxes]
+        darkening += [255 * surround_darkening(vi[0].numpy(), fused, b) for b in boxes]
+    return float(np.nanmean(correlation)), float(np.nanmean(darkening))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--boxes", default=str(REPO / "annotations" / "boxes-val.json"))
     ap.add_argument("--kappas", type=float, nargs="+", default=[4.0, 8.0, 12.0, 16.0], help="loss.intensity_noise values")
+    ap.add_argument("--rebase-kappa", type=float, default=12.0, help="the noise floor of the re-based rows")
+    ap.add_argument("--rebases", type=float, nargs="+", default=[16.0, 32.0], help="loss.intensity_rebase values")
     ap.add_argument("--show", type=float, default=8.0, help="the noise floor drawn in the figure")
     ap.add_argument("-o", "--out", help="Markdown table")
     ap.add_argument("--figure", help="contact sheet PNG")
@@ -96,15 +103,19 @@ def main(argv: list[str] | None = None) -> None:
     validator = Validator(cfg, None)
     pairs = validator.pairs
     frames = smoke_frames()
-    header = "| Target | Score | Information | Fidelity | SSIM_min | SSIM(F, IR) | SSIM(F, VI) | person_ir | People in smoke |"
-    lines = [header, "|:---|" + "---:|" * 8]
-    for name, rule in targets(args.kappas).items():
+    header = (
+        "| Target | Score | Information | Fidelity | SSIM_min | SSIM(F, IR) | SSIM(F, VI) | person_ir "
+        "| People in smoke | Smoke darkened around them |"
+    )
+    lines = [header, "|:---|" + "---:|" * 9]
+    for name, rule in targets(args.kappas, args.rebase_kappa, args.rebases).items():
         fused = [rule(p.ir, p.vi) for p in pairs]
         r = validator.summarize(fused)
         ssim_ir = np.mean([_ssim(f, p.ir) for f, p in zip(fused, pairs)])
         ssim_vi = np.mean([_ssim(f, p.vi) for f, p in zip(fused, pairs)])
         values = (r["score"], r["information"], r["fidelity"], r["fusion"]["SSIM_min"], ssim_ir, ssim_vi, r["person_ir"])
-        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {smoke_correlation(rule, frames):.3f} |")
+        smoke = smoke_scores(rule, frames)
+        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {smoke[0]:.3f} | {smoke[1]:.1f} |")
         print(lines[-1], flush=True)
     command = "python benchmarks/intensity_targets.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     text = (
@@ -113,18 +124,21 @@ def main(argv: list[str] | None = None) -> None:
         "whole M3SVD clips, see `splits/`), scored by the validation rule (egmt.train.validation; 1.0 = plain "
         "averaging). SSIM_min: the SSIM with the less kept source (the balance floor's measure). person_ir: the IR "
         "correlation inside the person boxes of annotations/boxes-val.json. People in smoke: the same inside the "
-        "boxes of the smoke clip 0117_1605 (a training clip: reported, never chosen on). Noise floor kappa: "
-        "`loss.intensity_noise`, contrast counted above kappa times each image's noise level "
-        "(egmt.model.prior.noise_level).\n\n"
+        "boxes of the smoke clip 0117_1605 (a training clip: reported, never chosen on). Smoke darkened around them: "
+        "how much darker than the visible image the fusion is in a 16-pixel ring around those boxes (grey levels; "
+        "egmt.metrics.retention.surround_darkening), the dark halo of a rule that keeps a person in smoke by taking "
+        "his infrared background with him. Noise floor kappa: `loss.intensity_noise`, contrast counted above kappa "
+        "times each image's noise level (egmt.model.prior.noise_level). Re-based s: `loss.intensity_rebase`, the "
+        "infrared's structure taken on the brighter source's local mean (Gaussian of sigma s).\n\n"
         f"Made by: `{command}`\n"
     )
     if args.out:
         write_text_atomic(args.out, text)
     if args.figure:
         picks = np.linspace(0, len(pairs) - 1, 8).round().astype(int)
-        chosen, plain = _contrast(args.show), _contrast(0.0)
+        chosen, plain, rebased = _contrast(args.show), _contrast(0.0), _contrast(args.rebase_kappa, args.rebases[0])
         rows = [
-            torch.cat([p.ir, p.vi, chosen(p.ir, p.vi), plain(p.ir, p.vi), torch.maximum(p.ir, p.vi)], dim=-1)[0]
+            torch.cat([p.ir, p.vi, chosen(p.ir, p.vi), plain(p.ir, p.vi), rebased(p.ir, p.vi), torch.maximum(p.ir, p.vi)], -1)[0]
             for p in (pairs[i] for i in picks)
         ]
         h = max(r.shape[0] for r in rows)

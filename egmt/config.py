@@ -122,6 +122,11 @@ class ModelConfig:
     # Gaussian window, contrast power and noise floor; set them to loss.intensity_* (the trainer warns
     # when they differ from a contrast target's).
     weight_prior: WeightPrior = "none"
+    # "weights" only: the weight map mixes the visible image with the infrared re-based onto the
+    # brighter source's local mean (egmt.model.prior.rebase_ir, a Gaussian of sigma ir_rebase), so
+    # that it can give what loss.intensity_rebase asks for: a person's infrared contrast at the
+    # smoke's brightness, without his dark background. 0: the infrared as it is (the default).
+    ir_rebase: float = 0.0
     prior_sigma: float = 8.0
     prior_power: float = 4.0
     prior_noise: float = 12.0

@@ -18,7 +18,7 @@ from torch import nn
 
 from egmt.config import IntensityTarget, LossConfig, TaskWeighting
 from egmt.errors import EGMTError
-from egmt.model.prior import contrast_weight, gaussian_blur
+from egmt.model.prior import contrast_weight, gaussian_blur, rebase_ir
 
 
 def laplacian(x: torch.Tensor) -> torch.Tensor:
@@ -118,15 +118,14 @@ def contrast_target(
     where neither source has any above its noise (``noise = kappa > 0``).
 
     ``S`` is the infrared as it is (``rebase = 0``), or, with ``rebase = s > 0``, the infrared
-    re-based onto the brighter source's local mean, ``I_ir - G_s*I_ir + G_s*max(I_ir, I_vi)``
-    (clamped to [0, 1]): its structure at the local brightness of the scene. As it is, the
+    re-based onto the brighter source's local mean (:func:`egmt.model.prior.rebase_ir`, Gaussian
+    of sigma s): its structure at the local brightness of the scene. As it is, the
     infrared's own dark background comes with the person and cuts a dark hole into bright smoke
     around him (a halo as wide as ``w``'s window); re-based, the person stands out of the smoke as
     he does out of his background. No gradient flows into the sources."""
     w = contrast_weight(ir, vi, sigma, power, noise)
-    top = torch.maximum(ir, vi)
-    structure = ir if rebase <= 0 else (ir - gaussian_blur(ir, rebase) + gaussian_blur(top, rebase)).clamp(0, 1)
-    return w * structure + (1 - w) * top
+    structure = ir if rebase <= 0 else rebase_ir(ir, vi, rebase)
+    return w * structure + (1 - w) * torch.maximum(ir, vi)
 
 
 def entity_negative(own: torch.Tensor, shuffled: torch.Tensor, margin: float) -> torch.Tensor:

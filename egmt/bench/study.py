@@ -53,6 +53,7 @@ TABLE_COLUMNS = (
     "min_source_retention",
     "max_source_seam",
     "person_ir",
+    "person_halo",
     "entity_effect",
     "cls_map",
     "cls_prior_map",
@@ -240,7 +241,7 @@ def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
 
     out = {}
     for name, r in Validator(base, None).reference_scores().items():
-        keys = ("score", "target_retention", "min_source_retention", "max_source_seam", "person_ir")
+        keys = ("score", "target_retention", "min_source_retention", "max_source_seam", "person_ir", "person_halo")
         out[name] = {**r["fusion"], **{k: r[k] for k in keys}}
     return out
 
@@ -310,6 +311,9 @@ def study_markdown(
         "train.val_min_person_ir, or whose SSIM_min is below train.val_min_ssim_min (the floors the best checkpoint must meet) is marked *below floor* and ranked "
         "after the others. person_ir: the fused image's correlation with the IR inside the hand-drawn person "
         "boxes of the validation crops (annotations/boxes-val.json; do people plain in the IR stay plain?). "
+        "person_halo: how much darker than the visible image the fusion is in a 16-pixel ring around those boxes, "
+        "grey levels (egmt.metrics.retention.surround_darkening: a dark halo of the infrared's background cut "
+        "around them; runs before it was logged show –). "
         "entity_effect: mean |output with own entities - output with the next pair's entities|, grey levels. Sheets: IR | VIS | fused "
         "of six validation crops at the budget, per seed. "
         + (

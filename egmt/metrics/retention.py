@@ -50,3 +50,23 @@ def box_correlation(ir: np.ndarray, fused: np.ndarray, box: tuple[int, int, int,
     person in bright smoke); with hand-drawn person boxes this says whether they stay plain."""
     x0, y0, x1, y1 = box
     return pearson(np.asarray(ir, dtype=np.float64)[y0:y1, x0:x1], np.asarray(fused, dtype=np.float64)[y0:y1, x0:x1])
+
+
+def surround_darkening(
+    vi: np.ndarray, fused: np.ndarray, box: tuple[int, int, int, int] | list[int], width: int = 16
+) -> float:
+    """How much darker than the visible image ``fused`` is in a ring of ``width`` pixels around
+    ``box`` = (x0, y0, x1, y1) (half-open; clipped to the image), ``[H, W]`` each: the mean of
+    max(VI - F, 0) over the ring, in the images' units (grey levels for uint8). 0: the
+    surround is at least as bright as the visible image. For a person in bright smoke this is the
+    dark halo of a fusion that keeps him by pasting his infrared background into the smoke, which
+    :func:`box_correlation` (inside the box) cannot see."""
+    x0, y0, x1, y1 = box
+    h, w = np.shape(vi)
+    ring = np.zeros((h, w), dtype=bool)
+    ring[max(y0 - width, 0) : min(y1 + width, h), max(x0 - width, 0) : min(x1 + width, w)] = True
+    ring[y0:y1, x0:x1] = False
+    if not ring.any():
+        return float("nan")
+    diff = np.asarray(vi, dtype=np.float64)[ring] - np.asarray(fused, dtype=np.float64)[ring]
+    return float(np.clip(diff, 0, None).mean())

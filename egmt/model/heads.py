@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from egmt.model.prior import contrast_mix
+from egmt.model.prior import contrast_mix, rebase_ir
 
 
 class FusionHead(nn.Module):
@@ -33,6 +33,13 @@ class FusionHead(nn.Module):
     did not work"). The rule is computed per tile when a large image is fused in tiles (each
     tile's own noise level), and needs sides of more than 3 prior_sigma pixels (its Gaussian's
     reflected border).
+
+    With ``rebase = s > 0`` (``ModelConfig.ir_rebase``) the weight map mixes the visible image
+    with the infrared re-based onto the brighter source's local mean
+    (:func:`egmt.model.prior.rebase_ir`) instead of the infrared as it is: a weight map can then
+    give a person in bright smoke his infrared contrast at the smoke's brightness, which the
+    re-based contrast target (``loss.intensity_rebase``) asks for and no mix of the raw sources
+    can give (the head returns ``w * S + (1 - w) * vi``; ``ir`` stays the raw infrared outside).
     """
 
     OUTPUTS = ("image", "weights")
@@ -46,6 +53,7 @@ class FusionHead(nn.Module):
         output: str = "image",
         prior: str = "none",
         prior_args: tuple[float, float, float] = (8.0, 4.0, 12.0),
+        rebase: float = 0.0,
     ) -> None:
         super().__init__()
         if output not in self.OUTPUTS:
@@ -54,7 +62,10 @@ class FusionHead(nn.Module):
             raise ValueError(f"weight_prior must be one of {self.PRIORS}, got {prior!r}")
         if prior != "none" and output != "weights":
             raise ValueError(f"weight_prior={prior!r} needs fusion_output='weights' (a weight map to start from)")
+        if rebase > 0 and output != "weights":
+            raise ValueError(f"ir_rebase={rebase} needs fusion_output='weights' (a weight map that mixes the sources)")
         self.output = output
+        self.rebase = rebase
         self.prior = prior
         self.prior_args = prior_args
         mid = in_channels // 2
@@ -77,6 +88,8 @@ class FusionHead(nn.Module):
             mix = contrast_mix(ir, vi, *self.prior_args).clamp(self.PRIOR_EPS, 1 - self.PRIOR_EPS)
             out = out + torch.logit(mix)
         w = torch.sigmoid(out)
+        if self.rebase > 0:
+            ir = rebase_ir(ir, vi, self.rebase)
         return w * ir + (1 - w) * vi
 
 

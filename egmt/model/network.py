@@ -133,7 +133,12 @@ class EGMT(nn.Module):
         self.entity_align = nn.Linear(cfg.entity_dim, width) if use_cgha else None
         self.blocks = nn.ModuleList(BLOCKS[cfg.layout](cfg) for _ in range(cfg.num_blocks))
         self.fusion_head = FusionHead(
-            2 * c, cfg.in_channels, cfg.fusion_output, cfg.weight_prior, (cfg.prior_sigma, cfg.prior_power, cfg.prior_noise)
+            2 * c,
+            cfg.in_channels,
+            cfg.fusion_output,
+            cfg.weight_prior,
+            (cfg.prior_sigma, cfg.prior_power, cfg.prior_noise),
+            cfg.ir_rebase,
         )
         self.classifier: EntityClassifier | TokenClassifier | None = None
         if cfg.multi_task and cfg.classifier == "tokens":

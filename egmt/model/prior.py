@@ -65,3 +65,14 @@ def contrast_mix(ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: 
     brighter source and ``m = w`` elsewhere (where the two are equal either gives the same pixel)."""
     w = contrast_weight(ir, vi, sigma, power, noise)
     return torch.where(ir > vi, torch.ones_like(w), w)
+
+
+def rebase_ir(ir: torch.Tensor, vi: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The infrared's structure on the brighter source's local mean, ``[B, 1, H, W]`` each:
+    ``I_ir - G*I_ir + G*max(I_ir, I_vi)`` clamped to [0, 1], G a Gaussian of ``sigma``. A warm
+    person on the infrared's dark background, behind bright smoke, comes out as the person standing
+    out of the smoke by his own contrast, without his dark background (which, pasted into the
+    smoke, is a halo). Where the infrared is the brighter source throughout, it is the infrared.
+    Used by the contrast target (``loss.intensity_rebase``) and the weight-map head
+    (``model.ir_rebase``). No gradient flows into the sources."""
+    return (ir - gaussian_blur(ir, sigma) + gaussian_blur(torch.maximum(ir, vi), sigma)).clamp(0, 1)

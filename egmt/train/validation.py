@@ -52,7 +52,7 @@ from egmt.data.pairs import find_pairs, load_pair
 from egmt.errors import EGMTError
 from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names
 from egmt.metrics.classification import classification_metrics
-from egmt.metrics.retention import box_correlation, target_retention
+from egmt.metrics.retention import box_correlation, surround_darkening, target_retention
 from egmt.metrics.seams import seam_ratio
 from egmt.text.features import EntityFeatures
 
@@ -220,6 +220,8 @@ class Validator:
         source_seam = [_nanmean([s for p, s in zip(self.pairs, seams) if p.source == i]) for i in range(self.num_sources)]
         worst = int(np.nanargmax(seams)) if not all(math.isnan(s) for s in seams) else None
         person_ir = _nanmean([box_correlation(ir, f, b) for p, (ir, _, f) in zip(self.pairs, triples) for b in p.persons])
+        # grey levels by which the fusion darkens the visible image around the people (a halo)
+        halo = [255 * surround_darkening(vi, f, b) for p, (_, vi, f) in zip(self.pairs, triples) for b in p.persons]
         return {
             "fusion": means,
             "baseline_average": self.baseline,
@@ -236,6 +238,7 @@ class Validator:
             "worst_seam": {"pair": self.pairs[worst].name, "seam": seams[worst]} if worst is not None else None,
             "max_seam": self.max_seam,
             "person_ir": person_ir,  # IR correlation inside the person boxes (NaN: no boxes)
+            "person_halo": _nanmean(halo),  # the visible image darkened around them, grey levels
             "person_boxes": sum(len(p.persons) for p in self.pairs),
             "min_person_ir": self.min_person_ir,
             "min_ssim_min": self.min_ssim_min,

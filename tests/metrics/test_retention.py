@@ -70,3 +70,22 @@ def test_box_correlation_is_pearson_inside_the_box_only():
     assert expected == pytest.approx(59 / 60)
     assert box_correlation(ir, fused, [3, 2, 6, 5]) == pytest.approx(59 / 60)
     assert np.isnan(box_correlation(ir, fused, [7, 7, 9, 9]))  # constant IR there: undefined
+
+
+def test_surround_darkening_sees_a_dark_ring_around_the_box_and_nothing_inside_it():
+    """A fused image darker than the visible image only inside the box (the person kept) reads 0;
+    a ring darker by 40 around it reads 40; a brighter surround does not count."""
+    from egmt.metrics.retention import surround_darkening
+
+    vi = np.full((40, 50), 150.0)
+    box = [20, 10, 30, 25]
+    kept = vi.copy()
+    kept[10:25, 20:30] = 30  # the person, darker than the smoke: inside the box, not counted
+    assert surround_darkening(vi, kept, box, width=4) == 0.0
+    halo = kept.copy()
+    halo[6:29, 16:34] -= 40
+    halo[10:25, 20:30] = 30
+    assert surround_darkening(vi, halo, box, width=4) == pytest.approx(40.0)
+    assert surround_darkening(vi, halo, box, width=8) == pytest.approx(40.0 * (23 * 18 - 150) / (31 * 26 - 150))
+    assert surround_darkening(vi, vi + 30, box, width=4) == 0.0  # brighter is no halo
+    assert np.isnan(surround_darkening(vi, halo, [0, 0, 50, 40], width=4))  # the box is the image: no ring

@@ -70,6 +70,30 @@ def test_the_untrained_network_with_the_contrast_prior_fuses_as_the_rule(data_di
     assert model.fusion_head.conv3.weight.grad.abs().sum() > 0
 
 
+def test_a_rebased_head_mixes_the_visible_image_with_the_rebased_infrared():
+    """``model.ir_rebase``: the weight map mixes the visible image with the infrared re-based onto
+    the brighter source's local mean; with the same weights as a plain head, the two differ only
+    by w times (rebased - raw infrared). A warm person in bright smoke can then be brighter than
+    the smoke, which no mix of the raw sources can give."""
+    from egmt.model.prior import rebase_ir
+
+    torch.manual_seed(2)
+    plain = FusionHead(8, 1, output="weights")
+    rebased = FusionHead(8, 1, output="weights", rebase=4.0)
+    rebased.load_state_dict(plain.state_dict())
+    x, ir, vi = torch.randn(1, 8, 32, 32), torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    w = _as_image(plain)(x)
+    assert torch.allclose(rebased(x, ir, vi), plain(x, ir, vi) + w * (rebase_ir(ir, vi, 4.0) - ir), atol=1e-6)
+    person_ir = torch.full((1, 1, 48, 48), 0.1)
+    person_ir[..., 16:32, 20:28] = 0.6
+    smoke = torch.full_like(person_ir, 0.55)
+    s = rebase_ir(person_ir, smoke, 8.0)
+    assert float(s[..., 20:28, 22:26].mean()) > 0.75  # brighter than the smoke and than the infrared
+    assert float(s[..., 2:8, 2:8].mean()) == pytest.approx(0.55, abs=0.01)  # far away: the smoke
+    with pytest.raises(ValueError, match="ir_rebase"):
+        FusionHead(8, 1, output="image", rebase=4.0)
+
+
 def test_the_prior_needs_a_weight_map():
     with pytest.raises(ValueError, match="needs fusion_output='weights'"):
         FusionHead(8, 1, output="image", prior="contrast")

@@ -266,9 +266,17 @@ def test_person_boxes_are_moved_into_the_crop_and_score_the_ir_correlation(tmp_p
     assert math.isnan(refs["copy visible"]["person_ir"])  # flat in the box: undefined
     assert 0.9 < refs["average"]["person_ir"] < 1.0  # the flat visible image only shifts it, rounding aside
     assert refs["copy infrared"]["person_boxes"] == 1
+    # person_halo: the visible image darkened around the box, grey levels (none for the visible itself)
+    from egmt.metrics.retention import surround_darkening
+
+    crop = validator.pairs[0]
+    assert refs["copy visible"]["person_halo"] == 0.0
+    expected = 255 * surround_darkening(crop.vi[0].numpy(), crop.ir[0].numpy(), (4, 4, 24, 44))
+    assert refs["copy infrared"]["person_halo"] == pytest.approx(expected) and expected > 10
     from egmt.bench.study import reference_rows
 
     assert reference_rows(cfg)["copy infrared"]["person_ir"] == pytest.approx(1.0)  # the study table's column
+    assert reference_rows(cfg)["copy infrared"]["person_halo"] == pytest.approx(expected)
     # the floor: a fusion that keeps the IR inside the box passes, a noisy one does not
     noisy = validator.pairs[0].ir + 0.5 * torch.rand(validator.pairs[0].ir.shape, generator=g)
     below = validator.summarize([noisy.clamp(0, 1)])
