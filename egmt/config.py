@@ -32,6 +32,7 @@ IntensityTarget = Literal["max", "base_detail", "contrast"]
 IntensityBase = Literal["max", "mean"]
 Classifier = Literal["entity", "tokens"]
 WeightPrior = Literal["none", "contrast"]
+TextTokens = Literal["entities", "captions"]
 
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_json_atomic
@@ -143,6 +144,12 @@ class ModelConfig:
     cgha: bool = True  # cross-modal guided hybrid attention
     text_interaction: bool = True  # "TI": entity features enter the network at all
     multi_task: bool = True  # "MT": the classification head exists and is trained
+    # "ENT": the text the network reads. "entities" (the paper): the pair's extracted entities, one
+    # token each. "captions" (Table VIII's w/o ENT, "the model relies on raw LVLM-generated
+    # captions"): the pair's two captions, each encoded whole by the text encoder (one token when
+    # they are the same text). The pseudo-labels are made from entities, so w/o ENT also turns
+    # multi_task off (docs/design.md).
+    text_tokens: TextTokens = "entities"
     # Token layout (docs/design.md, "Two token layouts"). "pixel": every pixel of a 16x16 window
     # is a C-wide token and every attention stays inside its window (the first reading).
     # "patch": each window_size^2 patch is one token (its p*p*C values projected to token_dim),

@@ -4,6 +4,9 @@
 2. a captions file, run through the entity pipeline (extractor, merge, de-duplication);
 3. entities typed by the user (``--entities "person, car"``), the same for every pair;
 4. none: the fuser's caption-free mode (its classifier picks them).
+
+A checkpoint that reads captions instead of entities (``ModelConfig.text_tokens = "captions"``,
+Table VIII's w/o ENT) gets the pair's two captions from either file (``tokens="captions"``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ class EntityResolver:
         extractor: str = "spacy",
         extractor_path: str | None = None,
         max_entities: int = 8,
+        tokens: str = "entities",
     ):
+        self.tokens = tokens
         self.annotations = read_annotations(annotations) if annotations else {}
         self.captions = read_caption_file(captions) if captions else {}
         self.typed = typed
@@ -45,7 +50,10 @@ class EntityResolver:
     def __call__(self, name: str) -> tuple[list[str] | None, str]:
         """``(entities, source)``, source one of annotations / captions / typed / none."""
         if name in self.annotations:
-            return list(self.annotations[name].entities), "annotations"
+            return self.annotations[name].tokens(self.tokens), "annotations"
+        if name in self.captions and self.tokens == "captions":
+            caps = self.captions[name]
+            return list(dict.fromkeys(c for c in (caps.ir, caps.vi) if c.strip())), "captions"
         if name in self.captions:
             from egmt.text.entities import load_extractor, merge_entities
 

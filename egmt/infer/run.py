@@ -86,6 +86,7 @@ class FuseJob:
             captions=args.captions,
             typed=parse_entity_list(args.entities) if args.entities is not None else None,
             extractor=args.extractor,
+            tokens=fuser.model.config.text_tokens,
         )
         return cls("egmt", fuser, resolver, args.threshold)
 

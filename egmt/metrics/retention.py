@@ -52,9 +52,7 @@ def box_correlation(ir: np.ndarray, fused: np.ndarray, box: tuple[int, int, int,
     return pearson(np.asarray(ir, dtype=np.float64)[y0:y1, x0:x1], np.asarray(fused, dtype=np.float64)[y0:y1, x0:x1])
 
 
-def surround_darkening(
-    vi: np.ndarray, fused: np.ndarray, box: tuple[int, int, int, int] | list[int], width: int = 16
-) -> float:
+def surround_darkening(vi: np.ndarray, fused: np.ndarray, box: tuple[int, int, int, int] | list[int], width: int = 16) -> float:
     """How much darker than the visible image ``fused`` is in a ring of ``width`` pixels around
     ``box`` = (x0, y0, x1, y1) (half-open; clipped to the image), ``[H, W]`` each: the mean of
     max(VI - F, 0) over the ring, in the images' units (grey levels for uint8). 0: the

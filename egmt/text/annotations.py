@@ -40,6 +40,15 @@ class PairAnnotation:
             out.append("both" if (e in ir and e in vi) else "ir" if e in ir else "vi" if e in vi else "unknown")
         return out
 
+    def tokens(self, kind: str = "entities") -> list[str]:
+        """The texts the network reads (``ModelConfig.text_tokens``): the merged ``entities``, or
+        the two ``captions`` (one where they are the same text)."""
+        if kind == "entities":
+            return list(self.entities)
+        if kind == "captions":
+            return list(dict.fromkeys(c for c in (self.ir_caption, self.vi_caption) if c.strip()))
+        raise EGMTError(f"unknown text tokens {kind!r} (entities or captions)")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

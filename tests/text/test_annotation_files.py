@@ -97,3 +97,18 @@ def test_class_text_is_the_mean_vector_of_the_entities_naming_each_class():
     assert text.tolist() == [[0.5, 0.5], [3.0, 3.0]]  # "tree" is no class and counts for none
     with pytest.raises(EGMTError, match="'road'"):
         EntityFeatures({}, bank, Vocabulary(["person", "road"]), source="x.jsonl").class_text()
+
+
+def test_the_text_tokens_are_the_entities_or_the_two_captions():
+    """PairAnnotation.tokens: the merged entities (the paper), or the two captions (w/o ENT), one
+    where both captions are the same text; another kind is a one-line error."""
+    from egmt.errors import EGMTError
+    from egmt.text.annotations import PairAnnotation
+
+    ann = PairAnnotation("p", "a man in smoke", "a grey cloud", ["man"], ["cloud"], ["man", "cloud"], [1, 0])
+    assert ann.tokens() == ["man", "cloud"]
+    assert ann.tokens("captions") == ["a man in smoke", "a grey cloud"]
+    ann.vi_caption = "a man in smoke"
+    assert ann.tokens("captions") == ["a man in smoke"]
+    with pytest.raises(EGMTError, match="unknown text tokens"):
+        ann.tokens("words")

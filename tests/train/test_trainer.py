@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from egmt.cli import main as cli_main
+from egmt.text.annotations import write_annotations
 from egmt.config import EGMTConfig
 from egmt.errors import EGMTError
 from egmt.train.checkpoint import latest_checkpoint, resolve_checkpoint
@@ -155,6 +156,48 @@ def test_entities_are_required_unless_text_is_off(tiny_dataset, tiny_config, tmp
         train(cfg, tmp_path / "a")
     cfg.model.text_interaction = cfg.model.multi_task = False
     assert train(cfg, tmp_path / "b") is not None
+
+
+def test_without_entities_the_network_reads_the_two_captions(tiny_dataset, tiny_config, tmp_path, monkeypatch):
+    """model.text_tokens="captions" (Table VIII's w/o ENT): the pair's two captions are the text
+    tokens, encoded whole with the bank's encoder (`egmt annotate` did not) and saved in the run's
+    bank; the same caption twice is one token; fusing with the checkpoint reads them too."""
+    import shutil
+
+    import egmt.text.encoders
+    from egmt.infer.entities import EntityResolver
+    from egmt.text.annotations import read_annotations
+    from egmt.text.bank import EntityBank
+    from egmt.text.entities import normalize_entity
+    from tests.helpers import RandomEncoder
+
+    ann = tmp_path / "annotations"
+    shutil.copytree(tiny_dataset / "annotations", ann)
+    captions = {
+        "01": ("a man beside a house", "a house behind trees"),
+        "02": ("a man in smoke", "a man in smoke"),
+        "05": ("a field at night", "a grey field"),
+    }
+    lines = []
+    for name, a in read_annotations(ann / "tiny.jsonl").items():
+        a.ir_caption, a.vi_caption = captions[name]
+        lines.append(a)
+    write_annotations(ann / "tiny.jsonl", lines)
+    monkeypatch.setattr(egmt.text.encoders, "load_encoder", lambda name, path=None, device="cpu": RandomEncoder())
+    cfg = tiny_config(tiny_dataset, max_steps=2)
+    cfg.data.annotations = str(ann / "tiny.jsonl")
+    cfg.model.text_tokens, cfg.model.multi_task = "captions", False
+    final = train(cfg, tmp_path / "run")
+    bank = EntityBank.load(final / "entity_bank.safetensors")
+    for ir_caption, vi_caption in captions.values():
+        assert ir_caption in bank and vi_caption in bank
+    expected = RandomEncoder().encode([normalize_entity(c) for c in captions["01"]])
+    assert torch.equal(bank.lookup(list(captions["01"])), expected)
+    assert EGMTConfig.load(final / "config.json").model.text_tokens == "captions"
+    resolver = EntityResolver(annotations=ann / "tiny.jsonl", tokens="captions")
+    assert resolver("01") == (list(captions["01"]), "annotations")
+    assert resolver("02") == (["a man in smoke"], "annotations")  # the same caption twice: one token
+    assert EntityResolver(annotations=ann / "tiny.jsonl")("01")[0] == ["person", "house", "tree"]
 
 
 def test_cli_train_runs_and_resumes(tiny_dataset, tmp_path, capsys):
