@@ -42,18 +42,13 @@ class EntityFeatures:
     """
 
     def __init__(
-        self,
-        annotations: dict[str, PairAnnotation],
-        bank: EntityBank,
-        vocabulary: Vocabulary,
-        source: str = "annotations",
-        tokens: str = "entities",
+        self, annotations: dict[str, PairAnnotation], bank: EntityBank, vocabulary: Vocabulary, source: str = "annotations"
     ):
         self.annotations = annotations
         self.bank = bank
         self.vocabulary = vocabulary
         self.source = source
-        self.tokens = tokens  # ModelConfig.text_tokens: "entities" or "captions" (w/o ENT)
+        self.tokens = "entities"  # what the network reads (ModelConfig.text_tokens): or "captions" (w/o ENT)
 
     @classmethod
     def from_annotation_file(cls, path: str | Path) -> EntityFeatures:
@@ -118,11 +113,9 @@ class EntityFeatures:
         """The texts of pair ``name`` the network reads: its entities, or its captions (w/o ENT)."""
         return self._get(name).tokens(self.tokens)
 
-    def encode_missing(self, encoder) -> list[str]:
-        """Encode into the bank every text of every pair it lacks (the captions, which ``egmt
-        annotate`` does not encode; the encoder loads in seconds, and nothing is encoded when the
-        bank has them all); returns those added."""
-        return self.bank.add([t for name in self.annotations for t in self.entities(name)], encoder)
+    def texts(self) -> list[str]:
+        """Every pair's texts (:meth:`entities`), in file order."""
+        return [t for name in self.annotations for t in self.entities(name)]
 
     def _get(self, name: str) -> PairAnnotation:
         try:

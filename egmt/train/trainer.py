@@ -156,11 +156,11 @@ def load_entity_features(config: EGMTConfig) -> EntityFeatures | None:
         raise EGMTError(f"{missing[0]}: a data source without annotations in a run that uses entities")
     feats = EntityFeatures.from_annotation_files(annotation_files(config))
     feats.tokens = config.model.text_tokens
-    texts = [t for name in feats.annotations for t in feats.entities(name)]
-    if feats.tokens == "captions" and feats.bank.missing(texts):  # `egmt annotate` encodes entities, not captions
+    if feats.tokens == "captions" and feats.bank.missing(feats.texts()):
+        # `egmt annotate` encodes the entities, not the captions: encode those into the run's bank
         from egmt.text.encoders import load_encoder
 
-        feats.encode_missing(load_encoder(feats.bank.encoder, config.text.encoder_path, config.text.device))
+        feats.bank.add(feats.texts(), load_encoder(feats.bank.encoder, config.text.encoder_path, config.text.device))
     config.model.entity_dim = feats.dim
     config.model.num_classes = feats.num_classes
     return feats
