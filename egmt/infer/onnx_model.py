@@ -18,7 +18,7 @@ from egmt.config import EGMTConfig, ModelConfig
 from egmt.errors import EGMTError
 from egmt.files import BANK_FILE, CONFIG_FILE, VALIDATION_FILE, VOCABULARY_FILE
 from egmt.model.export import CLASSIFIER_FILE, FUSION_FILE
-from egmt.model.network import EGMTOutput, pad_to_grid
+from egmt.model.network import EGMTOutput, fusion_min_side, pad_to_grid
 
 #: Beside the graphs, the checkpoint files the fuser reads: the config, the entity bank and
 #: vocabulary, and validation.json (the caption-free policy: without it ONNX Runtime would
@@ -105,7 +105,8 @@ class OnnxEGMT:
         if ir.shape[0] != 1:
             raise EGMTError("the onnxruntime backend fuses one pair at a time")
         s = self.config.window_size
-        grid = lambda x: pad_to_grid(x.detach().cpu().float(), s).numpy()  # noqa: E731
+        least = fusion_min_side(self.config)
+        grid = lambda x: pad_to_grid(x.detach().cpu().float(), s, least).numpy()  # noqa: E731
         return PaddedPair(grid(ir), grid(vi), (int(ir.shape[-2]), int(ir.shape[-1])))
 
     def decode(

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from egmt.errors import EGMTError
 from egmt.fileio import atomic_path
-from egmt.model.network import EGMT
+from egmt.model.network import EGMT, fusion_min_side
 
 FUSION_FILE = "fusion.onnx"
 CLASSIFIER_FILE = "classifier.onnx"
@@ -107,7 +107,8 @@ def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET, progress: b
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     s = cfg.window_size
-    size = torch.export.Dim("h", min=1, max=4096 // s) * s, torch.export.Dim("w", min=1, max=4096 // s) * s
+    least = -(-fusion_min_side(cfg) // s)  # grid cells a side at least (the head's blurs; the encoder pads to it)
+    size = torch.export.Dim("h", min=least, max=4096 // s) * s, torch.export.Dim("w", min=least, max=4096 // s) * s
     image = {2: size[0], 3: size[1]}
     jobs = []
     if cfg.text_interaction:
@@ -142,7 +143,7 @@ def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET, progress: b
             bar.set_postfix_str(stage)
             graph.eval()  # the wrapper too (a module is built in training mode)
             # Two distinct example tensors: the same tensor passed twice is traced as one input.
-            args = _example_inputs(cfg, inputs, 3 * s, 4 * s, torch.Generator().manual_seed(0))
+            args = _example_inputs(cfg, inputs, max(3, least) * s, max(4, least + 1) * s, torch.Generator().manual_seed(0))
             with atomic_path(folder / name) as tmp, _quiet_exporter():
                 program = torch.onnx.export(
                     graph,
@@ -184,7 +185,8 @@ def check_graph(graph: nn.Module, path: Path, inputs: list[str], cfg, tolerance:
     import onnxruntime as ort
 
     s = cfg.window_size
-    args = list(_example_inputs(cfg, inputs, 2 * s, 5 * s, torch.Generator().manual_seed(1)))
+    least = -(-fusion_min_side(cfg) // s)
+    args = list(_example_inputs(cfg, inputs, max(2, least) * s, max(5, least + 2) * s, torch.Generator().manual_seed(1)))
     if "valid" in inputs:
         args[inputs.index("valid")][..., -3:, :] = False  # padding rows: the max pool skips them
     with torch.no_grad():

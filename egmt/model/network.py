@@ -57,6 +57,7 @@ from egmt.model.attention import window_partition, window_reverse
 from egmt.data.pairs import MODALITIES
 from egmt.model.ecim import ECIMBlock, PixelState
 from egmt.model.heads import EntityClassifier, FusionHead, TokenClassifier
+from egmt.model.prior import blur_margin
 from egmt.model.layout import ECIMLayoutBlock, LayoutBlock, Passthrough
 from egmt.model.patch_ecim import PatchECIMBlock, PatchState
 
@@ -169,7 +170,8 @@ class EGMT(nn.Module):
         self._check_inputs(ir, vi, None, None)
         height, width = ir.shape[-2:]
         s = self.config.window_size
-        ir_p, vi_p = pad_to_grid(ir, s), pad_to_grid(vi, s)
+        least = fusion_min_side(self.config)
+        ir_p, vi_p = pad_to_grid(ir, s, least), pad_to_grid(vi, s, least)
         x_ir = window_partition(self.shallow["ir"](ir_p), s)  # [B, nW, T, C]
         x_vi = window_partition(self.shallow["vi"](vi_p), s)
         grid = (ir_p.shape[-2] // s, ir_p.shape[-1] // s)
@@ -310,10 +312,25 @@ class EGMT(nn.Module):
         return model.to(map_location).eval()
 
 
-def pad_to_grid(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Pad ``[..., H, W]`` right/bottom to multiples of ``size`` (the window grid): reflect when
-    the image is large enough, else replicate; unchanged when it already fits."""
-    pad = (0, (-x.shape[-1]) % size, 0, (-x.shape[-2]) % size)
+def fusion_min_side(cfg: ModelConfig) -> int:
+    """The fewest pixels a side of the padded image needs for the fusion head's Gaussian blurs
+    (the weight prior's, ``prior_sigma``; the re-based infrared's, ``ir_rebase``) to reflect at
+    their borders: 1 without either."""
+    margins = [0]
+    if cfg.weight_prior != "none":
+        margins.append(blur_margin(cfg.prior_sigma))
+    if cfg.ir_rebase > 0:
+        margins.append(blur_margin(cfg.ir_rebase))
+    return 1 + max(margins)
+
+
+def pad_to_grid(x: torch.Tensor, size: int, min_side: int = 1) -> torch.Tensor:
+    """Pad ``[..., H, W]`` right/bottom to multiples of ``size`` (the window grid), and to at least
+    ``min_side`` (:func:`fusion_min_side`): reflect when the image is large enough, else
+    replicate; unchanged when it already fits."""
+    least = -(-min_side // size) * size
+    pad = tuple(max((-n) % size, least - n) for n in (x.shape[-1], x.shape[-2]))
+    pad = (0, pad[0], 0, pad[1])
     if not any(pad):
         return x
     mode = "reflect" if pad[1] < x.shape[-1] and pad[3] < x.shape[-2] else "replicate"

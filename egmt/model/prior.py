@@ -15,9 +15,15 @@ import kornia
 import torch
 
 
+def blur_margin(sigma: float) -> int:
+    """Half the width of :func:`gaussian_blur`'s kernel: its reflected border needs images of
+    more than this many pixels a side."""
+    return int(math.ceil(3 * sigma))
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur of ``x [B, C, H, W]`` (kernel 2*ceil(3 sigma)+1, reflected borders)."""
-    size = 2 * int(math.ceil(3 * sigma)) + 1
+    size = 2 * blur_margin(sigma) + 1
     return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")
 
 

@@ -94,6 +94,23 @@ def test_a_rebased_head_mixes_the_visible_image_with_the_rebased_infrared():
         FusionHead(8, 1, output="image", rebase=4.0)
 
 
+def test_images_smaller_than_the_heads_blurs_are_padded_to_them():
+    """The weight prior's and the re-based infrared's Gaussians reflect at the borders: the encoder
+    pads to fusion_min_side (1 + 3 sigma) and crops back, so a 20x24 pair fuses (it was an error
+    inside kornia); without them the padding is the window grid's, as before."""
+    from egmt.model.network import fusion_min_side, pad_to_grid
+
+    cfg = _cfg(fusion_output="weights", weight_prior="contrast", ir_rebase=16.0)
+    assert fusion_min_side(cfg) == 49 and fusion_min_side(_cfg()) == 1
+    x = torch.rand(1, 1, 20, 24)
+    assert pad_to_grid(x, 8, 49).shape[-2:] == (56, 56)
+    assert pad_to_grid(x, 8).shape[-2:] == (24, 24)
+    assert torch.equal(pad_to_grid(x, 8, 49)[..., :20, :24], x)
+    torch.manual_seed(0)
+    fused = EGMT(cfg)(x, torch.rand(1, 1, 20, 24), torch.randn(1, 2, 12)).fused
+    assert fused.shape == x.shape and torch.isfinite(fused).all()
+
+
 def test_the_prior_needs_a_weight_map():
     with pytest.raises(ValueError, match="needs fusion_output='weights'"):
         FusionHead(8, 1, output="image", prior="contrast")
