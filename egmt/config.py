@@ -146,9 +146,10 @@ class ModelConfig:
     multi_task: bool = True  # "MT": the classification head exists and is trained
     # "ENT": the text the network reads. "entities" (the paper): the pair's extracted entities, one
     # token each. "captions" (Table VIII's w/o ENT, "the model relies on raw LVLM-generated
-    # captions"): the pair's two captions, each encoded whole by the text encoder (one token when
-    # they are the same text). The pseudo-labels are made from entities, so w/o ENT also turns
-    # multi_task off (docs/design.md).
+    # captions"): the pair's two captions, each encoded as one text by the text encoder (after the
+    # bank's normalisation: lower case, no punctuation or leading article; one token when they are
+    # the same text). The pseudo-labels are made from entities, so training refuses captions with
+    # multi_task on (docs/design.md).
     text_tokens: TextTokens = "entities"
     # Token layout (docs/design.md, "Two token layouts"). "pixel": every pixel of a 16x16 window
     # is a C-wide token and every attention stays inside its window (the first reading).

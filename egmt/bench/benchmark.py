@@ -531,7 +531,9 @@ def _ablation_blocks(r: _Run) -> dict[str, str]:
         for name, (f, ckpt, digest) in models.items():
             target = work / "egmt" if name == "egmt" else work / "ablation" / _ablation_folder(name)
             newer, stamp = egmt_cache_key(f, ckpt, digest, r.ann_files[d], o.threshold)
-            job = FuseJob("egmt", f, r.resolvers[d], o.threshold)
+            tokens = f.model.config.text_tokens  # a w/o ENT checkpoint reads the captions
+            resolver = r.resolvers[d] if tokens == "entities" else EntityResolver(annotations=r.ann_files[d], tokens=tokens)
+            job = FuseJob("egmt", f, resolver, o.threshold)
             key = name if name == "egmt" else f"ablation/{name}"
             r.fuse(d, key, job, r.pairs[d], target, newer, stamp, o.force, f"fuse {name} ({d})", label=name)
             fused_dirs[name] = target

@@ -95,4 +95,6 @@ def egmt_cache_key(
         "caption_free": caption_free_policy(fuser.validation)[1],
         **extra,
     }
+    if fuser.model.config.text_tokens != "entities":  # w/o ENT: the captions, not the entities
+        stamp["text_tokens"] = fuser.model.config.text_tokens
     return newer, stamp

@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if "egmt" in methods:
         fuser, folder, sha = load_fuser(args.checkpoint, args.device)
         print(f"checkpoint: {folder} (model.safetensors sha256 {sha})\n")
-    resolvers = {d: EntityResolver(annotations=annotation_file(args.annotations, d)) for d in datasets}
+    tokens = fuser.model.config.text_tokens if fuser is not None else "entities"
+    resolvers = {d: EntityResolver(annotations=annotation_file(args.annotations, d), tokens=tokens) for d in datasets}
     result = profile(
         pairs,
         methods,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from egmt.text.annotations import read_annotations
+from egmt.text.annotations import caption_tokens, read_annotations
 from egmt.text.captions import read_caption_file
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class EntityResolver:
             return self.annotations[name].tokens(self.tokens), "annotations"
         if name in self.captions and self.tokens == "captions":
             caps = self.captions[name]
-            return list(dict.fromkeys(c for c in (caps.ir, caps.vi) if c.strip())), "captions"
+            return caption_tokens(caps.ir, caps.vi), "captions"
         if name in self.captions:
             from egmt.text.entities import load_extractor, merge_entities
 

@@ -36,6 +36,7 @@ from egmt.infer.fuser import EGMTFuser
 from egmt.model import EGMT
 from egmt.model.attention import window_reverse
 from egmt.model.cgha import CrossModalGuidedHybridAttention
+from egmt.model.network import fusion_min_side, padded_side
 
 # A perceptually ordered colour map (dark blue -> blue -> cyan -> yellow -> red), anchors in [0, 1].
 _ANCHORS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
@@ -81,6 +82,7 @@ class AttentionRecorder:
     def __init__(self, model: EGMT):
         self.modules = _cgha_modules(model)
         self.window = model.config.window_size
+        self.min_side = fusion_min_side(model.config)  # what the encoder pads to
         self.passes = 0
         self._attention: list[torch.Tensor | None] = [None] * len(self.modules)
         self._hooks: list[torch.utils.hooks.RemovableHandle] = []
@@ -115,7 +117,7 @@ class AttentionRecorder:
             )
         h, w = fused.shape
         s = self.window
-        hp, wp = -(-h // s) * s, -(-w // s) * s
+        hp, wp = padded_side(h, s, self.min_side), padded_side(w, s, self.min_side)
         maps = [_attention_image(a, s, hp, wp)[:, :h, :w] for a in self._attention]
         mean = torch.stack(maps).mean(dim=0)
         return EntityHeatmaps(list(entities), mean.cpu().numpy(), fused)

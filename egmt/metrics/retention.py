@@ -59,8 +59,8 @@ def surround_darkening(vi: np.ndarray, fused: np.ndarray, box: tuple[int, int, i
     surround is at least as bright as the visible image. For a person in bright smoke this is the
     dark halo of a fusion that keeps him by pasting his infrared background into the smoke, which
     :func:`box_correlation` (inside the box) cannot see."""
-    x0, y0, x1, y1 = box
     h, w = np.shape(vi)
+    x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)
     ring = np.zeros((h, w), dtype=bool)
     ring[max(y0 - width, 0) : min(y1 + width, h), max(x0 - width, 0) : min(x1 + width, w)] = True
     ring[y0:y1, x0:x1] = False

@@ -1,8 +1,9 @@
 """The fusion network as ONNX graphs for ONNX Runtime (``egmt export``).
 
-Two graphs, both with dynamic height and width (multiples of ``window_size``: the caller pads
-to the window grid with :func:`~egmt.model.network.pad_to_grid` and crops back, so the graph
-never branches on the image size):
+Two graphs, both with dynamic height and width (multiples of ``window_size``, at least
+:func:`~egmt.model.network.fusion_min_side`: the caller pads with
+:func:`~egmt.model.network.pad_to_grid` as the network's encoder does, and crops back, so the
+graph never branches on the image size):
 
 * ``fusion.onnx``: ``ir, vi [1, 1, H, W]``, ``entities [1, E, D]`` (E >= 1, dynamic) and
   ``entity_mask [1, E]`` bool -> ``fused [1, 1, H, W]`` (classifier off). An image without
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from egmt.errors import EGMTError
 from egmt.fileio import atomic_path
-from egmt.model.network import EGMT, fusion_min_side
+from egmt.model.network import EGMT, fusion_min_side, padded_side
 
 FUSION_FILE = "fusion.onnx"
 CLASSIFIER_FILE = "classifier.onnx"
@@ -107,7 +108,7 @@ def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET, progress: b
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     s = cfg.window_size
-    least = -(-fusion_min_side(cfg) // s)  # grid cells a side at least (the head's blurs; the encoder pads to it)
+    least = padded_side(1, s, fusion_min_side(cfg)) // s  # grid cells a side at least (the encoder pads to it)
     size = torch.export.Dim("h", min=least, max=4096 // s) * s, torch.export.Dim("w", min=least, max=4096 // s) * s
     image = {2: size[0], 3: size[1]}
     jobs = []
@@ -185,7 +186,7 @@ def check_graph(graph: nn.Module, path: Path, inputs: list[str], cfg, tolerance:
     import onnxruntime as ort
 
     s = cfg.window_size
-    least = -(-fusion_min_side(cfg) // s)
+    least = padded_side(1, s, fusion_min_side(cfg)) // s
     args = list(_example_inputs(cfg, inputs, max(2, least) * s, max(5, least + 2) * s, torch.Generator().manual_seed(1)))
     if "valid" in inputs:
         args[inputs.index("valid")][..., -3:, :] = False  # padding rows: the max pool skips them

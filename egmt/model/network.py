@@ -324,13 +324,18 @@ def fusion_min_side(cfg: ModelConfig) -> int:
     return 1 + max(margins)
 
 
+def padded_side(n: int, size: int, min_side: int = 1) -> int:
+    """A side of ``n`` pixels padded to the window grid (a multiple of ``size``) and to at least
+    ``min_side`` (:func:`fusion_min_side`)."""
+    return max(-(-n // size), -(-min_side // size)) * size
+
+
 def pad_to_grid(x: torch.Tensor, size: int, min_side: int = 1) -> torch.Tensor:
-    """Pad ``[..., H, W]`` right/bottom to multiples of ``size`` (the window grid), and to at least
-    ``min_side`` (:func:`fusion_min_side`): reflect when the image is large enough, else
-    replicate; unchanged when it already fits."""
-    least = -(-min_side // size) * size
-    pad = tuple(max((-n) % size, least - n) for n in (x.shape[-1], x.shape[-2]))
-    pad = (0, pad[0], 0, pad[1])
+    """Pad ``[..., H, W]`` right/bottom to :func:`padded_side` (the window grid, and at least
+    ``min_side``): reflect when the image is large enough, else replicate; unchanged when it
+    already fits."""
+    h, w = x.shape[-2:]
+    pad = (0, padded_side(w, size, min_side) - w, 0, padded_side(h, size, min_side) - h)
     if not any(pad):
         return x
     mode = "reflect" if pad[1] < x.shape[-1] and pad[3] < x.shape[-2] else "replicate"

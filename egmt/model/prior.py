@@ -80,5 +80,5 @@ def rebase_ir(ir: torch.Tensor, vi: torch.Tensor, sigma: float) -> torch.Tensor:
     out of the smoke by his own contrast, without his dark background (which, pasted into the
     smoke, is a halo). Where the infrared is the brighter source throughout, it is the infrared.
     Used by the contrast target (``loss.intensity_rebase``) and the weight-map head
-    (``model.ir_rebase``). No gradient flows into the sources."""
+    (``model.ir_rebase``)."""
     return (ir - gaussian_blur(ir, sigma) + gaussian_blur(torch.maximum(ir, vi), sigma)).clamp(0, 1)

@@ -2,7 +2,8 @@
 
 A line is ``{"name", "ir_caption", "vi_caption", "ir_entities", "vi_entities", "entities",
 "labels"}``: the two captions, the entities found in each, their merged and de-duplicated
-union (at most 8, the list the network sees) and the multi-hot pseudo-label in the order of
+union (at most 8, the list the network sees, unless it reads the captions:
+:meth:`PairAnnotation.tokens`) and the multi-hot pseudo-label in the order of
 the vocabulary's classes. Written by ``egmt annotate``; read by training and inference.
 """
 
@@ -16,8 +17,16 @@ from pathlib import Path
 
 from egmt.errors import EGMTError
 from egmt.fileio import read_json_lines, write_text_atomic
+from egmt.text.entities import dedupe
 
 KEYS = ("name", "ir_caption", "vi_caption", "ir_entities", "vi_entities", "entities", "labels")
+
+
+def caption_tokens(ir_caption: str, vi_caption: str) -> list[str]:
+    """A pair's two captions as the texts a model that reads captions sees (w/o ENT), normalised as
+    the entity bank keys them (:func:`egmt.text.entities.dedupe`: lower case, no punctuation or
+    leading article): both, or one where they are the same text; empty captions dropped."""
+    return dedupe([ir_caption, vi_caption])
 
 
 @dataclass
@@ -46,7 +55,7 @@ class PairAnnotation:
         if kind == "entities":
             return list(self.entities)
         if kind == "captions":
-            return list(dict.fromkeys(c for c in (self.ir_caption, self.vi_caption) if c.strip()))
+            return caption_tokens(self.ir_caption, self.vi_caption)
         raise EGMTError(f"unknown text tokens {kind!r} (entities or captions)")
 
     def to_dict(self) -> dict:

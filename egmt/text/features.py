@@ -1,7 +1,8 @@
 """Entity features and labels as batched tensors: the one interface the network side reads.
 
-Training and inference never see captions or text encoders: they see, per pair, a list of
-entity strings (from an annotation file, or typed by a user), turned into vectors by an
+Training and inference see, per pair, a list of entity strings (from an annotation file, or
+typed by a user; the pair's two captions for a model that reads captions, Table VIII's w/o ENT),
+turned into vectors by an
 :class:`~egmt.text.bank.EntityBank` and into a multi-hot label by a
 :class:`~egmt.text.labels.Vocabulary`.
 """

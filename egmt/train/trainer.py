@@ -156,7 +156,11 @@ def load_entity_features(config: EGMTConfig) -> EntityFeatures | None:
         raise EGMTError(f"{missing[0]}: a data source without annotations in a run that uses entities")
     feats = EntityFeatures.from_annotation_files(annotation_files(config))
     feats.tokens = config.model.text_tokens
-    if feats.tokens == "captions" and feats.bank.missing(feats.texts()):
+    if feats.tokens == "captions" and config.model.multi_task:
+        raise EGMTError(
+            "model.text_tokens=captions needs model.multi_task=false: the pseudo-labels are made from entities (w/o ENT)"
+        )
+    if feats.tokens == "captions" and config.model.text_interaction and feats.bank.missing(feats.texts()):
         # `egmt annotate` encodes the entities, not the captions: encode those into the run's bank
         from egmt.text.encoders import load_encoder
 
@@ -204,6 +208,14 @@ class Trainer:
                     prior,
                     target,
                 )
+        if config.model.ir_rebase != (config.loss.intensity_rebase if config.loss.intensity_target == "contrast" else 0.0):
+            log.warning(
+                "model.ir_rebase %g and the contrast target's loss.intensity_rebase %g (target %s) differ: the head "
+                "mixes another infrared than the one the loss asks for",
+                config.model.ir_rebase,
+                config.loss.intensity_rebase,
+                config.loss.intensity_target,
+            )
         # The weights that are validated and saved: their moving average (train.ema_decay; rank 0
         # alone validates and saves), or the trained weights themselves.
         if not 0 <= config.train.ema_decay < 1:

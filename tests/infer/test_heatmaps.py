@@ -224,3 +224,31 @@ def test_maps_are_the_mean_over_cghas_of_eq5_weights_put_back_at_their_pixels(fu
             )
     result = entity_heatmaps(fuser, ir, vi, ENTITIES)
     np.testing.assert_allclose(result.maps, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["pixel", "patch"])
+def test_heat_maps_of_a_pair_smaller_than_the_heads_blurs(layout):
+    """With the re-based infrared (a Gaussian of sigma 16) the encoder pads a 20x24 pair to 56x56
+    (fusion_min_side), not to its 24x24 window grid; the heat maps follow that padding."""
+    from egmt.infer.heatmaps import AttentionRecorder
+    from egmt.model import EGMT
+
+    cfg = ModelConfig(
+        channels=8,
+        window_size=8,
+        entity_dim=12,
+        num_classes=3,
+        fusion_output="weights",
+        ir_rebase=16.0,
+        layout=layout,
+        token_dim=16,
+        token_heads=2,
+    )
+    torch.manual_seed(0)
+    model = EGMT(cfg).eval()
+    ir, vi = torch.rand(1, 1, 20, 24), torch.rand(1, 1, 20, 24)
+    with torch.no_grad(), AttentionRecorder(model) as recorder:
+        fused = model(ir, vi, torch.randn(1, 2, 12)).fused
+        maps = recorder.heatmaps(["a", "b"], fused[0, 0].numpy())
+    assert maps.maps.shape == (2, 20, 24)
+    assert np.allclose(maps.maps.sum(axis=0), 1.0, atol=1e-4)

@@ -88,4 +88,5 @@ def test_surround_darkening_sees_a_dark_ring_around_the_box_and_nothing_inside_i
     assert surround_darkening(vi, halo, box, width=4) == pytest.approx(40.0)
     assert surround_darkening(vi, halo, box, width=8) == pytest.approx(40.0 * (23 * 18 - 150) / (31 * 26 - 150))
     assert surround_darkening(vi, vi + 30, box, width=4) == 0.0  # brighter is no halo
+    assert surround_darkening(vi, halo, [-5, 10, 30, 25], width=4) == surround_darkening(vi, halo, [0, 10, 30, 25], width=4)
     assert np.isnan(surround_darkening(vi, halo, [0, 0, 50, 40], width=4))  # the box is the image: no ring

@@ -105,7 +105,10 @@ def test_images_smaller_than_the_heads_blurs_are_padded_to_them():
     x = torch.rand(1, 1, 20, 24)
     assert pad_to_grid(x, 8, 49).shape[-2:] == (56, 56)
     assert pad_to_grid(x, 8).shape[-2:] == (24, 24)
-    assert torch.equal(pad_to_grid(x, 8, 49)[..., :20, :24], x)
+    assert torch.equal(pad_to_grid(x, 8, 49)[..., :20, :24], x)  # 36 rows of padding for 20: replicated
+    big = torch.rand(1, 1, 40, 40)
+    padded = pad_to_grid(big, 16, 49)  # 24 of padding for 40: reflected
+    assert padded.shape[-2:] == (64, 64) and torch.equal(padded[..., 40, :40], big[..., 38, :])
     torch.manual_seed(0)
     fused = EGMT(cfg)(x, torch.rand(1, 1, 20, 24), torch.randn(1, 2, 12)).fused
     assert fused.shape == x.shape and torch.isfinite(fused).all()

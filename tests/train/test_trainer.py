@@ -160,24 +160,27 @@ def test_entities_are_required_unless_text_is_off(tiny_dataset, tiny_config, tmp
 
 def test_without_entities_the_network_reads_the_two_captions(tiny_dataset, tiny_config, tmp_path, monkeypatch):
     """model.text_tokens="captions" (Table VIII's w/o ENT): the pair's two captions are the text
-    tokens, encoded whole with the bank's encoder (`egmt annotate` did not) and saved in the run's
-    bank; the same caption twice is one token; fusing with the checkpoint reads them too."""
+    tokens, encoded with the bank's encoder (`egmt annotate` did not) and saved in the run's bank;
+    the same caption twice is one token; multi-task must be off; `egmt fuse` with the checkpoint
+    reads the captions from the annotation file, and a resolver from a caption file too."""
+    import json
     import shutil
 
     import egmt.text.encoders
     from egmt.infer.entities import EntityResolver
     from egmt.text.annotations import read_annotations
     from egmt.text.bank import EntityBank
-    from egmt.text.entities import normalize_entity
+    from egmt.train.trainer import load_entity_features
     from tests.helpers import RandomEncoder
 
     ann = tmp_path / "annotations"
     shutil.copytree(tiny_dataset / "annotations", ann)
     captions = {
         "01": ("a man beside a house", "a house behind trees"),
-        "02": ("a man in smoke", "a man in smoke"),
+        "02": ("a man in smoke", "A man in smoke."),
         "05": ("a field at night", "a grey field"),
     }
+    tokens = {"01": ["man beside a house", "house behind tree"], "02": ["man in smoke"]}  # as the bank keys them
     lines = []
     for name, a in read_annotations(ann / "tiny.jsonl").items():
         a.ir_caption, a.vi_caption = captions[name]
@@ -186,17 +189,25 @@ def test_without_entities_the_network_reads_the_two_captions(tiny_dataset, tiny_
     monkeypatch.setattr(egmt.text.encoders, "load_encoder", lambda name, path=None, device="cpu": RandomEncoder())
     cfg = tiny_config(tiny_dataset, max_steps=2)
     cfg.data.annotations = str(ann / "tiny.jsonl")
-    cfg.model.text_tokens, cfg.model.multi_task = "captions", False
+    cfg.model.text_tokens = "captions"
+    with pytest.raises(EGMTError, match="multi_task=false"):
+        load_entity_features(cfg)
+    cfg.model.multi_task = False
+    entities, mask, _ = load_entity_features(cfg).batch(["01", "02"])
+    assert mask.sum(dim=1).tolist() == [2, 1]
+    assert torch.equal(entities[0], RandomEncoder().encode(tokens["01"]))
     final = train(cfg, tmp_path / "run")
     bank = EntityBank.load(final / "entity_bank.safetensors")
-    for ir_caption, vi_caption in captions.values():
-        assert ir_caption in bank and vi_caption in bank
-    expected = RandomEncoder().encode([normalize_entity(c) for c in captions["01"]])
-    assert torch.equal(bank.lookup(list(captions["01"])), expected)
+    assert all(c in bank for pair in captions.values() for c in pair)
     assert EGMTConfig.load(final / "config.json").model.text_tokens == "captions"
-    resolver = EntityResolver(annotations=ann / "tiny.jsonl", tokens="captions")
-    assert resolver("01") == (list(captions["01"]), "annotations")
-    assert resolver("02") == (["a man in smoke"], "annotations")  # the same caption twice: one token
+    out = tmp_path / "fused"
+    args = ["fuse", "--ir", str(tiny_dataset / "ir"), "--vi", str(tiny_dataset / "vi"), "-o", str(out)]
+    assert cli_main(args + ["--checkpoint", str(final), "--annotations", str(ann / "tiny.jsonl")]) == 0
+    rows = {r["name"]: r for r in csv.DictReader((out / "entities.csv").open())}
+    assert rows["01"]["entities"] == "; ".join(tokens["01"]) and rows["01"]["entity_source"] == "annotations"
+    caption_file = tmp_path / "captions.jsonl"
+    caption_file.write_text(json.dumps({"name": "02", "ir": captions["02"][0], "vi": captions["02"][1]}) + "\n")
+    assert EntityResolver(captions=caption_file, tokens="captions")("02") == (tokens["02"], "captions")
     assert EntityResolver(annotations=ann / "tiny.jsonl")("01")[0] == ["person", "house", "tree"]
 
 
