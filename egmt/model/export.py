@@ -108,7 +108,7 @@ def export_onnx(model: EGMT, folder: str | Path, opset: int = OPSET, progress: b
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     s = cfg.window_size
-    least = padded_side(1, s, fusion_min_side(cfg)) // s  # grid cells a side at least (the encoder pads to it)
+    least = _min_cells(cfg)
     size = torch.export.Dim("h", min=least, max=4096 // s) * s, torch.export.Dim("w", min=least, max=4096 // s) * s
     image = {2: size[0], 3: size[1]}
     jobs = []
@@ -180,13 +180,18 @@ def _example_inputs(cfg, names: list[str], height: int, width: int, gen: torch.G
     return tuple(made[n]() for n in names)
 
 
+def _min_cells(cfg) -> int:
+    """Window-grid cells a side of a graph's input has at least: the encoder pads to them."""
+    return padded_side(1, cfg.window_size, fusion_min_side(cfg)) // cfg.window_size
+
+
 def check_graph(graph: nn.Module, path: Path, inputs: list[str], cfg, tolerance: float = 1e-4) -> float:
     """Run the ONNX graph at ``path`` on ONNX Runtime at another size than the traced one and
     compare with PyTorch; returns the max abs difference, EGMTError past ``tolerance``."""
     import onnxruntime as ort
 
     s = cfg.window_size
-    least = padded_side(1, s, fusion_min_side(cfg)) // s
+    least = _min_cells(cfg)
     args = list(_example_inputs(cfg, inputs, max(2, least) * s, max(5, least + 2) * s, torch.Generator().manual_seed(1)))
     if "valid" in inputs:
         args[inputs.index("valid")][..., -3:, :] = False  # padding rows: the max pool skips them

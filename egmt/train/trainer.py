@@ -160,11 +160,11 @@ def load_entity_features(config: EGMTConfig) -> EntityFeatures | None:
         raise EGMTError(
             "model.text_tokens=captions needs model.multi_task=false: the pseudo-labels are made from entities (w/o ENT)"
         )
-    if feats.tokens == "captions" and config.model.text_interaction and feats.bank.missing(feats.texts()):
-        # `egmt annotate` encodes the entities, not the captions: encode those into the run's bank
+    unencoded = feats.bank.missing(feats.texts()) if feats.tokens == "captions" and config.model.text_interaction else []
+    if unencoded:  # `egmt annotate` encodes the entities, not the captions: encode those into the run's bank
         from egmt.text.encoders import load_encoder
 
-        feats.bank.add(feats.texts(), load_encoder(feats.bank.encoder, config.text.encoder_path, config.text.device))
+        feats.bank.add(unencoded, load_encoder(feats.bank.encoder, config.text.encoder_path, config.text.device))
     config.model.entity_dim = feats.dim
     config.model.num_classes = feats.num_classes
     return feats
