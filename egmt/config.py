@@ -294,8 +294,13 @@ class TrainConfig:
     # Hand-drawn boxes of the validation pairs (a box file, egmt.data.boxes; never used for training):
     # validation logs the fused image's IR correlation inside the person boxes ("person_ir": do people
     # plain in the infrared stay plain?), and with val_min_person_ir the best checkpoint must reach it.
-    val_boxes: str | None = None
+    # Several files (a list) are read together, e.g. the validation crops' boxes and a smoke clip's.
+    val_boxes: str | list[str] | None = None
     val_min_person_ir: float | None = None
+    # Where the person floor is read: "pooled" over every box of every validation source, or on
+    # "each_source" alone (every source with boxes must reach it: a source of people in smoke is
+    # not outvoted by the boxes of an easier one).
+    val_person_floor: Literal["pooled", "each_source"] = "pooled"
     # ... and keep both sources' structure: a mean SSIM_min (the SSIM of the fused image with the
     # less kept source) of at least this. Copying a source, or nearly copying the infrared, scores
     # well on the information metrics and fails it. None: no floor.

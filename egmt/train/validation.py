@@ -24,7 +24,8 @@ whose mean seam ratio (``egmt.metrics.seams``, period = the window size) is at m
 ``train.val_max_seam`` on every source (no patch mosaic), and, with hand-drawn boxes
 (``train.val_boxes``), whose fused image keeps the infrared's people: the mean Pearson correlation
 with the infrared inside the person boxes (``person_ir``, boxes moved into the crops) at least
-``train.val_min_person_ir``; and, with ``train.val_min_ssim_min``, whose mean SSIM_min (the SSIM
+``train.val_min_person_ir`` (pooled over every box, or on each source with boxes:
+``train.val_person_floor``); and, with ``train.val_min_ssim_min``, whose mean SSIM_min (the SSIM
 with the less kept source) is at least that *balance floor*: a fusion that nearly copies one
 source keeps its information metrics high and fails it. A source with no warm targets (retention
 NaN), or no boxes, does not count against a validation. Fusions without a network, scored by the
@@ -154,7 +155,12 @@ class Validator:
         self.max_seam = config.train.val_max_seam
         self.period = config.model.window_size
         self.min_person_ir = config.train.val_min_person_ir
-        boxes = read_boxes(config.train.val_boxes) if config.train.val_boxes else {}
+        self.person_floor = config.train.val_person_floor
+        box_files = config.train.val_boxes or []
+        boxes: dict[str, list[Box]] = {}
+        for path in [box_files] if isinstance(box_files, str) else box_files:
+            for name, items in read_boxes(path).items():
+                boxes.setdefault(name, []).extend(items)
         self.pairs: list[_ValPair] = []
         crop = config.train.val_crop
         for i, source in enumerate(config.data.val_sources):
@@ -219,7 +225,9 @@ class Validator:
         seams = [seam_ratio(*t, period=self.period) for t in triples]
         source_seam = [_nanmean([s for p, s in zip(self.pairs, seams) if p.source == i]) for i in range(self.num_sources)]
         worst = int(np.nanargmax(seams)) if not all(math.isnan(s) for s in seams) else None
-        person_ir = _nanmean([box_correlation(ir, f, b) for p, (ir, _, f) in zip(self.pairs, triples) for b in p.persons])
+        correlations = [(p.source, box_correlation(ir, f, b)) for p, (ir, _, f) in zip(self.pairs, triples) for b in p.persons]
+        person_ir = _nanmean([c for _, c in correlations])
+        source_person_ir = [_nanmean([c for s, c in correlations if s == i]) for i in range(self.num_sources)]
         # grey levels by which the fusion darkens the visible image around the people (a halo)
         halo = [255 * surround_darkening(vi, f, b) for p, (_, vi, f) in zip(self.pairs, triples) for b in p.persons]
         return {
@@ -239,10 +247,13 @@ class Validator:
             "max_seam": self.max_seam,
             "person_ir": person_ir,  # IR correlation inside the person boxes (NaN: no boxes)
             "person_halo": _nanmean(halo),  # the visible image darkened around them, grey levels
+            "source_person_ir": source_person_ir,  # the same, one per data.val_sources entry
+            "min_source_person_ir": min((c for c in source_person_ir if not math.isnan(c)), default=math.nan),
             "person_boxes": sum(len(p.persons) for p in self.pairs),
             "min_person_ir": self.min_person_ir,
+            "person_floor": self.person_floor,
             "min_ssim_min": self.min_ssim_min,
-            "eligible": self.is_eligible(per_source, source_seam, person_ir, means.get("SSIM_min", math.nan)),
+            "eligible": self.is_eligible(per_source, source_seam, person_ir, means.get("SSIM_min", math.nan), source_person_ir),
         }
 
     def _group(self, means: dict[str, float], names: list[str]) -> float:
@@ -270,14 +281,17 @@ class Validator:
         source_seam: list[float] | None = None,
         person_ir: float = math.nan,
         ssim_min: float = math.nan,
+        source_person_ir: list[float] | None = None,
     ) -> bool:
         """Whether every source keeps at least ``val_min_retention``, has a mean seam ratio of at
         most ``val_max_seam``, the person boxes an IR correlation of at least ``val_min_person_ir``
-        and the mean SSIM_min is at least ``val_min_ssim_min`` (None: no such floor; NaN:
-        undefined, e.g. no warm targets or no boxes, not held against the validation)."""
+        (pooled, or on each source's boxes with ``val_person_floor = "each_source"``) and the mean
+        SSIM_min is at least ``val_min_ssim_min`` (None: no such floor; NaN: undefined, e.g. no
+        warm targets or no boxes, not held against the validation)."""
         kept = self.min_retention is None or all(math.isnan(r) or r >= self.min_retention for r in source_retention)
         seamless = self.max_seam is None or all(math.isnan(s) or s <= self.max_seam for s in source_seam or [])
-        people = self.min_person_ir is None or math.isnan(person_ir) or person_ir >= self.min_person_ir
+        people_values = (source_person_ir or []) if self.person_floor == "each_source" else [person_ir]
+        people = self.min_person_ir is None or all(math.isnan(c) or c >= self.min_person_ir for c in people_values)
         balanced = self.min_ssim_min is None or math.isnan(ssim_min) or ssim_min >= self.min_ssim_min
         return kept and seamless and people and balanced
 

@@ -284,6 +284,46 @@ def test_person_boxes_are_moved_into_the_crop_and_score_the_ir_correlation(tmp_p
     assert validator.summarize([validator.pairs[0].ir])["eligible"]
 
 
+def test_the_person_floor_on_each_source_is_not_outvoted_by_an_easier_source(tmp_path):
+    """train.val_boxes may list several files (merged per pair); with train.val_person_floor =
+    each_source a fusion that keeps one source's people and loses the other's fails the floor
+    that the pooled mean would let it pass."""
+    from PIL import Image
+
+    from egmt.train.validation import Validator
+
+    g = torch.Generator().manual_seed(1)
+    roots = []
+    for name in ("easy", "smoke"):
+        root = tmp_path / name
+        for sub in ("ir", "vi"):
+            (root / sub).mkdir(parents=True)
+        Image.fromarray((torch.rand(64, 64, generator=g) * 200).to(torch.uint8).numpy()).save(root / "ir" / f"{name}.png")
+        Image.fromarray((torch.rand(64, 64, generator=g) * 255).to(torch.uint8).numpy()).save(root / "vi" / f"{name}.png")
+        roots.append(root)
+    person = [{"entity": "person", "box": [10, 10, 40, 50]}]
+    for name in ("easy", "smoke"):
+        (tmp_path / f"{name}.json").write_text(json.dumps({name: person}))
+    cfg = EGMTConfig()
+    cfg.data.val_sources = [DataSource(str(r)) for r in roots]
+    cfg.train.val_crop = 0
+    cfg.train.val_metrics = ["SSIM"]
+    cfg.train.val_min_retention = None
+    cfg.train.val_boxes = [str(tmp_path / "easy.json"), str(tmp_path / "smoke.json")]
+    cfg.train.val_min_person_ir = 0.5
+    validator = Validator(cfg, None)
+    assert [len(p.persons) for p in validator.pairs] == [1, 1]
+    # the easy source's people copied from the IR, the smoke source's taken from the visible image
+    fused = [validator.pairs[0].ir, 0.2 * validator.pairs[1].ir + 0.8 * validator.pairs[1].vi]
+    pooled = validator.summarize(fused)
+    first, second = pooled["source_person_ir"]
+    assert first == pytest.approx(1.0) and second < 0.5 and pooled["person_ir"] >= 0.5
+    assert pooled["min_source_person_ir"] == pytest.approx(second) and pooled["eligible"]
+    cfg.train.val_person_floor = "each_source"
+    assert not Validator(cfg, None).summarize(fused)["eligible"]
+    assert Validator(cfg, None).summarize([p.ir for p in validator.pairs])["eligible"]
+
+
 def test_the_balance_floor_bars_a_fusion_that_copies_one_source(tmp_path):
     """train.val_min_ssim_min: SSIM_min is measured even when the score does not use it, copying
     either source fails the floor and the average of the two passes it; None lifts the floor."""
