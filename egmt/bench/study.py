@@ -243,7 +243,15 @@ def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
 
     out = {}
     for name, r in Validator(base, None).reference_scores().items():
-        keys = ("score", "target_retention", "min_source_retention", "max_source_seam", "person_ir", "min_source_person_ir", "person_halo")
+        keys = (
+            "score",
+            "target_retention",
+            "min_source_retention",
+            "max_source_seam",
+            "person_ir",
+            "min_source_person_ir",
+            "person_halo",
+        )
         out[name] = {**r["fusion"], **{k: r[k] for k in keys}}
     return out
 
