@@ -45,6 +45,8 @@ class DataSource:
     root: str  # ROOT/{ir,vi}/STEM.ext
     split: str | None = None  # a file of stems (relative to root, else to the working folder, or absolute); None: all pairs
     annotations: str | None = None  # DATASET.jsonl from `egmt annotate`; all of a run's files share one folder
+    # As a validation source: its own central crop (0: whole images); None: train.val_crop.
+    val_crop: int | None = None
 
 
 @dataclass
@@ -301,6 +303,10 @@ class TrainConfig:
     # "each_source" alone (every source with boxes must reach it: a source of people in smoke is
     # not outvoted by the boxes of an easier one).
     val_person_floor: Literal["pooled", "each_source"] = "pooled"
+    # ... and cut no dark halo around them: the fused image at most this many grey levels darker
+    # than the visible image in a 16-pixel ring around the person boxes ("person_halo",
+    # egmt.metrics.retention.surround_darkening), read like the person floor. None: no ceiling.
+    val_max_person_halo: float | None = None
     # ... and keep both sources' structure: a mean SSIM_min (the SSIM of the fused image with the
     # less kept source) of at least this. Copying a source, or nearly copying the infrared, scores
     # well on the information metrics and fails it. None: no floor.

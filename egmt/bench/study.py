@@ -55,6 +55,7 @@ TABLE_COLUMNS = (
     "person_ir",
     "min_source_person_ir",
     "person_halo",
+    "max_source_person_halo",
     "entity_effect",
     "cls_map",
     "cls_prior_map",
@@ -195,6 +196,8 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
                 "seam_floor": run.config.train.val_max_seam,
                 "person_floor": run.config.train.val_min_person_ir,
                 "person_floor_on": "min_source_person_ir" if run.config.train.val_person_floor == "each_source" else "person_ir",
+                "halo_ceiling": run.config.train.val_max_person_halo,
+                "halo_on": "max_source_person_halo" if run.config.train.val_person_floor == "each_source" else "person_halo",
                 "balance_floor": run.config.train.val_min_ssim_min,
             },
         )
@@ -220,14 +223,17 @@ def below_floor(entry: dict) -> bool:
     """Whether any seed of a recipe, at the budget, keeps on its worst validation source less than
     its runs' ``train.val_min_retention`` of the warm targets, has there a mean seam ratio above
     ``train.val_max_seam``, or an IR correlation in the person boxes below
-    ``train.val_min_person_ir`` (pooled, or on the worst source: ``train.val_person_floor``), or a mean SSIM_min below ``train.val_min_ssim_min``: such a
-    recipe hides warm targets or people, draws a patch mosaic or nearly copies a source (a seed
+    ``train.val_min_person_ir`` (pooled, or on the worst source: ``train.val_person_floor``), a
+    dark halo around them above ``train.val_max_person_halo`` (read the same way), or a mean
+    SSIM_min below ``train.val_min_ssim_min``: such a recipe hides warm targets or people, cuts
+    holes around them, draws a patch mosaic or nearly copies a source (a seed
     that does is not excused by one that does not) and ranks after the rest."""
     floors = (
         ("min_source_retention", entry.get("floor"), lambda v, f: v < f),
         ("max_source_seam", entry.get("seam_floor"), lambda v, f: v > f),
         (entry.get("person_floor_on", "person_ir"), entry.get("person_floor"), lambda v, f: v < f),
         ("SSIM_min", entry.get("balance_floor"), lambda v, f: v < f),
+        (entry.get("halo_on", "person_halo"), entry.get("halo_ceiling"), lambda v, f: v > f),
     )
     return any(
         floor is not None and not math.isnan(value) and fails(value, floor)
@@ -251,6 +257,7 @@ def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
             "person_ir",
             "min_source_person_ir",
             "person_halo",
+            "max_source_person_halo",
         )
         out[name] = {**r["fusion"], **{k: r[k] for k in keys}}
     return out
@@ -318,14 +325,15 @@ def study_markdown(
         "max_source_seam: the mean seam ratio of the worst validation source (egmt.metrics.seams; 1 = no "
         "patch grid beyond the sources'). A recipe with a seed whose min_source_retention is below the runs' "
         "train.val_min_retention, whose max_source_seam is above train.val_max_seam, whose person_ir is below "
-        "train.val_min_person_ir, or whose SSIM_min is below train.val_min_ssim_min (the floors the best checkpoint must meet) is marked *below floor* and ranked "
+        "train.val_min_person_ir, whose halo is above train.val_max_person_halo, or whose SSIM_min is below train.val_min_ssim_min (the floors the best checkpoint must meet) is marked *below floor* and ranked "
         "after the others. person_ir: the fused image's correlation with the IR inside the hand-drawn person "
         "boxes of the validation crops (train.val_boxes; do people plain in the IR stay plain?), pooled; "
         "min_source_person_ir: the same on the worst validation source with boxes (the floor's measure with "
         "train.val_person_floor = each_source; runs before it was logged show –). "
         "person_halo: how much darker than the visible image the fusion is in a 16-pixel ring around those boxes, "
         "grey levels (egmt.metrics.retention.surround_darkening: a dark halo of the infrared's background cut "
-        "around them; runs before it was logged show –). "
+        "around them; runs before it was logged show –); max_source_person_halo: the same on the worst source "
+        "(the ceiling train.val_max_person_halo reads it with train.val_person_floor = each_source, else the pooled one). "
         "entity_effect: mean |output with own entities - output with the next pair's entities|, grey levels. Sheets: IR | VIS | fused "
         "of six validation crops at the budget, per seed. "
         + (

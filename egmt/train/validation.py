@@ -162,8 +162,9 @@ class Validator:
             for name, items in read_boxes(path).items():
                 boxes.setdefault(name, []).extend(items)
         self.pairs: list[_ValPair] = []
-        crop = config.train.val_crop
+        self.max_halo = config.train.val_max_person_halo
         for i, source in enumerate(config.data.val_sources):
+            crop = config.train.val_crop if source.val_crop is None else source.val_crop
             for pair in find_pairs(source.root, source.split):
                 loaded = load_pair(pair)
                 window = _crop_window(*loaded.ir.shape[-2:], crop)
@@ -229,7 +230,9 @@ class Validator:
         person_ir = _nanmean([c for _, c in correlations])
         source_person_ir = [_nanmean([c for s, c in correlations if s == i]) for i in range(self.num_sources)]
         # grey levels by which the fusion darkens the visible image around the people (a halo)
-        halo = [255 * surround_darkening(vi, f, b) for p, (_, vi, f) in zip(self.pairs, triples) for b in p.persons]
+        halos = [(p.source, 255 * surround_darkening(vi, f, b)) for p, (_, vi, f) in zip(self.pairs, triples) for b in p.persons]
+        source_halo = [_nanmean([h for s, h in halos if s == i]) for i in range(self.num_sources)]
+        worst_halo = max((h for h in source_halo if not math.isnan(h)), default=math.nan)
         return {
             "fusion": means,
             "baseline_average": self.baseline,
@@ -246,14 +249,24 @@ class Validator:
             "worst_seam": {"pair": self.pairs[worst].name, "seam": seams[worst]} if worst is not None else None,
             "max_seam": self.max_seam,
             "person_ir": person_ir,  # IR correlation inside the person boxes (NaN: no boxes)
-            "person_halo": _nanmean(halo),  # the visible image darkened around them, grey levels
+            "person_halo": _nanmean([h for _, h in halos]),  # the visible image darkened around them, grey levels
+            "source_person_halo": source_halo,  # the same, one per data.val_sources entry
+            "max_source_person_halo": worst_halo,
             "source_person_ir": source_person_ir,  # the same, one per data.val_sources entry
             "min_source_person_ir": min((c for c in source_person_ir if not math.isnan(c)), default=math.nan),
             "person_boxes": sum(len(p.persons) for p in self.pairs),
             "min_person_ir": self.min_person_ir,
             "person_floor": self.person_floor,
             "min_ssim_min": self.min_ssim_min,
-            "eligible": self.is_eligible(per_source, source_seam, person_ir, means.get("SSIM_min", math.nan), source_person_ir),
+            "max_person_halo": self.max_halo,
+            "eligible": self.is_eligible(
+                per_source,
+                source_seam,
+                person_ir,
+                means.get("SSIM_min", math.nan),
+                source_person_ir,
+                _nanmean([h for _, h in halos]) if self.person_floor == "pooled" else worst_halo,
+            ),
         }
 
     def _group(self, means: dict[str, float], names: list[str]) -> float:
@@ -282,18 +295,21 @@ class Validator:
         person_ir: float = math.nan,
         ssim_min: float = math.nan,
         source_person_ir: list[float] | None = None,
+        person_halo: float = math.nan,
     ) -> bool:
         """Whether every source keeps at least ``val_min_retention``, has a mean seam ratio of at
         most ``val_max_seam``, the person boxes an IR correlation of at least ``val_min_person_ir``
-        (pooled, or on each source's boxes with ``val_person_floor = "each_source"``) and the mean
-        SSIM_min is at least ``val_min_ssim_min`` (None: no such floor; NaN: undefined, e.g. no
-        warm targets or no boxes, not held against the validation)."""
+        (pooled, or on each source's boxes with ``val_person_floor = "each_source"``), the halo
+        around them (``person_halo``: pooled, or the worst source's) at most ``val_max_person_halo``
+        and the mean SSIM_min is at least ``val_min_ssim_min`` (None: no such floor; NaN:
+        undefined, e.g. no warm targets or no boxes, not held against the validation)."""
         kept = self.min_retention is None or all(math.isnan(r) or r >= self.min_retention for r in source_retention)
         seamless = self.max_seam is None or all(math.isnan(s) or s <= self.max_seam for s in source_seam or [])
         people_values = (source_person_ir or []) if self.person_floor == "each_source" else [person_ir]
         people = self.min_person_ir is None or all(math.isnan(c) or c >= self.min_person_ir for c in people_values)
+        no_halo = self.max_halo is None or math.isnan(person_halo) or person_halo <= self.max_halo
         balanced = self.min_ssim_min is None or math.isnan(ssim_min) or ssim_min >= self.min_ssim_min
-        return kept and seamless and people and balanced
+        return kept and seamless and people and no_halo and balanced
 
     def contact_sheet(self, fused: list[torch.Tensor], per_source: int = 3) -> np.ndarray:
         """IR | VIS | fused rows for ``per_source`` evenly spaced pairs of each validation source,

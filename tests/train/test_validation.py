@@ -322,6 +322,18 @@ def test_the_person_floor_on_each_source_is_not_outvoted_by_an_easier_source(tmp
     cfg.train.val_person_floor = "each_source"
     assert not Validator(cfg, None).summarize(fused)["eligible"]
     assert Validator(cfg, None).summarize([p.ir for p in validator.pairs])["eligible"]
+    # the halo ceiling, read on the worst source: copying the IR darkens the visible image around
+    # the box wherever the IR is darker; the visible image itself cuts no halo
+    cfg.train.val_max_person_halo = 5.0
+    checked = Validator(cfg, None)
+    copy_ir = checked.summarize([p.ir for p in checked.pairs])
+    assert copy_ir["max_source_person_halo"] == pytest.approx(max(copy_ir["source_person_halo"]))
+    assert copy_ir["max_source_person_halo"] > 5.0
+    assert not copy_ir["eligible"]
+    assert checked.summarize([p.vi for p in checked.pairs])["max_source_person_halo"] == 0.0
+    # a source's own crop: the second source validated on a 32 crop, the first whole
+    cfg.data.val_sources[1].val_crop = 32
+    assert [tuple(p.ir.shape[-2:]) for p in Validator(cfg, None).pairs] == [(64, 64), (32, 32)]
 
 
 def test_the_balance_floor_bars_a_fusion_that_copies_one_source(tmp_path):
