@@ -12,6 +12,8 @@ max_abs, laplacian_pyramid, dwt. A bad pair is reported and the rest are still f
 
 Videos (files or folders of .mp4/.mkv/...): streamed frame by frame, same frame count and
 rate, entities once per clip; -o fused.mkv is lossless (FFV1), fused.mp4 is H.264 (CRF 18).
+Where neither source moved, each fused frame is blended with the previous one (--temporal,
+default 0.5; 0: every frame fused alone), so the clip flickers no more than its sources.
 Beside each output, NAME.stability.json: mean |F_t - F_t-1| of the fused and source clips.
 
   egmt fuse --ir ir.mp4 --vi vi.mp4 -o fused.mp4 --entities "person, car"
@@ -34,6 +36,8 @@ HELP = "fuse pairs of images (EGMT checkpoint or a classical baseline)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from egmt.infer.temporal import DEFAULT_BETA
+
     p.add_argument("--ir", "--infrared", required=True, metavar="PATH", help="infrared image or video, or a folder of them")
     # --visible: under torchrun, whose parser reads "--vi" as an abbreviation of its --virtual-local-rank
     p.add_argument(
@@ -83,6 +87,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=[".mp4", ".mkv", ".mov"],
         help="folders of videos: the outputs' container (.mkv: lossless FFV1; default .mp4: H.264)",
     )
+    r.add_argument(
+        "--temporal",
+        type=float,
+        default=DEFAULT_BETA,
+        metavar="BETA",
+        help=f"videos: blend each fused frame with the previous one by BETA where neither source moved, "
+        f"so the fusion flickers no more than its sources (default {DEFAULT_BETA}; 0: every frame fused alone)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
         args.device = rank_device(args.device, rank)
     job = FuseJob.from_args(args)
     if video:
-        report = fuse_videos(job, ir, vi, out, args.split, args.video_ext, rank)
+        if not 0.0 <= args.temporal < 1.0:
+            raise EGMTError(f"--temporal {args.temporal}: expected a blend in [0, 1)")
+        report = fuse_videos(job, ir, vi, out, args.split, args.video_ext, rank, temporal=args.temporal)
     elif ir.is_dir() and rank is not None:
         report = fuse_image_folders(job, ir, vi, out, args.split, rank)
     else:

@@ -1,10 +1,14 @@
 """``egmt fuse`` on videos: an infrared and a visible clip in, one fused clip out, streamed.
 
-Frame k of the output is what ``egmt fuse`` gives on frame k of the two sources (as images),
+Frame k of the fusion is what ``egmt fuse`` gives on frame k of the two sources (as images),
 with the clip's entities: chosen once per clip, from the same sources as for images
 (annotations, captions, typed), or caption-free from the classifier's mean probabilities
 over the clip's first :data:`ENTITY_FRAMES` frames. Frames are decoded, fused and encoded one
 at a time (only those first frames are held), so memory stays flat with the clip's length.
+
+With ``temporal`` = beta > 0 (``egmt fuse --temporal``, default 0.5) each fused frame is then
+blended with the previous output where neither source moved (:mod:`egmt.infer.temporal`): the
+per-frame decision's jitter no longer makes the clip flicker more than its sources.
 
 Sources must agree: same frame rate, size and frame count, else an error names both files
 (no resampling or cropping is guessed). The output keeps the rate and the count; colour comes
@@ -31,6 +35,7 @@ from egmt.data.pairs import Pair, match_folders, pair_from_arrays
 from egmt.data.video import VIDEO_EXTENSIONS, VideoInfo, VideoWriter, probe_video, read_frames
 from egmt.errors import EGMTError
 from egmt.fileio import write_json_atomic
+from egmt.infer.temporal import DEFAULT_BETA, StaticSmoother
 from egmt.metrics.temporal import TemporalChange
 
 #: Caption-free: how many first frames the classifier looks at to pick the clip's entities.
@@ -139,9 +144,10 @@ def clip_entities(job, name: str, first: list[tuple[np.ndarray, np.ndarray]]) ->
     return [c for c, m in zip(classes, mean) if m > job.threshold], f"{source} (first {len(first)} frames)"
 
 
-def fuse_clip(job, ir: Path, vi: Path, out: Path, name: str | None = None) -> ClipResult:
+def fuse_clip(job, ir: Path, vi: Path, out: Path, name: str | None = None, temporal: float = DEFAULT_BETA) -> ClipResult:
     """Fuse two clips into ``out`` (codec by extension, :mod:`egmt.data.video`) and write its
-    stability JSON beside it. ``job``: an :class:`egmt.infer.run.FuseJob`."""
+    stability JSON beside it. ``job``: an :class:`egmt.infer.run.FuseJob`; ``temporal``: the
+    :class:`~egmt.infer.temporal.StaticSmoother`'s beta (0: every frame fused alone)."""
     t0 = time.perf_counter()
     ir_info, vi_info = probe_video(ir), probe_video(vi)
     check_sources(ir_info, vi_info)
@@ -149,13 +155,14 @@ def fuse_clip(job, ir: Path, vi: Path, out: Path, name: str | None = None) -> Cl
     first = list(itertools.islice(frames, ENTITY_FRAMES))
     entities, source = clip_entities(job, name or ir.stem, first)
     change = {k: TemporalChange() for k in ("fused", "ir", "vi")}
+    smoother = StaticSmoother(temporal)
     with (
         VideoWriter(out, ir_info.rate, ir_info.width, ir_info.height) as writer,
         tqdm(total=ir_info.frames or None, desc=f"fuse {out.name}", unit="frame", leave=False) as bar,
     ):
         for a, b in itertools.chain(first, frames):
             result = job.fuse_arrays(a / np.float32(255), b / np.float32(255), entities=entities, labels=(ir, vi))
-            fused = to_uint8(result.image, out)
+            fused = smoother(to_uint8(result.image, out), a, b)
             writer.write(fused)
             for key, frame in (("fused", fused), ("ir", a), ("vi", b)):
                 change[key].add(frame)
@@ -179,6 +186,7 @@ def fuse_clip(job, ir: Path, vi: Path, out: Path, name: str | None = None) -> Cl
             **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(clip).items()},
             "change": change_json,
             "no_more_than_sources": clip.stable,
+            "temporal": temporal,
             "metric": "mean |F_t - F_{t-1}| of the grey frames, grey levels 0..255",
         },
     )
@@ -196,7 +204,14 @@ def video_pairs(ir_dir: Path, vi_dir: Path, split: str | None = None) -> tuple[l
 
 
 def fuse_videos(
-    job, ir: Path, vi: Path, out: Path, split: str | None = None, extension: str = DEFAULT_VIDEO_EXTENSION, info=None
+    job,
+    ir: Path,
+    vi: Path,
+    out: Path,
+    split: str | None = None,
+    extension: str = DEFAULT_VIDEO_EXTENSION,
+    info=None,
+    temporal: float = DEFAULT_BETA,
 ):
     """``egmt fuse`` on two clips, or on two folders of clips matched by stem.
 
@@ -209,12 +224,12 @@ def fuse_videos(
     from egmt.train.distributed import DistInfo
 
     if not ir.is_dir():
-        clip = fuse_clip(job, ir, vi, output_for(out, ir.stem, extension))
+        clip = fuse_clip(job, ir, vi, output_for(out, ir.stem, extension), temporal=temporal)
         print(clip.describe())
         return FuseReport(written=[clip.output], seconds=[clip.seconds], unit="clip")
 
     def process(pair: Pair, target: Path) -> dict:
-        clip = fuse_clip(job, pair.ir, pair.vi, target, pair.name)
+        clip = fuse_clip(job, pair.ir, pair.vi, target, pair.name, temporal)
         print(clip.describe())
         return clip.row()
 

@@ -21,6 +21,7 @@ from egmt.cli import main
 from egmt.data.io import to_uint8
 from egmt.data.video import VideoWriter, probe_video, read_frames
 from egmt.infer import EGMTFuser
+from egmt.infer.temporal import DEFAULT_BETA, StaticSmoother
 from egmt.infer.video import ENTITY_FRAMES, ClipResult, fuse_clip
 from egmt.metrics.temporal import TemporalChange, temporal_change
 
@@ -146,7 +147,10 @@ def _frame_pngs(clips: dict[str, Path], folder: Path) -> list[tuple[Path, Path]]
     return out
 
 
-def test_lossless_video_is_frame_by_frame_image_fusion(clips, checkpoint, tmp_path):
+@pytest.mark.parametrize("temporal", [None, "0"])
+def test_lossless_video_is_frame_by_frame_image_fusion(clips, checkpoint, tmp_path, temporal):
+    """--temporal 0: frame k is the image fusion of frame k; by default (0.5) it is that fusion
+    through the static-region smoother, fed in order."""
     out = tmp_path / "fused.mkv"
     assert (
         main(
@@ -164,6 +168,7 @@ def test_lossless_video_is_frame_by_frame_image_fusion(clips, checkpoint, tmp_pa
                 "cpu",
                 "--entities",
                 "person, road",
+                *(["--temporal", temporal] if temporal else []),
             ]
         )
         == 0
@@ -174,10 +179,13 @@ def test_lossless_video_is_frame_by_frame_image_fusion(clips, checkpoint, tmp_pa
     fused = list(read_frames(out))
     assert len(fused) == FRAMES
     fuser = EGMTFuser.from_pretrained(checkpoint, device="cpu")
+    smoother = StaticSmoother(0.0 if temporal else DEFAULT_BETA)
     for k, (ir_png, vi_png) in enumerate(_frame_pngs(clips, tmp_path / "frames")):
         expected = to_uint8(fuser(ir_png, vi_png, entities=["person", "road"]).image)
+        expected = smoother(expected, np.asarray(Image.open(ir_png)), np.asarray(Image.open(vi_png)))
         assert np.array_equal(fused[k], expected), k  # colour from the visible: RGB, exact
     report = json.loads((tmp_path / "fused.stability.json").read_text())
+    assert report["temporal"] == (0.0 if temporal else DEFAULT_BETA)
     assert report["frames"] == FRAMES and report["fps"] == 30 and report["entity_source"] == "typed"
     assert report["change"]["fused"] == pytest.approx(temporal_change(fused))
     assert report["change"]["ir"] == pytest.approx(temporal_change(read_frames(clips["ir"])))
@@ -203,7 +211,7 @@ def test_caption_free_entities_are_chosen_once_from_the_first_frames(data_dir, c
     threshold = float(np.sort(mean)[len(mean) // 2])  # so that some classes are in, some out
     expected = [c for c, m in zip(fuser.vocabulary.classes, mean) if m > threshold]
     assert 0 < len(expected) < len(mean)
-    clip = fuse_clip(FuseJob("egmt", fuser, threshold=threshold), ir, vi, tmp_path / "f.mkv")
+    clip = fuse_clip(FuseJob("egmt", fuser, threshold=threshold), ir, vi, tmp_path / "f.mkv", temporal=0.0)
     assert clip.entities == expected and clip.entity_source == f"classifier (first {ENTITY_FRAMES} frames)"
     last = list(read_frames(tmp_path / "f.mkv"))[-1]  # a frame after the first ones: same entities
     a, b = (list(read_frames(p))[-1] for p in (ir, vi))
