@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--out", type=Path, help="Markdown table to write")
     p.add_argument("--figure", type=Path, help="PNG of one frame, every method, boxes drawn")
     p.add_argument("--frame", default="m3svd_0117_1605_0130", help="the frame of the figure")
+    p.add_argument("--annotations", type=Path,
+                   help="also fuse each frame with its own entities from this annotation file (a second row per checkpoint)")
     p.add_argument("--rebase", type=float, default=16.0, help="loss.intensity_rebase of the re-based rule's row (0: none)")
     args = p.parse_args(argv)
 
@@ -81,16 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     vi = {f: np.round(grey(DATA / "vi" / f"{f}.png") * 255).astype(np.uint8) for f in frames}
     methods: dict[str, dict[str, np.ndarray]] = {}
     roles: dict[str, str] = {}
+    own = {}
+    if args.annotations:
+        own = {r["name"]: r["entities"] for r in map(json.loads, args.annotations.read_text().splitlines()) if r.get("name") in frames}
     for spec in args.checkpoint:
         name, _, folder = spec.rpartition("=")
+        name = name or f"EGMT ({Path(folder).name})"
         fuser = EGMTFuser.from_pretrained(folder)
-        out = {}
-        for f in frames:
-            image = fuser(ir[f].astype(np.float32) / 255, vi[f].astype(np.float32) / 255).image
-            luma = image.mean(axis=-1) if image.ndim == 3 else image
-            out[f] = np.round(np.clip(luma, 0, 1) * 255).astype(np.uint8)
-        methods[name or f"EGMT ({Path(folder).name})"] = out
-        roles[name or f"EGMT ({Path(folder).name})"] = clip_role(folder, frames)
+        for label, entities in [(name, {})] + ([(f"{name}, own entities", own)] if own else []):
+            out = {}
+            for f in frames:
+                image = fuser(ir[f].astype(np.float32) / 255, vi[f].astype(np.float32) / 255, entities=entities.get(f)).image
+                luma = image.mean(axis=-1) if image.ndim == 3 else image
+                out[f] = np.round(np.clip(luma, 0, 1) * 255).astype(np.uint8)
+            methods[label] = out
+            roles[label] = clip_role(folder, frames)
     loss_config = EGMTConfig.load(DEFAULT_CHECKPOINT / "config.json").loss
     as_tensor = {f: (torch.from_numpy(ir[f] / 255.0).float()[None, None], torch.from_numpy(vi[f] / 255.0).float()[None, None])
                  for f in frames}
@@ -122,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             + f" of M3SVD clip 0117_1605 ({len(frames)} frames, {sum(len(boxes[f]) for f in frames)} person boxes "
             "drawn by hand on the infrared: `annotations/boxes-m3svd-0117_1605.json`). IR correlation: Pearson "
             "correlation of the fused image with the infrared inside each person box, averaged over a frame's boxes "
-            "(1 = the person's infrared appearance kept). Smoke darkened around them: the mean over the boxes of max(VI - F, 0) "
+            "(1 = the person's infrared appearance kept). A checkpoint's row fuses caption-free (no entities, as `egmt fuse` "
+            "without any); its \"own entities\" row with the frame's annotation entities (as validation does). Smoke darkened around them: the mean over the boxes of max(VI - F, 0) "
             "in a 16-pixel ring around each box, grey levels (a dark halo cut into the smoke). Fusion loss: eq. 11 with the shipped checkpoint's loss config "
             "(its contrast target) on the whole frames, mean over the frames; the contrast rule is that target. Clip: "
             "whether the checkpoint trained on these frames (splits/m3svd-fit.txt) or held the clip out "
@@ -136,14 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         f = args.frame
         tiles = [("IR", ir[f]), ("VIS", vi[f])] + [(n, m[f]) for n, m in methods.items()]
         h, w = ir[f].shape
-        sheet = Image.new("RGB", (w * len(tiles), h + 18), "white")
+        cols = 4  # a grid, so that many rows stay readable
+        rows = -(-len(tiles) // cols)
+        sheet = Image.new("RGB", (w * min(cols, len(tiles)), (h + 18) * rows), "white")
         draw = ImageDraw.Draw(sheet)
         for k, (label, img) in enumerate(tiles):
-            sheet.paste(Image.fromarray(img).convert("RGB"), (k * w, 18))
-            draw.text((k * w + 4, 3), label, fill="black")
+            x, y = (k % cols) * w, (k // cols) * (h + 18)
+            sheet.paste(Image.fromarray(img).convert("RGB"), (x, y + 18))
+            draw.text((x + 4, y + 3), label, fill="black")
             for b in boxes[f]:
                 x0, y0, x1, y1 = b["box"]
-                draw.rectangle([k * w + x0, 18 + y0, k * w + x1 - 1, 18 + y1 - 1], outline=(255, 0, 0))
+                draw.rectangle([x + x0, y + 18 + y0, x + x1 - 1, y + 18 + y1 - 1], outline=(255, 0, 0))
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         sheet.save(args.figure)
     return 0
