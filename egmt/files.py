@@ -19,6 +19,18 @@ VOCABULARY_FILE = "vocabulary.json"  # the label vocabulary
 BANK_FILE = "entity_bank.safetensors"  # entity text -> feature vector
 TRAIN_LOG_FILE = "log.csv"  # run folder: one row per log_every steps
 VALIDATION_LOG_FILE = "validation.csv"  # run folder: one row per validation
+#: The validation's floors' measures (egmt.train.validation), columns of VALIDATION_LOG_FILE after
+#: the metrics and of the study tables: warm targets (pooled, worst source), the worst source's
+#: seam ratio, the people's IR correlation (pooled, worst source) and the halo around them.
+VALIDATION_FLOOR_COLUMNS = (
+    "target_retention",
+    "min_source_retention",
+    "max_source_seam",
+    "person_ir",
+    "min_source_person_ir",
+    "person_halo",
+    "max_source_person_halo",
+)
 
 ENTITY_TABLE_FILE = "entities.csv"  # `egmt fuse` on folders: the entities each pair was fused with
 PER_IMAGE_FILE = "per_image.csv"  # `egmt evaluate`: one row per method and image

@@ -34,7 +34,7 @@ from egmt.bench.tables import csv_text
 from egmt.config import EGMTConfig, apply_override
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_text_atomic
-from egmt.files import VALIDATION_LOG_FILE
+from egmt.files import VALIDATION_FLOOR_COLUMNS, VALIDATION_LOG_FILE
 
 #: Validation columns of the study table (validation.csv names; target_retention: see
 #: egmt.metrics.retention, 0.5 = as plain averaging; older runs lack it).
@@ -49,13 +49,7 @@ TABLE_COLUMNS = (
     "VIF",
     "SSIM_min",
     "PSNR",
-    "target_retention",
-    "min_source_retention",
-    "max_source_seam",
-    "person_ir",
-    "min_source_person_ir",
-    "person_halo",
-    "max_source_person_halo",
+    *VALIDATION_FLOOR_COLUMNS,
     "entity_effect",
     "cls_map",
     "cls_prior_map",
@@ -249,17 +243,7 @@ def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
 
     out = {}
     for name, r in Validator(base, None).reference_scores().items():
-        keys = (
-            "score",
-            "target_retention",
-            "min_source_retention",
-            "max_source_seam",
-            "person_ir",
-            "min_source_person_ir",
-            "person_halo",
-            "max_source_person_halo",
-        )
-        out[name] = {**r["fusion"], **{k: r[k] for k in keys}}
+        out[name] = {**r["fusion"], **{k: r[k] for k in ("score", *VALIDATION_FLOOR_COLUMNS)}}
     return out
 
 
