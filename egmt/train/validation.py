@@ -25,7 +25,9 @@ whose mean seam ratio (``egmt.metrics.seams``, period = the window size) is at m
 (``train.val_boxes``), whose fused image keeps the infrared's people: the mean Pearson correlation
 with the infrared inside the person boxes (``person_ir``, boxes moved into the crops) at least
 ``train.val_min_person_ir`` (pooled over every box, or on each source with boxes:
-``train.val_person_floor``); and, with ``train.val_min_ssim_min``, whose mean SSIM_min (the SSIM
+``train.val_person_floor``) and, with ``train.val_max_person_halo``, cuts no dark halo around them
+(``person_halo``: how much darker than the visible image the fusion is in a 16-pixel ring around
+the boxes, read the same way); and, with ``train.val_min_ssim_min``, whose mean SSIM_min (the SSIM
 with the less kept source) is at least that *balance floor*: a fusion that nearly copies one
 source keeps its information metrics high and fails it. A source with no warm targets (retention
 NaN), or no boxes, does not count against a validation. Fusions without a network, scored by the
@@ -61,7 +63,8 @@ RULE = (
     "score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
     "mean(model) / mean(average fusion) on the validation crops; best = highest score among validations "
     "whose every source keeps >= val_min_retention of the warm targets and has a mean seam ratio <= val_max_seam, "
-    "and whose IR correlation in the person boxes is >= val_min_person_ir and mean SSIM_min >= val_min_ssim_min"
+    "and whose IR correlation in the person boxes is >= val_min_person_ir, halo around them <= val_max_person_halo "
+    "(pooled or on each source: val_person_floor) and mean SSIM_min >= val_min_ssim_min"
 )
 
 
