@@ -246,6 +246,15 @@ def test_mismatched_sources_are_named(clips, tmp_path, capsys, what):
     assert not out.exists() and not any(tmp_path.glob(".o.*"))  # nothing half-written
 
 
+def test_a_temporal_blend_outside_0_1_is_refused_before_anything_is_written(clips, tmp_path, capsys):
+    out = tmp_path / "o.mkv"
+    argv = ["fuse", "--ir", str(clips["ir"]), "--vi", str(clips["vi"]), "-o", str(out), "--method", "average"]
+    assert main([*argv, "--temporal", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--temporal 1.0" in err and "[0, 1)" in err
+    assert not out.exists()
+
+
 def test_folders_of_videos(clips, tmp_path, capsys):
     ir, vi = tmp_path / "ir", tmp_path / "vi"
     for d in (ir, vi):
