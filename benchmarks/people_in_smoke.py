@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     roles: dict[str, str] = {}
     own = {}
     if args.annotations:
-        own = {r["name"]: r["entities"] for r in map(json.loads, args.annotations.read_text().splitlines()) if r.get("name") in frames}
+        lines = [line for line in args.annotations.read_text().splitlines() if line.strip()]
+        own = {r["name"]: r["entities"] for r in map(json.loads, lines) if r.get("name") in frames}
     for spec in args.checkpoint:
         name, _, folder = spec.rpartition("=")
         name = name or f"EGMT ({Path(folder).name})"

@@ -36,8 +36,6 @@ HELP = "fuse pairs of images (EGMT checkpoint or a classical baseline)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from egmt.infer.temporal import DEFAULT_BETA
-
     p.add_argument("--ir", "--infrared", required=True, metavar="PATH", help="infrared image or video, or a folder of them")
     # --visible: under torchrun, whose parser reads "--vi" as an abbreviation of its --virtual-local-rank
     p.add_argument(
@@ -90,10 +88,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--temporal",
         type=float,
-        default=DEFAULT_BETA,
+        default=0.5,  # egmt.infer.temporal.DEFAULT_BETA (not imported here: the parser loads no torch)
         metavar="BETA",
-        help=f"videos: blend each fused frame with the previous one by BETA where neither source moved, "
-        f"so the fusion flickers no more than its sources (default {DEFAULT_BETA}; 0: every frame fused alone)",
+        help="videos, every method: blend each fused frame with the previous one by BETA where neither source "
+        "moved, so the fusion flickers no more than its sources (default 0.5; 0: every frame fused alone)",
     )
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import uniform_filter
 
+from egmt.errors import EGMTError
+
 #: Defaults of ``egmt fuse --temporal`` (beta) and of the motion threshold (grey levels).
 DEFAULT_BETA = 0.5
 DEFAULT_TAU = 16.0
@@ -45,9 +47,9 @@ class StaticSmoother:
 
     def __init__(self, beta: float = DEFAULT_BETA, tau: float = DEFAULT_TAU) -> None:
         if not 0.0 <= beta < 1.0:
-            raise ValueError(f"temporal smoothing beta must be in [0, 1), got {beta}")
+            raise EGMTError(f"temporal smoothing beta must be in [0, 1), got {beta}")
         if tau <= 0:
-            raise ValueError(f"the motion threshold tau must be positive, got {tau}")
+            raise EGMTError(f"the motion threshold tau must be positive, got {tau}")
         self.beta, self.tau = beta, tau
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # smoothed, ir, vi
 

@@ -160,8 +160,11 @@ class Validator:
         self.min_person_ir = config.train.val_min_person_ir
         self.person_floor = config.train.val_person_floor
         box_files = config.train.val_boxes or []
+        box_files = [box_files] if isinstance(box_files, str) else box_files
+        if not isinstance(box_files, list) or not all(isinstance(f, str) for f in box_files):
+            raise EGMTError(f"train.val_boxes: expected a box file or a list of them, got {config.train.val_boxes!r}")
         boxes: dict[str, list[Box]] = {}
-        for path in [box_files] if isinstance(box_files, str) else box_files:
+        for path in box_files:
             for name, items in read_boxes(path).items():
                 boxes.setdefault(name, []).extend(items)
         self.pairs: list[_ValPair] = []
@@ -308,7 +311,8 @@ class Validator:
         undefined, e.g. no warm targets or no boxes, not held against the validation)."""
         kept = self.min_retention is None or all(math.isnan(r) or r >= self.min_retention for r in source_retention)
         seamless = self.max_seam is None or all(math.isnan(s) or s <= self.max_seam for s in source_seam or [])
-        people_values = (source_person_ir or []) if self.person_floor == "each_source" else [person_ir]
+        each = self.person_floor == "each_source" and source_person_ir is not None
+        people_values = source_person_ir if each else [person_ir]
         people = self.min_person_ir is None or all(math.isnan(c) or c >= self.min_person_ir for c in people_values)
         no_halo = self.max_halo is None or math.isnan(person_halo) or person_halo <= self.max_halo
         balanced = self.min_ssim_min is None or math.isnan(ssim_min) or ssim_min >= self.min_ssim_min

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from egmt.infer.temporal import StaticSmoother
+from egmt.errors import EGMTError
+from egmt.infer.temporal import DEFAULT_BETA, StaticSmoother
 from egmt.metrics.temporal import temporal_change
 
 
@@ -42,7 +43,14 @@ def test_beta_zero_is_the_per_frame_fusion_and_bad_values_are_refused():
     ir, vi, fused = _clip()
     smoother = StaticSmoother(0.0)
     assert all(np.array_equal(smoother(f, a, b), f) for f, a, b in zip(fused, ir, vi))
-    with pytest.raises(ValueError, match="beta"):
+    with pytest.raises(EGMTError, match="beta"):
         StaticSmoother(1.0)
-    with pytest.raises(ValueError, match="tau"):
+    with pytest.raises(EGMTError, match="tau"):
         StaticSmoother(0.5, 0)
+
+
+def test_the_cli_default_is_the_smoother_default():
+    from egmt.cli import build_parser
+
+    args = build_parser().parse_args(["fuse", "--ir", "a.mp4", "--vi", "b.mp4", "-o", "c.mp4"])
+    assert args.temporal == DEFAULT_BETA

@@ -331,6 +331,9 @@ def test_the_person_floor_on_each_source_is_not_outvoted_by_an_easier_source(tmp
     assert copy_ir["max_source_person_halo"] > 5.0
     assert not copy_ir["eligible"]
     assert checked.summarize([p.vi for p in checked.pairs])["max_source_person_halo"] == 0.0
+    # anything but a path or a list of paths is one clear error
+    with pytest.raises(EGMTError, match=r"train.val_boxes: expected a box file or a list of them"):
+        Validator(EGMTConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "val_boxes": [3]}}), None)
     # a source's own crop: the second source validated on a 32 crop, the first whole
     cfg.data.val_sources[1].val_crop = 32
     assert [tuple(p.ir.shape[-2:]) for p in Validator(cfg, None).pairs] == [(64, 64), (32, 32)]
