@@ -55,3 +55,9 @@ cp -r runs/smoke/contrast-k20-rebase16-s0 runs/long/smoke-k20-rebase16-s0-20min
 cp -r runs/smoke/contrast-k20-rebase16-s1 runs/long/smoke-k20-rebase16-s1-20min
 OMP_NUM_THREADS=1 egmt train -o runs/long/smoke-k20-rebase16-s0-20min --resume --set train.max_cpu_minutes=20
 OMP_NUM_THREADS=1 egmt train -o runs/long/smoke-k20-rebase16-s1-20min --resume --set train.max_cpu_minutes=20
+# 4. After shipping (issue 17: do the entities steer more without entity dropout?), at the same budget:
+egmt study --base docs/study/base-smoke.json --recipes docs/study/smoke.json -o runs/smoke \
+    --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --only contrast-k20-rebase16-nodrop
+egmt study --base docs/study/base-smoke.json --recipes docs/study/smoke.json -o runs/smoke \
+    --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --no-train --table docs/smoke-study.md \
+    --title "Smoke study: people in smoke held out, a halo ceiling"
