@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, folder = spec.rpartition("=")
         name = name or f"EGMT ({Path(folder).name})"
         fuser = EGMTFuser.from_pretrained(folder)
+        role = clip_role(folder, frames)
         for label, entities in [(name, {})] + ([(f"{name}, own entities", own)] if own else []):
             out = {}
             for f in frames:
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 luma = image.mean(axis=-1) if image.ndim == 3 else image
                 out[f] = np.round(np.clip(luma, 0, 1) * 255).astype(np.uint8)
             methods[label] = out
-            roles[label] = clip_role(folder, frames)
+            roles[label] = role
     loss_config = EGMTConfig.load(DEFAULT_CHECKPOINT / "config.json").loss
     as_tensor = {f: (torch.from_numpy(ir[f] / 255.0).float()[None, None], torch.from_numpy(vi[f] / 255.0).float()[None, None])
                  for f in frames}

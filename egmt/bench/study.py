@@ -189,9 +189,8 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
                 "floor": run.config.train.val_min_retention,
                 "seam_floor": run.config.train.val_max_seam,
                 "person_floor": run.config.train.val_min_person_ir,
-                "person_floor_on": "min_source_person_ir" if run.config.train.val_person_floor == "each_source" else "person_ir",
                 "halo_ceiling": run.config.train.val_max_person_halo,
-                "halo_on": "max_source_person_halo" if run.config.train.val_person_floor == "each_source" else "person_halo",
+                "each_source": run.config.train.val_person_floor == "each_source",  # where both are read
                 "balance_floor": run.config.train.val_min_ssim_min,
             },
         )
@@ -222,12 +221,13 @@ def below_floor(entry: dict) -> bool:
     SSIM_min below ``train.val_min_ssim_min``: such a recipe hides warm targets or people, cuts
     holes around them, draws a patch mosaic or nearly copies a source (a seed
     that does is not excused by one that does not) and ranks after the rest."""
+    each = entry.get("each_source", False)
     floors = (
         ("min_source_retention", entry.get("floor"), lambda v, f: v < f),
         ("max_source_seam", entry.get("seam_floor"), lambda v, f: v > f),
-        (entry.get("person_floor_on", "person_ir"), entry.get("person_floor"), lambda v, f: v < f),
+        ("min_source_person_ir" if each else "person_ir", entry.get("person_floor"), lambda v, f: v < f),
         ("SSIM_min", entry.get("balance_floor"), lambda v, f: v < f),
-        (entry.get("halo_on", "person_halo"), entry.get("halo_ceiling"), lambda v, f: v > f),
+        ("max_source_person_halo" if each else "person_halo", entry.get("halo_ceiling"), lambda v, f: v > f),
     )
     return any(
         floor is not None and not math.isnan(value) and fails(value, floor)

@@ -131,6 +131,19 @@ def _nanmean(values: list[float]) -> float:
     return float(np.mean(defined)) if defined else math.nan
 
 
+def _nanmin(values: list[float]) -> float:
+    return min((v for v in values if not math.isnan(v)), default=math.nan)
+
+
+def _nanmax(values: list[float]) -> float:
+    return max((v for v in values if not math.isnan(v)), default=math.nan)
+
+
+def _within(values: list[float], bound: float | None, above: bool) -> bool:
+    """Every defined value at or ``above`` (else at or below) ``bound``; None: no bound."""
+    return bound is None or all(math.isnan(v) or (v >= bound if above else v <= bound) for v in values)
+
+
 def _to_u8(y: torch.Tensor) -> np.ndarray:
     """``[1, h, w]`` in [0, 1] -> ``[h, w]`` uint8, rounded as a saved PNG would be."""
     return (y[0].clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
@@ -158,6 +171,7 @@ class Validator:
         self.max_seam = config.train.val_max_seam
         self.period = config.model.window_size
         self.min_person_ir = config.train.val_min_person_ir
+        self.max_halo = config.train.val_max_person_halo
         self.person_floor = config.train.val_person_floor
         box_files = config.train.val_boxes or []
         box_files = [box_files] if isinstance(box_files, str) else box_files
@@ -168,7 +182,6 @@ class Validator:
             for name, items in read_boxes(path).items():
                 boxes.setdefault(name, []).extend(items)
         self.pairs: list[_ValPair] = []
-        self.max_halo = config.train.val_max_person_halo
         for i, source in enumerate(config.data.val_sources):
             crop = config.train.val_crop if source.val_crop is None else source.val_crop
             for pair in find_pairs(source.root, source.split):
@@ -230,15 +243,14 @@ class Validator:
         triples = [(p.ir[0].numpy(), p.vi[0].numpy(), f[0].numpy()) for p, f in zip(self.pairs, fused)]
         per_source = [target_retention(t for p, t in zip(self.pairs, triples) if p.source == i) for i in range(self.num_sources)]
         seams = [seam_ratio(*t, period=self.period) for t in triples]
-        source_seam = [_nanmean([s for p, s in zip(self.pairs, seams) if p.source == i]) for i in range(self.num_sources)]
+        source_seam = self._by_source([(p.source, s) for p, s in zip(self.pairs, seams)])
         worst = int(np.nanargmax(seams)) if not all(math.isnan(s) for s in seams) else None
-        correlations = [(p.source, box_correlation(ir, f, b)) for p, (ir, _, f) in zip(self.pairs, triples) for b in p.persons]
-        person_ir = _nanmean([c for _, c in correlations])
-        source_person_ir = [_nanmean([c for s, c in correlations if s == i]) for i in range(self.num_sources)]
+        boxed = [(p.source, ir, vi, f, b) for p, (ir, vi, f) in zip(self.pairs, triples) for b in p.persons]
+        correlations = [(s, box_correlation(ir, f, b)) for s, ir, _, f, b in boxed]
         # grey levels by which the fusion darkens the visible image around the people (a halo)
-        halos = [(p.source, 255 * surround_darkening(vi, f, b)) for p, (_, vi, f) in zip(self.pairs, triples) for b in p.persons]
-        source_halo = [_nanmean([h for s, h in halos if s == i]) for i in range(self.num_sources)]
-        worst_halo = max((h for h in source_halo if not math.isnan(h)), default=math.nan)
+        halos = [(s, 255 * surround_darkening(vi, f, b)) for s, _, vi, f, b in boxed]
+        person_ir, person_halo = _nanmean([c for _, c in correlations]), _nanmean([h for _, h in halos])
+        source_person_ir, source_halo = self._by_source(correlations), self._by_source(halos)
         return {
             "fusion": means,
             "baseline_average": self.baseline,
@@ -248,32 +260,37 @@ class Validator:
             "rule": RULE,
             "target_retention": target_retention(triples),  # all sources pooled
             "source_retention": per_source,  # one per data.val_sources entry
-            "min_source_retention": min((r for r in per_source if not math.isnan(r)), default=math.nan),
+            "min_source_retention": _nanmin(per_source),
             "min_retention": self.min_retention,
             "source_seam": source_seam,  # mean seam ratio, one per data.val_sources entry
-            "max_source_seam": max((s for s in source_seam if not math.isnan(s)), default=math.nan),
+            "max_source_seam": _nanmax(source_seam),
             "worst_seam": {"pair": self.pairs[worst].name, "seam": seams[worst]} if worst is not None else None,
             "max_seam": self.max_seam,
             "person_ir": person_ir,  # IR correlation inside the person boxes (NaN: no boxes)
-            "person_halo": _nanmean([h for _, h in halos]),  # the visible image darkened around them, grey levels
-            "source_person_halo": source_halo,  # the same, one per data.val_sources entry
-            "max_source_person_halo": worst_halo,
             "source_person_ir": source_person_ir,  # the same, one per data.val_sources entry
-            "min_source_person_ir": min((c for c in source_person_ir if not math.isnan(c)), default=math.nan),
-            "person_boxes": sum(len(p.persons) for p in self.pairs),
+            "min_source_person_ir": _nanmin(source_person_ir),
+            "person_halo": person_halo,  # the visible image darkened around them, grey levels
+            "source_person_halo": source_halo,  # the same, one per data.val_sources entry
+            "max_source_person_halo": _nanmax(source_halo),
+            "person_boxes": len(boxed),
             "min_person_ir": self.min_person_ir,
+            "max_person_halo": self.max_halo,
             "person_floor": self.person_floor,
             "min_ssim_min": self.min_ssim_min,
-            "max_person_halo": self.max_halo,
             "eligible": self.is_eligible(
                 per_source,
                 source_seam,
                 person_ir,
                 means.get("SSIM_min", math.nan),
                 source_person_ir,
-                _nanmean([h for _, h in halos]) if self.person_floor == "pooled" else worst_halo,
+                person_halo,
+                source_halo,
             ),
         }
+
+    def _by_source(self, values: list[tuple[int, float]]) -> list[float]:
+        """``(source, value)`` pairs -> the mean defined value of each validation source (NaN: none)."""
+        return [_nanmean([v for s, v in values if s == i]) for i in range(self.num_sources)]
 
     def _group(self, means: dict[str, float], names: list[str]) -> float:
         """Mean ratio to average fusion over ``names`` (NaN for an empty group or no defined ratio)."""
@@ -302,21 +319,24 @@ class Validator:
         ssim_min: float = math.nan,
         source_person_ir: list[float] | None = None,
         person_halo: float = math.nan,
+        source_halo: list[float] | None = None,
     ) -> bool:
         """Whether every source keeps at least ``val_min_retention``, has a mean seam ratio of at
         most ``val_max_seam``, the person boxes an IR correlation of at least ``val_min_person_ir``
-        (pooled, or on each source's boxes with ``val_person_floor = "each_source"``), the halo
-        around them (``person_halo``: pooled, or the worst source's) at most ``val_max_person_halo``
-        and the mean SSIM_min is at least ``val_min_ssim_min`` (None: no such floor; NaN:
-        undefined, e.g. no warm targets or no boxes, not held against the validation)."""
-        kept = self.min_retention is None or all(math.isnan(r) or r >= self.min_retention for r in source_retention)
-        seamless = self.max_seam is None or all(math.isnan(s) or s <= self.max_seam for s in source_seam or [])
-        each = self.person_floor == "each_source" and source_person_ir is not None
-        people_values = source_person_ir if each else [person_ir]
-        people = self.min_person_ir is None or all(math.isnan(c) or c >= self.min_person_ir for c in people_values)
-        no_halo = self.max_halo is None or math.isnan(person_halo) or person_halo <= self.max_halo
-        balanced = self.min_ssim_min is None or math.isnan(ssim_min) or ssim_min >= self.min_ssim_min
-        return kept and seamless and people and no_halo and balanced
+        and a halo around them of at most ``val_max_person_halo`` (both pooled, or on each source's
+        boxes with ``val_person_floor = "each_source"`` where the per-source values are given), and
+        the mean SSIM_min is at least ``val_min_ssim_min`` (None: no such floor; NaN: undefined,
+        e.g. no warm targets or no boxes, not held against the validation)."""
+        each = self.person_floor == "each_source"
+        people = source_person_ir if each and source_person_ir is not None else [person_ir]
+        halos = source_halo if each and source_halo is not None else [person_halo]
+        return (
+            _within(source_retention, self.min_retention, above=True)
+            and _within(source_seam or [], self.max_seam, above=False)
+            and _within(people, self.min_person_ir, above=True)
+            and _within(halos, self.max_halo, above=False)
+            and _within([ssim_min], self.min_ssim_min, above=True)
+        )
 
     def contact_sheet(self, fused: list[torch.Tensor], per_source: int = 3) -> np.ndarray:
         """IR | VIS | fused rows for ``per_source`` evenly spaced pairs of each validation source,

@@ -124,5 +124,18 @@ def test_recipes_that_hide_warm_targets_rank_after_the_rest():
     rows["mosaic"]["seeds"][0]["max_source_seam"] = 1.01
     assert "| mosaic |" in study_markdown(rows, dict.fromkeys(rows, []), "x")
     del rows["mosaic"]
+    # people kept on the pooled boxes but lost on one source, or kept by cutting a halo around them
+    rows["smoke"] = entry(1.4, 0.9)
+    rows["smoke"]["person_floor"], rows["smoke"]["halo_ceiling"] = 0.75, 10.0
+    rows["smoke"]["seeds"] = {0: entry(1.4, 0.9)["values"] | {"person_ir": 0.8, "min_source_person_ir": 0.6}}
+    rows["smoke"]["seeds"][0] |= {"person_halo": 5.0, "max_source_person_halo": 5.0}
+    assert "| smoke |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # pooled: above the floor
+    rows["smoke"]["each_source"] = True
+    assert "| smoke (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # its worst source is not
+    rows["smoke"]["seeds"][0] |= {"min_source_person_ir": 0.8, "max_source_person_halo": 20.0}
+    assert "| smoke (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # the halo on one source
+    rows["smoke"]["seeds"][0]["max_source_person_halo"] = 9.0
+    assert "| smoke |" in study_markdown(rows, dict.fromkeys(rows, []), "x")
+    del rows["smoke"]
     rows["copies-visible"]["floor"] = None  # runs without a floor rank by score alone
     assert study_markdown(rows, dict.fromkeys(rows, []), "x").splitlines()[2].startswith("| copies-visible |")
