@@ -178,9 +178,12 @@ class Validator:
         if not isinstance(box_files, list) or not all(isinstance(f, str) for f in box_files):
             raise EGMTError(f"train.val_boxes: expected a box file or a list of them, got {config.train.val_boxes!r}")
         boxes: dict[str, list[Box]] = {}
-        for path in box_files:
+        for path in box_files:  # a box in two files (the same entity and corners) counts once
             for name, items in read_boxes(path).items():
-                boxes.setdefault(name, []).extend(items)
+                known = boxes.setdefault(name, [])
+                for box in items:
+                    if box not in known:
+                        known.append(box)
         self.pairs: list[_ValPair] = []
         for i, source in enumerate(config.data.val_sources):
             crop = config.train.val_crop if source.val_crop is None else source.val_crop

@@ -313,6 +313,12 @@ def test_the_person_floor_on_each_source_is_not_outvoted_by_an_easier_source(tmp
     cfg.train.val_min_person_ir = 0.5
     validator = Validator(cfg, None)
     assert [len(p.persons) for p in validator.pairs] == [1, 1]
+    # a box listed in two files counts once; another box of the same pair is added
+    (tmp_path / "again.json").write_text(json.dumps({"easy": person + [{"entity": "person", "box": [0, 0, 20, 20]}]}))
+    merged = EGMTConfig.from_dict(
+        {**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "val_boxes": cfg.train.val_boxes + [str(tmp_path / "again.json")]}}
+    )
+    assert [len(p.persons) for p in Validator(merged, None).pairs] == [2, 1]
     # the easy source's people copied from the IR, the smoke source's taken from the visible image
     fused = [validator.pairs[0].ir, 0.2 * validator.pairs[1].ir + 0.8 * validator.pairs[1].vi]
     pooled = validator.summarize(fused)
