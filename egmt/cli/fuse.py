@@ -59,6 +59,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.5,
         help="caption-free mode: class probability above which a class becomes an entity (default 0.5)",
     )
+    e.add_argument(
+        "--guidance",
+        type=float,
+        metavar="G",
+        help="entity guidance: how much more the given entities steer the fusion than the network learnt, "
+        "at one more decoder pass (0: as trained; default: the checkpoint's model.entity_guidance)",
+    )
     r = p.add_argument_group("running")
     r.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     r.add_argument(

@@ -78,7 +78,14 @@ class FuseJob:
             return cls(args.method)
         checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
         backend = getattr(args, "backend", "torch")
+        guidance = getattr(args, "guidance", None)
+        if guidance is not None and backend != "torch":
+            raise EGMTError("--guidance needs --backend torch (an exported graph keeps the guidance it was exported with)")
+        if guidance is not None and guidance < 0:
+            raise EGMTError(f"--guidance {guidance}: expected 0 or more")
         fuser = EGMTFuser.from_pretrained(checkpoint, device=args.device, backend=backend, tile_size=args.tile)
+        if guidance is not None:
+            fuser.model.config.entity_guidance = guidance
         if getattr(args, "compile", False):
             fuser.compile()
         resolver = EntityResolver(

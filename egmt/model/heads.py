@@ -79,15 +79,28 @@ class FusionHead(nn.Module):
                 nn.init.zeros_(param)
 
     def forward(self, x: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
+        return self.compose(self.logits(x, ir, vi), ir, vi)
+
+    def logits(self, x: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
+        """The output before its sigmoid, ``[B, 1, H, W]``: the image's logit, or the weight map's
+        (the prior's included). Entity guidance (:meth:`egmt.model.network.EGMT.decode`) mixes two of
+        these."""
         out = self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
         if self.output == "image":
-            return torch.sigmoid(out)
+            return out
         if ir is None or vi is None:
             raise ValueError("a weight-map fusion head needs the two sources")
         if self.prior == "contrast":
             mix = contrast_mix(ir, vi, *self.prior_args).clamp(self.PRIOR_EPS, 1 - self.PRIOR_EPS)
             out = out + torch.logit(mix)
-        w = torch.sigmoid(out)
+        return out
+
+    def compose(self, logits: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
+        """The fused image from :meth:`logits`: their sigmoid, or the sources mixed by it."""
+        w = torch.sigmoid(logits)
+        if self.output == "image":
+            return w
+        assert ir is not None and vi is not None  # logits() has checked them
         if self.rebase > 0:
             ir = rebase_ir(ir, vi, self.rebase)
         return w * ir + (1 - w) * vi

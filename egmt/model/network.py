@@ -203,11 +203,27 @@ class EGMT(nn.Module):
             entities = entity_mask = None
         height, width = encoded.size
         shared = self.shared_features(encoded, entities, entity_mask)
-        fused = self.fusion_head(shared, *encoded.sources)[..., :height, :width] if fuse else None
+        fused = self._fuse(encoded, shared, entities)[..., :height, :width] if fuse else None
         logits = None
         if self.classifier is not None and classify:
             logits = self.classifier(shared[..., :height, :width], entities, entity_mask)
         return EGMTOutput(fused=fused, logits=logits)
+
+    def _fuse(self, encoded: Encoded, shared: torch.Tensor, entities: torch.Tensor | None) -> torch.Tensor:
+        """The reconstructor on the shared representation ``[B, 2C, Hp, Wp]`` -> ``[B, 1, Hp, Wp]``.
+
+        With ``entity_guidance = g > 0`` (inference only, not in training) its logits are pushed
+        away from the entity-free pass's, as classifier-free guidance does: ``l_0 + (1 + g) (l_E -
+        l_0)``. Entity dropout trains both passes, so the difference is what the entities change,
+        and g scales it; a sample without entities gets the plain output (``l_E = l_0``).
+        """
+        head, sources = self.fusion_head, encoded.sources
+        guidance = self.config.entity_guidance
+        if guidance <= 0 or self.training or entities is None:
+            return head(shared, *sources)
+        free = head.logits(self.shared_features(encoded, None, None), *sources)
+        given = head.logits(shared, *sources)
+        return head.compose(free + (1 + guidance) * (given - free), *sources)
 
     def shared_features(self, encoded: Encoded, entities: torch.Tensor | None, entity_mask: torch.Tensor | None) -> torch.Tensor:
         """Phi_f^sr, the shared representation both heads read: ``[B, 2C, Hp, Wp]`` on the padded

@@ -119,3 +119,32 @@ def test_the_prior_needs_a_weight_map():
         FusionHead(8, 1, output="image", prior="contrast")
     with pytest.raises(ValueError, match="weight_prior"):
         FusionHead(8, 1, output="weights", prior="guess")
+
+
+def test_entity_guidance_scales_what_the_entities_change_at_inference_only():
+    """``entity_guidance = g``: the weight map's logits are l_0 + (1 + g)(l_E - l_0) (l_0 without
+    entities), checked by hand on the head's logits; a sample without entities and the training
+    pass are left as they are; g = 0 is the network as trained."""
+    torch.manual_seed(2)
+    model = EGMT(_cfg(fusion_output="weights")).eval()
+    ir, vi = torch.rand(2, 1, 24, 32), torch.rand(2, 1, 24, 32)
+    entities, mask = torch.randn(2, 3, 12), torch.tensor([[True, True, False], [False, False, False]])
+    with torch.no_grad():
+        plain = model(ir, vi, entities, mask, classify=False).fused
+        free = model(ir, vi, classify=False).fused
+        encoded = model.encode(ir, vi)
+        head = model.fusion_head
+        l_e = head.logits(model.shared_features(encoded, *model._check_entities(2, ir.dtype, entities, mask)), *encoded.sources)
+        l_0 = head.logits(model.shared_features(encoded, None, None), *encoded.sources)
+        model.config.entity_guidance = 2.0
+        guided = model(ir, vi, entities, mask, classify=False).fused
+    expected = head.compose(l_0 + 3.0 * (l_e - l_0), *encoded.sources)[..., :24, :32]
+    assert torch.allclose(guided, expected, atol=1e-6)
+    moved, moved_guided = (plain[0] - free[0]).abs().mean(), (guided[0] - free[0]).abs().mean()
+    assert moved > 1e-4 and moved_guided > 2 * moved  # the entities' change, scaled up
+    assert torch.allclose(guided[1], plain[1]) and torch.allclose(plain[1], free[1], atol=1e-6)  # no entity: as before
+    assert ((guided >= torch.minimum(ir, vi) - 1e-6) & (guided <= torch.maximum(ir, vi) + 1e-6)).all()
+    model.train()
+    torch.manual_seed(3)
+    trained_pass = model(ir, vi, entities, mask, classify=False).fused
+    assert torch.allclose(trained_pass, plain, atol=1e-6)  # training never guides
