@@ -11,10 +11,12 @@ checkpoint's own validation sources, rule and floors) twice:
 - with each pair's entities replaced by the next pair's (a fixed, content-blind shuffle): the score.
 
 Own above shuffled says the network uses what the entities say, not only that they are there.
-Writes a Markdown table (``-o``).
+Writes a Markdown table (``-o``). With ``--choose`` it also writes the chosen factor into the
+checkpoint's config.json (``model.entity_guidance``, what ``egmt fuse`` then uses): the largest
+factor whose score is at most ``TOLERANCE`` below the unguided score's and which meets every floor.
 
     python benchmarks/entity_guidance.py --checkpoint egmt/pretrained/egmt-roadscene \\
-        --guidance 0 0.5 1 2 4 -o docs/entity-guidance.md
+        --guidance 0 0.5 1 2 4 -o docs/entity-guidance.md --choose
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ from egmt.text.features import EntityFeatures
 from egmt.train.checkpoint import resolve_checkpoint
 from egmt.train.trainer import load_entity_features
 from egmt.train.validation import Validator
+
+
+#: How much validation score guidance may cost before it is not chosen (below the check-to-check
+#: swing of a training run, about 0.015).
+TOLERANCE = 0.005
 
 
 class NextPairsEntities:
@@ -82,6 +89,13 @@ def measure(checkpoint: Path, guidances: list[float]) -> list[dict]:
     return rows
 
 
+def choose(rows: list[dict]) -> float:
+    """The largest factor within TOLERANCE of the unguided score that meets every floor (0: none)."""
+    unguided = next(r["score"] for r in rows if r["guidance"] == 0)
+    allowed = [r["guidance"] for r in rows if r["eligible"] and r["score"] >= unguided - TOLERANCE]
+    return max(allowed, default=0.0)
+
+
 def table(rows: list[dict], checkpoint: Path, command: str) -> str:
     lines = [
         "# Entity guidance: how far the entities steer the fusion (validation only)",
@@ -105,6 +119,9 @@ def table(rows: list[dict], checkpoint: Path, command: str) -> str:
         " mean |own − next pair's| output. Person boxes: the fused image's IR correlation in the hand-drawn"
         " person boxes; halo: how much darker than the visible image it is around them.",
         "",
+        f"Chosen (`--choose`): the largest factor whose score is at most {TOLERANCE:g} below the unguided"
+        f" score and which meets every floor: **{choose(rows):g}**.",
+        "",
         f"Made by: `{command}`",
         "",
     ]
@@ -116,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint folder (default: the shipped one)")
     parser.add_argument("--guidance", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0], help="factors to measure")
     parser.add_argument("-o", "--output", type=Path, help="Markdown table to write")
+    parser.add_argument("--choose", action="store_true", help="write the chosen factor into the checkpoint's config.json")
     args = parser.parse_args(argv)
+    if 0.0 not in args.guidance:
+        parser.error("--guidance must include 0 (the unguided score the others are held to)")
     checkpoint = resolve_checkpoint(args.checkpoint)
     torch.set_grad_enabled(False)
     rows = measure(checkpoint, args.guidance)
@@ -125,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows, shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown, command)
     if args.output:
         write_text_atomic(args.output, text)
+    if args.choose:
+        config = EGMTConfig.load(checkpoint / "config.json")
+        config.model.entity_guidance = choose(rows)
+        config.save(checkpoint / "config.json")
     print(text)
     return 0
 

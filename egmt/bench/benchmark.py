@@ -583,6 +583,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
         sha,
         machine_description(device),
         f"tables {', '.join(tables)}; datasets {', '.join(datasets)}; methods {', '.join(methods)}",
+        fuser.model.config.entity_guidance if fuser is not None else 0.0,
     )
     result = BenchmarkResult(Path(o.results), prov, pairs={d: len(p) for d, p in pairs.items()})
     resolvers = {d: EntityResolver(annotations=ann_files[d]) for d in datasets}

@@ -23,6 +23,7 @@ class Provenance:
     checkpoint_sha: str | None
     machine: dict[str, str]
     scope: str = ""  # what the run computed
+    guidance: float = 0.0  # the checkpoint's model.entity_guidance (inference only; not in the weights' hash)
 
     def markdown(self) -> str:
         m = self.machine
@@ -30,12 +31,14 @@ class Provenance:
         if self.scope:
             lines.append(f"- Computed: {self.scope}")
         if self.checkpoint:
-            lines.append(f"- Checkpoint: `{self.checkpoint}` (model.safetensors sha256 `{self.checkpoint_sha}`)")
+            guided = f", entity guidance {self.guidance:g}" if self.guidance else ""
+            lines.append(f"- Checkpoint: `{self.checkpoint}` (model.safetensors sha256 `{self.checkpoint_sha}`{guided})")
         lines.append(f"- Machine: {m['cpu']}; torch {m['torch']}; torch threads: {m['threads']}; device {m['device']}")
         return "\n".join(lines) + "\n"
 
     def run_line(self) -> str:
         ckpt = f" · checkpoint sha256 {self.checkpoint_sha}" if self.checkpoint_sha else ""
+        ckpt += f", guidance {self.guidance:g}" if self.checkpoint_sha and self.guidance else ""
         return f"_Run {self.date} · egmt {self.commit[:12]}{ckpt} · {self.machine['device']}_\n"
 
 

@@ -303,3 +303,15 @@ def test_heatmap_figure_per_dataset_linked_from_the_results(tiny_root, tiny_chec
         # one row per pair; IR, VIS, fused, then one tile per entity: the widest row sets the width
         assert im.mode == "RGB" and im.width == (3 + max(counts)) * TILE_WIDTH + (2 + max(counts)) * 2
         assert im.height > len(shown) * 20
+
+
+def test_the_results_header_names_the_checkpoints_entity_guidance():
+    """The guidance factor lives in config.json, not in the weights' hash: the header says it."""
+    from egmt.bench.provenance import Provenance
+
+    machine = {"cpu": "x", "torch": "2", "threads": "1", "device": "cpu"}
+    plain = Provenance("2026-12-06", "abc", "ckpt", "5a33d0ab40e5", machine)
+    guided = Provenance("2026-12-06", "abc", "ckpt", "5a33d0ab40e5", machine, guidance=2.0)
+    assert "guidance" not in plain.markdown() + plain.run_line()
+    assert "sha256 `5a33d0ab40e5`, entity guidance 2)" in guided.markdown()
+    assert "sha256 5a33d0ab40e5, guidance 2 ·" in guided.run_line()
