@@ -97,4 +97,6 @@ def egmt_cache_key(
     }
     if fuser.model.config.text_tokens != "entities":  # w/o ENT: the captions, not the entities
         stamp["text_tokens"] = fuser.model.config.text_tokens
+    if fuser.model.config.entity_guidance:  # in config.json, not in the weights' hash
+        stamp["entity_guidance"] = fuser.model.config.entity_guidance
     return newer, stamp

@@ -147,6 +147,19 @@ def test_another_checkpoint_invalidates_the_cache(tiny_root, tiny_checkpoint, tm
     stamp = options.out / "tno" / "egmt" / bench.STAMP_FILE
     stamp.write_text(stamp.read_text().replace('"sha256": "', '"sha256": "0'))  # as if made by other weights
     assert bench.run_benchmark(options).fuse_stats[("tno", "egmt")].fused == 3
+    # the same weights with entity guidance (config.json only): fused again, then cached
+    import shutil
+
+    from egmt.config import EGMTConfig
+
+    guided = tmp_path / "guided"
+    shutil.copytree(tiny_checkpoint, guided)
+    config = EGMTConfig.load(guided / "config.json")
+    config.model.entity_guidance = 1.0
+    config.save(guided / "config.json")
+    options = _options(tiny_root, tmp_path, guided, datasets=["tno"], methods=["egmt"])
+    assert bench.run_benchmark(options).fuse_stats[("tno", "egmt")].fused == 3
+    assert bench.run_benchmark(options).fuse_stats[("tno", "egmt")].fused == 0
 
 
 def test_a_run_keeps_the_blocks_it_did_not_compute(fusion_run, tiny_root, tiny_checkpoint, tmp_path):
