@@ -83,7 +83,7 @@ class FusionHead(nn.Module):
 
     def logits(self, x: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
         """The output before its sigmoid, ``[B, 1, H, W]``: the image's logit, or the weight map's
-        (the prior's included). Entity guidance (:meth:`egmt.model.network.EGMT.decode`) mixes two of
+        (the prior's included). Entity guidance (:meth:`egmt.model.network.EGMT._fuse`) mixes two of
         these."""
         out = self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
         if self.output == "image":
