@@ -119,8 +119,9 @@ def table(rows: list[dict], checkpoint: Path, command: str) -> str:
         " mean |own − next pair's| output. Person boxes: the fused image's IR correlation in the hand-drawn"
         " person boxes; halo: how much darker than the visible image it is around them.",
         "",
-        f"Chosen (`--choose`): the largest factor whose score is at most {TOLERANCE:g} below the unguided"
-        f" score and which meets every floor: **{choose(rows):g}**.",
+        f"The rule's choice (what `--choose` writes into config.json): the largest factor whose score is at"
+        f" most {TOLERANCE:g} below the unguided score and which meets every floor: **{choose(rows):g}**."
+        " Look at the fused images before shipping it (docs/training.md, entity guidance).",
         "",
         f"Made by: `{command}`",
         "",
