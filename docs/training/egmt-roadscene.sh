@@ -78,10 +78,10 @@ python benchmarks/entity_guidance.py --checkpoint egmt/pretrained/egmt-roadscene
 egmt study --base docs/study/base-smoke.json --recipes docs/study/smoke.json -o runs/smoke \
     --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --no-train --table docs/smoke-study.md \
     --title "Smoke study: people in smoke held out, a halo ceiling"
-# 7. Table VIII with the shipped recipe (issue 17): w/o TI and w/o MT&TI at the same budget.
+# 7. Table VIII with the shipped recipe (issue 17): w/o TI, w/o MT&TI and w/o CGHA at the same budget.
 egmt study --base docs/study/base-smoke.json --recipes docs/study/smoke.json -o runs/smoke \
     --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --only contrast-k20-rebase16-noti \
-    contrast-k20-rebase16-nomt-noti
+    contrast-k20-rebase16-nomt-noti contrast-k20-rebase16-nocgha
 egmt study --base docs/study/base-smoke.json --recipes docs/study/smoke.json -o runs/smoke \
     --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --no-train --table docs/smoke-study.md \
     --title "Smoke study: people in smoke held out, a halo ceiling"
