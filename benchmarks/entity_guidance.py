@@ -22,6 +22,7 @@ factor whose score is at most ``TOLERANCE`` below the unguided score's and which
 from __future__ import annotations
 
 import argparse
+import copy
 import shlex
 import sys
 from pathlib import Path
@@ -64,7 +65,8 @@ def measure(checkpoint: Path, guidances: list[float]) -> list[dict]:
     if features is None:
         raise SystemExit(f"{checkpoint}: trained without entities; nothing to guide")
     own = Validator(config, features)
-    shuffled = Validator(config, NextPairsEntities(features, [p.name for p in own.pairs]))  # type: ignore[arg-type]
+    shuffled = copy.copy(own)  # the same pairs and baseline scores, loaded and computed once
+    shuffled.features = NextPairsEntities(features, [p.name for p in own.pairs])  # type: ignore[assignment]
     model = EGMT.from_pretrained(checkpoint)
     device = torch.device("cpu")
     rows = []

@@ -136,7 +136,8 @@ class ModelConfig:
     # Entity guidance at inference (issue 17, not the paper's; egmt.model.network.EGMT._fuse): the
     # output's logits moved away from the entity-free pass's by this factor of their difference, as
     # classifier-free guidance does, so that the entities given steer the fusion more. Costs a second
-    # decoder pass when entities are given. 0: off (the paper; training never uses it).
+    # decoder pass when entities are given. 0: off (the paper). Training steps never use it; the
+    # trainer's validation fuses in eval mode, so a run configured with it validates guided.
     entity_guidance: float = 0.0
     entity_mask_ratio: float = 0.6  # paper eq. 8: 60% of flattened entity features zeroed in training
     # The classifier (egmt.model.heads). "entity": eq. 8, which reads the (masked) entity features,

@@ -100,7 +100,8 @@ class FusionHead(nn.Module):
         w = torch.sigmoid(logits)
         if self.output == "image":
             return w
-        assert ir is not None and vi is not None  # logits() has checked them
+        if ir is None or vi is None:
+            raise ValueError("a weight-map fusion head needs the two sources")
         if self.rebase > 0:
             ir = rebase_ir(ir, vi, self.rebase)
         return w * ir + (1 - w) * vi

@@ -123,6 +123,8 @@ class EGMT(nn.Module):
         cfg = config if config is not None else ModelConfig()
         if cfg.layout not in BLOCKS:
             raise ValueError(f"model.layout must be one of {sorted(BLOCKS)}, got {cfg.layout!r}")
+        if cfg.entity_guidance < 0:
+            raise ValueError(f"model.entity_guidance must be 0 or more, got {cfg.entity_guidance}")
         self.config = cfg
         c = cfg.channels
         self.shallow = nn.ModuleDict({m: ShallowFeatures(cfg.in_channels, c) for m in MODALITIES})
@@ -203,13 +205,13 @@ class EGMT(nn.Module):
             entities = entity_mask = None
         height, width = encoded.size
         shared = self.shared_features(encoded, entities, entity_mask)
-        fused = self._fuse(encoded, shared, entities)[..., :height, :width] if fuse else None
+        fused = self._fuse(encoded, shared, entity_mask)[..., :height, :width] if fuse else None
         logits = None
         if self.classifier is not None and classify:
             logits = self.classifier(shared[..., :height, :width], entities, entity_mask)
         return EGMTOutput(fused=fused, logits=logits)
 
-    def _fuse(self, encoded: Encoded, shared: torch.Tensor, entities: torch.Tensor | None) -> torch.Tensor:
+    def _fuse(self, encoded: Encoded, shared: torch.Tensor, entity_mask: torch.Tensor | None) -> torch.Tensor:
         """The reconstructor on the shared representation ``[B, 2C, Hp, Wp]`` -> ``[B, 1, Hp, Wp]``.
 
         With ``entity_guidance = g > 0`` (inference only, not in training) its logits are pushed
@@ -219,8 +221,8 @@ class EGMT(nn.Module):
         """
         head, sources = self.fusion_head, encoded.sources
         guidance = self.config.entity_guidance
-        if guidance <= 0 or self.training or entities is None:
-            return head(shared, *sources)
+        if guidance == 0 or self.training or entity_mask is None or not entity_mask.any():
+            return head(shared, *sources)  # nothing to guide: no second pass
         free = head.logits(self.shared_features(encoded, None, None), *sources)
         given = head.logits(shared, *sources)
         return head.compose(free + (1 + guidance) * (given - free), *sources)

@@ -138,6 +138,9 @@ def test_entity_guidance_scales_what_the_entities_change_at_inference_only():
         l_0 = head.logits(model.shared_features(encoded, None, None), *encoded.sources)
         model.config.entity_guidance = 2.0
         guided = model(ir, vi, entities, mask, classify=False).fused
+        model.config.entity_guidance = 0.0
+        assert torch.equal(model(ir, vi, entities, mask, classify=False).fused, plain)  # 0: as trained
+        model.config.entity_guidance = 2.0
     expected = head.compose(l_0 + 3.0 * (l_e - l_0), *encoded.sources)[..., :24, :32]
     assert torch.allclose(guided, expected, atol=1e-6)
     moved, moved_guided = (plain[0] - free[0]).abs().mean(), (guided[0] - free[0]).abs().mean()
@@ -148,3 +151,19 @@ def test_entity_guidance_scales_what_the_entities_change_at_inference_only():
     torch.manual_seed(3)
     trained_pass = model(ir, vi, entities, mask, classify=False).fused
     assert torch.allclose(trained_pass, plain, atol=1e-6)  # training never guides
+    with pytest.raises(ValueError, match="entity_guidance"):
+        EGMT(_cfg(fusion_output="weights", entity_guidance=-1.0))
+
+
+def test_the_head_split_into_logits_and_compose_is_its_forward():
+    """Guidance mixes ``logits`` and calls ``compose``: together they are ``forward``, the contrast
+    prior and the re-based infrared included."""
+    torch.manual_seed(4)
+    head = FusionHead(8, 1, output="weights", prior="contrast", rebase=4.0)
+    torch.nn.init.normal_(head.conv3.weight)  # off the prior, so the network's part counts
+    x, ir, vi = torch.randn(1, 8, 40, 40), torch.rand(1, 1, 40, 40), torch.rand(1, 1, 40, 40)
+    assert torch.allclose(head.compose(head.logits(x, ir, vi), ir, vi), head(x, ir, vi))
+    mixed = head.compose(head.logits(x, ir, vi) + 1.0, ir, vi)
+    assert not torch.allclose(mixed, head(x, ir, vi))  # the logits do reach the output
+    with pytest.raises(ValueError, match="two sources"):
+        head.compose(head.logits(x, ir, vi))
