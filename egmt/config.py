@@ -243,6 +243,13 @@ class LossConfig:
     # maps (egmt heatmap) have a reason to peak on them. 0: off.
     entity_contrast: float = 0.0
     entity_contrast_margin: float = 1.0
+    # Entity-conditioned target (issue 17; "contrast" only; not in the paper): the contrast target's
+    # infrared weight is kept only for a pair whose given entities name one of these vocabulary
+    # classes (or that is given none, e.g. entity dropout hid them all); for the others eq. 12 asks
+    # for max(I_ir, I_vi) as the paper writes it. "person" makes the text say whether the infrared's
+    # people are to be kept where the visible image is brighter (smoke), so which entities are
+    # given changes what the network is asked for. Empty: off (the target depends on the images only).
+    entity_target_classes: list[str] = field(default_factory=list)
 
 
 @dataclass

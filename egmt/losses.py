@@ -43,6 +43,10 @@ class FusionLoss(nn.Module):
     - ``L_ssim = (1 - SSIM(F, I_ir)) + (1 - SSIM(F, I_vi))`` (eq. 14): Gaussian window
       ``ssim_window`` (sigma 1.5), C1 = 0.01^2, C2 = 0.03^2, mean over the valid region.
 
+    ``keep_ir: [B]`` in [0, 1] (the entity-conditioned target, ``loss.entity_target_classes``;
+    "contrast" only) scales each sample's infrared weight of the contrast target: 1 = the contrast
+    target, 0 = max(I_ir, I_vi). None: 1 for every sample.
+
     Returns a dict of scalars: ``fusion, int, edge, ssim``.
     """
 
@@ -50,7 +54,9 @@ class FusionLoss(nn.Module):
         super().__init__()
         self.cfg = cfg if cfg is not None else LossConfig()
 
-    def forward(self, fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, keep_ir: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         if not (fused.shape == ir.shape == vi.shape) or fused.ndim != 4:
             raise EGMTError(
@@ -59,7 +65,12 @@ class FusionLoss(nn.Module):
             )
         if min(fused.shape[-2:]) < cfg.ssim_window:
             raise EGMTError(f"fusion loss: image {tuple(fused.shape[-2:])} is smaller than the SSIM window ({cfg.ssim_window})")
-        l_int = _intensity(fused, ir, vi, cfg)
+        if keep_ir is not None and (cfg.intensity_target != "contrast" or keep_ir.shape != fused.shape[:1]):
+            raise EGMTError(
+                f"fusion loss: keep_ir needs loss.intensity_target=contrast and one value per sample, got "
+                f"{cfg.intensity_target!r} and shape {tuple(keep_ir.shape)} for batch {fused.shape[0]}"
+            )
+        l_int = _intensity(fused, ir, vi, cfg, keep_ir)
         lap_f = laplacian(fused)
         if cfg.edge_abs_fused:
             lap_f = lap_f.abs()
@@ -81,17 +92,21 @@ class FusionLoss(nn.Module):
 INTENSITY_TARGETS = typing.get_args(IntensityTarget)
 
 
-def _intensity(fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
+def _intensity(
+    fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, cfg: LossConfig, keep_ir: torch.Tensor | None = None
+) -> torch.Tensor:
     """eq. 12's term, ``cfg.intensity_target``: ``"max"`` = mean |F - max(I_ir, I_vi)|;
     ``"base_detail"`` = mean |G*F - max(G*I_ir, G*I_vi)| + mean |D(F) - maxabs(D(I_ir), D(I_vi))|,
     G a Gaussian blur of sigma ``intensity_sigma`` (reflected borders), D(x) = x - G*x, maxabs
     taking per pixel the detail of larger magnitude; ``intensity_base="mean"`` asks for the mean of
     the two bases instead of the brighter; ``"contrast"`` = mean |F - contrast_target(I_ir, I_vi)|
-    (:func:`contrast_target`). ``[B, 1, H, W]`` each -> scalar."""
+    (:func:`contrast_target`, its infrared weight times ``keep_ir: [B]``). ``[B, 1, H, W]`` each -> scalar."""
     if cfg.intensity_target == "max":
         return F.l1_loss(fused, torch.maximum(ir, vi))
     if cfg.intensity_target == "contrast":
-        target = contrast_target(ir, vi, cfg.intensity_sigma, cfg.intensity_power, cfg.intensity_noise, cfg.intensity_rebase)
+        target = contrast_target(
+            ir, vi, cfg.intensity_sigma, cfg.intensity_power, cfg.intensity_noise, cfg.intensity_rebase, keep_ir
+        )
         return F.l1_loss(fused, target)
     if cfg.intensity_target != "base_detail":
         raise EGMTError(f"loss.intensity_target: unknown {cfg.intensity_target!r} (one of {', '.join(INTENSITY_TARGETS)})")
@@ -111,6 +126,7 @@ def contrast_target(
     power: float = 4.0,
     noise: float = 0.0,
     rebase: float = 0.0,
+    keep_ir: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The ``"contrast"`` intensity target: ``w S + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``,
     ``w`` the contrast rule (:func:`egmt.model.prior.contrast_weight`): the infrared's structure
@@ -122,8 +138,11 @@ def contrast_target(
     of sigma s): its structure at the local brightness of the scene. As it is, the
     infrared's own dark background comes with the person and cuts a dark hole into bright smoke
     around him (a halo as wide as ``w``'s window); re-based, the person stands out of the smoke as
-    he does out of his background. No gradient flows into the sources."""
+    he does out of his background. ``keep_ir: [B]`` scales each sample's ``w`` (0: max(I_ir, I_vi),
+    the entity-conditioned target). No gradient flows into the sources."""
     w = contrast_weight(ir, vi, sigma, power, noise)
+    if keep_ir is not None:
+        w = w * keep_ir.to(w.dtype).view(-1, 1, 1, 1)
     structure = ir if rebase <= 0 else rebase_ir(ir, vi, rebase)
     return w * structure + (1 - w) * torch.maximum(ir, vi)
 
@@ -233,7 +252,7 @@ class MultiTaskLoss(nn.Module):
     ``w`` holds the two learnable values (logits or log-variances); it is a buffer when fixed.
     Without logits (multi-task off) the total is the fusion loss alone and lambda = (1, 0).
 
-    ``terms = crit(fused, ir, vi, logits, labels)``: dict of scalars ``total, fusion, int, edge,
+    ``terms = crit(fused, ir, vi, logits, labels, keep_ir)`` (``keep_ir``: :class:`FusionLoss`): dict of scalars ``total, fusion, int, edge,
     ssim, cls, lambda_fus, lambda_cls``.
     """
 
@@ -268,8 +287,9 @@ class MultiTaskLoss(nn.Module):
         vi: torch.Tensor,
         logits: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        keep_ir: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        terms = self.fusion(fused, ir, vi)
+        terms = self.fusion(fused, ir, vi, keep_ir)
         if logits is None:
             zero = fused.new_zeros(())
             terms.update(total=terms["fusion"], cls=zero, lambda_fus=fused.new_ones(()), lambda_cls=zero)

@@ -130,3 +130,18 @@ class EntityFeatures:
         entities, mask = pad_entity_features(feats, self.dim)
         labels = torch.tensor([self._get(n).labels for n in names], dtype=torch.float32).reshape(len(names), -1)
         return entities, mask, labels
+
+    def class_mask(self, names: Sequence[str], classes: Sequence[str]) -> torch.Tensor:
+        """``[B, E]`` bool, aligned with :meth:`batch`'s features: True where the pair's entity names
+        one of ``classes`` (its canonical form, synonyms applied: "pedestrian" names "person").
+        EGMTError for a class the vocabulary does not have."""
+        unknown = [c for c in classes if c not in self.vocabulary.classes]
+        if unknown:
+            raise EGMTError(
+                f"{self.source}: {unknown[0]!r} is not a class of the vocabulary ({', '.join(self.vocabulary.classes)})"
+            )
+        rows = [[self.vocabulary.canonical_form(t) in classes for t in self.entities(n)] for n in names]
+        mask = torch.zeros(len(rows), max(map(len, rows), default=0), dtype=torch.bool)
+        for i, row in enumerate(rows):
+            mask[i, : len(row)] = torch.tensor(row, dtype=torch.bool)
+        return mask

@@ -93,13 +93,13 @@ class TrainStep(nn.Module):
         self.criterion = criterion
         self.cgha = [m for m in model.modules() if isinstance(m, CrossModalGuidedHybridAttention)]
 
-    def forward(self, ir, vi, entities=None, entity_mask=None, labels=None) -> dict[str, torch.Tensor]:
+    def forward(self, ir, vi, entities=None, entity_mask=None, labels=None, keep_ir=None) -> dict[str, torch.Tensor]:
         cfg = self.criterion.cfg
         shuffle = (cfg.entity_negative > 0 or cfg.entity_contrast > 0) and entities is not None and ir.shape[0] > 1
         contrast = shuffle and cfg.entity_contrast > 0 and bool(self.cgha)
         encoded = self.model.encode(ir, vi)
         out, own_logits = self._decode_logits(encoded, entities, entity_mask, contrast)
-        terms = self.criterion(out.fused, ir, vi, logits=out.logits, labels=labels)
+        terms = self.criterion(out.fused, ir, vi, logits=out.logits, labels=labels, keep_ir=keep_ir)
         terms["entity_neg"] = terms["entity_con"] = ir.new_zeros(())
         if not shuffle:
             return terms
@@ -110,8 +110,9 @@ class TrainStep(nn.Module):
             return terms
         shuffled, other_logits = self._decode_logits(encoded, entities[other], mask[other], contrast, classify=False)
         if cfg.entity_negative > 0:
-            own_loss = self.criterion.fusion(out.fused[both], ir[both], vi[both])["fusion"]
-            shuffled_loss = self.criterion.fusion(shuffled.fused[both], ir[both], vi[both])["fusion"]
+            keep = keep_ir[both] if keep_ir is not None else None  # both passes against the own entities' target
+            own_loss = self.criterion.fusion(out.fused[both], ir[both], vi[both], keep)["fusion"]
+            shuffled_loss = self.criterion.fusion(shuffled.fused[both], ir[both], vi[both], keep)["fusion"]
             terms["entity_neg"] = entity_negative(own_loss, shuffled_loss, cfg.entity_margin)
             terms["total"] = terms["total"] + cfg.entity_negative * terms["entity_neg"]
         if contrast and own_logits is not None and other_logits is not None:
@@ -166,6 +167,12 @@ def load_entity_features(config: EGMTConfig) -> EntityFeatures | None:
         from egmt.text.encoders import load_encoder
 
         feats.bank.add(unencoded, load_encoder(feats.bank.encoder, config.text.encoder_path, config.text.device))
+    if config.loss.entity_target_classes and (feats.tokens != "entities" or config.loss.intensity_target != "contrast"):
+        raise EGMTError(
+            "loss.entity_target_classes needs model.text_tokens=entities and loss.intensity_target=contrast "
+            f"(got {feats.tokens} and {config.loss.intensity_target})"
+        )
+    feats.class_mask([], config.loss.entity_target_classes)  # a class the vocabulary lacks: say so now
     config.model.entity_dim = feats.dim
     config.model.num_classes = feats.num_classes
     return feats
@@ -390,14 +397,27 @@ class Trainer:
     def _batch(self, batch: dict) -> dict[str, torch.Tensor | None]:
         ir = batch["ir"].to(self.device, non_blocking=True)
         vi = batch["vi"].to(self.device, non_blocking=True)
-        entities = mask = labels = None
+        entities = mask = labels = keep_ir = None
         if self.features is not None:
             e, m, y = self.features.batch(batch["name"])
             if self.config.model.text_interaction:
-                entities, mask = e.to(self.device), self._drop_entities(m).to(self.device)
+                entities, m = e.to(self.device), self._drop_entities(m)
+                mask = m.to(self.device)
             if self.config.model.multi_task:
                 labels = y.to(self.device)
-        return {"ir": ir, "vi": vi, "entities": entities, "entity_mask": mask, "labels": labels}
+            if self.config.loss.entity_target_classes:
+                keep_ir = self._keep_ir(batch["name"], m).to(self.device)
+        return {"ir": ir, "vi": vi, "entities": entities, "entity_mask": mask, "labels": labels, "keep_ir": keep_ir}
+
+    def _keep_ir(self, names: list[str], given: torch.Tensor) -> torch.Tensor:
+        """The entity-conditioned target's switch per sample, ``[B]`` float (``loss.entity_target_classes``):
+        1 where the entities the network is given (``given: [B, E]``, after entity dropout) name a
+        target class, or where it is given none (nothing says the people may go); 0 elsewhere. A run
+        without text interaction is asked for the same by the pair's own entities, unseen: Table
+        VIII's w/o TI."""
+        assert self.features is not None
+        named = self.features.class_mask(names, self.config.loss.entity_target_classes)
+        return ((named & given).any(dim=1) | ~given.any(dim=1)).float()
 
     def _drop_entities(self, mask: torch.Tensor) -> torch.Tensor:
         """Entity dropout (``train.entity_drop``, ``train.entity_drop_all``): hide real entities
