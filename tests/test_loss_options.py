@@ -211,3 +211,27 @@ def test_contrast_target_with_a_noise_floor_ignores_sensor_noise_and_keeps_the_p
     assert torch.allclose(target[person], ir[person], atol=0.03)
     loss = FusionLoss(LossConfig(intensity_target="contrast", intensity_noise=8.0))
     assert float(loss(sky_vi, sky_ir, sky_vi)["int"]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_entity_conditioned_target_is_the_contrast_target_or_the_max_per_sample():
+    """loss.entity_target_classes: keep_ir = 1 asks for the contrast target (the person in smoke
+    as the infrared shows him), 0 for max(IR, VI) (the smoke), sample by sample; the loss follows."""
+    from egmt.losses import contrast_target
+
+    ir, vi = _person_in_smoke()
+    ir2, vi2 = torch.cat([ir, ir]), torch.cat([vi, vi])
+    target = contrast_target(ir2, vi2, sigma=4.0, power=4.0, keep_ir=torch.tensor([1.0, 0.0]))
+    assert torch.allclose(target[:1], contrast_target(ir, vi, sigma=4.0, power=4.0), atol=1e-6)
+    assert torch.equal(target[1:], torch.maximum(ir, vi))
+    assert not torch.equal(target[0], target[1])  # the person differs: the switch matters here
+
+    loss = FusionLoss(LossConfig(intensity_target="contrast", intensity_sigma=4.0))
+    fused = torch.cat([ir, vi])  # sample 0 fused as the IR, sample 1 as the smoke
+    wanted = loss(fused, ir2, vi2, keep_ir=torch.tensor([1.0, 0.0]))["int"]
+    swapped = loss(fused, ir2, vi2, keep_ir=torch.tensor([0.0, 1.0]))["int"]
+    assert wanted < swapped
+    assert float(loss(fused, ir2, vi2, keep_ir=torch.ones(2))["int"]) == pytest.approx(float(loss(fused, ir2, vi2)["int"]))
+    with pytest.raises(EGMTError, match="keep_ir needs loss.intensity_target=contrast"):
+        FusionLoss(LossConfig(intensity_target="max"))(fused, ir2, vi2, keep_ir=torch.ones(2))
+    with pytest.raises(EGMTError, match="one value per sample"):
+        loss(fused, ir2, vi2, keep_ir=torch.ones(3))

@@ -386,3 +386,24 @@ def test_a_token_classifier_run_gets_its_class_texts_and_keeps_them(tiny_dataset
     finally:
         trainer.close()
     assert torch.equal(loaded.classifier.class_text, expected)
+
+
+def test_the_entity_target_keeps_the_infrared_only_where_a_given_entity_names_a_target_class(tiny_dataset, tiny_config, tmp_path):
+    """loss.entity_target_classes: per sample, 1 when the entities the network is given name a
+    target class or none are given, 0 otherwise; a class the vocabulary lacks, or another
+    intensity target, is refused when the trainer starts."""
+    batch = {"ir": torch.zeros(3, 1, 32, 32), "vi": torch.zeros(3, 1, 32, 32), "name": ["01", "02", "05"]}
+
+    def trainer(name: str, classes: list[str], target: str = "contrast", **train) -> Trainer:
+        cfg = tiny_config(tiny_dataset, **train)
+        cfg.loss.intensity_target, cfg.loss.entity_target_classes = target, classes
+        return Trainer(cfg, tmp_path / name)
+
+    # 01 names a house, 02 does not, 05 has no entity at all
+    assert trainer("house", ["house"])._batch(batch)["keep_ir"].tolist() == [1.0, 0.0, 1.0]
+    assert trainer("dropped", ["house"], entity_drop_all=1.0)._batch(batch)["keep_ir"].tolist() == [1.0, 1.0, 1.0]
+    assert trainer("off", [])._batch(batch)["keep_ir"] is None
+    with pytest.raises(EGMTError, match="'boat' is not a class of the vocabulary"):
+        trainer("boat", ["boat"])
+    with pytest.raises(EGMTError, match="loss.entity_target_classes needs"):
+        trainer("max", ["house"], target="max")
