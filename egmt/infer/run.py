@@ -74,11 +74,13 @@ class FuseJob:
 
     @classmethod
     def from_args(cls, args) -> FuseJob:
+        guidance = getattr(args, "guidance", None)
         if args.method != "egmt":
+            if guidance is not None:
+                raise EGMTError(f"--guidance steers EGMT's entities: --method {args.method} has none")
             return cls(args.method)
         checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
         backend = getattr(args, "backend", "torch")
-        guidance = getattr(args, "guidance", None)
         if guidance is not None and backend != "torch":
             raise EGMTError("--guidance needs --backend torch (an exported graph keeps the guidance it was exported with)")
         if guidance is not None and guidance < 0:

@@ -151,3 +151,5 @@ def test_fuse_guidance_scales_the_entities_effect(checkpoint, data_dir, tmp_path
     assert cli_main(base + ["--guidance", "-1"]) == 2 and "--guidance -1.0: expected 0 or more" in capsys.readouterr().err
     assert cli_main(base + ["--guidance", "1", "--backend", "onnxruntime"]) == 2
     assert "--guidance needs --backend torch" in capsys.readouterr().err
+    assert cli_main(base + ["--guidance", "1", "--method", "average"]) == 2
+    assert "--guidance steers EGMT's entities: --method average has none" in capsys.readouterr().err
