@@ -35,6 +35,7 @@ from egmt.config import EGMTConfig, apply_override
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_text_atomic
 from egmt.files import VALIDATION_FLOOR_COLUMNS, VALIDATION_LOG_FILE
+from egmt.train.floors import Floors
 
 #: Validation columns of the study table (validation.csv names; target_retention: see
 #: egmt.metrics.retention, 0.5 = as plain averaging; older runs lack it).
@@ -186,12 +187,7 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
                 "steps": {},
                 "late": {},
                 "sheets": {},
-                "floor": run.config.train.val_min_retention,
-                "seam_floor": run.config.train.val_max_seam,
-                "person_floor": run.config.train.val_min_person_ir,
-                "halo_ceiling": run.config.train.val_max_person_halo,
-                "each_source": run.config.train.val_person_floor == "each_source",  # where both are read
-                "balance_floor": run.config.train.val_min_ssim_min,
+                "floors": Floors.from_config(run.config.train),
             },
         )
         if not rows:
@@ -213,27 +209,12 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
 
 
 def below_floor(entry: dict) -> bool:
-    """Whether any seed of a recipe, at the budget, keeps on its worst validation source less than
-    its runs' ``train.val_min_retention`` of the warm targets, has there a mean seam ratio above
-    ``train.val_max_seam``, or an IR correlation in the person boxes below
-    ``train.val_min_person_ir`` (pooled, or on the worst source: ``train.val_person_floor``), a
-    dark halo around them above ``train.val_max_person_halo`` (read the same way), or a mean
-    SSIM_min below ``train.val_min_ssim_min``: such a recipe hides warm targets or people, cuts
-    holes around them, draws a patch mosaic or nearly copies a source (a seed
-    that does is not excused by one that does not) and ranks after the rest."""
-    each = entry.get("each_source", False)
-    floors = (
-        ("min_source_retention", entry.get("floor"), lambda v, f: v < f),
-        ("max_source_seam", entry.get("seam_floor"), lambda v, f: v > f),
-        ("min_source_person_ir" if each else "person_ir", entry.get("person_floor"), lambda v, f: v < f),
-        ("SSIM_min", entry.get("balance_floor"), lambda v, f: v < f),
-        ("max_source_person_halo" if each else "person_halo", entry.get("halo_ceiling"), lambda v, f: v > f),
-    )
-    return any(
-        floor is not None and not math.isnan(value) and fails(value, floor)
-        for column, floor, fails in floors
-        for value in (s.get(column, math.nan) for s in entry["seeds"].values())
-    )
+    """Whether any seed of a recipe, at the budget, misses a floor of its runs' selection rule
+    (:class:`~egmt.train.floors.Floors`: warm targets, seams, people, halos, balance): such a recipe
+    hides warm targets or people, cuts holes around them, draws a patch mosaic or nearly copies a
+    source (a seed that does is not excused by one that does not) and ranks after the rest."""
+    floors = entry.get("floors", Floors())
+    return any(not floors.met_by(seed) for seed in entry["seeds"].values())
 
 
 def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:

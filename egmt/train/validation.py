@@ -58,6 +58,7 @@ from egmt.metrics.classification import classification_metrics
 from egmt.metrics.retention import box_correlation, surround_darkening, target_retention
 from egmt.metrics.seams import seam_ratio
 from egmt.text.features import EntityFeatures
+from egmt.train.floors import Floors
 
 RULE = (
     "score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
@@ -139,11 +140,6 @@ def _nanmax(values: list[float]) -> float:
     return max((v for v in values if not math.isnan(v)), default=math.nan)
 
 
-def _within(values: list[float], bound: float | None, above: bool) -> bool:
-    """Every defined value at or ``above`` (else at or below) ``bound``; None: no bound."""
-    return bound is None or all(math.isnan(v) or (v >= bound if above else v <= bound) for v in values)
-
-
 def _to_u8(y: torch.Tensor) -> np.ndarray:
     """``[1, h, w]`` in [0, 1] -> ``[h, w]`` uint8, rounded as a saved PNG would be."""
     return (y[0].clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
@@ -158,8 +154,8 @@ class Validator:
         self.information = resolve_metric_names(config.train.val_metrics)
         self.fidelity = resolve_metric_names(config.train.val_fidelity_metrics) if config.train.val_fidelity_metrics else []
         self.metrics = self.information + [m for m in self.fidelity if m not in self.information]
-        self.min_ssim_min = config.train.val_min_ssim_min
-        if self.min_ssim_min is not None and "SSIM_min" not in self.metrics:
+        self.floors = Floors.from_config(config.train)
+        if self.floors.min_ssim_min is not None and "SSIM_min" not in self.metrics:
             self.metrics.append("SSIM_min")  # the balance floor's measure, logged beside the score
         lower = [m for m in self.metrics if not FUSION_METRICS[m].higher_is_better]
         if lower:
@@ -167,12 +163,7 @@ class Validator:
                 f"train.val_metrics: {lower} are lower-is-better; the validation score takes higher-is-better metrics"
             )
         self.features = features
-        self.min_retention = config.train.val_min_retention
-        self.max_seam = config.train.val_max_seam
         self.period = config.model.window_size
-        self.min_person_ir = config.train.val_min_person_ir
-        self.max_halo = config.train.val_max_person_halo
-        self.person_floor = config.train.val_person_floor
         box_files = config.train.val_boxes or []
         box_files = [box_files] if isinstance(box_files, str) else box_files
         if not isinstance(box_files, list) or not all(isinstance(f, str) for f in box_files):
@@ -254,7 +245,8 @@ class Validator:
         halos = [(s, 255 * surround_darkening(vi, f, b)) for s, _, vi, f, b in boxed]
         person_ir, person_halo = _nanmean([c for _, c in correlations]), _nanmean([h for _, h in halos])
         source_person_ir, source_halo = self._by_source(correlations), self._by_source(halos)
-        return {
+        floors = self.floors
+        result = {
             "fusion": means,
             "baseline_average": self.baseline,
             "score": self.score(means),
@@ -264,11 +256,11 @@ class Validator:
             "target_retention": target_retention(triples),  # all sources pooled
             "source_retention": per_source,  # one per data.val_sources entry
             "min_source_retention": _nanmin(per_source),
-            "min_retention": self.min_retention,
+            "min_retention": floors.min_retention,
             "source_seam": source_seam,  # mean seam ratio, one per data.val_sources entry
             "max_source_seam": _nanmax(source_seam),
             "worst_seam": {"pair": self.pairs[worst].name, "seam": seams[worst]} if worst is not None else None,
-            "max_seam": self.max_seam,
+            "max_seam": floors.max_seam,
             "person_ir": person_ir,  # IR correlation inside the person boxes (NaN: no boxes)
             "source_person_ir": source_person_ir,  # the same, one per data.val_sources entry
             "min_source_person_ir": _nanmin(source_person_ir),
@@ -276,20 +268,13 @@ class Validator:
             "source_person_halo": source_halo,  # the same, one per data.val_sources entry
             "max_source_person_halo": _nanmax(source_halo),
             "person_boxes": len(boxed),
-            "min_person_ir": self.min_person_ir,
-            "max_person_halo": self.max_halo,
-            "person_floor": self.person_floor,
-            "min_ssim_min": self.min_ssim_min,
-            "eligible": self.is_eligible(
-                per_source,
-                source_seam,
-                person_ir,
-                means.get("SSIM_min", math.nan),
-                source_person_ir,
-                person_halo,
-                source_halo,
-            ),
+            "min_person_ir": floors.min_person_ir,
+            "max_person_halo": floors.max_halo,
+            "person_floor": "each_source" if floors.each_source else "pooled",
+            "min_ssim_min": floors.min_ssim_min,
         }
+        result["eligible"] = floors.met_by({**means, **result})
+        return result
 
     def _by_source(self, values: list[tuple[int, float]]) -> list[float]:
         """``(source, value)`` pairs -> the mean defined value of each validation source (NaN: none)."""
@@ -313,33 +298,6 @@ class Validator:
         """:meth:`summarize` for each of ``REFERENCE_FUSIONS``: what the rule gives fusions that
         need no network, so a model's score can be read against copying a source."""
         return {name: self.summarize([fuse(p.ir, p.vi) for p in self.pairs]) for name, fuse in REFERENCE_FUSIONS.items()}
-
-    def is_eligible(
-        self,
-        source_retention: list[float],
-        source_seam: list[float] | None = None,
-        person_ir: float = math.nan,
-        ssim_min: float = math.nan,
-        source_person_ir: list[float] | None = None,
-        person_halo: float = math.nan,
-        source_halo: list[float] | None = None,
-    ) -> bool:
-        """Whether every source keeps at least ``val_min_retention``, has a mean seam ratio of at
-        most ``val_max_seam``, the person boxes an IR correlation of at least ``val_min_person_ir``
-        and a halo around them of at most ``val_max_person_halo`` (both pooled, or on each source's
-        boxes with ``val_person_floor = "each_source"`` where the per-source values are given), and
-        the mean SSIM_min is at least ``val_min_ssim_min`` (None: no such floor; NaN: undefined,
-        e.g. no warm targets or no boxes, not held against the validation)."""
-        each = self.person_floor == "each_source"
-        people = source_person_ir if each and source_person_ir is not None else [person_ir]
-        halos = source_halo if each and source_halo is not None else [person_halo]
-        return (
-            _within(source_retention, self.min_retention, above=True)
-            and _within(source_seam or [], self.max_seam, above=False)
-            and _within(people, self.min_person_ir, above=True)
-            and _within(halos, self.max_halo, above=False)
-            and _within([ssim_min], self.min_ssim_min, above=True)
-        )
 
     def contact_sheet(self, fused: list[torch.Tensor], per_source: int = 3) -> np.ndarray:
         """IR | VIS | fused rows for ``per_source`` evenly spaced pairs of each validation source,

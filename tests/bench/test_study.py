@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import pytest
@@ -104,10 +106,11 @@ def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):  #
 
 def test_recipes_that_hide_warm_targets_rank_after_the_rest():
     from egmt.bench.study import TABLE_COLUMNS, study_markdown
+    from egmt.train.floors import Floors
 
     def entry(score, worst):
         values = dict.fromkeys(TABLE_COLUMNS, 0.5) | {"score": score, "min_source_retention": worst, "late": score}
-        return {"seeds": {0: values}, "values": values, "steps": {0: 100}, "late": {0: score}, "floor": 0.5}
+        return {"seeds": {0: values}, "values": values, "steps": {0: 100}, "late": {0: score}, "floors": Floors(0.5)}
 
     rows = {"copies-visible": entry(1.5, 0.1), "keeps-targets": entry(1.2, 0.6), "weaker": entry(1.1, 0.8)}
     table = study_markdown(rows, dict.fromkeys(rows, []), "egmt study ...")
@@ -118,7 +121,7 @@ def test_recipes_that_hide_warm_targets_rank_after_the_rest():
     assert "| one-seed-copies (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # ... one seed not
     del rows["one-seed-copies"]
     rows["mosaic"] = entry(1.4, 0.9)  # keeps the targets, but draws the patch grid
-    rows["mosaic"]["seam_floor"] = 1.03
+    rows["mosaic"]["floors"] = Floors(0.5, max_seam=1.03)
     rows["mosaic"]["seeds"] = {0: entry(1.4, 0.9)["values"] | {"max_source_seam": 1.2}}
     assert "| mosaic (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")
     rows["mosaic"]["seeds"][0]["max_source_seam"] = 1.01
@@ -126,16 +129,16 @@ def test_recipes_that_hide_warm_targets_rank_after_the_rest():
     del rows["mosaic"]
     # people kept on the pooled boxes but lost on one source, or kept by cutting a halo around them
     rows["smoke"] = entry(1.4, 0.9)
-    rows["smoke"]["person_floor"], rows["smoke"]["halo_ceiling"] = 0.75, 10.0
+    rows["smoke"]["floors"] = Floors(0.5, min_person_ir=0.75, max_halo=10.0)
     rows["smoke"]["seeds"] = {0: entry(1.4, 0.9)["values"] | {"person_ir": 0.8, "min_source_person_ir": 0.6}}
     rows["smoke"]["seeds"][0] |= {"person_halo": 5.0, "max_source_person_halo": 5.0}
     assert "| smoke |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # pooled: above the floor
-    rows["smoke"]["each_source"] = True
+    rows["smoke"]["floors"] = dataclasses.replace(rows["smoke"]["floors"], each_source=True)
     assert "| smoke (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # its worst source is not
     rows["smoke"]["seeds"][0] |= {"min_source_person_ir": 0.8, "max_source_person_halo": 20.0}
     assert "| smoke (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # the halo on one source
     rows["smoke"]["seeds"][0]["max_source_person_halo"] = 9.0
     assert "| smoke |" in study_markdown(rows, dict.fromkeys(rows, []), "x")
     del rows["smoke"]
-    rows["copies-visible"]["floor"] = None  # runs without a floor rank by score alone
+    rows["copies-visible"]["floors"] = Floors()  # runs without a floor rank by score alone
     assert study_markdown(rows, dict.fromkeys(rows, []), "x").splitlines()[2].startswith("| copies-visible |")

@@ -16,6 +16,7 @@ from egmt.data.crops import PairCropDataset
 from egmt.data.pairs import find_pairs
 from egmt.errors import EGMTError
 from egmt.text.features import EntityFeatures
+from egmt.train.floors import Floors
 from egmt.train.trainer import Trainer, train
 
 
@@ -130,15 +131,15 @@ def test_validation_is_eligible_only_when_every_source_keeps_the_warm_targets(tm
     assert result["source_retention"] == [pytest.approx(kept, abs=0.01)] * 2
     assert result["min_source_retention"] == pytest.approx(kept, abs=0.01)
     assert result["eligible"] is eligible
-    validator.min_retention = None  # no floor: every validation may be the best
+    validator.floors = Floors()  # no floor: every validation may be the best
     assert validator(fixed, torch.device("cpu"))["eligible"] is True
-    validator.min_retention = 0.5
-    assert validator.is_eligible([0.7, math.nan]) and not validator.is_eligible([0.7, 0.49])
-    # the seam floor (val_max_seam = 1.03), beside it: any source above it bars the validation
-    assert validator.is_eligible([0.7, 0.7], [1.0, math.nan]) and not validator.is_eligible([0.7, 0.7], [1.0, 1.2])
-    validator.max_seam = None
-    assert validator.is_eligible([0.7, 0.7], [1.0, 1.2])
-    validator.max_seam = 1.03
+    floors = Floors(min_retention=0.5, max_seam=1.03)
+    assert floors.met_by({"min_source_retention": math.nan}) and not floors.met_by({"min_source_retention": 0.49})
+    # the seam floor (val_max_seam = 1.03), beside it: the worst source above it bars the validation
+    assert floors.met_by({"min_source_retention": 0.7, "max_source_seam": 1.0})
+    assert not floors.met_by({"min_source_retention": 0.7, "max_source_seam": 1.2})
+    assert Floors(min_retention=0.5).met_by({"min_source_retention": 0.7, "max_source_seam": 1.2})
+    validator.floors = floors
     refs = validator.reference_scores()  # the same rule for fusions without a network
     assert refs["average"]["score"] == pytest.approx(1.0) and refs["average"]["eligible"]
     assert not refs["copy visible"]["eligible"] and refs["max(IR, VI)"]["source_retention"] == [pytest.approx(1.0)] * 2
@@ -365,9 +366,8 @@ def test_the_balance_floor_bars_a_fusion_that_copies_one_source(tmp_path):
         assert refs[copy]["fusion"]["SSIM_min"] < 0.8 and not refs[copy]["eligible"]
     assert refs["average"]["fusion"]["SSIM_min"] >= 0.8 and refs["average"]["eligible"]  # 0.88
     assert refs["average"]["min_ssim_min"] == 0.8
-    assert validator.is_eligible([1.0], [1.0], math.nan, 0.8) and not validator.is_eligible([1.0], [1.0], math.nan, 0.79)
-    validator.min_ssim_min = None
-    assert validator.is_eligible([1.0], [1.0], math.nan, 0.1)
+    assert validator.floors.met_by({"SSIM_min": 0.8}) and not validator.floors.met_by({"SSIM_min": 0.79})
+    assert Floors().met_by({"SSIM_min": 0.1})
 
 
 def test_a_token_classifier_run_gets_its_class_texts_and_keeps_them(tiny_dataset, tiny_config, tmp_path):
