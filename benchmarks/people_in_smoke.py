@@ -32,7 +32,6 @@ The clip is training data for checkpoints trained on ``splits/m3svd-fit.txt`` an
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -45,12 +44,14 @@ from egmt.baselines import get_baseline
 from egmt.bench.figures import grey
 from egmt.fileio import write_text_atomic
 from egmt.config import DataSource, EGMTConfig
+from egmt.data.boxes import read_boxes
 from egmt.data.pairs import find_pairs
 from egmt.infer.fuser import EGMTFuser
 from egmt.infer.run import DEFAULT_CHECKPOINT
 from egmt.losses import FusionLoss, contrast_target
 from egmt.metrics.retention import box_correlation, surround_darkening
 from egmt.metrics.seams import seam_ratio
+from egmt.text.annotations import read_annotations
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "m3svd"
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rebase", type=float, default=16.0, help="loss.intensity_rebase of the re-based rule's row (0: none)")
     args = p.parse_args(argv)
 
-    boxes = json.loads(BOXES.read_text())
+    boxes = read_boxes(BOXES)
     frames = sorted(boxes)
     ir = {f: np.round(grey(DATA / "ir" / f"{f}.png") * 255).astype(np.uint8) for f in frames}
     vi = {f: np.round(grey(DATA / "vi" / f"{f}.png") * 255).astype(np.uint8) for f in frames}
@@ -85,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     roles: dict[str, str] = {}
     own = {}
     if args.annotations:
-        lines = [line for line in args.annotations.read_text().splitlines() if line.strip()]
-        own = {r["name"]: r["entities"] for r in map(json.loads, lines) if r.get("name") in frames}
+        own = {name: a.entities for name, a in read_annotations(args.annotations).items() if name in frames}
     for spec in args.checkpoint:
         name, _, folder = spec.rpartition("=")
         name = name or f"EGMT ({Path(folder).name})"
@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
              "|:---|:---|:---|---:|---:|---:|---:|"]
     fusion_loss = FusionLoss(loss_config)
     for name, fused in methods.items():
-        per_frame = [np.nanmean([box_correlation(ir[f], fused[f], b["box"]) for b in boxes[f]]) for f in frames]
-        darkening = [surround_darkening(vi[f], fused[f], b["box"]) for f in frames for b in boxes[f]]
+        per_frame = [np.nanmean([box_correlation(ir[f], fused[f], b.corners) for b in boxes[f]]) for f in frames]
+        darkening = [surround_darkening(vi[f], fused[f], b.corners) for f in frames for b in boxes[f]]
         seams = [seam_ratio(ir[f], vi[f], fused[f]) for f in frames]
         losses = [float(fusion_loss(torch.from_numpy(fused[f] / 255.0).float()[None, None], *as_tensor[f])["fusion"])
                   for f in frames]
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             sheet.paste(Image.fromarray(img).convert("RGB"), (x, y + 18))
             draw.text((x + 4, y + 3), label, fill="black")
             for b in boxes[f]:
-                x0, y0, x1, y1 = b["box"]
+                x0, y0, x1, y1 = b.corners
                 draw.rectangle([x + x0, y + 18 + y0, x + x1 - 1, y + 18 + y1 - 1], outline=(255, 0, 0))
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         sheet.save(args.figure)

@@ -32,6 +32,11 @@ class Box:
     def area(self) -> int:
         return (self.x1 - self.x0) * (self.y1 - self.y0)
 
+    @property
+    def corners(self) -> tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)``, as the box measures of :mod:`egmt.metrics.retention` take it."""
+        return self.x0, self.y0, self.x1, self.y1
+
 
 def read_boxes(path: str | Path) -> dict[str, list[Box]]:
     """``{pair: [Box, ...]}`` from a box file; one-line EGMTError naming the file for bad content
@@ -76,7 +81,7 @@ def box_problems(boxes: dict[str, list[Box]], sizes: dict[str, tuple[int, int]],
         h, w = sizes[pair]
         for b in items:
             if b.x1 > w or b.y1 > h:
-                problems.append(f"{pair}: {b.entity} box {[b.x0, b.y0, b.x1, b.y1]} past the {w}x{h} image")
+                problems.append(f"{pair}: {b.entity} box {list(b.corners)} past the {w}x{h} image")
             if b.entity not in classes:
                 problems.append(f"{pair}: entity {b.entity!r} is not one of the classes")
     return problems
