@@ -4,7 +4,7 @@ the stamp in ``fused_with.json`` is unchanged (see :mod:`egmt.bench.benchmark`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -83,8 +83,10 @@ def egmt_cache_key(
     fuser: EGMTFuser, folder: Path, sha: str, ann_file: Path | None, threshold: float, **extra
 ) -> tuple[float, dict]:
     """What egmt's fused images depend on: a time they must be newer than (the weights, the
-    annotation file) and a stamp (the weights' hash, where the entities came from, the
-    caption-free threshold and policy, and ``extra``; not paths: a moved checkpoint is the same)."""
+    annotation file) and a stamp (the weights' hash, the whole model config (e.g. entity guidance
+    or the text tokens, which config.json holds and the weights' hash does not), where the
+    entities came from, the caption-free threshold and policy, and ``extra``; not paths: a moved
+    checkpoint is the same)."""
     newer = (folder / MODEL_FILE).stat().st_mtime
     if ann_file is not None:
         newer = max(newer, ann_file.stat().st_mtime)
@@ -93,10 +95,7 @@ def egmt_cache_key(
         "annotations": ann_file.name if ann_file else None,
         "threshold": threshold,
         "caption_free": caption_free_policy(fuser.validation)[1],
+        "model": asdict(fuser.model.config),
         **extra,
     }
-    if fuser.model.config.text_tokens != "entities":  # w/o ENT: the captions, not the entities
-        stamp["text_tokens"] = fuser.model.config.text_tokens
-    if fuser.model.config.entity_guidance:  # in config.json, not in the weights' hash
-        stamp["entity_guidance"] = fuser.model.config.entity_guidance
     return newer, stamp

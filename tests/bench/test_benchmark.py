@@ -160,6 +160,9 @@ def test_another_checkpoint_invalidates_the_cache(tiny_root, tiny_checkpoint, tm
     options = _options(tiny_root, tmp_path, guided, datasets=["tno"], methods=["egmt"])
     assert bench.run_benchmark(options).fuse_stats[("tno", "egmt")].fused == 3
     assert bench.run_benchmark(options).fuse_stats[("tno", "egmt")].fused == 0
+    config.model.channel_attention_scope = "image"  # any other field of the model config the output depends on
+    config.save(guided / "config.json")
+    assert bench.run_benchmark(options).fuse_stats[("tno", "egmt")].fused == 3
 
 
 def test_a_run_keeps_the_blocks_it_did_not_compute(fusion_run, tiny_root, tiny_checkpoint, tmp_path):
