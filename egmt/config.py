@@ -290,6 +290,11 @@ class TrainConfig:
     # and the entity-free (caption-free) path is trained. Paper: none (0, 0).
     entity_drop: float = 0.0
     entity_drop_all: float = 0.0
+    # With loss.entity_target_classes: hide all of a sample's target-class entities (e.g. every
+    # "person", "man"...) with p = entity_target_drop, so the same image is seen both with them
+    # (the contrast target) and without (max(I_ir, I_vi)): what they change is then all the
+    # network can learn from them. 0: off.
+    entity_target_drop: float = 0.0
     # Validation (data.val_sources): every val_every steps (0: only at the end) the network fuses the
     # central val_crop x val_crop of every validation pair (0: whole images); see egmt.train.validation.
     val_every: int = 0

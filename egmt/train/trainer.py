@@ -173,6 +173,8 @@ def load_entity_features(config: EGMTConfig) -> EntityFeatures | None:
             f"(got {feats.tokens} and {config.loss.intensity_target})"
         )
     feats.class_mask([], config.loss.entity_target_classes)  # a class the vocabulary lacks: say so now
+    if config.train.entity_target_drop > 0 and not config.loss.entity_target_classes:
+        raise EGMTError("train.entity_target_drop needs loss.entity_target_classes (the entities it hides)")
     config.model.entity_dim = feats.dim
     config.model.num_classes = feats.num_classes
     return feats
@@ -400,30 +402,41 @@ class Trainer:
         entities = mask = labels = keep_ir = None
         if self.features is not None:
             e, m, y = self.features.batch(batch["name"])
+            named = self._target_entities(batch["name"], m)
             if self.config.model.text_interaction:
-                entities, m = e.to(self.device), self._drop_entities(m)
+                entities, m = e.to(self.device), self._drop_entities(m, named)
                 mask = m.to(self.device)
             if self.config.model.multi_task:
                 labels = y.to(self.device)
-            if self.config.loss.entity_target_classes:
-                keep_ir = self._keep_ir(batch["name"], m).to(self.device)
+            if named is not None:
+                keep_ir = self._keep_ir(named, m).to(self.device)
         return {"ir": ir, "vi": vi, "entities": entities, "entity_mask": mask, "labels": labels, "keep_ir": keep_ir}
 
-    def _keep_ir(self, names: list[str], given: torch.Tensor) -> torch.Tensor:
+    def _target_entities(self, names: list[str], mask: torch.Tensor) -> torch.Tensor | None:
+        """Which of the samples' entities name a target class (``loss.entity_target_classes``),
+        ``[B, E]`` bool like ``mask``; None when the target does not depend on the entities."""
+        if not self.config.loss.entity_target_classes or self.features is None:
+            return None
+        return self.features.class_mask(names, self.config.loss.entity_target_classes) & mask
+
+    @staticmethod
+    def _keep_ir(named: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
         """The entity-conditioned target's switch per sample, ``[B]`` float (``loss.entity_target_classes``):
         1 where the entities the network is given (``given: [B, E]``, after entity dropout) name a
-        target class, or where it is given none (nothing says the people may go); 0 elsewhere. A run
-        without text interaction is asked for the same by the pair's own entities, unseen: Table
-        VIII's w/o TI."""
-        assert self.features is not None
-        named = self.features.class_mask(names, self.config.loss.entity_target_classes)
+        target class (``named: [B, E]``), or where it is given none (nothing says the people may
+        go); 0 elsewhere. A run without text interaction is asked for the same by the pair's own
+        entities, unseen: Table VIII's w/o TI."""
         return ((named & given).any(dim=1) | ~given.any(dim=1)).float()
 
-    def _drop_entities(self, mask: torch.Tensor) -> torch.Tensor:
+    def _drop_entities(self, mask: torch.Tensor, named: torch.Tensor | None = None) -> torch.Tensor:
         """Entity dropout (``train.entity_drop``, ``train.entity_drop_all``): hide real entities
         by clearing their mask ``[B, E]``; labels are kept, so the classifier must find the
-        hidden classes in the image. Drawn from torch's RNG (resumable)."""
+        hidden classes in the image. With ``named`` (the target-class entities, ``[B, E]``) and
+        ``train.entity_target_drop``, also all of a sample's target-class entities at once. Drawn
+        from torch's RNG (resumable)."""
         cfg = self.config.train
+        if named is not None and cfg.entity_target_drop > 0:
+            mask = mask & ~(named & (torch.rand(mask.shape[0], 1) < cfg.entity_target_drop))
         if cfg.entity_drop > 0:
             mask = mask & (torch.rand(mask.shape) >= cfg.entity_drop)
         if cfg.entity_drop_all > 0:

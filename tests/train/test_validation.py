@@ -403,6 +403,12 @@ def test_the_entity_target_keeps_the_infrared_only_where_a_given_entity_names_a_
     assert trainer("house", ["house"])._batch(batch)["keep_ir"].tolist() == [1.0, 0.0, 1.0]
     assert trainer("dropped", ["house"], entity_drop_all=1.0)._batch(batch)["keep_ir"].tolist() == [1.0, 1.0, 1.0]
     assert trainer("off", [])._batch(batch)["keep_ir"] is None
+    # train.entity_target_drop hides the target-class entities alone: the target follows
+    hidden = trainer("hidden", ["house"], entity_target_drop=1.0)._batch(batch)
+    assert hidden["keep_ir"].tolist() == [0.0, 0.0, 1.0]
+    assert hidden["entity_mask"].sum(dim=1).tolist() == [2, 2, 0]  # 01 keeps person and tree
+    with pytest.raises(EGMTError, match="entity_target_drop needs loss.entity_target_classes"):
+        trainer("nothing", [], entity_target_drop=0.5)
     with pytest.raises(EGMTError, match="'boat' is not a class of the vocabulary"):
         trainer("boat", ["boat"])
     with pytest.raises(EGMTError, match="loss.entity_target_classes needs"):
