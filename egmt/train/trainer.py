@@ -403,9 +403,10 @@ class Trainer:
         if self.features is not None:
             e, m, y = self.features.batch(batch["name"])
             named = self._target_entities(batch["name"], m)
+            if self.config.model.text_interaction or named is not None:
+                m = self._drop_entities(m, named)  # without text interaction: for the target alone
             if self.config.model.text_interaction:
-                entities, m = e.to(self.device), self._drop_entities(m, named)
-                mask = m.to(self.device)
+                entities, mask = e.to(self.device), m.to(self.device)
             if self.config.model.multi_task:
                 labels = y.to(self.device)
             if named is not None:
@@ -424,8 +425,8 @@ class Trainer:
         """The entity-conditioned target's switch per sample, ``[B]`` float (``loss.entity_target_classes``):
         1 where the entities the network is given (``given: [B, E]``, after entity dropout) name a
         target class (``named: [B, E]``), or where it is given none (nothing says the people may
-        go); 0 elsewhere. A run without text interaction is asked for the same by the pair's own
-        entities, unseen: Table VIII's w/o TI."""
+        go); 0 elsewhere. A run without text interaction draws the same dropout and is asked for
+        the same targets, from entities it cannot see: Table VIII's w/o TI at an equal loss."""
         return ((named & given).any(dim=1) | ~given.any(dim=1)).float()
 
     def _drop_entities(self, mask: torch.Tensor, named: torch.Tensor | None = None) -> torch.Tensor:

@@ -407,6 +407,11 @@ def test_the_entity_target_keeps_the_infrared_only_where_a_given_entity_names_a_
     hidden = trainer("hidden", ["house"], entity_target_drop=1.0)._batch(batch)
     assert hidden["keep_ir"].tolist() == [0.0, 0.0, 1.0]
     assert hidden["entity_mask"].sum(dim=1).tolist() == [2, 2, 0]  # 01 keeps person and tree
+    unseen = tiny_config(tiny_dataset, entity_target_drop=1.0)  # w/o TI: the same targets, no entities
+    unseen.loss.intensity_target, unseen.loss.entity_target_classes = "contrast", ["house"]
+    unseen.model.text_interaction = False
+    blind = Trainer(unseen, tmp_path / "blind")._batch(batch)
+    assert blind["entities"] is None and blind["keep_ir"].tolist() == [0.0, 0.0, 1.0]
     with pytest.raises(EGMTError, match="entity_target_drop needs loss.entity_target_classes"):
         trainer("nothing", [], entity_target_drop=0.5)
     with pytest.raises(EGMTError, match="'boat' is not a class of the vocabulary"):
