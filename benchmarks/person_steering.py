@@ -41,9 +41,10 @@ def steer(fuser: EGMTFuser, features: EntityFeatures, boxes: dict, root: Path, s
     moved, named, unnamed = [], [], []
     for pair in find_pairs(root, split):
         own = features.entities(pair.name)
-        rest = [e for e in own if features.vocabulary.canonical_form(e) != CLASS]
-        if len(rest) == len(own):
+        named = features.class_mask([pair.name], [CLASS])[0].tolist()
+        if not any(named):
             continue
+        rest = [e for e, is_person in zip(own, named) if not is_person]
         loaded = load_pair(pair)
         ir, vi = loaded.ir[0].numpy(), loaded.vi[0].numpy()
         with_people = fuser(ir, vi, entities=own).luma

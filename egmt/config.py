@@ -293,7 +293,9 @@ class TrainConfig:
     # With loss.entity_target_classes: hide all of a sample's target-class entities (e.g. every
     # "person", "man"...) with p = entity_target_drop, so the same image is seen both with them
     # (the contrast target) and without (max(I_ir, I_vi)): what they change is then all the
-    # network can learn from them. 0: off.
+    # network can learn from them. A sample left with no entity at all (the target-class ones were
+    # its only ones, or entity_drop / entity_drop_all took the rest) gets the contrast target like
+    # any sample given none: its input cannot say which target it was meant for. 0: off.
     entity_target_drop: float = 0.0
     # Validation (data.val_sources): every val_every steps (0: only at the end) the network fuses the
     # central val_crop x val_crop of every validation pair (0: whole images); see egmt.train.validation.

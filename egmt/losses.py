@@ -142,7 +142,7 @@ def contrast_target(
     the entity-conditioned target). No gradient flows into the sources."""
     w = contrast_weight(ir, vi, sigma, power, noise)
     if keep_ir is not None:
-        w = w * keep_ir.to(w.dtype).view(-1, 1, 1, 1)
+        w = w * keep_ir.to(w).view(-1, 1, 1, 1)
     structure = ir if rebase <= 0 else rebase_ir(ir, vi, rebase)
     return w * structure + (1 - w) * torch.maximum(ir, vi)
 
@@ -252,7 +252,8 @@ class MultiTaskLoss(nn.Module):
     ``w`` holds the two learnable values (logits or log-variances); it is a buffer when fixed.
     Without logits (multi-task off) the total is the fusion loss alone and lambda = (1, 0).
 
-    ``terms = crit(fused, ir, vi, logits, labels, keep_ir)`` (``keep_ir``: :class:`FusionLoss`): dict of scalars ``total, fusion, int, edge,
+    ``terms = crit(fused, ir, vi, logits, labels, keep_ir)`` (``keep_ir``: :class:`FusionLoss`):
+    dict of scalars ``total, fusion, int, edge,
     ssim, cls, lambda_fus, lambda_cls``.
     """
 

@@ -35,7 +35,7 @@ from egmt.config import EGMTConfig, apply_override
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_text_atomic
 from egmt.files import VALIDATION_FLOOR_COLUMNS, VALIDATION_LOG_FILE
-from egmt.train.floors import Floors
+from egmt.floors import Floors
 
 #: Validation columns of the study table (validation.csv names; target_retention: see
 #: egmt.metrics.retention, 0.5 = as plain averaging; older runs lack it).
@@ -210,7 +210,7 @@ def study_rows(runs: list[StudyRun]) -> dict[str, dict]:
 
 def below_floor(entry: dict) -> bool:
     """Whether any seed of a recipe, at the budget, misses a floor of its runs' selection rule
-    (:class:`~egmt.train.floors.Floors`: warm targets, seams, people, halos, balance): such a recipe
+    (:class:`~egmt.floors.Floors`: warm targets, seams, people, halos, balance): such a recipe
     hides warm targets or people, cuts holes around them, draws a patch mosaic or nearly copies a
     source (a seed that does is not excused by one that does not) and ranks after the rest."""
     floors = entry.get("floors", Floors())

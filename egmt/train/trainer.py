@@ -146,7 +146,12 @@ def annotation_files(config: EGMTConfig) -> list[str]:
 def load_entity_features(config: EGMTConfig) -> EntityFeatures | None:
     """The run's entity features, and the model config adjusted to the bank and vocabulary."""
     needs_text = config.model.text_interaction or config.model.multi_task
+    classes = config.loss.entity_target_classes
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise EGMTError(f'loss.entity_target_classes: expected a list of class names, e.g. ["person"], got {classes!r}')
     if not config.data.annotations:
+        if classes or config.train.entity_target_drop > 0:
+            raise EGMTError("loss.entity_target_classes and train.entity_target_drop need --annotations (the entities they read)")
         if needs_text:
             raise EGMTError(
                 "training with entities needs --annotations (a DATASET.jsonl from `egmt annotate`); "

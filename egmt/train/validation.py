@@ -58,7 +58,7 @@ from egmt.metrics.classification import classification_metrics
 from egmt.metrics.retention import box_correlation, surround_darkening, target_retention
 from egmt.metrics.seams import seam_ratio
 from egmt.text.features import EntityFeatures
-from egmt.train.floors import Floors
+from egmt.floors import Floors
 
 RULE = (
     "score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
@@ -273,7 +273,7 @@ class Validator:
             "person_floor": "each_source" if floors.each_source else "pooled",
             "min_ssim_min": floors.min_ssim_min,
         }
-        result["eligible"] = floors.met_by({**means, **result})
+        result["eligible"] = floors.met_by({**result, "SSIM_min": means.get("SSIM_min", math.nan)})
         return result
 
     def _by_source(self, values: list[tuple[int, float]]) -> list[float]:

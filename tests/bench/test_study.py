@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import json
 
 import pytest
@@ -106,7 +105,7 @@ def test_study_trains_each_recipe_once_and_tabulates(tiny_dataset, tmp_path):  #
 
 def test_recipes_that_hide_warm_targets_rank_after_the_rest():
     from egmt.bench.study import TABLE_COLUMNS, study_markdown
-    from egmt.train.floors import Floors
+    from egmt.floors import Floors
 
     def entry(score, worst):
         values = dict.fromkeys(TABLE_COLUMNS, 0.5) | {"score": score, "min_source_retention": worst, "late": score}
@@ -140,5 +139,16 @@ def test_recipes_that_hide_warm_targets_rank_after_the_rest():
     rows["smoke"]["seeds"][0]["max_source_person_halo"] = 9.0
     assert "| smoke |" in study_markdown(rows, dict.fromkeys(rows, []), "x")
     del rows["smoke"]
+    assert Floors(0.5).met_by({"min_source_retention": ""})  # an empty cell of an older log: undefined
     rows["copies-visible"]["floors"] = Floors()  # runs without a floor rank by score alone
     assert study_markdown(rows, dict.fromkeys(rows, []), "x").splitlines()[2].startswith("| copies-visible |")
+
+
+def test_the_study_table_loads_no_torch():
+    """`egmt study --no-train --table` reads logs only: importing it (and the floors) stays torch-free."""
+    import subprocess
+    import sys
+
+    code = "import sys, egmt.bench.study, egmt.floors; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

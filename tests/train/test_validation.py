@@ -16,7 +16,7 @@ from egmt.data.crops import PairCropDataset
 from egmt.data.pairs import find_pairs
 from egmt.errors import EGMTError
 from egmt.text.features import EntityFeatures
-from egmt.train.floors import Floors
+from egmt.floors import Floors
 from egmt.train.trainer import Trainer, train
 
 
@@ -407,6 +407,9 @@ def test_the_entity_target_keeps_the_infrared_only_where_a_given_entity_names_a_
     hidden = trainer("hidden", ["house"], entity_target_drop=1.0)._batch(batch)
     assert hidden["keep_ir"].tolist() == [0.0, 0.0, 1.0]
     assert hidden["entity_mask"].sum(dim=1).tolist() == [2, 2, 0]  # 01 keeps person and tree
+    # a sample the target drop leaves with no entity cannot tell which target it was meant for: contrast
+    emptied = trainer("emptied", ["person", "tree"], entity_target_drop=1.0)._batch(batch)
+    assert emptied["keep_ir"].tolist() == [0.0, 1.0, 1.0] and emptied["entity_mask"].sum(dim=1).tolist() == [1, 0, 0]
     unseen = tiny_config(tiny_dataset, entity_target_drop=1.0)  # w/o TI: the same targets, no entities
     unseen.loss.intensity_target, unseen.loss.entity_target_classes = "contrast", ["house"]
     unseen.model.text_interaction = False
@@ -414,6 +417,13 @@ def test_the_entity_target_keeps_the_infrared_only_where_a_given_entity_names_a_
     assert blind["entities"] is None and blind["keep_ir"].tolist() == [0.0, 0.0, 1.0]
     with pytest.raises(EGMTError, match="entity_target_drop needs loss.entity_target_classes"):
         trainer("nothing", [], entity_target_drop=0.5)
+    with pytest.raises(EGMTError, match="expected a list of class names"):
+        trainer("string", "person")  # type: ignore[arg-type]  # as --set loss.entity_target_classes=person gives it
+    blind_cfg = tiny_config(tiny_dataset)
+    blind_cfg.data.annotations, blind_cfg.model.text_interaction, blind_cfg.model.multi_task = None, False, False
+    blind_cfg.loss.intensity_target, blind_cfg.loss.entity_target_classes = "contrast", ["person"]
+    with pytest.raises(EGMTError, match="need --annotations"):
+        Trainer(blind_cfg, tmp_path / "no-annotations")
     with pytest.raises(EGMTError, match="'boat' is not a class of the vocabulary"):
         trainer("boat", ["boat"])
     with pytest.raises(EGMTError, match="loss.entity_target_classes needs"):

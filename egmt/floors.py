@@ -38,7 +38,7 @@ class Floors:
             train.val_person_floor == "each_source",
         )
 
-    def met_by(self, row: Mapping[str, float]) -> bool:
+    def met_by(self, row: Mapping[str, object]) -> bool:
         """Whether the summary ``row`` meets every floor (a missing column counts as undefined)."""
         person, halo = ("min_source_person_ir", "max_source_person_halo") if self.each_source else ("person_ir", "person_halo")
         checks = (
@@ -48,7 +48,12 @@ class Floors:
             (halo, self.max_halo, False),
             ("SSIM_min", self.min_ssim_min, True),
         )
-        return all(_meets(float(row.get(column, math.nan)), bound, above) for column, bound, above in checks)
+        return all(_meets(_number(row.get(column)), bound, above) for column, bound, above in checks)
+
+
+def _number(value: object) -> float:
+    """A summary cell as a float; an empty cell (None, "", as older runs' logs leave) is NaN."""
+    return math.nan if value is None or value == "" else float(value)  # type: ignore[arg-type]
 
 
 def _meets(value: float, bound: float | None, above: bool) -> bool:
