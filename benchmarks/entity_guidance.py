@@ -59,7 +59,7 @@ class NextPairsEntities:
 
 
 def measure(checkpoint: Path, guidances: list[float]) -> list[dict]:
-    """One row per guidance factor: own-entity validation numbers and the shuffled score."""
+    """One row per guidance factor: own-entity validation numbers, and the shuffled score and people."""
     config = EGMTConfig.load(checkpoint / "config.json")
     features = load_entity_features(config)
     if features is None:
@@ -81,6 +81,8 @@ def measure(checkpoint: Path, guidances: list[float]) -> list[dict]:
                 "shuffled": s["score"],
                 "eligible": r["eligible"],
                 "min_source_person_ir": r["min_source_person_ir"],
+                "person_ir": r["person_ir"],
+                "shuffled_person_ir": s["person_ir"],
                 "max_source_person_halo": r["max_source_person_halo"],
                 "max_source_seam": r["max_source_seam"],
                 "SSIM_min": r["fusion"].get("SSIM_min", float("nan")),
@@ -103,13 +105,15 @@ def table(rows: list[dict], checkpoint: Path, command: str) -> str:
         "# Entity guidance: how far the entities steer the fusion (validation only)",
         "",
         "| Guidance | Score, own entities | Score, next pair's | Own − next | Every floor met | Person boxes, worst source"
-        " | Halo, worst source | Seams, worst source | SSIM_min | Entity effect (grey levels) |",
-        "|---:|---:|---:|---:|:---|---:|---:|---:|---:|---:|",
+        " | Person boxes, all: own | next pair's | Halo, worst source | Seams, worst source | SSIM_min"
+        " | Entity effect (grey levels) |",
+        "|---:|---:|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['guidance']:g} | {r['score']:.4f} | {r['shuffled']:.4f} | {r['score'] - r['shuffled']:+.4f}"
-            f" | {'yes' if r['eligible'] else 'no'} | {r['min_source_person_ir']:.3f} | {r['max_source_person_halo']:.1f}"
+            f" | {'yes' if r['eligible'] else 'no'} | {r['min_source_person_ir']:.3f} | {r['person_ir']:.3f}"
+            f" | {r['shuffled_person_ir']:.3f} | {r['max_source_person_halo']:.1f}"
             f" | {r['max_source_seam']:.3f} | {r['SSIM_min']:.4f} | {r['entity_effect']:.2f} |"
         )
     lines += [
@@ -119,7 +123,8 @@ def table(rows: list[dict], checkpoint: Path, command: str) -> str:
         " entity-free pass, l_E the pass with the entities (model.entity_guidance; 0 = the network as trained)."
         " Score, next pair's: every pair fused with the next pair's entities instead of its own. Entity effect:"
         " mean |own − next pair's| output. Person boxes: the fused image's IR correlation in the hand-drawn"
-        " person boxes; halo: how much darker than the visible image it is around them.",
+        " person boxes (worst source: with own entities; all: every box pooled, with own and with the next"
+        " pair's entities); halo: how much darker than the visible image it is around them.",
         "",
         f"The rule's choice (what `--choose` writes into config.json): the largest factor whose score is at"
         f" most {TOLERANCE:g} below the unguided score and which meets every floor: **{choose(rows):g}**."
