@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from egmt.config import TrainConfig
 
@@ -25,7 +26,7 @@ class Floors:
     min_person_ir: float | None = None  # person_ir: IR correlation inside the person boxes
     max_halo: float | None = None  # person_halo: grey levels the visible image is darkened around them
     min_ssim_min: float | None = None  # SSIM_min: the less kept source's SSIM (balance)
-    each_source: bool = False  # the person floor and halo ceiling on each source's boxes, not pooled
+    person_floor: Literal["pooled", "each_source"] = "pooled"  # where the people's floor and ceiling are read
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> Floors:
@@ -35,12 +36,13 @@ class Floors:
             train.val_min_person_ir,
             train.val_max_person_halo,
             train.val_min_ssim_min,
-            train.val_person_floor == "each_source",
+            train.val_person_floor,
         )
 
     def met_by(self, row: Mapping[str, object]) -> bool:
         """Whether the summary ``row`` meets every floor (a missing column counts as undefined)."""
-        person, halo = ("min_source_person_ir", "max_source_person_halo") if self.each_source else ("person_ir", "person_halo")
+        each = self.person_floor == "each_source"
+        person, halo = ("min_source_person_ir", "max_source_person_halo") if each else ("person_ir", "person_halo")
         checks = (
             ("min_source_retention", self.min_retention, True),
             ("max_source_seam", self.max_seam, False),

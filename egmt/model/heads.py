@@ -86,14 +86,12 @@ class FusionHead(nn.Module):
         (the prior's included). Entity guidance (:meth:`egmt.model.network.EGMT._fuse`) mixes two of
         these."""
         out = self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
-        if self.output == "image":
+        if self.output == "image" or self.prior != "contrast":
             return out
         if ir is None or vi is None:
-            raise ValueError("a weight-map fusion head needs the two sources")
-        if self.prior == "contrast":
-            mix = contrast_mix(ir, vi, *self.prior_args).clamp(self.PRIOR_EPS, 1 - self.PRIOR_EPS)
-            out = out + torch.logit(mix)
-        return out
+            raise ValueError("a weight-map fusion head with a prior needs the two sources")
+        mix = contrast_mix(ir, vi, *self.prior_args).clamp(self.PRIOR_EPS, 1 - self.PRIOR_EPS)
+        return out + torch.logit(mix)
 
     def compose(self, logits: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
         """The fused image from :meth:`logits`: their sigmoid, or the sources mixed by it."""

@@ -53,12 +53,12 @@ from egmt.config import EGMTConfig
 from egmt.data.boxes import Box, read_boxes
 from egmt.data.pairs import find_pairs, load_pair
 from egmt.errors import EGMTError
+from egmt.floors import Floors
 from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names
 from egmt.metrics.classification import classification_metrics
 from egmt.metrics.retention import box_correlation, surround_darkening, target_retention
 from egmt.metrics.seams import seam_ratio
 from egmt.text.features import EntityFeatures
-from egmt.floors import Floors
 
 RULE = (
     "score = sqrt(mean ratio over val_metrics x mean ratio over val_fidelity_metrics), each ratio "
@@ -270,7 +270,7 @@ class Validator:
             "person_boxes": len(boxed),
             "min_person_ir": floors.min_person_ir,
             "max_person_halo": floors.max_halo,
-            "person_floor": "each_source" if floors.each_source else "pooled",
+            "person_floor": floors.person_floor,
             "min_ssim_min": floors.min_ssim_min,
         }
         result["eligible"] = floors.met_by({**result, "SSIM_min": means.get("SSIM_min", math.nan)})

@@ -132,7 +132,7 @@ def test_recipes_that_hide_warm_targets_rank_after_the_rest():
     rows["smoke"]["seeds"] = {0: entry(1.4, 0.9)["values"] | {"person_ir": 0.8, "min_source_person_ir": 0.6}}
     rows["smoke"]["seeds"][0] |= {"person_halo": 5.0, "max_source_person_halo": 5.0}
     assert "| smoke |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # pooled: above the floor
-    rows["smoke"]["floors"] = dataclasses.replace(rows["smoke"]["floors"], each_source=True)
+    rows["smoke"]["floors"] = dataclasses.replace(rows["smoke"]["floors"], person_floor="each_source")
     assert "| smoke (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # its worst source is not
     rows["smoke"]["seeds"][0] |= {"min_source_person_ir": 0.8, "max_source_person_halo": 20.0}
     assert "| smoke (below floor) |" in study_markdown(rows, dict.fromkeys(rows, []), "x")  # the halo on one source
