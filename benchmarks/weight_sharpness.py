@@ -100,7 +100,9 @@ def table(rows: list[dict], checkpoint: Path, command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint folder (default: the shipped one)")
-    parser.add_argument("--temperature", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0, 10.0], help="logit scales to measure")
+    parser.add_argument(
+        "--temperature", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0, 10.0], help="logit scales to measure"
+    )
     parser.add_argument("-o", "--output", type=Path, help="Markdown table to write")
     args = parser.parse_args(argv)
     if any(t <= 0 for t in args.temperature):
