@@ -235,7 +235,7 @@ def evaluate(
     workers = max(1, workers or _available_cores())
     bar = _progress(total, progress)
     try:
-        if workers == 1 or len(jobs) == 1:
+        if workers == 1 or len(jobs) <= 1:  # no pool for one triple, or none (all read from the cache)
             for job in jobs:
                 collect(job[0], _score_stem(*job, names, profile))
                 bar.update(len(job[3]))

@@ -277,3 +277,14 @@ def test_score_cache_reuses_unchanged_triples_only(dataset, monkeypatch):
         root / "ir", root / "vi", folders, root / "out5", metrics=["MI"], workers=1, progress=False, cache=cache, profile="vifb"
     )
     assert len(scored) == 3
+
+
+def test_everything_cached_with_several_workers(dataset):
+    """A second run whose every triple is in the cache scores nothing and starts no pool (it
+    crashed with workers > 1: a pool of zero processes)."""
+    root = dataset["root"]
+    folders = {"avg": root / "avg"}
+    cache = root / "scores.csv"
+    first = evaluate(root / "ir", root / "vi", folders, root / "out", metrics=["MI"], workers=1, progress=False, cache=cache)
+    again = evaluate(root / "ir", root / "vi", folders, root / "out2", metrics=["MI"], workers=2, progress=False, cache=cache)
+    assert _read_csv(again.per_image_csv) == _read_csv(first.per_image_csv)
