@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from egmt.bench.provenance import display_path
 from egmt.config import EGMTConfig
 from egmt.fileio import write_text_atomic
 from egmt.infer.run import DEFAULT_CHECKPOINT
@@ -68,7 +69,7 @@ def measure(checkpoint: Path, temperatures: list[float]) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict], checkpoint: Path, command: str) -> str:
+def table(rows: list[dict], checkpoint: str, command: str) -> str:
     lines = [
         "# A sharper weight map under the selection rule (validation only)",
         "",
@@ -111,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_grad_enabled(False)
     rows = measure(checkpoint, args.temperature)
     command = shlex.join(["python", "benchmarks/weight_sharpness.py", *(argv if argv is not None else sys.argv[1:])])
-    shown = Path(args.checkpoint).resolve()
-    text = table(rows, shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown, command)
+    text = table(rows, display_path(Path(args.checkpoint)), command)
     if args.output:
         write_text_atomic(args.output, text)
     print(text)
