@@ -41,10 +41,10 @@ def steer(fuser: EGMTFuser, features: EntityFeatures, boxes: dict, root: Path, s
     moved, named, unnamed = [], [], []
     for pair in find_pairs(root, split):
         own = features.entities(pair.name)
-        named = features.class_mask([pair.name], [CLASS])[0].tolist()
-        if not any(named):
+        is_person = features.class_mask([pair.name], [CLASS])[0].tolist()
+        if not any(is_person):
             continue
-        rest = [e for e, is_person in zip(own, named) if not is_person]
+        rest = [e for e, person in zip(own, is_person) if not person]
         loaded = load_pair(pair)
         ir, vi = loaded.ir[0].numpy(), loaded.vi[0].numpy()
         with_people = fuser(ir, vi, entities=own).luma
