@@ -85,3 +85,18 @@ egmt study --base docs/study/base-smoke.json --recipes docs/study/smoke.json -o 
 egmt study --base docs/study/base-smoke.json --recipes docs/study/smoke.json -o runs/smoke \
     --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --no-train --table docs/smoke-study.md \
     --title "Smoke study: people in smoke held out, a halo ceiling"
+# 8. Issue 17, the entity-conditioned target taught by fine-tuning the shipped checkpoint instead of
+#    from scratch (from scratch, -person-drop50's best check meeting every floor stayed at 1.0669,
+#    under the 1.0675 bar). Both seeds, 10 CPU minutes, the shipped config plus the target. The rule,
+#    written before the runs reported: ship the better seed's best check meeting every floor if
+#    (a) its score is at least 1.0675, (b) the mean of the run's second-half checks is at least
+#    1.0563 (the shipped recipe's second-half mean from scratch: not a lucky check of a worse run),
+#    (c) naming people moves the M3SVD validation clips by at least 1 grey level
+#    (benchmarks/person_steering.py), and (d) its contact sheet, the README samples fused
+#    caption-free and the figures show no seams, halos or faded people.
+for s in 0 1; do
+    OMP_NUM_THREADS=1 egmt train --config docs/training/egmt-roadscene-config.json \
+        --init-from egmt/pretrained/egmt-roadscene --seed $s --max-cpu-minutes 10 \
+        --set 'loss.entity_target_classes=["person"]' --set train.entity_target_drop=0.5 \
+        -o runs/long/ft-person-drop50-s$s
+done
