@@ -1,18 +1,21 @@
 """eq. 12's intensity targets used as fusion rules on the validation crops (issue 16).
 
 A target the network is trained towards is itself a fusion: scored by the validation rule
-(``egmt.train.validation``) on the validation crops, with the person boxes of
-``annotations/boxes-val.json``, it says what the network is asked for before any training.
+(``egmt.train.validation``) on the validation pairs and person boxes of a run's config, it says
+what the network is asked for before any training.
 Each row: the rule's score (1.0 = plain averaging), its two groups, SSIM_min (the balance floor's
 measure: the SSIM with the less kept source), SSIM with each source, and ``person_ir`` (the IR
-correlation inside the person boxes). The smoke clip 0117_1605 (a training clip, reported and
-never chosen on) gives the people-in-smoke column, and how much darker than the visible smoke the
+correlation inside the person boxes). The smoke clip 0117_1605's boxed frames give the
+people-in-smoke column, and how much darker than the visible smoke the
 rule leaves a ring around those people (its halo). Writes a Markdown table (``-o``) and a
 contact sheet of validation crops (``--figure``: IR | VIS | the chosen target | contrast without
 the noise floor | re-based (the first of ``--rebases``) | max(IR, VI)).
 
-    python benchmarks/intensity_targets.py -o docs/intensity-targets.md \\
-        --figure docs/figures/intensity-targets.png
+    python benchmarks/intensity_targets.py --config docs/training/balance-study-config.json \\
+        -o docs/intensity-targets.md --figure docs/figures/intensity-targets.png
+
+(the balance study's validation, two sources, with which the noise floor and the re-base were
+chosen; the shipped config adds the smoke clip as a third source).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 from PIL import Image
 
 from egmt.bench.figures import grey
+from egmt.bench.provenance import display_path
 from egmt.config import EGMTConfig
 from egmt.fileio import write_text_atomic
 from egmt.losses import contrast_target
@@ -82,6 +86,41 @@ def smoke_scores(rule: Rule, frames: list[tuple[torch.Tensor, torch.Tensor, list
     return float(np.nanmean(correlation)), float(np.nanmean(darkening))
 
 
+def _split_stems(split: str) -> list[str]:
+    path = REPO / split
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _sources(cfg: EGMTConfig) -> str:
+    """The config's validation sources, as the caption names them."""
+    crop = f"central {cfg.train.val_crop} px crops" if cfg.train.val_crop else "whole images"
+    parts = []
+    for source in cfg.data.val_sources:
+        size = "whole" if source.val_crop == 0 else crop
+        parts.append(f"`{source.split}` ({len(_split_stems(source.split))}, {size})")
+    return ", ".join(parts)
+
+
+def _box_files(cfg: EGMTConfig) -> list[str]:
+    files = cfg.train.val_boxes or []
+    return [f"`{f}`" for f in ([files] if isinstance(files, str) else files)]
+
+
+def _smoke_status(cfg: EGMTConfig) -> str:
+    """Whether the smoke clip is trained on, validated on, or neither under ``cfg``."""
+    training = [cfg.data.split, *(s.split for s in cfg.data.extra_sources)]
+    if any(
+        stem.startswith("m3svd_0117_1605")
+        for split in training
+        if split and split.endswith(".txt")
+        for stem in _split_stems(split)
+    ):
+        return "a training clip under this config: reported, never chosen on"
+    if any(s.split.endswith("m3svd-smoke.txt") for s in cfg.data.val_sources):
+        return "held out of training and validated on under this config"
+    return "held out of training under this config"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -89,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         default=str(REPO / "docs" / "training" / "egmt-roadscene-config.json"),
         help="config with the validation sources and rule (default: the shipped run's)",
     )
-    ap.add_argument("--boxes", default=str(REPO / "annotations" / "boxes-val.json"))
+    ap.add_argument("--boxes", nargs="+", help="person box files (default: the config's train.val_boxes)")
     ap.add_argument("--kappas", type=float, nargs="+", default=[4.0, 8.0, 12.0, 16.0], help="loss.intensity_noise values")
     ap.add_argument("--rebase-kappa", type=float, default=12.0, help="the noise floor of the re-based rows")
     ap.add_argument("--rebases", type=float, nargs="+", default=[16.0, 32.0], help="loss.intensity_rebase values")
@@ -99,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     cfg = EGMTConfig.load(args.config)
-    cfg.train.val_boxes = args.boxes
+    if args.boxes:
+        cfg.train.val_boxes = args.boxes
     validator = Validator(cfg, None)
     pairs = validator.pairs
     frames = smoke_frames()
@@ -120,16 +160,17 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/intensity_targets.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     text = (
         "# eq. 12's intensity targets as fusion rules (validation crops)\n\n" + "\n".join(lines) + "\n\n"
-        f"{len(pairs)} validation crops ({cfg.train.val_crop} px; RoadScene train.txt minus every 9th pair and two "
-        "whole M3SVD clips, see `splits/`), scored by the validation rule (egmt.train.validation; 1.0 = plain "
-        "averaging). SSIM_min: the SSIM with the less kept source (the balance floor's measure). person_ir: the IR "
-        "correlation inside the person boxes of annotations/boxes-val.json. People in smoke: the same inside the "
-        "boxes of the smoke clip 0117_1605 (a training clip: reported, never chosen on). Smoke darkened around them: "
-        "how much darker than the visible image the fusion is in a 16-pixel ring around those boxes (grey levels; "
-        "egmt.metrics.retention.surround_darkening), the dark halo of a rule that keeps a person in smoke by taking "
-        "his infrared background with him. Noise floor kappa: `loss.intensity_noise`, contrast counted above kappa "
-        "times each image's noise level (egmt.model.prior.noise_level). Re-based s: `loss.intensity_rebase`, the "
-        "infrared's structure taken on the brighter source's local mean (Gaussian of sigma s).\n\n"
+        f"{len(pairs)} validation pairs ({_sources(cfg)}; config `{display_path(args.config)}`), scored by the "
+        "validation rule (egmt.train.validation; 1.0 = plain averaging). SSIM_min: the metric's SSIM (egmt.metrics) "
+        "with the less kept source (the balance floor's measure). SSIM(F, IR), SSIM(F, VI): kornia's SSIM (11-pixel "
+        "Gaussian window, images in [0, 1], same padding), so SSIM_min is not the smaller of the two. person_ir: the "
+        f"IR correlation inside the person boxes of {', '.join(_box_files(cfg))}. People in smoke: the same inside the "
+        f"boxes of the smoke clip 0117_1605's five boxed frames, whole ({_smoke_status(cfg)}). Smoke darkened around "
+        "them: how much darker than the visible image the fusion is in a 16-pixel ring around those boxes (grey "
+        "levels; egmt.metrics.retention.surround_darkening), the dark halo of a rule that keeps a person in smoke by "
+        "taking his infrared background with him. Noise floor kappa: `loss.intensity_noise`, contrast counted above "
+        "kappa times each image's noise level (egmt.model.prior.noise_level). Re-based s: `loss.intensity_rebase`, "
+        "the infrared's structure taken on the brighter source's local mean (Gaussian of sigma s).\n\n"
         f"Made by: `{command}`\n"
     )
     if args.out:
