@@ -14,8 +14,9 @@ training or choosing anything), each method's fused image is scored inside the b
   fusion that keeps the person by pasting his dark infrared background into the smoke (a halo)
   scores high here although its correlation inside the box is high;
 - **seam ratio** of each frame (``egmt.metrics.seams``);
-- **fusion loss**: eq. 11's L_fus with the shipped recipe's loss (its contrast target, kappa = 12)
-  on the whole frames. The contrast rule, a row of its own, is that target itself: a network
+- **fusion loss**: eq. 11's L_fus with the shipped checkpoint's loss config (its contrast target,
+  noise floor and re-base) on the whole frames. The contrast rule with that re-base, a row of its
+  own, is that target itself: a network
   whose loss stays well above the rule's on these (training) frames has not learnt what it is
   asked for. The same rule with the infrared re-based (``--rebase``, ``loss.intensity_rebase``)
   is a row too.
@@ -131,10 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             + f" of M3SVD clip 0117_1605 ({len(frames)} frames, {sum(len(boxes[f]) for f in frames)} person boxes "
             "drawn by hand on the infrared: `annotations/boxes-m3svd-0117_1605.json`). IR correlation: Pearson "
             "correlation of the fused image with the infrared inside each person box, averaged over a frame's boxes "
-            "(1 = the person's infrared appearance kept). A checkpoint's row fuses caption-free (no entities, as `egmt fuse` "
-            "without any); its \"own entities\" row with the frame's annotation entities (as validation does). Smoke darkened around them: the mean over the boxes of max(VI - F, 0) "
+            "(1 = the person's infrared appearance kept). A checkpoint's row fuses caption-free, as `egmt fuse` does when "
+            "given no entities: the checkpoint's caption-free policy decides (its classifier's entities where its validation "
+            "showed them above the label prior, none otherwise); its \"own entities\" row with the frame's annotation entities (as validation does). Smoke darkened around them: the mean over the boxes of max(VI - F, 0) "
             "in a 16-pixel ring around each box, grey levels (a dark halo cut into the smoke). Fusion loss: eq. 11 with the shipped checkpoint's loss config "
-            "(its contrast target) on the whole frames, mean over the frames; the contrast rule is that target. Clip: "
+            f"(its contrast target) on the whole frames, mean over the frames; the contrast rule re-based "
+            f"{loss_config.intensity_rebase:g} is that target (re-based 0: as it is). Clip: "
             "whether the checkpoint trained on these frames (splits/m3svd-fit.txt) or held the clip out "
             "(splits/m3svd-fit-nosmoke.txt, the smoke study, whose rule validates on these frames).\n\n"
             f"Made by: `{command}`\n")
