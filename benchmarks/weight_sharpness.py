@@ -2,7 +2,8 @@
 
 The fusion head mixes the sources by a weight map ``w = sigmoid(l)``. Scaling its logits by a
 temperature ``T`` keeps every decision (which source leads where) and only makes it harder:
-``T = 1`` is the network as trained, ``T -> inf`` a binary choice of one source per pixel, the
+``T = 1`` is the network as trained, ``T -> inf`` a binary choice of one source per pixel (the
+visible image or the head's infrared, re-based with ``model.ir_rebase``), the
 copying the rule is meant not to reward. For each ``T`` the checkpoint is validated exactly as in
 training (``egmt.train.validation``: its config's validation sources, rule and floors) and the
 table says what the rule would make of it. This is a probe of the rule, not a model option: the
@@ -88,7 +89,8 @@ def table(rows: list[dict], checkpoint: str, command: str) -> str:
         "",
         f"Checkpoint `{checkpoint}`, validated as in training (its config's validation sources, rule and floors;"
         " egmt.train.validation). T: the weight map's logits scaled by T before the sigmoid (1: the network as"
-        " trained; larger: the same decisions, made harder, towards choosing one source per pixel). Score: the"
+        " trained; larger: the same decisions, made harder, towards choosing one source per pixel: the visible"
+        " image or the infrared the head mixes, re-based when the config's model.ir_rebase is set). Score: the"
         " geometric mean of the information group (MI, Qabf, FMI_w, VIF) and the fidelity group (SSIM_min, PSNR),"
         " each as a ratio to plain averaging.",
         "",
