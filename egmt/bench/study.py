@@ -26,12 +26,13 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from egmt.bench.tables import csv_text
-from egmt.config import EGMTConfig, apply_override
+from egmt.config import EGMTConfig, LossConfig, apply_override
 from egmt.errors import EGMTError
 from egmt.fileio import read_json, write_text_atomic
 from egmt.files import VALIDATION_FLOOR_COLUMNS, VALIDATION_LOG_FILE
@@ -217,13 +218,14 @@ def below_floor(entry: dict) -> bool:
     return any(not floors.met_by(seed) for seed in entry["seeds"].values())
 
 
-def reference_rows(base: EGMTConfig) -> dict[str, dict[str, float]]:
-    """The table columns of the fusions without a network (copy a source, max, average) on the
-    base config's validation pairs, scored by the same rule (``Validator.reference_scores``)."""
+def reference_rows(base: EGMTConfig, losses: Sequence[LossConfig] | None = None) -> dict[str, dict[str, float]]:
+    """The table columns of the fusions without a network (copy a source, max, average, and the
+    contrast intensity targets of ``losses``, default the base's) on the base config's validation
+    pairs, scored by the same rule (``Validator.reference_scores``)."""
     from egmt.train.validation import Validator
 
     out = {}
-    for name, r in Validator(base, None).reference_scores().items():
+    for name, r in Validator(base, None).reference_scores(losses).items():
         out[name] = {**r["fusion"], **{k: r[k] for k in ("score", *VALIDATION_FLOOR_COLUMNS)}}
     return out
 
@@ -303,7 +305,9 @@ def study_markdown(
         "of six validation crops at the budget, per seed. "
         + (
             "Rows in italics: fusions without a network on the same crops, scored by the same rule; the score "
-            "rewards copying a source, so read a recipe's score against them. "
+            "rewards copying a source, so read a recipe's score against them. A contrast target's row is a "
+            "recipe's own eq. 12 target (loss.intensity_*) used as the fusion: what a network that fitted that "
+            "term exactly would give. "
             if references
             else ""
         )

@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
                 write_bytes_atomic(target, Path(path).read_bytes())
                 sheets.setdefault(name, {})[seed] = target.relative_to(table.parent).as_posix()
     # the references are scored by the runs' own rule (a recipe may set train.val_*), else by the base's
-    text = study_markdown(rows, recipes, command, references=reference_rows(runs[0].config if runs else base), sheets=sheets)
+    # and each recipe's own contrast intensity target is a reference too (what fitting it exactly gives)
+    references = reference_rows(runs[0].config if runs else base, [r.config.loss for r in runs] or None)
+    text = study_markdown(rows, recipes, command, references=references, sheets=sheets)
     print(text)
     if args.table:
         write_text_atomic(args.table, f"# {args.title} (validation only)\n\n" + text)

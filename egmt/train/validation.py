@@ -44,16 +44,18 @@ against the mAP of the label prior (every pair scored with the training positive
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from egmt.config import EGMTConfig
+from egmt.config import EGMTConfig, LossConfig
 from egmt.data.boxes import Box, read_boxes
 from egmt.data.pairs import find_pairs, load_pair
 from egmt.errors import EGMTError
 from egmt.floors import Floors
+from egmt.losses import contrast_target
 from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names
 from egmt.metrics.classification import classification_metrics
 from egmt.metrics.retention import box_correlation, surround_darkening, target_retention
@@ -88,6 +90,17 @@ REFERENCE_FUSIONS = {
     "16x16 block max (mosaic)": block_max,
     "average": lambda ir, vi: (ir + vi) / 2,
 }
+
+
+def target_fusion(loss: LossConfig) -> tuple[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] | None:
+    """The loss's contrast intensity target (eq. 12's term, ``loss.intensity_*``) as a fusion of
+    ``[1, H, W]`` sources, named by its parameters; None for the other targets (max(IR, VI) is a
+    reference of its own)."""
+    if loss.intensity_target != "contrast":
+        return None
+    name = f"contrast target (kappa {loss.intensity_noise:g}, re-based {loss.intensity_rebase:g})"
+    args = (loss.intensity_sigma, loss.intensity_power, loss.intensity_noise, loss.intensity_rebase)
+    return name, lambda ir, vi: contrast_target(ir[None], vi[None], *args)[0]
 
 
 @dataclass
@@ -163,6 +176,7 @@ class Validator:
                 f"train.val_metrics: {lower} are lower-is-better; the validation score takes higher-is-better metrics"
             )
         self.features = features
+        self.loss = config.loss  # its intensity target is a reference (reference_scores)
         self.period = config.model.window_size
         box_files = config.train.val_boxes or []
         box_files = [box_files] if isinstance(box_files, str) else box_files
@@ -294,10 +308,17 @@ class Validator:
         fidelity = self._group(means, self.fidelity)
         return math.sqrt(info * fidelity) if info > 0 and fidelity > 0 else math.nan
 
-    def reference_scores(self) -> dict[str, dict]:
+    def reference_scores(self, losses: Sequence[LossConfig] | None = None) -> dict[str, dict]:
         """:meth:`summarize` for each of ``REFERENCE_FUSIONS``: what the rule gives fusions that
-        need no network, so a model's score can be read against copying a source."""
-        return {name: self.summarize([fuse(p.ir, p.vi) for p in self.pairs]) for name, fuse in REFERENCE_FUSIONS.items()}
+        need no network, so a model's score can be read against copying a source. Also each
+        contrast intensity target of ``losses`` (default: this config's loss) as a fusion
+        (:func:`target_fusion`): what a network that fitted eq. 12's term exactly would give."""
+        fusions = dict(REFERENCE_FUSIONS)
+        for loss in [self.loss] if losses is None else losses:
+            target = target_fusion(loss)
+            if target is not None:
+                fusions.setdefault(*target)
+        return {name: self.summarize([fuse(p.ir, p.vi) for p in self.pairs]) for name, fuse in fusions.items()}
 
     def contact_sheet(self, fused: list[torch.Tensor], per_source: int = 3) -> np.ndarray:
         """IR | VIS | fused rows for ``per_source`` evenly spaced pairs of each validation source,
