@@ -75,6 +75,17 @@ def _configure_logging() -> None:
         egmt_log.addHandler(_InfoToStdout())
 
 
+def os_error_line(e: OSError) -> str:
+    """What the file system refused, as one line naming the path: an output folder that is a
+    file, a path through a file, a file that is a folder, a full disk."""
+    why = {
+        FileExistsError: "exists and is not a folder (give a folder path, or remove the file)",
+        NotADirectoryError: "part of this path is a file, not a folder",
+        IsADirectoryError: "is a folder, where a file is needed",
+    }.get(type(e), e.strerror or type(e).__name__)
+    return f"{e.filename}: {why}" if e.filename else f"{why}: {e}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -86,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except EGMTError as e:
         print(f"egmt: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system refused (an output path that is a file...): one line, no traceback
+        print(f"egmt: error: {os_error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("egmt: interrupted", file=sys.stderr)

@@ -32,6 +32,7 @@ from egmt.errors import EGMTError
 from egmt.fileio import read_json
 from egmt.infer.tiling import fuse_in_tiles, tile_progress, tile_slices
 from egmt.model import EGMT
+from egmt.model.network import fusion_min_side
 from egmt.text.bank import EntityBank
 from egmt.files import BANK_FILE, VALIDATION_FILE, VOCABULARY_FILE
 from egmt.text.labels import Vocabulary
@@ -110,6 +111,10 @@ class EGMTFuser:
         self.model = model.to(self.device).eval()
         self.bank = bank
         self.vocabulary = vocabulary
+        smallest = max(2 * tile_overlap, fusion_min_side(model.config))
+        if tile_size is not None and tile_size < smallest:
+            # each tile steps by tile - overlap: a small tile means tens of thousands of passes
+            raise EGMTError(f"tile size {tile_size}: at least {smallest} (twice the {tile_overlap}-pixel overlap of neighbours)")
         self.tile_size = tile_size
         self.tile_overlap = tile_overlap
         # Images above max_pixels are fused in 1024 tiles. The patch layout's global attention is

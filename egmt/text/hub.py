@@ -119,12 +119,12 @@ def resolve_folder(path: str | os.PathLike) -> Path | None:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; other strings unchanged."""
-    if device == "auto":
-        import torch
+    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; other names checked to exist
+    (:func:`egmt.device.resolve_device`), returned as given."""
+    from egmt.device import resolve_device as checked
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    resolved = checked(device)
+    return resolved.type if device == "auto" else device
 
 
 def _first_line(e: BaseException) -> str:

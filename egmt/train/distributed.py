@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from egmt.device import resolve_device
 from egmt.errors import EGMTError
 
 
@@ -37,10 +38,9 @@ class DistInfo:
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"``: this rank's CUDA device if there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    return torch.device(name)
+    """``"auto"``: this rank's CUDA device if there is one, else the CPU; other names checked to
+    exist (:func:`egmt.device.resolve_device`)."""
+    return resolve_device(name, local_rank)
 
 
 def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:

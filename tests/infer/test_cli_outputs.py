@@ -154,3 +154,43 @@ def test_an_interrupted_table_write_leaves_the_old_table(pairs, monkeypatch):
     assert cli_main(["fuse", "--ir", str(pairs / "ir"), "--vi", str(pairs / "vi"), "-o", str(out), "--method", "average"]) == 130
     assert (out / "entities.csv").read_text() == "old\n"
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "entities.csv"]  # no temporary file left
+
+
+def test_an_output_folder_that_is_a_file_is_one_line(pairs, capsys):
+    """The file system's refusals (an output folder that is a file, a path through a file) are one
+    line naming the path, not a traceback."""
+    blocker = pairs.parent / "afile.txt"
+    blocker.write_text("keep me")
+    folders = ["--ir", str(pairs / "ir"), "--vi", str(pairs / "vi"), "--method", "average"]
+    _refused(["fuse", *folders, "-o", str(blocker)], capsys, f"{blocker}: exists and is not a folder")
+    _refused(["fuse", *folders, "-o", str(blocker / "sub")], capsys, "part of this path is a file")
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "device, match",
+    [("gpu", "device 'gpu': not a device name"), ("cuda", "device 'cuda': this machine or torch build has no CUDA")],
+)
+def test_a_device_that_is_not_there_is_one_line(pairs, capsys, monkeypatch, device, match):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on CI, whatever the machine
+    ir, vi = str(pairs / "ir" / "a.png"), str(pairs / "vi" / "a.png")
+    _refused(["fuse", "--ir", ir, "--vi", vi, "-o", str(pairs.parent / "f.png"), "--device", device], capsys, match)
+    assert not (pairs.parent / "f.png").exists()
+
+
+def test_resolve_device():
+    import torch
+
+    from egmt.device import resolve_device
+    from egmt.errors import EGMTError
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(EGMTError, match="no CUDA device"):
+            resolve_device("cuda:0")
+    with pytest.raises(EGMTError, match="not a device name"):
+        resolve_device("gpu")

@@ -20,6 +20,7 @@ from egmt.cli import main as cli_main
 from egmt.config import ModelConfig
 from egmt.data.io import read_image
 from egmt.infer import fuser as fuser_module
+from egmt.errors import EGMTError
 from egmt.infer.fuser import EGMTFuser
 from egmt.infer.tiling import _ramp, fuse_in_tiles
 
@@ -176,3 +177,16 @@ def test_tiled_fusion_shows_progress_over_the_tiles(checkpoint, monkeypatch):
     assert all(off for _, off in bars)  # one piece: no bar shown
     EGMTFuser.from_pretrained(checkpoint, device="cpu", tile_size=64)(ir[:64, :64], vi[:64, :64], entities=["car"])
     assert all(off for _, off in bars)
+
+
+def test_a_tile_too_small_for_its_overlap_is_refused(tmp_path, capsys):
+    """A tile under twice the overlap would step a pixel at a time (tens of thousands of passes on a
+    small image): refused in one line before any work."""
+    from egmt.infer.run import DEFAULT_CHECKPOINT
+
+    with pytest.raises(EGMTError, match="tile size 10: at least 64"):
+        EGMTFuser.from_pretrained(DEFAULT_CHECKPOINT, device="cpu", tile_size=10)
+    sample = DEFAULT_CHECKPOINT.parents[1].parent / "samples" / "tno"
+    argv = ["fuse", "--ir", str(sample / "ir" / "08.png"), "--vi", str(sample / "vi" / "08.png"), "-o", str(tmp_path / "f.png")]
+    assert cli_main([*argv, "--tile", "16"]) == 2
+    assert "tile size 16: at least 64" in capsys.readouterr().err and not (tmp_path / "f.png").exists()

@@ -145,7 +145,6 @@ def test_validation_is_eligible_only_when_every_source_keeps_the_warm_targets(tm
     assert not refs["copy visible"]["eligible"] and refs["max(IR, VI)"]["source_retention"] == [pytest.approx(1.0)] * 2
 
 
-
 def test_the_losss_contrast_target_is_a_reference(tmp_path):
     """With a contrast intensity target, the references include that target as a fusion (what a
     network fitting eq. 12's term exactly gives), named by its parameters; not with max(IR, VI)."""
@@ -168,6 +167,7 @@ def test_the_losss_contrast_target_is_a_reference(tmp_path):
     fused = [contrast_target(p.ir[None], p.vi[None], noise=20.0, rebase=16.0)[0] for p in validator.pairs]
     assert refs[name]["score"] == pytest.approx(validator.summarize(fused)["score"])
     assert refs[name]["score"] != pytest.approx(refs["max(IR, VI)"]["score"])  # the target is not max
+
 
 def test_an_ineligible_validation_never_becomes_the_best(tiny_dataset, tiny_config, tmp_path):
     run = tmp_path / "run"
