@@ -11,6 +11,7 @@ Table VIII's w/o ENT) gets the pair's two captions from either file (``tokens="c
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ from egmt.text.captions import read_caption_file
 
 if TYPE_CHECKING:
     from egmt.text.entities import EntityExtractor
+
+log = logging.getLogger(__name__)
 
 
 def parse_entity_list(text: str) -> list[str]:
@@ -42,6 +45,7 @@ class EntityResolver:
         self.tokens = tokens
         self.annotations = read_annotations(annotations) if annotations else {}
         self.captions = read_caption_file(captions) if captions else {}
+        self.files = [str(f) for f in (annotations, captions) if f]
         self.typed = typed
         self.extractor_name, self.extractor_path = extractor, extractor_path
         self.max_entities = max_entities
@@ -62,6 +66,8 @@ class EntityResolver:
             caps = self.captions[name]
             ir_ents, vi_ents = self._extractor.extract([caps.ir, caps.vi])
             return merge_entities(ir_ents, vi_ents, self.max_entities), "captions"
-        if self.typed is not None:
-            return list(self.typed), "typed"
-        return None, "none"
+        fallback: tuple[list[str] | None, str] = (list(self.typed), "typed") if self.typed is not None else (None, "none")
+        if self.files:  # a file was given for the pairs, and this one is not in it: say so, then go on
+            how = "with the typed --entities" if self.typed is not None else "caption-free"
+            log.warning("pair %r is not in %s: fused %s", name, " or ".join(self.files), how)
+        return fallback

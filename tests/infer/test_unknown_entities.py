@@ -69,3 +69,24 @@ def test_cli_fuses_a_folder_with_an_unknown_typed_entity_and_says_so_once(checkp
     ]
     table = (tmp_path / "out" / "entities.csv").read_text()
     assert table.count("person; dragon") == 3
+
+
+def test_a_pair_missing_from_the_given_file_is_said(tmp_path, caplog):
+    """--captions / --annotations that do not name a pair: one warning naming the pair and the
+    file, then the next source in order (typed entities, else caption-free), never silently."""
+    import json
+    import logging
+
+    from egmt.infer.entities import EntityResolver
+
+    captions = tmp_path / "captions.jsonl"
+    captions.write_text(json.dumps({"name": "known", "ir": "a man", "vi": "a road"}) + "\n")
+    with caplog.at_level(logging.WARNING, logger="egmt.infer.entities"):
+        assert EntityResolver(captions=captions)("other") == (None, "none")
+        assert EntityResolver(captions=captions, typed=["car"])("other") == (["car"], "typed")
+        assert EntityResolver(typed=["car"])("other") == (["car"], "typed")  # no file: nothing to say
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        f"pair 'other' is not in {captions}: fused caption-free",
+        f"pair 'other' is not in {captions}: fused with the typed --entities",
+    ]
