@@ -13,8 +13,9 @@ max_abs, laplacian_pyramid, dwt. A bad pair is reported and the rest are still f
 Videos (files or folders of .mp4/.mkv/...): streamed frame by frame, same frame count and
 rate, entities once per clip; -o fused.mkv is lossless (FFV1), fused.mp4 is H.264 (CRF 18).
 Where neither source moved, each fused frame is blended with the previous one (--temporal,
-default 0.5; 0: every frame fused alone), so the clip flickers no more than its sources.
-Beside each output, NAME.stability.json: mean |F_t - F_t-1| of the fused and source clips.
+default 0.5; 0: every frame fused alone), to damp flicker where the scene is still.
+Beside each output, NAME.stability.json: mean |F_t - F_t-1| of the fused and source clips,
+and whether the fused clip changes more than its livelier source (said on the console too).
 
   egmt fuse --ir ir.mp4 --vi vi.mp4 -o fused.mp4 --entities "person, car"
 
@@ -98,7 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.5,  # egmt.infer.temporal.DEFAULT_BETA (not imported here: the parser loads no torch)
         metavar="BETA",
         help="videos, every method: blend each fused frame with the previous one by BETA where neither source "
-        "moved, so the fusion flickers no more than its sources (default 0.5; 0: every frame fused alone)",
+        "moved, to damp flicker where the scene is still (default 0.5; 0: every frame fused alone)",
     )
 
 

@@ -98,7 +98,9 @@ class PairCropDataset(Dataset):
             if h < size or w < size:
                 msg = f"{pair.ir}: {w}x{h} (W x H) is smaller than the {size}x{size} crop"
                 if small_images == "error":
-                    raise EGMTError(msg + " (use a smaller crop size, or small_images='skip')")
+                    raise EGMTError(
+                        msg + " (a smaller crop: --crop-size N; or leave such pairs out: --set data.small_images=skip)"
+                    )
                 skipped.append(pair.name)
                 warnings.warn(msg + "; pair skipped", stacklevel=2)
                 continue

@@ -70,6 +70,7 @@ class ClipResult:
             f"{self.output}: {self.frames} frames at {self.fps:g} fps, entities ({self.entity_source}): "
             f"{', '.join(self.entities) or '(none)'}; frame-to-frame change mean |F_t - F_t-1| "
             f"(grey levels): fused {c['fused']:.3f}, ir {c['ir']:.3f}, vi {c['vi']:.3f}"
+            + ("; more than its livelier source (a higher --temporal damps it)" if self.stable is False else "")
         )
 
     def row(self) -> dict:

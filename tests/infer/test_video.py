@@ -70,6 +70,9 @@ def test_stable_is_no_livelier_than_the_livelier_source():
     assert clip(3.5, 3.0, 1.0).stable is False
     assert clip(0.0, 0.0, 0.0).stable is True  # still clips
     assert clip(math.nan, math.nan, math.nan).stable is None  # one frame: nothing to compare
+    # the console line says so when the fused clip is livelier, and only then
+    assert "more than its livelier source" in clip(3.5, 3.0, 1.0).describe()
+    assert "livelier" not in clip(2.0, 3.0, 1.0).describe() and "livelier" not in clip(math.nan, math.nan, math.nan).describe()
 
 
 def moving_squares(folder: Path) -> dict[str, Path]:
