@@ -74,7 +74,10 @@ class OnnxEGMT:
         def session(name: str):
             path = folder / name
             if not path.is_file():
-                raise EGMTError(f"{path}: not found (write it with `egmt export --checkpoint CKPT -o {folder}`)")
+                raise EGMTError(
+                    f"{path}: not found; --backend onnxruntime reads a folder written by `egmt export` "
+                    f"(`egmt export --checkpoint CKPT -o EXPORTED`, then `--checkpoint EXPORTED`)"
+                )
             try:
                 return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types

@@ -27,6 +27,7 @@ import torch
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
 from egmt.files import MODEL_FILE, TRAINING_STATE_FILE
+from egmt.model.export import FUSION_FILE
 
 
 def save_checkpoint(
@@ -79,6 +80,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
         folder = path / "checkpoints" / (path / "checkpoints" / "latest").read_text().strip()
         if (folder / MODEL_FILE).is_file():
             return folder
+    if (path / FUSION_FILE).is_file():
+        raise EGMTError(f"{path}: an `egmt export` folder (ONNX graphs): read it with --backend onnxruntime")
     raise EGMTError(f"{path}: not an egmt checkpoint (no {MODEL_FILE}, no checkpoints/latest)")
 
 

@@ -375,3 +375,14 @@ def test_entity_contrast_reads_cgha_logits_and_leaves_the_modules_clean(tiny_dat
     assert cgha and all(m.logits is None and not m.keep_logits for m in cgha)
     terms["entity_con"].backward()
     assert all(m.q_tokens.weight.grad is not None and m.q_tokens.weight.grad.abs().sum() > 0 for m in cgha)
+
+
+def test_an_export_folder_given_as_a_checkpoint_is_named(tmp_path):
+    """An `egmt export` folder where a checkpoint is expected: the error says to read it with
+    --backend onnxruntime; any other folder is simply not a checkpoint."""
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "fusion.onnx").write_bytes(b"")
+    with pytest.raises(EGMTError, match="an `egmt export` folder .*--backend onnxruntime"):
+        resolve_checkpoint(tmp_path / "exported")
+    with pytest.raises(EGMTError, match="not an egmt checkpoint"):
+        resolve_checkpoint(tmp_path)
