@@ -58,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
     if args.entities is not None:
         entities = parse_entity_list(args.entities)
     else:
-        resolved, source = EntityResolver(annotations=args.annotations)(ir.stem)
-        if source != "annotations" or resolved is None:
+        resolver = EntityResolver(annotations=args.annotations)
+        if ir.stem not in resolver.annotations:
             raise EGMTError(f"{args.annotations}: no annotation for pair {ir.stem!r}")
-        entities = resolved
+        entities = resolver(ir.stem)[0] or []
+    if len(entities) == 1:  # eq. 5's weights sum to 1 over the entities at every pixel
+        logging.getLogger(__name__).warning("one entity (%s): its map is 1 everywhere; give two or more to compare", entities[0])
     out = Path(args.out)
     check_outputs(
         inputs={

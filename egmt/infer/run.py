@@ -78,6 +78,9 @@ class FuseJob:
         if args.method != "egmt":
             if guidance is not None:
                 raise EGMTError(f"--guidance steers EGMT's entities: --method {args.method} has none")
+            given = [f for f in ("entities", "captions", "annotations") if getattr(args, f, None) is not None]
+            if given:
+                log.warning("--%s: not read by --method %s (only egmt reads entities)", ", --".join(given), args.method)
             return cls(args.method)
         checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
         backend = getattr(args, "backend", "torch")

@@ -194,3 +194,13 @@ def test_resolve_device():
             resolve_device("cuda:0")
     with pytest.raises(EGMTError, match="not a device name"):
         resolve_device("gpu")
+
+
+def test_entities_given_to_a_baseline_are_said_to_be_unread(pairs, caplog):
+    import logging
+
+    ir, vi = str(pairs / "ir" / "a.png"), str(pairs / "vi" / "a.png")
+    out = pairs.parent / "f.png"
+    with caplog.at_level(logging.WARNING, logger="egmt.infer"):
+        assert cli_main(["fuse", "--ir", ir, "--vi", vi, "-o", str(out), "--method", "average", "--entities", "car"]) == 0
+    assert "--entities: not read by --method average" in caplog.text and out.is_file()

@@ -189,6 +189,19 @@ def test_bad_requests_are_one_line_errors(checkpoint, pair, tmp_path, capsys):
         entity_heatmaps(no_text, *pair, ["person"])
 
 
+def test_one_entity_is_warned_about(checkpoint, pair, tmp_path, caplog):
+    """eq. 5's weights sum to 1 over the entities: one entity's map is 1 everywhere, so say so."""
+    import logging
+
+    base = ["heatmap", "--ir", str(pair[0]), "--vi", str(pair[1]), "-o", str(tmp_path), "--checkpoint", str(checkpoint)]
+    with caplog.at_level(logging.WARNING, logger="egmt.cli"):
+        assert cli_main(base + ["--entities", "car"]) == 0
+        assert "one entity (car): its map is 1 everywhere" in caplog.text
+        caplog.clear()
+        assert cli_main(base + ["--entities", "car, person"]) == 0
+        assert "one entity" not in caplog.text
+
+
 def test_colour_map_and_file_names():
     rgb = colour_map(np.array([[0.0, 1.0, 2.0]]))
     assert rgb.shape == (1, 3, 3) and rgb[0, 0, 2] > rgb[0, 0, 0] and rgb[0, 1, 0] > rgb[0, 1, 2]
