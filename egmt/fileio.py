@@ -160,7 +160,8 @@ def check_outputs(
       (``-o DATA`` with ``--ir DATA/x.png`` writes ``DATA/x.png``).
 
     An output folder that merely contains an input folder (``-o DATA`` with ``--ir DATA/ir``)
-    is allowed: nothing in it is replaced.
+    is allowed: nothing in it is replaced. A file where one of the ``writes`` needs a folder
+    (``-o notes.txt`` for a folder output) is refused too.
     """
     from egmt.errors import EGMTError
 
@@ -192,3 +193,6 @@ def check_outputs(
                     f"replace the input {label} {given}" if how == "is" else f"write {w} inside the input folder {label} {given}"
                 )
                 raise EGMTError(f"{out_label} {out}: would {what}; write the output elsewhere")
+            blocker = next((p for p in Path(w).parents if p.exists() and not p.is_dir()), None)
+            if blocker is not None:  # a file where a folder of the output must go: say so before the work
+                raise EGMTError(f"{out_label} {out}: {blocker} is a file, where a folder is needed")

@@ -162,9 +162,22 @@ def test_an_output_folder_that_is_a_file_is_one_line(pairs, capsys):
     blocker = pairs.parent / "afile.txt"
     blocker.write_text("keep me")
     folders = ["--ir", str(pairs / "ir"), "--vi", str(pairs / "vi"), "--method", "average"]
-    _refused(["fuse", *folders, "-o", str(blocker)], capsys, f"{blocker}: exists and is not a folder")
-    _refused(["fuse", *folders, "-o", str(blocker / "sub")], capsys, "part of this path is a file")
+    _refused(["fuse", *folders, "-o", str(blocker)], capsys, f"{blocker} is a file, where a folder is needed")
+    _refused(["fuse", *folders, "-o", str(blocker / "sub")], capsys, f"{blocker} is a file, where a folder is needed")
     assert blocker.read_text() == "keep me"
+
+
+def test_what_the_file_system_refuses_is_one_line():
+    """The CLI's last net for OSError (what check_outputs cannot foresee): the path and the cause."""
+    from egmt.cli import os_error_line
+
+    assert (
+        os_error_line(FileExistsError(17, "File exists", "out"))
+        == "out: exists and is not a folder (give a folder path, or remove the file)"
+    )
+    assert os_error_line(NotADirectoryError(20, "Not a directory", "a/b")) == "a/b: part of this path is a file, not a folder"
+    assert os_error_line(IsADirectoryError(21, "Is a directory", "x.csv")) == "x.csv: is a folder, where a file is needed"
+    assert os_error_line(OSError(28, "No space left on device", "big.png")) == "big.png: No space left on device"
 
 
 @pytest.mark.parametrize(
