@@ -297,7 +297,8 @@ def _write_outputs(out_dir, names, methods, stems, results, problems, profile="p
     )
     text += "\nMean over each method's images; ↑ higher is better, ↓ lower is better; best in bold; units in [].\n"
     if problems:
-        text += f"{len(problems)} problem(s) were reported and skipped; see the log.\n"
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        text += f"{len(problems)} problem(s), left out of the means: {shown}.\n"
     write_atomic(summary_md, text)
     return EvaluationSummary(
         names, list(methods), mean, counts, list(problems), per_image_csv, summary_csv, summary_md, prof.name

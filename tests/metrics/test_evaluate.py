@@ -132,6 +132,10 @@ def test_problems_are_reported_and_skipped(dataset):
     assert "avg/10" not in text and "avg/10.png" not in text
     assert summary.counts == {"avg": 2, "ir": 1}
     assert len(_read_csv(summary.per_image_csv)) == 3
+    # the summary table says what was left out (there is no log file to look in), the first five by name
+    md = summary.summary_md.read_text()
+    assert f"{len(summary.problems)} problem(s), left out of the means: {summary.problems[0]}" in md
+    assert f"and {len(summary.problems) - 5} more" in md if len(summary.problems) > 5 else "more." not in md
 
 
 def test_rgb_fused_images_are_scored_as_grey(dataset, tmp_path):
