@@ -121,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     if ir.is_dir() != vi.is_dir():
         raise EGMTError(f"--ir {ir} and --vi {vi}: give two files or two folders")
     video = is_video_input(ir)
+    if video != is_video_input(vi):
+        kind = {True: "video", False: "image"}
+        raise EGMTError(f"--ir {ir} is {kind[video]}, --vi {vi} {kind[not video]}: give two videos or two images")
     single = out if video else pair_output(ir, out)  # a video, or one pair's PNG
     check_outputs(
         inputs={

@@ -49,6 +49,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise EGMTError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise EGMTError(f"{path}: empty file (0 bytes)")
     # A truncated file must fail, not be padded with grey: insist on Pillow's default.
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         raise EGMTError(

@@ -137,6 +137,13 @@ def test_truncated_file_is_an_error_naming_it(data_dir, tmp_path, src, fraction)
     assert str(bad) in str(e.value) and "truncated" in str(e.value)
 
 
+def test_an_empty_file_is_said_to_be_empty(tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(EGMTError, match=r"empty\.png: empty file \(0 bytes\)"):
+        read_image(empty)
+
+
 def test_truncated_even_if_only_the_last_bytes_of_a_jpeg_are_missing(data_dir, tmp_path):
     data = (data_dir / "roadscene/vi/FLIR_00006.jpg").read_bytes()
     bad = tmp_path / "cut.jpg"

@@ -112,6 +112,18 @@ def test_stability_report_of_known_clips(tmp_path, method, fused, stable):
     assert report["no_more_than_sources"] is stable
 
 
+def test_a_video_paired_with_an_image_is_one_line(tmp_path, capsys):
+    clips = moving_squares(tmp_path)
+    image = tmp_path / "still.png"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(image)
+    capsys.readouterr()
+    assert main(["fuse", "--ir", str(clips["ir"]), "--vi", str(image), "-o", str(tmp_path / "f.mkv"), "--method", "average"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--vi {image} image: give two videos or two images" in err
+    assert main(["fuse", "--ir", str(image), "--vi", str(clips["vi"]), "-o", str(tmp_path / "f.png"), "--method", "average"]) == 2
+    assert "is image, --vi" in capsys.readouterr().err and not (tmp_path / "f.png").exists()
+
+
 def test_a_one_frame_clip_has_no_stability(tmp_path):
     for role in ("ir", "vi"):
         (tmp_path / role).mkdir()
