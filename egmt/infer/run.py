@@ -132,37 +132,39 @@ class FuseJob:
         return FusionResult(image, [], "none")
 
     def _run(self, pairs: list[Pair], out_for, report: FuseReport, table: Path | None) -> FuseReport:
-        rows = []
-        for pair in tqdm(pairs, desc=f"fuse ({self.method})", unit="pair", disable=len(pairs) < 2):
-            t0 = time.perf_counter()
-            try:
-                result = self.fuse_pair(pair)
-                if self.fuser is not None and self.fuser.device.type == "cuda":
-                    torch.cuda.synchronize()
-                seconds = time.perf_counter() - t0
-                out = out_for(pair)
-                write_image(out, result.image)
-            except EGMTError as e:
-                report.failures.append(f"{pair.name}: {e}")
-                continue
-            self.last_result = result
-            report.written.append(out)
-            report.seconds.append(seconds)
-            rows.append(
-                {
-                    "name": pair.name,
-                    "method": self.method,
-                    "entity_source": result.entity_source,
-                    "entities": "; ".join(result.entities),
-                    "seconds": f"{seconds:.4f}",
-                }
-            )
-        if table is not None and rows:
-            buf = io.StringIO(newline="")
-            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-            write_text_atomic(table, buf.getvalue())
+        rows: list[dict] = []
+        try:
+            for pair in tqdm(pairs, desc=f"fuse ({self.method})", unit="pair", disable=len(pairs) < 2):
+                t0 = time.perf_counter()
+                try:
+                    result = self.fuse_pair(pair)
+                    if self.fuser is not None and self.fuser.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    seconds = time.perf_counter() - t0
+                    out = out_for(pair)
+                    write_image(out, result.image)
+                except EGMTError as e:
+                    report.failures.append(f"{pair.name}: {e}")
+                    continue
+                self.last_result = result
+                report.written.append(out)
+                report.seconds.append(seconds)
+                rows.append(
+                    {
+                        "name": pair.name,
+                        "method": self.method,
+                        "entity_source": result.entity_source,
+                        "entities": "; ".join(result.entities),
+                        "seconds": f"{seconds:.4f}",
+                    }
+                )
+        finally:  # interrupted too: the table of the pairs already written is kept with them
+            if table is not None and rows:
+                buf = io.StringIO(newline="")
+                w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
+                write_text_atomic(table, buf.getvalue())
         return report
 
     def run_pair(self, ir: Path, vi: Path, out: Path) -> FuseReport:

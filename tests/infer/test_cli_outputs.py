@@ -156,6 +156,26 @@ def test_an_interrupted_table_write_leaves_the_old_table(pairs, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "entities.csv"]  # no temporary file left
 
 
+def test_an_interrupted_folder_keeps_the_table_of_what_it_wrote(pairs, monkeypatch):
+    """Ctrl-C after the first pair: its PNG and its row of entities.csv stay, nothing of the second."""
+    import egmt.infer.run
+
+    out = pairs.parent / "out"
+    real = egmt.infer.run.write_image
+    written = []
+
+    def interrupt_second(path, image):
+        if written:
+            raise KeyboardInterrupt
+        written.append(path)
+        return real(path, image)
+
+    monkeypatch.setattr(egmt.infer.run, "write_image", interrupt_second)
+    assert cli_main(["fuse", "--ir", str(pairs / "ir"), "--vi", str(pairs / "vi"), "-o", str(out), "--method", "average"]) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "entities.csv"]
+    assert [line.split(",")[0] for line in (out / "entities.csv").read_text().splitlines()] == ["name", "a"]
+
+
 def test_an_output_folder_that_is_a_file_is_one_line(pairs, capsys):
     """The file system's refusals (an output folder that is a file, a path through a file) are one
     line naming the path, not a traceback."""
