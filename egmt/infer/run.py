@@ -179,7 +179,6 @@ class FuseJob:
 
     def run_folders(self, ir_dir: Path, vi_dir: Path, out_dir: Path, split: str | None = None) -> FuseReport:
         """Fuse every pair of two folders into ``out_dir/STEM.png``, plus ``out_dir/entities.csv``."""
-        pairs, problems = match_folders(ir_dir, vi_dir, split)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        pairs, problems = match_folders(ir_dir, vi_dir, split)  # out_dir is made with its first file
         report = FuseReport(failures=list(problems))
         return self._run(pairs, lambda p: out_dir / f"{p.name}.png", report, out_dir / ENTITY_TABLE_FILE)

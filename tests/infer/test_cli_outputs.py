@@ -237,3 +237,11 @@ def test_entities_given_to_a_baseline_are_said_to_be_unread(pairs, caplog):
     with caplog.at_level(logging.WARNING, logger="egmt.infer"):
         assert cli_main(["fuse", "--ir", ir, "--vi", vi, "-o", str(out), "--method", "average", "--entities", "car"]) == 0
     assert "--entities: not read by --method average" in caplog.text and out.is_file()
+
+
+def test_a_folder_whose_every_pair_fails_leaves_no_output_folder(pairs, capsys):
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(pairs / "vi" / "a.png")  # sizes differ from the IR's
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(pairs / "vi" / "b.png")
+    out = pairs.parent / "out"
+    assert cli_main(["fuse", "--ir", str(pairs / "ir"), "--vi", str(pairs / "vi"), "-o", str(out), "--method", "average"]) == 1
+    assert "egmt: skipped a:" in capsys.readouterr().out and not out.exists()
