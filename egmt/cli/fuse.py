@@ -84,7 +84,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--tile",
         type=int,
         metavar="N",
-        help="fuse in overlapping N x N tiles (default: only images over 4 Mpixel, in 1024 tiles)",
+        help="fuse in overlapping N x N tiles, N at least 64 (default: only images over 1 Mpixel, 4 for the pixel "
+        "layout, in 1024 tiles)",
     )
     r.add_argument("--split", metavar="FILE", help="with folders: only the stems listed in FILE")
     r.add_argument(
