@@ -35,6 +35,7 @@ from PIL import Image
 from egmt.bench.figures import grey
 from egmt.bench.provenance import display_path
 from egmt.config import EGMTConfig
+from egmt.data.pairs import read_split
 from egmt.fileio import write_text_atomic
 from egmt.losses import contrast_target
 from egmt.metrics.retention import box_correlation, surround_darkening
@@ -86,18 +87,13 @@ def smoke_scores(rule: Rule, frames: list[tuple[torch.Tensor, torch.Tensor, list
     return float(np.nanmean(correlation)), float(np.nanmean(darkening))
 
 
-def _split_stems(split: str) -> list[str]:
-    path = REPO / split
-    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-
-
 def _sources(cfg: EGMTConfig) -> str:
     """The config's validation sources, as the caption names them."""
     crop = f"central {cfg.train.val_crop} px crops" if cfg.train.val_crop else "whole images"
     parts = []
     for source in cfg.data.val_sources:
         size = "whole" if source.val_crop == 0 else crop
-        parts.append(f"`{source.split}` ({len(_split_stems(source.split))}, {size})")
+        parts.append(f"`{source.split}` ({len(read_split(REPO / source.split))}, {size})")
     return ", ".join(parts)
 
 
@@ -113,7 +109,7 @@ def _smoke_status(cfg: EGMTConfig) -> str:
         stem.startswith("m3svd_0117_1605")
         for split in training
         if split and split.endswith(".txt")
-        for stem in _split_stems(split)
+        for stem in read_split(REPO / split)
     ):
         return "a training clip under this config: reported, never chosen on"
     if any(s.split.endswith("m3svd-smoke.txt") for s in cfg.data.val_sources):

@@ -5,7 +5,8 @@ A checkpoint folder (:mod:`egmt.train.checkpoint`, :meth:`egmt.model.EGMT.save_p
 and :data:`BANK_FILE` (also what `egmt annotate` writes beside an annotation file); with a
 validation result :data:`VALIDATION_FILE` and :data:`CONTACT_SHEET_FILE`; for resuming
 :data:`TRAINING_STATE_FILE`. A run folder adds :data:`CONFIG_FILE`, :data:`TRAIN_LOG_FILE` and
-:data:`VALIDATION_LOG_FILE`. Plain strings and no imports: the CLI reads them without loading torch.
+:data:`VALIDATION_LOG_FILE`. An `egmt export` folder: :data:`FUSION_FILE`, :data:`CLASSIFIER_FILE` and
+the checkpoint's files. Plain strings and no imports: the CLI reads them without loading torch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ VOCABULARY_FILE = "vocabulary.json"  # the label vocabulary
 BANK_FILE = "entity_bank.safetensors"  # entity text -> feature vector
 TRAIN_LOG_FILE = "log.csv"  # run folder: one row per log_every steps
 VALIDATION_LOG_FILE = "validation.csv"  # run folder: one row per validation
+FUSION_FILE = "fusion.onnx"  # `egmt export` folder: the fusion graph
+CLASSIFIER_FILE = "classifier.onnx"  # `egmt export` folder: the caption-free classifier graph
 #: The validation's floors' measures (egmt.train.validation), columns of VALIDATION_LOG_FILE after
 #: the metrics and of the study tables: warm targets (pooled, worst source), the worst source's
 #: seam ratio, the people's IR correlation (pooled, worst source) and the halo around them.

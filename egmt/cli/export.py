@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from egmt.fileio import check_outputs
     from egmt.infer.onnx_model import CHECKPOINT_FILES, export_checkpoint
     from egmt.infer.run import DEFAULT_CHECKPOINT
-    from egmt.model.export import CLASSIFIER_FILE, FUSION_FILE
+    from egmt.files import CLASSIFIER_FILE, FUSION_FILE
     from egmt.train.checkpoint import resolve_checkpoint
 
     checkpoint = args.checkpoint or DEFAULT_CHECKPOINT

@@ -29,7 +29,8 @@ from egmt.data.io import write_image
 from egmt.data.pairs import Pair, match_folders
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
-from egmt.train.distributed import DistInfo, pick_device
+from egmt.device import resolve_device
+from egmt.train.distributed import DistInfo
 
 MANIFEST = "manifest.csv"
 #: How long a rank waits for the slowest one at the end (gloo's default, 30 min, is too short
@@ -39,7 +40,7 @@ GATHER_TIMEOUT = timedelta(days=7)
 
 def rank_device(name: str, info: DistInfo) -> str:
     """``auto``: this rank's own GPU (``cuda:LOCAL_RANK``) if there are GPUs, else the CPU."""
-    return str(pick_device(name, info.local_rank)) if name == "auto" else name
+    return str(resolve_device(name, info.local_rank)) if name == "auto" else name
 
 
 def shard(pairs: list[Pair], rank: int, world_size: int) -> list[Pair]:

@@ -28,6 +28,7 @@ from egmt.config import EGMTConfig
 from egmt.data.color import merge_luma
 from egmt.data.io import read_image
 from egmt.data.pairs import MIN_FUSION_SIZE, pair_from_arrays
+from egmt.device import resolve_device
 from egmt.errors import EGMTError
 from egmt.fileio import read_json
 from egmt.infer.tiling import fuse_in_tiles, tile_progress, tile_slices
@@ -37,7 +38,6 @@ from egmt.text.bank import EntityBank
 from egmt.files import BANK_FILE, VALIDATION_FILE, VOCABULARY_FILE
 from egmt.text.labels import Vocabulary
 from egmt.train.checkpoint import resolve_checkpoint
-from egmt.train.distributed import pick_device
 
 #: A checkpoint folder's validation scores (from training): ``{"step": int, "rule": str,
 #: "fusion": {metric: value}, "classification": {"map": float, "prior_map": float, ...}}``.
@@ -107,7 +107,7 @@ class EGMTFuser:
         encoder_path: str | None = None,
         validation: dict | None = None,
     ):
-        self.device = pick_device(device) if isinstance(device, str) else device
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.bank = bank
         self.vocabulary = vocabulary

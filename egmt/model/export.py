@@ -30,10 +30,9 @@ from tqdm import tqdm
 
 from egmt.errors import EGMTError
 from egmt.fileio import atomic_path
+from egmt.files import CLASSIFIER_FILE, FUSION_FILE
 from egmt.model.network import EGMT, fusion_min_side, padded_side
 
-FUSION_FILE = "fusion.onnx"
-CLASSIFIER_FILE = "classifier.onnx"
 OPSET = 18
 
 

@@ -26,8 +26,7 @@ import torch
 
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
-from egmt.files import MODEL_FILE, TRAINING_STATE_FILE
-from egmt.model.export import FUSION_FILE
+from egmt.files import FUSION_FILE, MODEL_FILE, TRAINING_STATE_FILE
 
 
 def save_checkpoint(

@@ -37,12 +37,6 @@ class DistInfo:
         return cls(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"``: this rank's CUDA device if there is one, else the CPU; other names checked to
-    exist (:func:`egmt.device.resolve_device`)."""
-    return resolve_device(name, local_rank)
-
-
 def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
     """Join the process group that torchrun describes in the environment (RANK, WORLD_SIZE...).
 
@@ -50,8 +44,8 @@ def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
     """
     info = DistInfo.from_env()
     if info is None or not info.enabled:
-        return DistInfo(), pick_device(device_name)
-    device = pick_device(device_name, info.local_rank)
+        return DistInfo(), resolve_device(device_name)
+    device = resolve_device(device_name, info.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():

@@ -160,11 +160,16 @@ def test_the_losss_contrast_target_is_a_reference(tmp_path):
     validator = Validator(cfg, None)
     assert cfg.loss.intensity_target == "max"
     assert set(validator.reference_scores()) == set(REFERENCE_FUSIONS)
-    loss = LossConfig(intensity_target="contrast", intensity_noise=20.0, intensity_rebase=16.0)
+    # every parameter off its default, so a target built without one of them scores otherwise
+    loss = LossConfig(
+        intensity_target="contrast", intensity_sigma=4.0, intensity_power=2.0, intensity_noise=20.0, intensity_rebase=16.0
+    )
     refs = validator.reference_scores([loss, loss])  # one row per distinct target
     name = "contrast target (kappa 20, re-based 16)"
     assert set(refs) == set(REFERENCE_FUSIONS) | {name}
-    fused = [contrast_target(p.ir[None], p.vi[None], noise=20.0, rebase=16.0)[0] for p in validator.pairs]
+    fused = [contrast_target(p.ir[None], p.vi[None], 4.0, 2.0, 20.0, 16.0)[0] for p in validator.pairs]
+    defaults = [contrast_target(p.ir[None], p.vi[None], noise=20.0, rebase=16.0)[0] for p in validator.pairs]
+    assert validator.summarize(defaults)["score"] != pytest.approx(validator.summarize(fused)["score"])  # sigma, power count
     assert refs[name]["score"] == pytest.approx(validator.summarize(fused)["score"])
     assert refs[name]["score"] != pytest.approx(refs["max(IR, VI)"]["score"])  # the target is not max
 
