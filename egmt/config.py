@@ -21,7 +21,7 @@ SmallImages = Literal["error", "skip"]
 Captioner = Literal["file", "blip2"]
 Extractor = Literal["spacy", "factual"]
 Encoder = Literal["minilm", "clip"]
-FusionOutput = Literal["image", "weights"]
+FusionOutput = Literal["image", "weights", "residual"]
 Layout = Literal["pixel", "patch"]
 TaskWeighting = Literal["softmax", "uncertainty", "fixed"]
 SsimForm = Literal["sum", "grad_weighted"]
@@ -114,7 +114,10 @@ class ModelConfig:
     # Reconstructor output (eq. 7). "image": the last conv gives the fused image through a sigmoid,
     # as the paper writes it. "weights": it gives a per-pixel weight map w = sigmoid(.), and the
     # fused image is w * I_ir + (1 - w) * I_vi (a decision map, as many fusion networks use; not the
-    # paper's). Same parameters either way.
+    # paper's). "residual" (issue 16, not the paper's): it gives a correction to the contrast rule's
+    # image (egmt.model.prior.contrast_target with prior_* and ir_rebase), F = clamp(T + out, 0, 1);
+    # the last conv starts at zero, so an untrained network fuses exactly as the rule does. Same
+    # parameters in all three.
     fusion_output: FusionOutput = "image"
     # "weights" only: the weight map the network starts from (issue 16, not the paper's). "none": the
     # sigmoid of the reconstructor's output. "contrast": the contrast rule (egmt.model.prior:
@@ -125,10 +128,11 @@ class ModelConfig:
     # Gaussian window, contrast power and noise floor; set them to loss.intensity_* (the trainer warns
     # when they differ from a contrast target's).
     weight_prior: WeightPrior = "none"
-    # "weights" only: the weight map mixes the visible image with the infrared re-based onto the
+    # "weights": the weight map mixes the visible image with the infrared re-based onto the
     # brighter source's local mean (egmt.model.prior.rebase_ir, a Gaussian of sigma ir_rebase), so
     # that it can give what loss.intensity_rebase asks for: a person's infrared contrast at the
-    # smoke's brightness, without his dark background. 0: the infrared as it is (the default).
+    # smoke's brightness, without his dark background. "residual": the rule's image is made with it.
+    # 0: the infrared as it is (the default).
     ir_rebase: float = 0.0
     prior_sigma: float = 8.0
     prior_power: float = 4.0

@@ -18,7 +18,7 @@ from torch import nn
 
 from egmt.config import IntensityTarget, LossConfig, TaskWeighting
 from egmt.errors import EGMTError
-from egmt.model.prior import contrast_weight, gaussian_blur, rebase_ir
+from egmt.model.prior import contrast_target, gaussian_blur
 
 
 def laplacian(x: torch.Tensor) -> torch.Tensor:
@@ -116,35 +116,6 @@ def _intensity(
     detail = torch.where(d_ir.abs() >= d_vi.abs(), d_ir, d_vi)
     target = torch.maximum(b_ir, b_vi) if cfg.intensity_base == "max" else (b_ir + b_vi) / 2
     return F.l1_loss(b_f, target) + F.l1_loss(fused - b_f, detail)
-
-
-@torch.no_grad()
-def contrast_target(
-    ir: torch.Tensor,
-    vi: torch.Tensor,
-    sigma: float = 8.0,
-    power: float = 4.0,
-    noise: float = 0.0,
-    rebase: float = 0.0,
-    keep_ir: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The ``"contrast"`` intensity target: ``w S + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``,
-    ``w`` the contrast rule (:func:`egmt.model.prior.contrast_weight`): the infrared's structure
-    where only the infrared has any (a person in bright, flat smoke), the paper's max(I_ir, I_vi)
-    where neither source has any above its noise (``noise = kappa > 0``).
-
-    ``S`` is the infrared as it is (``rebase = 0``), or, with ``rebase = s > 0``, the infrared
-    re-based onto the brighter source's local mean (:func:`egmt.model.prior.rebase_ir`, Gaussian
-    of sigma s): its structure at the local brightness of the scene. As it is, the
-    infrared's own dark background comes with the person and cuts a dark hole into bright smoke
-    around him (a halo as wide as ``w``'s window); re-based, the person stands out of the smoke as
-    he does out of his background. ``keep_ir: [B]`` scales each sample's ``w`` (0: max(I_ir, I_vi),
-    the entity-conditioned target). No gradient flows into the sources."""
-    w = contrast_weight(ir, vi, sigma, power, noise)
-    if keep_ir is not None:
-        w = w * keep_ir.to(w).view(-1, 1, 1, 1)
-    structure = ir if rebase <= 0 else rebase_ir(ir, vi, rebase)
-    return w * structure + (1 - w) * torch.maximum(ir, vi)
 
 
 def entity_negative(own: torch.Tensor, shuffled: torch.Tensor, margin: float) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from egmt.model.prior import contrast_mix, rebase_ir
+from egmt.model.prior import contrast_mix, contrast_target, rebase_ir
 
 
 class FusionHead(nn.Module):
@@ -22,6 +22,14 @@ class FusionHead(nn.Module):
     ``w`` instead and returns ``w * ir + (1 - w) * vi`` (``ir, vi: [B, 1, H, W]``, the sources on
     the same grid): the network then chooses, per pixel, how much of each source to keep, and
     can never leave the sources' range.
+
+    ``output="residual"`` reads the last convolution as a correction ``out`` to the contrast rule's
+    image ``T`` (:func:`egmt.model.prior.contrast_target` with ``prior_args`` and ``rebase``, the
+    loss's contrast target when they equal ``loss.intensity_*``) and returns ``clamp(T + out, 0, 1)``.
+    The last convolution starts at zero, so the untrained network fuses as the rule does, exactly,
+    and its gradient is 1 wherever the image is inside (0, 1) (the weight prior's sigmoid starts
+    saturated where the rule's choice is sure). Why: the network fits the rule worse than the rule
+    itself scores (docs/training.md, "what the network leaves on the table").
 
     With a ``prior`` (:func:`egmt.model.prior.contrast_mix` with its ``sigma, power, noise``;
     ``ModelConfig.weight_prior``) the weight is ``sigmoid(logit(m) + out)``, ``m`` the rule's
@@ -42,7 +50,7 @@ class FusionHead(nn.Module):
     can give (the head returns ``w * S + (1 - w) * vi``; ``ir`` stays the raw infrared outside).
     """
 
-    OUTPUTS = ("image", "weights")
+    OUTPUTS = ("image", "weights", "residual")
     PRIORS = ("none", "contrast")
     PRIOR_EPS = 0.05
 
@@ -62,8 +70,8 @@ class FusionHead(nn.Module):
             raise ValueError(f"weight_prior must be one of {self.PRIORS}, got {prior!r}")
         if prior != "none" and output != "weights":
             raise ValueError(f"weight_prior={prior!r} needs fusion_output='weights' (a weight map to start from)")
-        if rebase > 0 and output != "weights":
-            raise ValueError(f"ir_rebase={rebase} needs fusion_output='weights' (a weight map that mixes the sources)")
+        if rebase > 0 and output == "image":
+            raise ValueError(f"ir_rebase={rebase} needs fusion_output='weights' or 'residual' (a fusion made from the sources)")
         self.output = output
         self.rebase = rebase
         self.prior = prior
@@ -74,7 +82,7 @@ class FusionHead(nn.Module):
         self.conv2 = nn.Conv2d(mid, low, 3, padding=1, padding_mode="reflect")
         self.conv3 = nn.Conv2d(low, out_channels, 1)
         self.act = nn.LeakyReLU(0.2)
-        if prior != "none":
+        if prior != "none" or output == "residual":
             for param in self.conv3.parameters():  # out = 0: the untrained head is the rule
                 nn.init.zeros_(param)
 
@@ -83,10 +91,10 @@ class FusionHead(nn.Module):
 
     def logits(self, x: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
         """The output before its sigmoid, ``[B, 1, H, W]``: the image's logit, or the weight map's
-        (the prior's included). Entity guidance (:meth:`egmt.model.network.EGMT._fuse`) mixes two of
+        (the prior's included), or the residual head's correction. Entity guidance (:meth:`egmt.model.network.EGMT._fuse`) mixes two of
         these."""
         out = self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
-        if self.output == "image" or self.prior != "contrast":
+        if self.output != "weights" or self.prior != "contrast":
             return out
         if ir is None or vi is None:
             raise ValueError("a weight-map fusion head with a prior needs the two sources")
@@ -94,12 +102,15 @@ class FusionHead(nn.Module):
         return out + torch.logit(mix)
 
     def compose(self, logits: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
-        """The fused image from :meth:`logits`: their sigmoid, or the sources mixed by it."""
-        w = torch.sigmoid(logits)
+        """The fused image from :meth:`logits`: their sigmoid, or the sources mixed by it, or the
+        rule's image corrected by them."""
         if self.output == "image":
-            return w
+            return torch.sigmoid(logits)
         if ir is None or vi is None:
-            raise ValueError("a weight-map fusion head needs the two sources")
+            raise ValueError(f"a {self.output!r} fusion head needs the two sources")
+        if self.output == "residual":
+            return (contrast_target(ir, vi, *self.prior_args, rebase=self.rebase) + logits).clamp(0, 1)
+        w = torch.sigmoid(logits)
         if self.rebase > 0:
             ir = rebase_ir(ir, vi, self.rebase)
         return w * ir + (1 - w) * vi

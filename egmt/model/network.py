@@ -332,10 +332,10 @@ class EGMT(nn.Module):
 
 def fusion_min_side(cfg: ModelConfig) -> int:
     """The fewest pixels a side of the padded image needs for the fusion head's Gaussian blurs
-    (the weight prior's, ``prior_sigma``; the re-based infrared's, ``ir_rebase``) to reflect at
-    their borders: 1 without either."""
+    (the rule's of the weight prior or the residual head, ``prior_sigma``; the re-based
+    infrared's, ``ir_rebase``) to reflect at their borders: 1 without either."""
     margins = [0]
-    if cfg.weight_prior != "none":
+    if cfg.weight_prior != "none" or cfg.fusion_output == "residual":
         margins.append(blur_margin(cfg.prior_sigma))
     if cfg.ir_rebase > 0:
         margins.append(blur_margin(cfg.ir_rebase))

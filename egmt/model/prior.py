@@ -2,9 +2,10 @@
 
 Where only the infrared has local contrast (a person in bright, flat smoke) the rule keeps the
 infrared; where only the visible image has, the visible; elsewhere the brighter source (the
-paper's eq. 12 target, max(I_ir, I_vi)). It is the intensity target of ``loss.intensity_target
-= "contrast"`` (:func:`egmt.losses.contrast_target`) and, with ``model.weight_prior =
-"contrast"``, the weight map the network starts from and corrects (docs/design.md).
+paper's eq. 12 target, max(I_ir, I_vi)). Its image (:func:`contrast_target`) is the intensity
+target of ``loss.intensity_target = "contrast"``; with ``model.weight_prior = "contrast"`` its
+weight map, and with ``model.fusion_output = "residual"`` its image, is what the network starts
+from and corrects (docs/design.md).
 """
 
 from __future__ import annotations
@@ -82,3 +83,32 @@ def rebase_ir(ir: torch.Tensor, vi: torch.Tensor, sigma: float) -> torch.Tensor:
     Used by the contrast target (``loss.intensity_rebase``) and the weight-map head
     (``model.ir_rebase``)."""
     return (ir - gaussian_blur(ir, sigma) + gaussian_blur(torch.maximum(ir, vi), sigma)).clamp(0, 1)
+
+
+@torch.no_grad()
+def contrast_target(
+    ir: torch.Tensor,
+    vi: torch.Tensor,
+    sigma: float = 8.0,
+    power: float = 4.0,
+    noise: float = 0.0,
+    rebase: float = 0.0,
+    keep_ir: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The ``"contrast"`` intensity target: ``w S + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``,
+    ``w`` the contrast rule (:func:`contrast_weight`): the infrared's structure
+    where only the infrared has any (a person in bright, flat smoke), the paper's max(I_ir, I_vi)
+    where neither source has any above its noise (``noise = kappa > 0``).
+
+    ``S`` is the infrared as it is (``rebase = 0``), or, with ``rebase = s > 0``, the infrared
+    re-based onto the brighter source's local mean (:func:`rebase_ir`, Gaussian
+    of sigma s): its structure at the local brightness of the scene. As it is, the
+    infrared's own dark background comes with the person and cuts a dark hole into bright smoke
+    around him (a halo as wide as ``w``'s window); re-based, the person stands out of the smoke as
+    he does out of his background. ``keep_ir: [B]`` scales each sample's ``w`` (0: max(I_ir, I_vi),
+    the entity-conditioned target). No gradient flows into the sources."""
+    w = contrast_weight(ir, vi, sigma, power, noise)
+    if keep_ir is not None:
+        w = w * keep_ir.to(w).view(-1, 1, 1, 1)
+    structure = ir if rebase <= 0 else rebase_ir(ir, vi, rebase)
+    return w * structure + (1 - w) * torch.maximum(ir, vi)

@@ -213,7 +213,8 @@ class Trainer:
             self._init_from(config.train.init_from)
         if self.features is not None and isinstance(self.model.classifier, TokenClassifier):
             self.model.classifier.class_text.copy_(self.features.class_text())  # this run's classes
-        if config.model.weight_prior == "contrast" and config.loss.intensity_target == "contrast":
+        starts_at_rule = config.model.weight_prior == "contrast" or config.model.fusion_output == "residual"
+        if starts_at_rule and config.loss.intensity_target == "contrast":
             prior = (config.model.prior_sigma, config.model.prior_power, config.model.prior_noise)
             target = (config.loss.intensity_sigma, config.loss.intensity_power, config.loss.intensity_noise)
             if prior != target:

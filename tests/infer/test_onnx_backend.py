@@ -149,12 +149,12 @@ def test_a_folder_without_graphs_is_a_one_line_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_contrast_prior_and_the_rebased_infrared_export(tmp_path, data_dir):
-    """``weight_prior="contrast"`` computes the rule inside the graph (blurs, a median for the noise
-    level), ``ir_rebase`` the re-based infrared (blurs): the exported model fuses as PyTorch does."""
-    checkpoint = _small_checkpoint(
-        tmp_path / "ckpt", layout="patch", fusion_output="weights", weight_prior="contrast", ir_rebase=16.0
-    )
+@pytest.mark.parametrize("head", [dict(fusion_output="weights", weight_prior="contrast"), dict(fusion_output="residual")])
+def test_the_contrast_prior_and_the_rebased_infrared_export(tmp_path, data_dir, head):
+    """``weight_prior="contrast"`` and ``fusion_output="residual"`` compute the rule inside the graph
+    (blurs, a median for the noise level), ``ir_rebase`` the re-based infrared (blurs): the
+    exported model fuses as PyTorch does."""
+    checkpoint = _small_checkpoint(tmp_path / "ckpt", layout="patch", ir_rebase=16.0, **head)
     assert main(["export", "--checkpoint", str(checkpoint), "-o", str(tmp_path / "onnx")]) == 0
     _compare(
         checkpoint,
