@@ -102,6 +102,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="videos, every method: blend each fused frame with the previous one by BETA where neither source "
         "moved, to damp flicker where the scene is still (default 0.5; 0: every frame fused alone)",
     )
+    r.add_argument("--no-progress", action="store_true", help="no progress bars (pairs, frames, tiles) on stderr")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -112,6 +112,7 @@ def run_sharded(
     process: Callable[[Pair, Path], dict],
     info: DistInfo,
     unit: str = "pair",
+    progress: bool = True,
 ) -> BatchReport:
     """Fuse this rank's share of ``pairs`` with ``process(pair, output) -> extra columns``
     (it writes ``output``; EGMTError: the pair failed), then gather and write the manifest."""
@@ -120,7 +121,7 @@ def run_sharded(
     rows = []
     mine = shard(pairs, info.rank, info.world_size)
     hidden = [name for name in os.listdir(out_dir) if name.startswith(".")]
-    for pair in tqdm(mine, desc=f"fuse, rank {info.rank}/{info.world_size}", unit=unit, disable=len(mine) < 2):
+    for pair in tqdm(mine, desc=f"fuse, rank {info.rank}/{info.world_size}", unit=unit, disable=not progress or len(mine) < 2):
         out = out_for(pair)
         row = {"name": pair.name, "rank": info.rank, "output": str(out)}
         start = time.perf_counter()
@@ -150,4 +151,4 @@ def fuse_image_folders(job, ir_dir: Path, vi_dir: Path, out_dir: Path, split: st
         write_image(out, result.image)
         return {"entity_source": result.entity_source, "entities": "; ".join(result.entities)}
 
-    return run_sharded(pairs, problems, out_dir, lambda p: out_dir / f"{p.name}.png", process, info)
+    return run_sharded(pairs, problems, out_dir, lambda p: out_dir / f"{p.name}.png", process, info, progress=job.progress)

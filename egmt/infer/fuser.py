@@ -127,6 +127,7 @@ class EGMTFuser:
         self.encoder_path = encoder_path
         self.validation = validation  # the checkpoint's validation.json (None: absent)
         self._encoder = None
+        self.progress = True  # a bar over the tiles of a large image (egmt fuse --no-progress: off)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto", backend: str = "torch", **kwargs) -> EGMTFuser:
@@ -213,7 +214,7 @@ class EGMTFuser:
             assert logits is not None  # multi-task (checked above)
             return torch.sigmoid(logits[0])
 
-        stacked = torch.stack([classify(a, b) for a, b in tile_progress(parts, "classify tiles")])
+        stacked = torch.stack([classify(a, b) for a, b in tile_progress(parts, "classify tiles", self.progress)])
         probs: list[float] = stacked.amax(dim=0).tolist()
         classes = self.vocabulary.classes
         chosen = [c for c, p in zip(classes, probs) if p > threshold]
@@ -247,7 +248,7 @@ class EGMTFuser:
             return fused
 
         tile = self._tile(*ir.shape[-2:])
-        return run(ir, vi) if tile is None else fuse_in_tiles(run, ir, vi, tile, self.tile_overlap)
+        return run(ir, vi) if tile is None else fuse_in_tiles(run, ir, vi, tile, self.tile_overlap, self.progress)
 
     def _tile(self, height: int, width: int) -> int | None:
         """The tile size for an image of this size, or None to fuse it in one piece."""

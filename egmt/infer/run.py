@@ -63,7 +63,12 @@ class FuseJob:
     """One fusion method (EGMT with entity sources, or a baseline) applied pair by pair."""
 
     def __init__(
-        self, method: str = "egmt", fuser: EGMTFuser | None = None, resolver: Resolver | None = None, threshold: float = 0.5
+        self,
+        method: str = "egmt",
+        fuser: EGMTFuser | None = None,
+        resolver: Resolver | None = None,
+        threshold: float = 0.5,
+        progress: bool = True,
     ):
         self.method = method
         self.fuser = fuser
@@ -71,6 +76,9 @@ class FuseJob:
         self.threshold = threshold
         self.baseline = None if method == "egmt" else get_baseline(method)
         self.last_result: FusionResult | None = None
+        self.progress = progress  # progress bars on stderr (pairs, frames, tiles)
+        if fuser is not None:
+            fuser.progress = progress
 
     @classmethod
     def from_args(cls, args) -> FuseJob:
@@ -81,7 +89,7 @@ class FuseJob:
             given = [f for f in ("entities", "captions", "annotations") if getattr(args, f, None) is not None]
             if given:
                 log.warning("--%s: not read by --method %s (only egmt reads entities)", ", --".join(given), args.method)
-            return cls(args.method)
+            return cls(args.method, progress=not getattr(args, "no_progress", False))
         checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
         backend = getattr(args, "backend", "torch")
         if guidance is not None and backend != "torch":
@@ -100,7 +108,7 @@ class FuseJob:
             extractor=args.extractor,
             tokens=fuser.model.config.text_tokens,
         )
-        return cls("egmt", fuser, resolver, args.threshold)
+        return cls("egmt", fuser, resolver, args.threshold, progress=not getattr(args, "no_progress", False))
 
     def fuse_pair(self, pair: Pair) -> FusionResult:
         """Fuse one pair of files; raises EGMTError for bad input."""
@@ -134,7 +142,7 @@ class FuseJob:
     def _run(self, pairs: list[Pair], out_for, report: FuseReport, table: Path | None) -> FuseReport:
         rows: list[dict] = []
         try:
-            for pair in tqdm(pairs, desc=f"fuse ({self.method})", unit="pair", disable=len(pairs) < 2):
+            for pair in tqdm(pairs, desc=f"fuse ({self.method})", unit="pair", disable=not self.progress or len(pairs) < 2):
                 t0 = time.perf_counter()
                 try:
                     result = self.fuse_pair(pair)

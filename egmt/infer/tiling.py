@@ -40,10 +40,10 @@ def tile_slices(height: int, width: int, tile: int, overlap: int = 32) -> list[t
 T = TypeVar("T")
 
 
-def tile_progress(tiles: Sequence[T], desc: str) -> Sequence[T]:
-    """``tiles`` behind a tqdm bar on stderr (cleared when done; none for a single tile): a large
-    image takes minutes on a CPU (a 3840x2160 pair: 12 tiles of 1024)."""
-    return tqdm(tiles, desc=desc, unit="tile", leave=False, disable=len(tiles) < 2)
+def tile_progress(tiles: Sequence[T], desc: str, enabled: bool = True) -> Sequence[T]:
+    """``tiles`` behind a tqdm bar on stderr (cleared when done; none for a single tile, or when
+    not ``enabled``): a large image takes minutes on a CPU (a 3840x2160 pair: 12 tiles of 1024)."""
+    return tqdm(tiles, desc=desc, unit="tile", leave=False, disable=not enabled or len(tiles) < 2)
 
 
 def fuse_in_tiles(
@@ -52,6 +52,7 @@ def fuse_in_tiles(
     vi: torch.Tensor,
     tile: int,
     overlap: int = 32,
+    progress: bool = True,
 ) -> torch.Tensor:
     """Apply ``fuse`` (``[B, 1, h, w]`` x2 -> ``[B, 1, h, w]``) tile by tile over ``[B, 1, H, W]``.
 
@@ -62,7 +63,7 @@ def fuse_in_tiles(
     out = torch.zeros_like(ir)
     weight = torch.zeros(1, 1, h, w, dtype=ir.dtype, device=ir.device)
     window = (_ramp(th, min(overlap, th // 2))[:, None] * _ramp(tw, min(overlap, tw // 2))[None, :]).to(ir)
-    for rows, cols in tile_progress(tile_slices(h, w, tile, overlap), "fuse tiles"):
+    for rows, cols in tile_progress(tile_slices(h, w, tile, overlap), "fuse tiles", progress):
         sl = (..., rows, cols)
         out[sl] += fuse(ir[sl], vi[sl]) * window
         weight[sl] += window

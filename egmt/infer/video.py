@@ -159,7 +159,7 @@ def fuse_clip(job, ir: Path, vi: Path, out: Path, name: str | None = None, tempo
     smoother = StaticSmoother(temporal)
     with (
         VideoWriter(out, ir_info.rate, ir_info.width, ir_info.height) as writer,
-        tqdm(total=ir_info.frames or None, desc=f"fuse {out.name}", unit="frame", leave=False) as bar,
+        tqdm(total=ir_info.frames or None, desc=f"fuse {out.name}", unit="frame", leave=False, disable=not job.progress) as bar,
     ):
         for a, b in itertools.chain(first, frames):
             result = job.fuse_arrays(a / np.float32(255), b / np.float32(255), entities=entities, labels=(ir, vi))
@@ -235,4 +235,13 @@ def fuse_videos(
         return clip.row()
 
     pairs, problems = video_pairs(ir, vi, split)
-    return run_sharded(pairs, problems, out, lambda p: out / f"{p.name}{extension}", process, info or DistInfo(), unit="clip")
+    return run_sharded(
+        pairs,
+        problems,
+        out,
+        lambda p: out / f"{p.name}{extension}",
+        process,
+        info or DistInfo(),
+        unit="clip",
+        progress=job.progress,
+    )

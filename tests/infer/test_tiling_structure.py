@@ -124,9 +124,9 @@ def test_cli_tile_reaches_the_tiler(checkpoint, tmp_path, monkeypatch):
     seen = []
     real = fuser_module.fuse_in_tiles
 
-    def spy(fuse, ir, vi, tile, overlap=32):
+    def spy(fuse, ir, vi, tile, overlap=32, progress=True):
         seen.append((tile, overlap, tuple(ir.shape[-2:])))
-        return real(fuse, ir, vi, tile, overlap)
+        return real(fuse, ir, vi, tile, overlap, progress)
 
     monkeypatch.setattr(fuser_module, "fuse_in_tiles", spy)
     base = [

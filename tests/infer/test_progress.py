@@ -1,0 +1,39 @@
+"""``egmt fuse --no-progress``: no progress bar on stderr, the same images written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from egmt.cli import main as cli_main
+
+
+@pytest.fixture
+def pairs(tmp_path) -> Path:
+    """DATA/{ir,vi}/{a,b}.png: two grey pairs of 96x160 (three 64-pixel tiles wide with --tile 64)."""
+    rng = np.random.default_rng(0)
+    for side in ("ir", "vi"):
+        (tmp_path / "data" / side).mkdir(parents=True)
+        for stem in ("a", "b"):
+            Image.fromarray(rng.integers(0, 256, (96, 160), dtype=np.uint8)).save(tmp_path / "data" / side / f"{stem}.png")
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("method", ["average", "egmt"])
+def test_no_progress_silences_the_pair_and_tile_bars(pairs, tmp_path, capsys, method):
+    args = ["fuse", "--ir", str(pairs / "ir"), "--vi", str(pairs / "vi"), "--method", method]
+    if method == "egmt":
+        args += ["--tile", "64", "--entities", "person"]
+    capsys.readouterr()
+    assert cli_main([*args, "-o", str(tmp_path / "bars")]) == 0
+    err = capsys.readouterr().err
+    assert f"fuse ({method})" in err
+    assert method != "egmt" or "fuse tiles" in err
+    assert cli_main([*args, "-o", str(tmp_path / "quiet"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "fuse (" not in err and "tiles" not in err and "it/s" not in err and "pair/s" not in err, err
+    for stem in ("a", "b"):
+        assert (tmp_path / "bars" / f"{stem}.png").read_bytes() == (tmp_path / "quiet" / f"{stem}.png").read_bytes()
