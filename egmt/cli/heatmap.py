@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from egmt.fileio import check_outputs
     from egmt.infer.entities import EntityResolver, parse_entity_list
     from egmt.infer.fuser import EGMTFuser
-    from egmt.infer.heatmaps import entity_file_name, entity_heatmaps, write_heatmaps
+    from egmt.infer.heatmaps import entity_file_name, entity_heatmaps, one_entity_note, write_heatmaps
     from egmt.infer.run import DEFAULT_CHECKPOINT
 
     ir, vi = Path(args.ir), Path(args.vi)
@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
         if ir.stem not in resolver.annotations:
             raise EGMTError(f"{args.annotations}: no annotation for pair {ir.stem!r}")
         entities = resolver(ir.stem)[0] or []
-    if len(entities) == 1:  # eq. 5's weights sum to 1 over the entities at every pixel
-        logging.getLogger(__name__).warning("one entity (%s): its map is 1 everywhere; give two or more to compare", entities[0])
+    if note := one_entity_note(entities):
+        logging.getLogger(__name__).warning(note)
     out = Path(args.out)
     check_outputs(
         inputs={

@@ -123,6 +123,15 @@ class AttentionRecorder:
         return EntityHeatmaps(list(entities), mean.cpu().numpy(), fused)
 
 
+def one_entity_note(entities: Sequence[str]) -> str:
+    """A warning for heat maps of a single entity ("" otherwise): eq. 5's weights sum to 1 over
+    the entities at every token, so one entity's map is 1 everywhere and shows nothing."""
+    distinct = list(dict.fromkeys(entities))
+    if len(distinct) != 1:
+        return ""
+    return f"one entity ({distinct[0]}): its map is 1 everywhere; give two or more to compare"
+
+
 @torch.no_grad()
 def entity_heatmaps(
     fuser: EGMTFuser, ir: str | Path | np.ndarray, vi: str | Path | np.ndarray, entities: Sequence[str]

@@ -25,7 +25,7 @@ from egmt.data.pairs import MIN_FUSION_SIZE, MODALITIES
 from egmt.errors import EGMTError
 from egmt.infer.entities import parse_entity_list
 from egmt.infer.fuser import EGMTFuser, FusionResult
-from egmt.infer.heatmaps import AttentionRecorder, entity_heatmaps, overlays
+from egmt.infer.heatmaps import AttentionRecorder, entity_heatmaps, one_entity_note, overlays
 from egmt.serve.scores import quick_scores
 
 #: Smallest side accepted: one 16x16 patch (below it the network's windows, the seam ratio
@@ -164,7 +164,7 @@ class DemoPipeline:
             return None, "this checkpoint does not use entities"
         try:
             if recorder.passes == 1 and len(set(entities)) == len(entities) and result.luma is not None:
-                return recorder.heatmaps(entities, result.luma), ""
-            return entity_heatmaps(self.fuser, ir_img, vi_img, entities), ""
+                return recorder.heatmaps(entities, result.luma), one_entity_note(entities)
+            return entity_heatmaps(self.fuser, ir_img, vi_img, entities), one_entity_note(entities)
         except EGMTError as e:
             return None, str(e)

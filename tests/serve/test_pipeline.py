@@ -70,6 +70,15 @@ def test_caption_free_reports_the_fusers_entities_and_source(pipeline, fuser, tm
         assert "no entity" in result.heatmap_note
 
 
+@pytest.mark.parametrize("entities", ["person", "car, car"])
+def test_one_entity_shows_its_map_with_a_note_that_it_is_flat(pipeline, entities):
+    """eq. 5's weights sum to 1 over the entities: the one map is shown, and the note says why it
+    is 1 everywhere (as egmt heatmap warns)."""
+    result = pipeline.run(sample("07", "ir"), sample("07", "vi"), entities)
+    assert len(result.heatmaps) == 1 and result.heatmaps[0][2] == pytest.approx(1.0, abs=1e-3)
+    assert "its map is 1 everywhere" in result.heatmap_note
+
+
 def test_scores_are_the_metrics_of_the_8bit_images(pipeline):
     result = pipeline.run(sample("07", "ir"), sample("07", "vi"), "person")
     assert list(result.scores) == ["EN", "SD", "SF", "MI", "seam_ratio", "target_retention"]
