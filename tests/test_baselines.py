@@ -108,3 +108,32 @@ def test_get_baseline_binds_options():
     x, y = RNG.random((40, 40)), RNG.random((40, 40))
     np.testing.assert_array_equal(get_baseline("dwt", wavelet="haar", levels=2)(x, y), dwt(x, y, "haar", 2))
     assert get_baseline("average") is average
+
+
+def test_the_contrast_rule_is_the_shipped_recipes_intensity_target(data_dir):
+    """``contrast``: the shipped checkpoint's loss target (its config's ``loss.intensity_*``) used as
+    a fusion; on TNO's smoke pair it is not max(IR, VI) (the man in smoke keeps his IR structure)."""
+    import inspect
+    from pathlib import Path
+
+    import torch
+
+    from egmt.baselines import contrast
+    from egmt.config import EGMTConfig
+    from egmt.model.prior import contrast_target
+
+    loss = EGMTConfig.load(Path(__file__).parents[1] / "egmt" / "pretrained" / "egmt-roadscene" / "config.json").loss
+    assert loss.intensity_target == "contrast"
+    defaults = {k: p.default for k, p in inspect.signature(contrast).parameters.items() if k not in ("ir", "vi")}
+    assert defaults == {
+        "sigma": loss.intensity_sigma,
+        "power": loss.intensity_power,
+        "noise": loss.intensity_noise,
+        "rebase": loss.intensity_rebase,
+    }
+    ir = read_image(data_dir / "tno" / "ir" / "02.png")[..., 0]
+    vi = read_image(data_dir / "tno" / "vi" / "02.png")[..., 0]
+    f = contrast(ir, vi)
+    t = contrast_target(*(torch.from_numpy(x).float()[None, None] for x in (ir, vi)), **defaults)[0, 0].numpy()
+    np.testing.assert_allclose(f, t, atol=1e-6)
+    assert np.abs(f - max_abs(ir, vi)).mean() > 1 / 255
