@@ -37,7 +37,7 @@ from egmt.bench.provenance import display_path
 from egmt.config import EGMTConfig
 from egmt.data.pairs import read_split
 from egmt.fileio import write_text_atomic
-from egmt.losses import contrast_target
+from egmt.model.prior import contrast_target
 from egmt.metrics.retention import box_correlation, surround_darkening
 from egmt.train.validation import REFERENCE_FUSIONS, Validator
 

@@ -49,7 +49,8 @@ from egmt.data.boxes import read_boxes
 from egmt.data.pairs import find_pairs
 from egmt.infer.fuser import EGMTFuser
 from egmt.infer.run import DEFAULT_CHECKPOINT
-from egmt.losses import FusionLoss, contrast_target
+from egmt.losses import FusionLoss
+from egmt.model.prior import contrast_target
 from egmt.metrics.retention import box_correlation, surround_darkening
 from egmt.metrics.seams import seam_ratio
 from egmt.text.annotations import read_annotations

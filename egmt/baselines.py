@@ -7,8 +7,9 @@ All are vectorised: the two sources go through one batched transform.
 
 :data:`BASELINES` (filled by :func:`register`, as timm registers its models) is the one list of
 them: ``egmt fuse --method``, ``egmt benchmark --methods`` and the tables' row names read it,
-so a new rule is one decorated function here. This module imports numpy only (torch, kornia and
-PyWavelets when a rule runs), so the CLI can read the names without loading torch.
+so a new rule is one decorated function here. This module imports numpy only (torch, kornia,
+PyWavelets and, for ``contrast``, ``egmt.model`` when a rule runs), so the CLI can read the names
+without loading torch. Its users are ``egmt.infer`` and ``egmt.bench``, later stages than ``model``.
 """
 
 from __future__ import annotations
@@ -141,26 +142,27 @@ def dwt(ir: np.ndarray, vi: np.ndarray, wavelet: str = DWT_WAVELET, levels: int 
     return _out(pywt.waverec2(fused, wav)[:h, :w])
 
 
-@register("contrast", "Contrast rule (EGMT's target)")
+@register("contrast", "Contrast rule (shipped recipe's target)")
 def contrast(
     ir: np.ndarray, vi: np.ndarray, sigma: float = 8.0, power: float = 4.0, noise: float = 20.0, rebase: float = 16.0
 ) -> np.ndarray:
     """The contrast rule of the shipped recipe's intensity term (:func:`egmt.model.prior.contrast_target`
     with ``loss.intensity_*`` of ``docs/training/egmt-roadscene-config.json``): the infrared's
     structure, re-based onto the brighter source's local mean, where only the infrared has contrast
-    above its noise, max(IR, VI) elsewhere. Not a published method: the target EGMT is trained
-    towards, so a table shows what the network adds to it. An image with a side of at most 3 sigma
-    pixels is replicated out to its Gaussians' reflected border and cropped back."""
+    above its noise, max(IR, VI) elsewhere. Not a published method (the paper's target is
+    max(IR, VI)): the target the shipped network is trained towards, so a table shows what the
+    network adds to it. An image with a side of at most 3 max(sigma, rebase) pixels is padded to its
+    Gaussians' reflected border as the network pads it (:func:`egmt.model.network.pad_to_grid`)
+    and cropped back."""
     import torch
-    import torch.nn.functional as F
 
+    from egmt.model.network import pad_to_grid
     from egmt.model.prior import blur_margin, contrast_target
 
     ir, vi = _check(ir, vi)
     h, w = ir.shape
     side = 1 + max(blur_margin(sigma), blur_margin(rebase) if rebase > 0 else 0)
-    pad = (0, max(0, side - w), 0, max(0, side - h))
-    a, b = (F.pad(torch.from_numpy(x).float()[None, None], pad, mode="replicate") for x in (ir, vi))
+    a, b = (pad_to_grid(torch.from_numpy(x).float()[None, None], 1, side) for x in (ir, vi))
     return _out(contrast_target(a, b, sigma, power, noise, rebase)[0, 0, :h, :w].numpy())
 
 

@@ -116,7 +116,8 @@ class ModelConfig:
     # fused image is w * I_ir + (1 - w) * I_vi (a decision map, as many fusion networks use; not the
     # paper's). "residual" (issue 16, not the paper's): it gives a correction to the contrast rule's
     # image (egmt.model.prior.contrast_target with prior_* and ir_rebase), F = clamp(T + out, 0, 1);
-    # the last conv starts at zero, so an untrained network fuses exactly as the rule does. Same
+    # the last conv starts at zero, so an untrained network fuses as the rule does (exactly when the
+    # image needs no padding to the token grid). Same
     # parameters in all three.
     fusion_output: FusionOutput = "image"
     # "weights" only: the weight map the network starts from (issue 16, not the paper's). "none": the

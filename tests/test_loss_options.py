@@ -107,7 +107,7 @@ def test_base_detail_target_keeps_a_cool_person_in_bright_smoke():
 def test_contrast_target_asks_for_the_person_in_bright_smoke_and_the_max_elsewhere():
     """The "contrast" target: the infrared where only it has structure (a person in flat smoke),
     max(IR, VI) where both have alike contrast, and no cost for fusing a source with itself."""
-    from egmt.losses import contrast_target
+    from egmt.model.prior import contrast_target
 
     ir, vi = _person_in_smoke()
     target = contrast_target(ir, vi, sigma=4.0, power=4.0)
@@ -133,7 +133,7 @@ def test_rebased_contrast_target_keeps_a_warm_person_without_cutting_a_dark_hole
     smoke. As it is, the target takes the infrared's dark background with the person (a dark hole
     in the smoke around him); re-based onto the brighter source's local mean, the surround stays
     near the smoke's brightness and the person still stands out of it."""
-    from egmt.losses import contrast_target
+    from egmt.model.prior import contrast_target
 
     g = torch.Generator().manual_seed(0)
     ir = 0.1 + 0.02 * torch.rand(1, 1, 96, 96, generator=g)
@@ -193,7 +193,7 @@ def test_contrast_target_with_a_noise_floor_ignores_sensor_noise_and_keeps_the_p
     """loss.intensity_noise: an infrared sky of pure sensor noise over a flat, brighter visible
     sky no longer pulls the target towards the infrared (without the floor it does), a person in
     flat smoke still gets the infrared, and noise_level reads the noise's standard deviation."""
-    from egmt.losses import contrast_target
+    from egmt.model.prior import contrast_target
     from egmt.model.prior import noise_level
 
     g = torch.Generator().manual_seed(3)
@@ -216,7 +216,7 @@ def test_contrast_target_with_a_noise_floor_ignores_sensor_noise_and_keeps_the_p
 def test_the_entity_conditioned_target_is_the_contrast_target_or_the_max_per_sample():
     """loss.entity_target_classes: keep_ir = 1 asks for the contrast target (the person in smoke
     as the infrared shows him), 0 for max(IR, VI) (the smoke), sample by sample; the loss follows."""
-    from egmt.losses import contrast_target
+    from egmt.model.prior import contrast_target
 
     ir, vi = _person_in_smoke()
     ir2, vi2 = torch.cat([ir, ir]), torch.cat([vi, vi])

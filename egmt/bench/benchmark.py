@@ -223,14 +223,14 @@ def _check_options(o: BenchmarkOptions) -> None:
     read_blocks(Path(o.results))  # so does a results file we may not overwrite
 
 
-def load_fuser(checkpoint: Path | None, device: str) -> tuple[EGMTFuser, Path, str]:
+def load_fuser(checkpoint: Path | None, device: str, progress: bool = True) -> tuple[EGMTFuser, Path, str]:
     """The fuser, its checkpoint folder, and the short hash of its weights."""
     if checkpoint is None:
         if not (DEFAULT_CHECKPOINT / MODEL_FILE).is_file():
             raise EGMTError(f"{DEFAULT_CHECKPOINT}: the shipped checkpoint is not there; give one with --checkpoint")
         checkpoint = DEFAULT_CHECKPOINT
     folder = resolve_checkpoint(checkpoint)
-    fuser = EGMTFuser.from_pretrained(folder, device=device)
+    fuser = EGMTFuser.from_pretrained(folder, device=device, progress=progress)
     return fuser, folder, file_hash(folder / MODEL_FILE)
 
 
@@ -308,10 +308,10 @@ def _fusion_blocks(r: _Run) -> dict[str, str]:
         for m in r.methods:
             if m == "egmt":
                 fuser, folder, sha = r.model()
-                job = FuseJob("egmt", fuser, r.resolvers[d], o.threshold)
+                job = FuseJob("egmt", fuser, r.resolvers[d], o.threshold, o.progress)
                 newer, stamp = egmt_cache_key(fuser, folder, sha, r.ann_files[d], o.threshold)
             else:
-                job, newer, stamp = FuseJob(m), None, None
+                job, newer, stamp = FuseJob(m, progress=o.progress), None, None
             r.fuse(d, m, job, r.pairs[d], work / m, newer, stamp, o.force, f"fuse {m} ({d})")
             fused_dirs[m] = work / m
         peers = find_peers(o.peers, d)
@@ -394,10 +394,10 @@ def _entity_effect_block(r: _Run, d: str, ann_file: Path) -> str:
     for condition in [c for c in CONDITIONS if c != "shuffled" or len(own) >= 2]:  # a shuffle needs two pairs
         target = fused_in[condition]
         if condition == "own":
-            job = FuseJob("egmt", fuser, resolver, o.threshold)
+            job = FuseJob("egmt", fuser, resolver, o.threshold, o.progress)
             newer, stamp = egmt_cache_key(fuser, folder, sha, ann_file, o.threshold)
         else:
-            job = FuseJob("egmt", fuser, ConditionEntities(condition, own), o.threshold)
+            job = FuseJob("egmt", fuser, ConditionEntities(condition, own), o.threshold, o.progress)
             newer, stamp = egmt_cache_key(
                 fuser,
                 folder,
@@ -523,7 +523,7 @@ def _ablation_blocks(r: _Run) -> dict[str, str]:
     o = r.o
     models = {"egmt": r.model()}
     for name, path in o.ablations.items():
-        models[name] = load_fuser(Path(path), o.device)
+        models[name] = load_fuser(Path(path), o.device, o.progress)
     blocks = {}
     for d in r.datasets:
         work = Path(o.out) / d
@@ -533,7 +533,7 @@ def _ablation_blocks(r: _Run) -> dict[str, str]:
             newer, stamp = egmt_cache_key(f, ckpt, digest, r.ann_files[d], o.threshold)
             tokens = f.model.config.text_tokens  # a w/o ENT checkpoint reads the captions
             resolver = r.resolvers[d] if tokens == "entities" else EntityResolver(annotations=r.ann_files[d], tokens=tokens)
-            job = FuseJob("egmt", f, resolver, o.threshold)
+            job = FuseJob("egmt", f, resolver, o.threshold, o.progress)
             key = name if name == "egmt" else f"ablation/{name}"
             r.fuse(d, key, job, r.pairs[d], target, newer, stamp, o.force, f"fuse {name} ({d})", label=name)
             fused_dirs[name] = target
@@ -574,7 +574,7 @@ def run_benchmark(o: BenchmarkOptions) -> BenchmarkResult:
     )
     fuser = folder = sha = None
     if need_model:
-        fuser, folder, sha = load_fuser(o.checkpoint, o.device)
+        fuser, folder, sha = load_fuser(o.checkpoint, o.device, o.progress)
     device = fuser.device if fuser is not None else "cpu"
     prov = Provenance(
         datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

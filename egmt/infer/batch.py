@@ -115,7 +115,8 @@ def run_sharded(
     progress: bool = True,
 ) -> BatchReport:
     """Fuse this rank's share of ``pairs`` with ``process(pair, output) -> extra columns``
-    (it writes ``output``; EGMTError: the pair failed), then gather and write the manifest."""
+    (it writes ``output``; EGMTError: the pair failed), then gather and write the manifest.
+    ``progress``: a bar over this rank's pairs on stderr."""
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -106,6 +106,7 @@ class EGMTFuser:
         max_pixels: int | None = None,
         encoder_path: str | None = None,
         validation: dict | None = None,
+        progress: bool = True,
     ):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -127,7 +128,7 @@ class EGMTFuser:
         self.encoder_path = encoder_path
         self.validation = validation  # the checkpoint's validation.json (None: absent)
         self._encoder = None
-        self.progress = True  # a bar over the tiles of a large image (egmt fuse --no-progress: off)
+        self.progress = progress  # a bar over the tiles of a large image (egmt fuse --no-progress: off)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto", backend: str = "torch", **kwargs) -> EGMTFuser:

@@ -76,27 +76,26 @@ class FuseJob:
         self.threshold = threshold
         self.baseline = None if method == "egmt" else get_baseline(method)
         self.last_result: FusionResult | None = None
-        self.progress = progress  # progress bars on stderr (pairs, frames, tiles)
-        if fuser is not None:
-            fuser.progress = progress
+        self.progress = progress  # progress bars on stderr over pairs and frames (the fuser's own: tiles)
 
     @classmethod
     def from_args(cls, args) -> FuseJob:
         guidance = getattr(args, "guidance", None)
+        progress = not getattr(args, "no_progress", False)
         if args.method != "egmt":
             if guidance is not None:
                 raise EGMTError(f"--guidance steers EGMT's entities: --method {args.method} has none")
             given = [f for f in ("entities", "captions", "annotations") if getattr(args, f, None) is not None]
             if given:
                 log.warning("--%s: not read by --method %s (only egmt reads entities)", ", --".join(given), args.method)
-            return cls(args.method, progress=not getattr(args, "no_progress", False))
+            return cls(args.method, progress=progress)
         checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
         backend = getattr(args, "backend", "torch")
         if guidance is not None and backend != "torch":
             raise EGMTError("--guidance needs --backend torch (an exported graph keeps the guidance it was exported with)")
         if guidance is not None and guidance < 0:
             raise EGMTError(f"--guidance {guidance}: expected 0 or more")
-        fuser = EGMTFuser.from_pretrained(checkpoint, device=args.device, backend=backend, tile_size=args.tile)
+        fuser = EGMTFuser.from_pretrained(checkpoint, device=args.device, backend=backend, tile_size=args.tile, progress=progress)
         if guidance is not None:
             fuser.model.config.entity_guidance = guidance
         if getattr(args, "compile", False):
@@ -108,7 +107,7 @@ class FuseJob:
             extractor=args.extractor,
             tokens=fuser.model.config.text_tokens,
         )
-        return cls("egmt", fuser, resolver, args.threshold, progress=not getattr(args, "no_progress", False))
+        return cls("egmt", fuser, resolver, args.threshold, progress=progress)
 
     def fuse_pair(self, pair: Pair) -> FusionResult:
         """Fuse one pair of files; raises EGMTError for bad input."""

@@ -57,6 +57,7 @@ def fuse_in_tiles(
     """Apply ``fuse`` (``[B, 1, h, w]`` x2 -> ``[B, 1, h, w]``) tile by tile over ``[B, 1, H, W]``.
 
     An image no larger than ``tile`` in either direction is fused in one piece along it.
+    ``progress``: a bar over the tiles on stderr.
     """
     _, _, h, w = ir.shape
     th, tw = min(tile, h), min(tile, w)

@@ -25,9 +25,11 @@ class FusionHead(nn.Module):
 
     ``output="residual"`` reads the last convolution as a correction ``out`` to the contrast rule's
     image ``T`` (:func:`egmt.model.prior.contrast_target` with ``prior_args`` and ``rebase``, the
-    loss's contrast target when they equal ``loss.intensity_*``) and returns ``clamp(T + out, 0, 1)``.
-    The last convolution starts at zero, so the untrained network fuses as the rule does, exactly,
-    and its gradient is 1 wherever the image is inside (0, 1) (the weight prior's sigmoid starts
+    loss's contrast target when they equal ``loss.intensity_*``) and returns ``clamp(T + out, 0, 1)``:
+    unlike a weight map it can leave the sources' range (T does, where it re-bases the infrared).
+    The last convolution starts at zero, so the untrained network fuses as the rule does (exactly
+    when the image needs no padding to the token grid; the rule then sees the padded sources near
+    the right and bottom borders), and its gradient is 1 wherever the image is inside [0, 1] (the weight prior's sigmoid starts
     saturated where the rule's choice is sure). Why: the network fits the rule worse than the rule
     itself scores (docs/training.md, "what the network leaves on the table").
 
@@ -90,8 +92,8 @@ class FusionHead(nn.Module):
         return self.compose(self.logits(x, ir, vi), ir, vi)
 
     def logits(self, x: torch.Tensor, ir: torch.Tensor | None = None, vi: torch.Tensor | None = None) -> torch.Tensor:
-        """The output before its sigmoid, ``[B, 1, H, W]``: the image's logit, or the weight map's
-        (the prior's included), or the residual head's correction. Entity guidance (:meth:`egmt.model.network.EGMT._fuse`) mixes two of
+        """The head's raw output, ``[B, 1, H, W]``: the image's logit, or the weight map's (the
+        prior's included), both before their sigmoid, or the residual head's correction. Entity guidance (:meth:`egmt.model.network.EGMT._fuse`) mixes two of
         these."""
         out = self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
         if self.output != "weights" or self.prior != "contrast":

@@ -55,7 +55,7 @@ from egmt.data.boxes import Box, read_boxes
 from egmt.data.pairs import find_pairs, load_pair
 from egmt.errors import EGMTError
 from egmt.floors import Floors
-from egmt.losses import contrast_target
+from egmt.model.prior import contrast_target
 from egmt.metrics import FUSION_METRICS, compute_fusion_metrics, resolve_metric_names
 from egmt.metrics.classification import classification_metrics
 from egmt.metrics.retention import box_correlation, surround_darkening, target_retention

@@ -13,7 +13,7 @@ from egmt.cli import main as cli_main
 
 @pytest.fixture
 def pairs(tmp_path) -> Path:
-    """DATA/{ir,vi}/{a,b}.png: two grey pairs of 96x160 (three 64-pixel tiles wide with --tile 64)."""
+    """DATA/{ir,vi}/{a,b}.png: two grey pairs of 96x160 (8 tiles with --tile 64 and its 32-pixel overlap)."""
     rng = np.random.default_rng(0)
     for side in ("ir", "vi"):
         (tmp_path / "data" / side).mkdir(parents=True)

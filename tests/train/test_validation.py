@@ -149,7 +149,7 @@ def test_the_losss_contrast_target_is_a_reference(tmp_path):
     """With a contrast intensity target, the references include that target as a fusion (what a
     network fitting eq. 12's term exactly gives), named by its parameters; not with max(IR, VI)."""
     from egmt.config import LossConfig
-    from egmt.losses import contrast_target
+    from egmt.model.prior import contrast_target
     from egmt.train.validation import REFERENCE_FUSIONS, Validator
 
     warm = _warm_target_pairs(tmp_path / "warm")
