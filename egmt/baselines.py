@@ -142,7 +142,7 @@ def dwt(ir: np.ndarray, vi: np.ndarray, wavelet: str = DWT_WAVELET, levels: int 
     return _out(pywt.waverec2(fused, wav)[:h, :w])
 
 
-@register("contrast", "Contrast rule (shipped recipe's target)")
+@register("contrast", "Contrast target")
 def contrast(
     ir: np.ndarray, vi: np.ndarray, sigma: float = 8.0, power: float = 4.0, noise: float = 20.0, rebase: float = 16.0
 ) -> np.ndarray:

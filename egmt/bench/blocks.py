@@ -80,6 +80,12 @@ def fusion_markdown(
             if seams
             else ""
         )
+        + (
+            "Contrast target: the shipped recipe's eq. 12 intensity target used as the fusion "
+            "(`egmt.baselines.contrast`): what the network is trained towards, not a published method. "
+            if "contrast" in methods
+            else ""
+        )
         + f"{entity_note} {peer_note} Per-image scores: `{out_dir / 'per_image.csv'}`."
     ).replace("  ", " ")
     if ref is not None:

@@ -58,7 +58,7 @@ def _mtimes(folder: Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def fusion_run(tiny_root, tiny_checkpoint, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fusion")
-    options = _options(tiny_root, tmp, tiny_checkpoint)
+    options = _options(tiny_root, tmp, tiny_checkpoint, methods=["egmt", "average", "max_abs", "contrast"])
     return options, bench.run_benchmark(options)
 
 
@@ -82,6 +82,7 @@ def test_results_file_has_a_table_per_dataset_in_the_papers_layout(fusion_run, t
         assert header[4:] == [f"{m} {FUSION_METRICS[m].arrow}" for m in METRICS]
         body = {r[0]: r for r in rows[2:]}
         assert list(body)[:3] == ["EGMT (ours)", "Average", "Max-abs"]
+        assert "Contrast target" in body  # the shipped recipe's loss target, said in the caption
         assert all(body[m][1] == str(n) for m in ("EGMT (ours)", "Average", "Max-abs"))
         # thermal-target retention: averaging halves the warm targets, max-abs keeps them; the TNO
         # crops' hottest IR pixels are no warmer than the visible image, so there is nothing to keep
@@ -101,6 +102,7 @@ def test_results_file_has_a_table_per_dataset_in_the_papers_layout(fusion_run, t
             expected = {bench.DISPLAY[m] for m in summary.best(metric)}
             assert bold == expected, (dataset, metric)
             assert not paper[j].startswith("**")
+    assert text.count("Contrast target: the shipped recipe's eq. 12 intensity target used as the fusion") == 2
     assert result.pairs == {"tno": 3, "roadscene": 2}
     assert (options.out / "tno" / "summary.csv").is_file() and (options.out / "roadscene" / "per_image.csv").is_file()
 
@@ -108,7 +110,7 @@ def test_results_file_has_a_table_per_dataset_in_the_papers_layout(fusion_run, t
 def test_split_only_is_scored_without_missing_file_reports(fusion_run):
     _, result = fusion_run
     summary = result.fusion["roadscene"]
-    assert summary.counts == {"egmt": 2, "average": 2, "max_abs": 2}
+    assert summary.counts == {"egmt": 2, "average": 2, "max_abs": 2, "contrast": 2}
     assert summary.problems == []  # FLIR_01130 (not in test.txt) is not reported missing
 
 
