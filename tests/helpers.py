@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 
 class RandomEncoder:
@@ -30,3 +33,13 @@ class CountingEncoder:
     def encode(self, texts):
         self.calls.append(list(texts))
         return self.inner.encode(texts)
+
+
+def write_random_pairs(root: Path, stems: tuple[str, ...], shape: tuple[int, int], seed: int = 0) -> Path:
+    """ROOT/{ir,vi}/STEM.png: random grey pairs of ``shape`` (H, W); returns ``root``."""
+    rng = np.random.default_rng(seed)
+    for side in ("ir", "vi"):
+        (root / side).mkdir(parents=True)
+        for stem in stems:
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(root / side / f"{stem}.png")
+    return root

@@ -10,17 +10,13 @@ import pytest
 from PIL import Image
 
 from egmt.cli import main as cli_main
+from tests.helpers import write_random_pairs
 
 
 @pytest.fixture
 def pairs(tmp_path) -> Path:
     """DATA/{ir,vi}/{a,b}.png: two small random grey pairs."""
-    rng = np.random.default_rng(0)
-    for side in ("ir", "vi"):
-        (tmp_path / "data" / side).mkdir(parents=True)
-        for stem in ("a", "b"):
-            Image.fromarray(rng.integers(0, 256, (32, 40), dtype=np.uint8)).save(tmp_path / "data" / side / f"{stem}.png")
-    return tmp_path / "data"
+    return write_random_pairs(tmp_path / "data", ("a", "b"), (32, 40))
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

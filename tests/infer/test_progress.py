@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from egmt.cli import main as cli_main
+from tests.helpers import write_random_pairs
 
 
 @pytest.fixture
 def pairs(tmp_path) -> Path:
     """DATA/{ir,vi}/{a,b}.png: two grey pairs of 96x160 (8 tiles with --tile 64 and its 32-pixel overlap)."""
-    rng = np.random.default_rng(0)
-    for side in ("ir", "vi"):
-        (tmp_path / "data" / side).mkdir(parents=True)
-        for stem in ("a", "b"):
-            Image.fromarray(rng.integers(0, 256, (96, 160), dtype=np.uint8)).save(tmp_path / "data" / side / f"{stem}.png")
-    return tmp_path / "data"
+    return write_random_pairs(tmp_path / "data", ("a", "b"), (96, 160))
 
 
 @pytest.mark.parametrize("method", ["average", "egmt"])
