@@ -34,9 +34,9 @@ from egmt.data.pairs import find_pairs, load_pair
 from egmt.fileio import write_text_atomic
 from egmt.infer.entities import EntityResolver
 from egmt.infer.fuser import EGMTFuser
+from egmt.metrics.glow import GLOW_LEVELS, glow_share
 from egmt.train.checkpoint import resolve_checkpoint
 
-GLOW_LEVELS = 30.0  # grey levels above max(IR, VI) that count as glow (the shipped network: 0.01 % of RoadScene's pixels)
 Fusion = Callable[[np.ndarray, np.ndarray, str], np.ndarray]  # (ir, vi, pair name) -> fused luma in [0, 1]
 
 
@@ -52,11 +52,6 @@ def network(folder: Path, annotations: list[str]) -> Fusion:
     return fuse
 
 
-def glow(fused: np.ndarray, ir: np.ndarray, vi: np.ndarray) -> float:
-    """The share of pixels more than GLOW_LEVELS grey levels brighter than both sources."""
-    return float(((fused - np.maximum(ir, vi)) * 255 > GLOW_LEVELS).mean())
-
-
 def measure(config: EGMTConfig, methods: dict[str, Fusion]) -> tuple[list[dict], dict]:
     """One row per (validation source, method): mean glow, worst pair; and the worst pair of the
     contrast rule on the first source ``{"name", "ir", "vi", name: fused}`` for the figure."""
@@ -69,7 +64,7 @@ def measure(config: EGMTConfig, methods: dict[str, Fusion]) -> tuple[list[dict],
             ir, vi = loaded.ir[0].numpy(), loaded.vi[0].numpy()
             fused = {m: fuse(ir, vi, pair.name) for m, fuse in methods.items()}
             for m, f in fused.items():
-                scores[m].append((glow(f, ir, vi), pair.name))
+                scores[m].append((glow_share(ir, vi, f), pair.name))
             if index == 0 and scores["contrast rule"][-1][0] > worst_rule:
                 worst_rule = scores["contrast rule"][-1][0]
                 figure = {"name": pair.name, "ir": ir, "vi": vi, **fused}

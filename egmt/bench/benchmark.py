@@ -336,9 +336,18 @@ def _fusion_blocks(r: _Run) -> dict[str, str]:
                 + (f", the others {free}." if with_ann < total else ".")
             )
         checks = folder_checks(ir_dir, vi_dir, fused_dirs)
-        kept, seams = {m: c[0] for m, c in checks.items()}, {m: c[1] for m, c in checks.items()}
+        kept = {m: c[0] for m, c in checks.items()}
+        seams, glow = {m: c[1] for m, c in checks.items()}, {m: c[2] for m, c in checks.items()}
         blocks[f"fusion-{d}"] = fusion_markdown(
-            d, summary, len(r.pairs[d]), note, work, peer_note=peer_note(o.peers, peers), retention=kept, seams=seams
+            d,
+            summary,
+            len(r.pairs[d]),
+            note,
+            work,
+            peer_note=peer_note(o.peers, peers),
+            retention=kept,
+            seams=seams,
+            glow=glow,
         )
         if o.figures is not None and o.figure_pairs > 0:
             columns = [(DISPLAY.get(m, m).replace(" (ours)", ""), f) for m, f in fused_dirs.items()]

@@ -22,6 +22,7 @@ from egmt.infer.entities import EntityResolver
 from egmt.infer.fuser import EGMTFuser
 from egmt.infer.heatmaps import entity_heatmaps, overlays
 from egmt.metrics import FUSION_METRICS
+from egmt.metrics.glow import GLOW_LEVELS
 
 
 def fusion_markdown(
@@ -34,11 +35,13 @@ def fusion_markdown(
     peer_note: str = "",
     retention: dict[str, float] | None = None,
     seams: dict[str, dict[str, float]] | None = None,
+    glow: dict[str, dict[str, float]] | None = None,
 ) -> str:
     """One dataset's table in the layout of Tables I-IV: a row per method, the metrics with
     ↑/↓, best of our rows in bold, the paper's EGMT row in italics below (not ranked).
     ``retention`` (method -> thermal-target retention) adds a "Targets kept" column, ``seams``
-    (method -> {pair: seam ratio}) a "Seams (worst pair)" column."""
+    (method -> {pair: seam ratio}) a "Seams (worst pair)" column, ``glow`` (method -> {pair: glow
+    share}) a "Glow (worst pair)" column."""
     spec = dataset_spec(name)
     methods = summary.methods
     rows = [DISPLAY.get(m, m) for m in methods]
@@ -53,6 +56,8 @@ def fusion_markdown(
         extra["Targets kept"] = {DISPLAY.get(m, m): "–" if math.isnan(v) else f"{v:.2f}" for m, v in retention.items()}
     if seams:
         extra["Seams (worst pair)"] = {DISPLAY.get(m, m): _seam_cell(v) for m, v in seams.items()}
+    if glow:
+        extra["Glow (worst pair)"] = {DISPLAY.get(m, m): _glow_cell(v) for m, v in glow.items()}
     text += markdown_table(rows, summary.metrics, values, hib, extra_columns=extra)
     ref = PAPER_FUSION.get(name) if paper else None
     if ref is not None:
@@ -61,7 +66,7 @@ def fusion_markdown(
             ref.values,
             summary.metrics,
             5,
-            extra=[str(ref.pairs)] + ([""] if retention else []) + ([""] if seams else []),
+            extra=[str(ref.pairs)] + ([""] if retention else []) + ([""] if seams else []) + ([""] if glow else []),
         )
     caption = (
         "\nMean over each method's pairs; ↑ higher is better, ↓ lower is better; best of our rows "
@@ -81,6 +86,12 @@ def fusion_markdown(
             else ""
         )
         + (
+            f"Glow: the mean share of pixels more than {GLOW_LEVELS:g} grey levels brighter than both sources "
+            "(`egmt.metrics.glow`; 0 for any mix of the sources), the worst pair and its share; not ranked. "
+            if glow
+            else ""
+        )
+        + (
             "Contrast target: the shipped recipe's eq. 12 intensity target used as the fusion "
             "(`egmt.baselines.contrast`): what the network is trained towards, not a published method. "
             if "contrast" in methods
@@ -96,6 +107,17 @@ def fusion_markdown(
     if summary.problems:
         caption += f" {len(summary.problems)} problem(s) were reported and skipped (see the log)."
     return text + caption + "\n"
+
+
+def _glow_cell(per_pair: dict[str, float]) -> str:
+    """``mean % (PAIR: worst %)`` of a method's glow shares; ``0 %`` when no pair glows."""
+    if not per_pair:
+        return "–"
+    worst = max(per_pair, key=lambda k: per_pair[k])
+    mean = sum(per_pair.values()) / len(per_pair)
+    if per_pair[worst] == 0:
+        return "0 %"
+    return f"{100 * mean:.2f} % ({worst}: {100 * per_pair[worst]:.2f} %)"
 
 
 def _seam_cell(per_pair: dict[str, float]) -> str:

@@ -1,9 +1,9 @@
-"""Thermal-target retention (:mod:`egmt.metrics.retention`) and seam ratio
-(:mod:`egmt.metrics.seams`) of a folder of fused images.
+"""Thermal-target retention (:mod:`egmt.metrics.retention`), seam ratio
+(:mod:`egmt.metrics.seams`) and glow (:mod:`egmt.metrics.glow`) of a folder of fused images.
 
-The benchmark's fusion tables give them beside the metrics ("Targets kept", "Seams"), because
-the metrics reward copying either source and cannot tell whether the warm targets survived, nor
-see a mosaic of copied patches.
+The benchmark's fusion tables give them beside the metrics ("Targets kept", "Seams", "Glow"),
+because the metrics reward copying either source and cannot tell whether the warm targets
+survived, nor see a mosaic of copied patches or a glow above both sources.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from egmt.bench.evaluate import list_images
 from egmt.bench.figures import grey
+from egmt.metrics.glow import glow_share
 from egmt.metrics.retention import target_retention
 from egmt.metrics.seams import PATCH_PERIOD, seam_ratio
 
@@ -35,10 +36,11 @@ def folder_retention(ir_dir: Path, vi_dir: Path, fused_dir: Path, stems: set[str
 
 def folder_checks(
     ir_dir: Path, vi_dir: Path, fused_dirs: dict[str, Path], period: int = PATCH_PERIOD
-) -> dict[str, tuple[float, dict[str, float]]]:
-    """Per method of ``fused_dirs`` (``{method: folder}``): ``(retention, {stem: seam ratio})`` of
-    the stems present in the source folders and in its folder (the benchmark's "Targets kept" and
-    "Seams" columns). The sources are listed and read once for all methods."""
+) -> dict[str, tuple[float, dict[str, float], dict[str, float]]]:
+    """Per method of ``fused_dirs`` (``{method: folder}``): ``(retention, {stem: seam ratio},
+    {stem: glow})`` of the stems present in the source folders and in its folder (the
+    benchmark's "Targets kept", "Seams" and "Glow" columns). The sources are listed and read once
+    for all methods."""
     problems: list[str] = []
     irs, vis = list_images(ir_dir, "ir", problems), list_images(vi_dir, "vi", problems)
     sources: dict[str, tuple] = {}
@@ -50,5 +52,9 @@ def folder_checks(
             if s not in sources:
                 sources[s] = (grey(irs[s]), grey(vis[s]))
             triples.append((s, *sources[s], grey(fused[s])))
-        out[method] = (target_retention(t[1:] for t in triples), {s: seam_ratio(ir, vi, f, period) for s, ir, vi, f in triples})
+        out[method] = (
+            target_retention(t[1:] for t in triples),
+            {s: seam_ratio(ir, vi, f, period) for s, ir, vi, f in triples},
+            {s: glow_share(ir, vi, f) for s, ir, vi, f in triples},
+        )
     return out

@@ -78,9 +78,11 @@ def test_results_file_has_a_table_per_dataset_in_the_papers_layout(fusion_run, t
         assert f"### {title}" in text and f"{n} of {n} pairs scored" in text
         rows = _table(text, title)
         header = rows[0]
-        assert header[:4] == ["Method", "Pairs", "Targets kept", "Seams (worst pair)"]
-        assert header[4:] == [f"{m} {FUSION_METRICS[m].arrow}" for m in METRICS]
+        assert header[:5] == ["Method", "Pairs", "Targets kept", "Seams (worst pair)", "Glow (worst pair)"]
+        assert header[5:] == [f"{m} {FUSION_METRICS[m].arrow}" for m in METRICS]
         body = {r[0]: r for r in rows[2:]}
+        # glow: a mix of the sources never leaves their range
+        assert body["Average"][4] == body["Max-abs"][4] == "0 %"
         assert list(body)[:3] == ["EGMT (ours)", "Average", "Max-abs"]
         assert "Contrast target" in body  # the shipped recipe's loss target, said in the caption
         assert all(body[m][1] == str(n) for m in ("EGMT (ours)", "Average", "Max-abs"))
@@ -94,10 +96,10 @@ def test_results_file_has_a_table_per_dataset_in_the_papers_layout(fusion_run, t
         # the paper's EGMT row, in italics, with its own pair count and values
         paper = body[f"*EGMT, paper ({PAPER_FUSION[dataset].table})*"]
         assert paper[1] == str(PAPER_FUSION[dataset].pairs)
-        assert paper[2] == paper[3] == "" and paper[4] == f"*{PAPER_FUSION[dataset].values['SSIM']:.5f}*"
+        assert paper[2] == paper[3] == paper[4] == "" and paper[5] == f"*{PAPER_FUSION[dataset].values['SSIM']:.5f}*"
         # best of our rows in bold, per column, matching the computed means
         summary = result.fusion[dataset]
-        for j, metric in enumerate(METRICS, start=4):
+        for j, metric in enumerate(METRICS, start=5):
             bold = {name for name, r in body.items() if r[j].startswith("**")}
             expected = {bench.DISPLAY[m] for m in summary.best(metric)}
             assert bold == expected, (dataset, metric)
