@@ -14,7 +14,8 @@ PSNR's peak ...); docs/metrics.md lists every difference.
              paper:    PC SSIM MI Qabf PSNR FMI_w Nabf NCIE   (the paper's table columns)
              extra:    EN SD SF AG CC SCD VIF
              variants: MI_tang PSNR_tang SSIM_sum_vifb Nabf_tang2023 FMI_pixel FMI_dct FMI_edge
-             egmt's own: SSIM_min (the less kept source), Seam (16x16 patch grid; see --metrics default Seam)
+             egmt's own: SSIM_min (the less kept source), Seam (16x16 patch grid), Glow (above both
+                         sources; e.g. --metrics default Seam Glow)
   vifb     VIFB's MATLAB toolbox: CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv
   cddfuse  CDDFuse's Python Evaluator: EN SD SF AG MI SCD VIFF Qabf SSIM MSE CC PSNR
 

@@ -26,3 +26,8 @@ def glow_share(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray, levels: float 
         raise ValueError(f"glow_share: sizes differ: {ir.shape}, {vi.shape}, {fused.shape}")
     excess = np.asarray(fused, np.float64) - np.maximum(np.asarray(ir, np.float64), np.asarray(vi, np.float64))
     return float((excess * 255 > levels).mean())
+
+
+def glow_metric(ir, vi, fused) -> float:
+    """The metric registry's ``Glow``: :func:`glow_share` of the registry's grey images (0..255)."""
+    return glow_share(ir / 255.0, vi / 255.0, fused / 255.0)

@@ -24,6 +24,7 @@ from typing import Callable, Mapping
 
 from egmt.metrics import fmi as _fmi
 from egmt.metrics import fusion as _fu
+from egmt.metrics import glow as _glow
 from egmt.metrics import phase as _phase
 from egmt.metrics import seams as _seams
 from egmt.metrics import vifb as _vifb
@@ -98,6 +99,12 @@ FUSION_METRICS: Mapping[str, MetricSpec] = _table(
             _seams.seam_metric,
             False,
             "seam ratio: contrast across the 16x16 patch grid over the sources' (egmt's own; 1 = no grid, a mosaic is far above)",
+        ),
+        (
+            "Glow",
+            _glow.glow_metric,
+            False,
+            "share of pixels more than 30 grey levels brighter than both sources (egmt's own; 0 for any mix of them)",
         ),
     ]
 )

@@ -34,3 +34,15 @@ def test_the_contrast_target_glows_beside_a_warm_roof_under_a_bright_sky(data_di
     vi = read_image(data_dir / "tno" / "vi" / "01.png")[..., 0]
     assert glow_share(ir, vi, contrast(ir, vi)) > 0.002  # 0.32 %
     assert glow_share(ir, vi, max_abs(ir, vi)) == 0.0
+
+
+def test_the_registry_metric_reads_grey_levels():
+    """``egmt evaluate --metrics Glow``: the registry passes 0..255 images; lower is better."""
+    from egmt.metrics import FUSION_METRICS, compute_fusion_metrics
+
+    ir, vi = RNG.random((40, 50)), RNG.random((40, 50))
+    fused = np.maximum(ir, vi).copy()
+    fused[:10, :10] = np.minimum(fused[:10, :10] + 0.5, 1.0)
+    scores = compute_fusion_metrics(ir * 255, vi * 255, fused * 255, names=["Glow"])
+    assert scores["Glow"] == pytest.approx(glow_share(ir, vi, fused)) and scores["Glow"] > 0
+    assert not FUSION_METRICS["Glow"].higher_is_better

@@ -65,7 +65,7 @@ def test_registry_layout():
     assert len(DEFAULT_METRICS) == 15 and set(DEFAULT_METRICS) <= set(FUSION_METRICS)
     assert not set(VARIANT_METRICS) & set(DEFAULT_METRICS)
     lower_better = {n for n, s in FUSION_METRICS.items() if not s.higher_is_better}
-    assert lower_better == {"Nabf", "Nabf_tang2023", "Seam"}
+    assert lower_better == {"Nabf", "Nabf_tang2023", "Seam", "Glow"}
     assert FUSION_METRICS["Nabf"].arrow == "↓" and FUSION_METRICS["PC"].arrow == "↑"
 
 
