@@ -135,6 +135,11 @@ class ModelConfig:
     # smoke's brightness, without his dark background. "residual": the rule's image is made with it.
     # 0: the infrared as it is (the default).
     ir_rebase: float = 0.0
+    # With ir_rebase (weight-map head): the re-based infrared is capped at max(IR, VI) plus this many
+    # grey levels (of 255), an inference-time cap (the weights are unchanged). Why: beside a warm
+    # roof or tree under a bright sky the re-based structure glows far above both sources (TNO 24: a
+    # white band along the treeline; docs/target-halos.md, egmt.metrics.glow). 0: no cap.
+    ir_rebase_ceiling: float = 0.0
     prior_sigma: float = 8.0
     prior_power: float = 4.0
     prior_noise: float = 12.0

@@ -50,6 +50,8 @@ class FusionHead(nn.Module):
     give a person in bright smoke his infrared contrast at the smoke's brightness, which the
     re-based contrast target (``loss.intensity_rebase``) asks for and no mix of the raw sources
     can give (the head returns ``w * S + (1 - w) * vi``; ``ir`` stays the raw infrared outside).
+    ``rebase_ceiling = c > 0`` (``ModelConfig.ir_rebase_ceiling``) caps S at max(IR, VI) + c grey
+    levels, so that no mix of S and the visible image glows more than c above both sources.
     """
 
     OUTPUTS = ("image", "weights", "residual")
@@ -64,6 +66,7 @@ class FusionHead(nn.Module):
         prior: str = "none",
         prior_args: tuple[float, float, float] = (8.0, 4.0, 12.0),
         rebase: float = 0.0,
+        rebase_ceiling: float = 0.0,
     ) -> None:
         super().__init__()
         if output not in self.OUTPUTS:
@@ -76,6 +79,7 @@ class FusionHead(nn.Module):
             raise ValueError(f"ir_rebase={rebase} needs fusion_output='weights' or 'residual' (a fusion made from the sources)")
         self.output = output
         self.rebase = rebase
+        self.rebase_ceiling = rebase_ceiling
         self.prior = prior
         self.prior_args = prior_args
         mid = in_channels // 2
@@ -114,7 +118,7 @@ class FusionHead(nn.Module):
             return (contrast_target(ir, vi, *self.prior_args, rebase=self.rebase) + logits).clamp(0, 1)
         w = torch.sigmoid(logits)
         if self.rebase > 0:
-            ir = rebase_ir(ir, vi, self.rebase)
+            ir = rebase_ir(ir, vi, self.rebase, self.rebase_ceiling)
         return w * ir + (1 - w) * vi
 
 

@@ -142,6 +142,7 @@ class EGMT(nn.Module):
             cfg.weight_prior,
             (cfg.prior_sigma, cfg.prior_power, cfg.prior_noise),
             cfg.ir_rebase,
+            cfg.ir_rebase_ceiling,
         )
         self.classifier: EntityClassifier | TokenClassifier | None = None
         if cfg.multi_task and cfg.classifier == "tokens":

@@ -74,15 +74,20 @@ def contrast_mix(ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: 
     return torch.where(ir > vi, torch.ones_like(w), w)
 
 
-def rebase_ir(ir: torch.Tensor, vi: torch.Tensor, sigma: float) -> torch.Tensor:
+def rebase_ir(ir: torch.Tensor, vi: torch.Tensor, sigma: float, ceiling: float = 0.0) -> torch.Tensor:
     """The infrared's structure on the brighter source's local mean, ``[B, 1, H, W]`` each:
     ``I_ir - G*I_ir + G*max(I_ir, I_vi)`` clamped to [0, 1], G a Gaussian of ``sigma``. A warm
     person on the infrared's dark background, behind bright smoke, comes out as the person standing
     out of the smoke by his own contrast, without his dark background (which, pasted into the
     smoke, is a halo). Where the infrared is the brighter source throughout, it is the infrared.
     Used by the contrast target (``loss.intensity_rebase``) and the weight-map head
-    (``model.ir_rebase``)."""
-    return (ir - gaussian_blur(ir, sigma) + gaussian_blur(torch.maximum(ir, vi), sigma)).clamp(0, 1)
+    (``model.ir_rebase``). ``ceiling = c > 0`` (grey levels of 255; ``model.ir_rebase_ceiling``)
+    caps it at ``max(I_ir, I_vi) + c / 255``: beside a warm roof or tree under a bright sky the
+    re-based structure otherwise glows far above both sources (docs/target-halos.md)."""
+    rebased = (ir - gaussian_blur(ir, sigma) + gaussian_blur(torch.maximum(ir, vi), sigma)).clamp(0, 1)
+    if ceiling > 0:
+        rebased = torch.minimum(rebased, torch.maximum(ir, vi) + ceiling / 255)
+    return rebased
 
 
 @torch.no_grad()

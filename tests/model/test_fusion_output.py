@@ -130,6 +130,28 @@ def test_a_rebased_head_mixes_the_visible_image_with_the_rebased_infrared():
         FusionHead(8, 1, output="image", rebase=4.0)
 
 
+def test_a_rebase_ceiling_keeps_the_fusion_within_c_grey_levels_of_the_brighter_source():
+    """``model.ir_rebase_ceiling``: a warm roof's re-based infrared under a bright sky glows far
+    above both sources; capped at max(IR, VI) + c, no weight map can take the fusion higher, and
+    where the re-based infrared stays under the cap nothing changes."""
+    torch.manual_seed(5)
+    plain = FusionHead(8, 1, output="weights", rebase=8.0)
+    capped = FusionHead(8, 1, output="weights", rebase=8.0, rebase_ceiling=30.0)
+    capped.load_state_dict(plain.state_dict())
+    torch.nn.init.constant_(plain.conv3.bias, 4.0)  # w near 1: the re-based infrared itself
+    torch.nn.init.constant_(capped.conv3.bias, 4.0)
+    ir = torch.full((1, 1, 48, 48), 0.2)
+    ir[..., 24:, :] = 0.7  # a warm roof below a cold sky
+    vi = torch.full_like(ir, 0.8)  # a bright, flat visible sky and roof
+    x = torch.randn(1, 8, 48, 48)
+    over = (plain(x, ir, vi) - torch.maximum(ir, vi)) * 255
+    assert float(over.max()) > 45  # the glow the cap is for
+    capped_over = (capped(x, ir, vi) - torch.maximum(ir, vi)) * 255
+    assert float(capped_over.max()) <= 30 + 1e-3
+    calm = over < 25  # well under the cap: unchanged
+    assert calm.any() and torch.allclose(capped(x, ir, vi)[calm], plain(x, ir, vi)[calm])
+
+
 def test_images_smaller_than_the_heads_blurs_are_padded_to_them():
     """The weight prior's and the re-based infrared's Gaussians reflect at the borders: the encoder
     pads to fusion_min_side (1 + 3 sigma) and crops back, so a 20x24 pair fuses (it was an error
