@@ -18,6 +18,7 @@ glows most: IR | VIS | each method.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -132,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, figure = measure(config, methods)
     if args.figure and figure:
         write_figure(args.figure, figure, list(methods))
-    figure_link = None
-    if args.figure and args.output:
-        figure_link = str(Path("figures") / args.figure.name) if args.figure.parent.name == "figures" else str(args.figure)
+    figure_link = os.path.relpath(args.figure, args.output.parent) if args.figure and args.output else None
     command = shlex.join(["python", "benchmarks/target_halos.py", *(argv if argv is not None else sys.argv[1:])])
     checkpoints = ", ".join(f"{n} `{display_path(Path(f))}`" for n, f in folders.items())
     text = table(rows, figure_link, checkpoints, command)

@@ -336,8 +336,6 @@ def _fusion_blocks(r: _Run) -> dict[str, str]:
                 + (f", the others {free}." if with_ann < total else ".")
             )
         checks = folder_checks(ir_dir, vi_dir, fused_dirs)
-        kept = {m: c[0] for m, c in checks.items()}
-        seams, glow = {m: c[1] for m, c in checks.items()}, {m: c[2] for m, c in checks.items()}
         blocks[f"fusion-{d}"] = fusion_markdown(
             d,
             summary,
@@ -345,9 +343,9 @@ def _fusion_blocks(r: _Run) -> dict[str, str]:
             note,
             work,
             peer_note=peer_note(o.peers, peers),
-            retention=kept,
-            seams=seams,
-            glow=glow,
+            retention={m: c.retention for m, c in checks.items()},
+            seams={m: c.seams for m, c in checks.items()},
+            glow={m: c.glow for m, c in checks.items()},
         )
         if o.figures is not None and o.figure_pairs > 0:
             columns = [(DISPLAY.get(m, m).replace(" (ours)", ""), f) for m, f in fused_dirs.items()]

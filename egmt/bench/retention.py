@@ -9,6 +9,7 @@ survived, nor see a mosaic of copied patches or a glow above both sources.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from egmt.bench.evaluate import list_images
 from egmt.bench.figures import grey
@@ -34,13 +35,18 @@ def folder_retention(ir_dir: Path, vi_dir: Path, fused_dir: Path, stems: set[str
     return target_retention(triples), len(triples)
 
 
-def folder_checks(
-    ir_dir: Path, vi_dir: Path, fused_dirs: dict[str, Path], period: int = PATCH_PERIOD
-) -> dict[str, tuple[float, dict[str, float], dict[str, float]]]:
-    """Per method of ``fused_dirs`` (``{method: folder}``): ``(retention, {stem: seam ratio},
-    {stem: glow})`` of the stems present in the source folders and in its folder (the
-    benchmark's "Targets kept", "Seams" and "Glow" columns). The sources are listed and read once
-    for all methods."""
+class FolderChecks(NamedTuple):
+    """One method's checks over a folder: the benchmark's "Targets kept", "Seams" and "Glow" columns."""
+
+    retention: float
+    seams: dict[str, float]  # stem -> seam ratio
+    glow: dict[str, float]  # stem -> glow share
+
+
+def folder_checks(ir_dir: Path, vi_dir: Path, fused_dirs: dict[str, Path], period: int = PATCH_PERIOD) -> dict[str, FolderChecks]:
+    """Per method of ``fused_dirs`` (``{method: folder}``): its :class:`FolderChecks` over the stems
+    present in the source folders and in its folder. The sources are listed and read once for all
+    methods."""
     problems: list[str] = []
     irs, vis = list_images(ir_dir, "ir", problems), list_images(vi_dir, "vi", problems)
     sources: dict[str, tuple] = {}
@@ -52,7 +58,7 @@ def folder_checks(
             if s not in sources:
                 sources[s] = (grey(irs[s]), grey(vis[s]))
             triples.append((s, *sources[s], grey(fused[s])))
-        out[method] = (
+        out[method] = FolderChecks(
             target_retention(t[1:] for t in triples),
             {s: seam_ratio(ir, vi, f, period) for s, ir, vi, f in triples},
             {s: glow_share(ir, vi, f) for s, ir, vi, f in triples},

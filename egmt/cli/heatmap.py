@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from egmt.data.boxes import box_mask, read_boxes
     from egmt.errors import EGMTError
     from egmt.fileio import check_outputs
-    from egmt.infer.entities import EntityResolver, parse_entity_list
+    from egmt.infer.entities import parse_entity_list
+    from egmt.text.annotations import read_annotations
     from egmt.infer.fuser import EGMTFuser
     from egmt.infer.heatmaps import entity_file_name, entity_heatmaps, one_entity_note, write_heatmaps
     from egmt.infer.run import DEFAULT_CHECKPOINT
@@ -58,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if args.entities is not None:
         entities = parse_entity_list(args.entities)
     else:
-        resolver = EntityResolver(annotations=args.annotations)
-        if ir.stem not in resolver.annotations:
+        annotations = read_annotations(args.annotations)
+        if ir.stem not in annotations:
             raise EGMTError(f"{args.annotations}: no annotation for pair {ir.stem!r}")
-        entities = resolver(ir.stem)[0] or []
+        entities = annotations[ir.stem].tokens("entities")
     if note := one_entity_note(entities):
         logging.getLogger(__name__).warning(note)
     out = Path(args.out)

@@ -41,8 +41,10 @@ class EntityResolver:
         extractor_path: str | None = None,
         max_entities: int = 8,
         tokens: str = "entities",
+        warn_missing: bool = False,
     ):
         self.tokens = tokens
+        self.warn_missing = warn_missing  # egmt fuse: a pair the given files do not name is said
         self.annotations = read_annotations(annotations) if annotations else {}
         self.captions = read_caption_file(captions) if captions else {}
         self.files = [str(f) for f in (annotations, captions) if f]
@@ -67,7 +69,7 @@ class EntityResolver:
             ir_ents, vi_ents = self._extractor.extract([caps.ir, caps.vi])
             return merge_entities(ir_ents, vi_ents, self.max_entities), "captions"
         fallback: tuple[list[str] | None, str] = (list(self.typed), "typed") if self.typed is not None else (None, "none")
-        if self.files:  # a file was given for the pairs, and this one is not in it: say so, then go on
+        if self.files and self.warn_missing:  # a file was given for the pairs, and this one is not in it: say so
             how = "with the typed --entities" if self.typed is not None else "caption-free"
             log.warning("pair %r is not in %s: fused %s", name, " or ".join(self.files), how)
         return fallback

@@ -106,6 +106,7 @@ class FuseJob:
             typed=parse_entity_list(args.entities) if args.entities is not None else None,
             extractor=args.extractor,
             tokens=fuser.model.config.text_tokens,
+            warn_missing=True,
         )
         return cls("egmt", fuser, resolver, args.threshold, progress=progress)
 

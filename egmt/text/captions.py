@@ -129,13 +129,14 @@ class Blip2Captioner:
         import torch
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-        from egmt.text.hub import load_config, load_model, load_pretrained, resolve_device
+        from egmt.device import resolve_device
+        from egmt.text.hub import load_config, load_model, load_pretrained
 
         self.path = path or self.default_path
         load_config(self.path, "a BLIP-2 captioner", ("blip-2",))
         self.device = resolve_device(device)
         if dtype == "auto":
-            self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+            self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         else:
             found = getattr(torch, dtype, None)
             if not isinstance(found, torch.dtype):

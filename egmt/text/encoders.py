@@ -22,7 +22,8 @@ from typing import Any
 import torch
 
 from egmt.errors import EGMTError
-from egmt.text.hub import fingerprint, load_config, load_model, load_pretrained, resolve_device
+from egmt.device import resolve_device
+from egmt.text.hub import fingerprint, load_config, load_model, load_pretrained
 
 ENCODERS = ("minilm", "clip")
 

@@ -379,7 +379,8 @@ class FactualExtractor:
     ):
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        from egmt.text.hub import load_config, load_model, load_pretrained, resolve_device
+        from egmt.device import resolve_device
+        from egmt.text.hub import load_config, load_model, load_pretrained
 
         self.path = path or self.default_path
         config = load_config(self.path, "a FACTUAL (Flan-T5) scene-graph parser", ("t5", "mt5", "umt5", "bart"))

@@ -118,15 +118,6 @@ def resolve_folder(path: str | os.PathLike) -> Path | None:
         return None
 
 
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; other names checked to exist
-    (:func:`egmt.device.resolve_device`), returned as given."""
-    from egmt.device import resolve_device as checked
-
-    resolved = checked(device)
-    return resolved.type if device == "auto" else device
-
-
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__

@@ -94,11 +94,16 @@ REFERENCE_FUSIONS = {
 
 def target_fusion(loss: LossConfig) -> tuple[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] | None:
     """The loss's contrast intensity target (eq. 12's term, ``loss.intensity_*``) as a fusion of
-    ``[1, H, W]`` sources, named by its parameters; None for the other targets (max(IR, VI) is a
-    reference of its own)."""
+    ``[1, H, W]`` sources, named by its parameters (its window and power only where they are not the
+    defaults, 8 and 4); None for the other targets (max(IR, VI) is a reference of its own)."""
     if loss.intensity_target != "contrast":
         return None
-    name = f"contrast target (kappa {loss.intensity_noise:g}, re-based {loss.intensity_rebase:g})"
+    shape = (
+        ""
+        if (loss.intensity_sigma, loss.intensity_power) == (8.0, 4.0)
+        else (f"sigma {loss.intensity_sigma:g}, power {loss.intensity_power:g}, ")
+    )
+    name = f"contrast target ({shape}kappa {loss.intensity_noise:g}, re-based {loss.intensity_rebase:g})"
     args = (loss.intensity_sigma, loss.intensity_power, loss.intensity_noise, loss.intensity_rebase)
     return name, lambda ir, vi: contrast_target(ir[None], vi[None], *args)[0]
 

@@ -136,6 +136,7 @@ def test_problems_are_reported_and_skipped(dataset):
     md = summary.summary_md.read_text()
     assert f"{len(summary.problems)} problem(s), left out of the means: {summary.problems[0]}" in md
     assert f"and {len(summary.problems) - 5} more" in md if len(summary.problems) > 5 else "more." not in md
+    assert all(p in md for p in summary.problems[:5]) and not any(p in md for p in summary.problems[5:])
 
 
 def test_rgb_fused_images_are_scored_as_grey(dataset, tmp_path):
