@@ -222,10 +222,12 @@ def evaluate(
     for msg in problems:
         emit(msg)
 
+    scoring_problems: dict[str, list[str]] = {}  # by stem: listed in name order, whatever order workers finish in
+
     def collect(stem: str, scored) -> None:
         for method, values, msgs in scored:
             for msg in msgs:
-                problems.append(msg)
+                scoring_problems.setdefault(stem, []).append(msg)
                 emit(msg)
             if values is not None:
                 results[(method, stem)] = values
@@ -252,6 +254,7 @@ def evaluate(
         if scores is not None and total:
             scores.save()  # also after an interruption: what was scored stays scored
 
+    problems += [msg for stem in stems for msg in scoring_problems.get(stem, [])]
     return _write_outputs(Path(out_dir), names, methods, stems, results, problems, profile)
 
 
