@@ -162,3 +162,23 @@ python benchmarks/target_halos.py --method shipped=egmt/pretrained/egmt-roadscen
     --method residual=runs/residual/contrast-k20-rebase16-residual-s1/best \
     --method residual-int5=runs/residual/contrast-k20-rebase16-residual-int5-s0/best \
     -o docs/target-halos.md --figure docs/figures/target-halos.png
+# 12. Longer training (issues 16 and 17: "longer training in the background, several CPU hours"):
+#     every recipe so far had 10-20 CPU minutes (about 1700-3400 steps), and the network underfits
+#     its own target (1.0692 against the target's 1.0948). The shipped recipe, unchanged but for a
+#     schedule that ends: cosine decay to step 11000 (about 65 CPU minutes at one thread; capped at
+#     85) and a moving average of the weights (EMA 0.999), checks every 250 steps. Seeds 0 and 1,
+#     one thread each. The rule, written before the runs: the run's final check (the averaged
+#     weights at the end of the schedule, not the best of ~45 noisy checks) of the better seed is
+#     shipped if (a) the final checks of both seeds meet every floor and score above 1.0692 (the
+#     shipped checkpoint, same validation), (b) on whole validation images
+#     (benchmarks/target_halos.py) its worst pair glows no more than the shipped checkpoint's plus
+#     0.1 percentage point on RoadScene (0.11 %) and the M3SVD validation clips (0.52 %), and
+#     (c) its contact sheet, the README samples and the figures show no seams, halos, glow bands
+#     or faded people. The entity effect (own against the next pair's entities) is reported for
+#     issue 17, not required.
+for s in 0 1; do
+    OMP_NUM_THREADS=1 egmt train --config docs/training/egmt-roadscene-config.json --seed $s \
+        --max-steps 11000 --max-cpu-minutes 85 --save-every 250 \
+        --set train.lr_schedule=cosine --set train.ema_decay=0.999 --set train.val_every=250 \
+        -o runs/long/cosine-ema-11k-s$s
+done
