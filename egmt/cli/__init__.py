@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -83,6 +84,8 @@ def os_error_line(e: OSError) -> str:
         NotADirectoryError: "part of this path is a file, not a folder",
         IsADirectoryError: "is a folder, where a file is needed",
     }.get(type(e), e.strerror or type(e).__name__)
+    if isinstance(e, FileExistsError) and e.filename and os.path.isdir(e.filename):
+        why = "already exists (remove it, or give another path)"  # a folder made without exist_ok
     return f"{e.filename}: {why}" if e.filename else f"{why}: {e}"
 
 

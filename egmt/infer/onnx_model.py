@@ -16,8 +16,7 @@ import torch
 
 from egmt.config import EGMTConfig, ModelConfig
 from egmt.errors import EGMTError
-from egmt.files import BANK_FILE, CONFIG_FILE, VALIDATION_FILE, VOCABULARY_FILE
-from egmt.files import CLASSIFIER_FILE, FUSION_FILE
+from egmt.files import BANK_FILE, CLASSIFIER_FILE, CONFIG_FILE, FUSION_FILE, VALIDATION_FILE, VOCABULARY_FILE
 from egmt.model.network import EGMTOutput, fusion_min_side, pad_to_grid
 
 #: Beside the graphs, the checkpoint files the fuser reads: the config, the entity bank and

@@ -183,13 +183,18 @@ def test_an_output_folder_that_is_a_file_is_one_line(pairs, capsys):
     assert blocker.read_text() == "keep me"
 
 
-def test_what_the_file_system_refuses_is_one_line():
+def test_what_the_file_system_refuses_is_one_line(tmp_path):
     """The CLI's last net for OSError (what check_outputs cannot foresee): the path and the cause."""
     from egmt.cli import os_error_line
 
+    (tmp_path / "out").write_text("a file")
     assert (
-        os_error_line(FileExistsError(17, "File exists", "out"))
-        == "out: exists and is not a folder (give a folder path, or remove the file)"
+        os_error_line(FileExistsError(17, "File exists", str(tmp_path / "out")))
+        == f"{tmp_path / 'out'}: exists and is not a folder (give a folder path, or remove the file)"
+    )
+    assert (
+        os_error_line(FileExistsError(17, "File exists", str(tmp_path)))
+        == f"{tmp_path}: already exists (remove it, or give another path)"
     )
     assert os_error_line(NotADirectoryError(20, "Not a directory", "a/b")) == "a/b: part of this path is a file, not a folder"
     assert os_error_line(IsADirectoryError(21, "Is a directory", "x.csv")) == "x.csv: is a folder, where a file is needed"
