@@ -32,6 +32,7 @@ IntensityTarget = Literal["max", "base_detail", "contrast"]
 IntensityBase = Literal["max", "mean"]
 Classifier = Literal["entity", "tokens"]
 WeightPrior = Literal["none", "contrast"]
+RebaseSpread = Literal["gaussian", "guided"]
 TextTokens = Literal["entities", "captions"]
 
 from egmt.errors import EGMTError
@@ -140,6 +141,14 @@ class ModelConfig:
     # roof or tree under a bright sky the re-based structure glows far above both sources (TNO 24: a
     # white band along the treeline; docs/target-halos.md, egmt.metrics.glow). 0: no cap.
     ir_rebase_ceiling: float = 0.0
+    # With ir_rebase: how the lift max(I_ir, I_vi) - I_ir is spread around each pixel
+    # (egmt.model.prior.rebase_ir). "gaussian": a Gaussian of sigma ir_rebase (the re-base as first
+    # made; it spills a bright sky's lift onto a warm roof or treeline beside it, a glow band).
+    # "guided": a guided filter steered by the visible image (window 2 ir_rebase + 1), which spreads
+    # the lift over what the visible image shows as one region (flat smoke around a person) and not
+    # across its edges (a roof or a treeline against the sky). Keep it equal to
+    # loss.intensity_rebase_spread.
+    ir_rebase_spread: RebaseSpread = "gaussian"
     prior_sigma: float = 8.0
     prior_power: float = 4.0
     prior_noise: float = 12.0
@@ -240,6 +249,9 @@ class LossConfig:
     # intensity_rebase): the person's contrast against his background, at the smoke's brightness,
     # instead of the infrared's dark background cut into the smoke around him (halos). 0: off.
     intensity_rebase: float = 0.0
+    # "contrast" with intensity_rebase: how the lift is spread, "gaussian" or "guided" by the
+    # visible image (model.ir_rebase_spread says why).
+    intensity_rebase_spread: RebaseSpread = "gaussian"
     # Shuffled-entity negatives (issue 17): with weight entity_negative > 0, each training batch is
     # decoded a second time with another sample's entities (the batch rolled by one), and
     # relu(L_fus(own) - L_fus(shuffled) + entity_margin) is added: the pair's own entities must give

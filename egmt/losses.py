@@ -105,7 +105,14 @@ def _intensity(
         return F.l1_loss(fused, torch.maximum(ir, vi))
     if cfg.intensity_target == "contrast":
         target = contrast_target(
-            ir, vi, cfg.intensity_sigma, cfg.intensity_power, cfg.intensity_noise, cfg.intensity_rebase, keep_ir
+            ir,
+            vi,
+            cfg.intensity_sigma,
+            cfg.intensity_power,
+            cfg.intensity_noise,
+            cfg.intensity_rebase,
+            keep_ir,
+            cfg.intensity_rebase_spread,
         )
         return F.l1_loss(fused, target)
     if cfg.intensity_target != "base_detail":

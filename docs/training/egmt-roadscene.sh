@@ -182,3 +182,21 @@ for s in 0 1; do
         --set train.lr_schedule=cosine --set train.ema_decay=0.999 --set train.val_every=250 \
         -o runs/long/cosine-ema-11k-s$s
 done
+# 13. The guided re-base (issue 16: the glow). The Gaussian re-base spills a bright sky's lift onto
+#     a warm roof or treeline beside it (the shipped network's band on TNO 24; the target's 5.2 % of
+#     FLIR_01871). model.ir_rebase_spread = loss.intensity_rebase_spread = guided spreads the lift with
+#     a guided filter steered by the visible image, so it stops at the visible image's edges and
+#     still fills flat smoke around a person. As a rule on this validation (benchmarks probe, before
+#     any run): score 1.0945 against the Gaussian's 1.0948, every floor met, glow on whole validation
+#     images 0.18 % / 2.87 % (mean / worst RoadScene) against 0.32 % / 5.24 %. Shipped recipe plus the
+#     switch, 10 CPU minutes, seeds 0 and 1 (the shipped recipe's runs at this budget: runs/residual,
+#     1.0366 at the budget, 1.0523 over the second half; the smoke study's 1.0760 and 1.0506). The
+#     rule, written before the runs: continue the better seed to 20 CPU minutes (the shipped
+#     checkpoint's budget) if (a) both seeds' second-half means are at least 1.0506 and (b) its best
+#     check meeting every floor glows, on whole validation images (benchmarks/target_halos.py), no more
+#     than the shipped checkpoint on the worst RoadScene and M3SVD validation pair (0.11 %, 0.52 %);
+#     ship the continued run's best check meeting every floor if it reaches 1.0692 (the shipped
+#     checkpoint), passes (b), and its contact sheet, the README samples and the figures show no
+#     seams, halos, glow bands or faded people.
+egmt study --base docs/study/base-smoke.json --recipes docs/study/guided.json -o runs/guided \
+    --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --only contrast-k20-rebase16-guided

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from egmt.config import RebaseSpread
 from egmt.model.prior import contrast_mix, contrast_target, rebase_ir
 
 
@@ -52,6 +53,8 @@ class FusionHead(nn.Module):
     can give (the head returns ``w * S + (1 - w) * vi``; ``ir`` stays the raw infrared outside).
     ``rebase_ceiling = c > 0`` (``ModelConfig.ir_rebase_ceiling``) caps S at max(IR, VI) + c grey
     levels, so that no mix of S and the visible image glows more than c above both sources.
+    ``rebase_spread`` (``ModelConfig.ir_rebase_spread``): how S spreads the lift, "gaussian" or
+    "guided" by the visible image (:func:`egmt.model.prior.rebase_ir`).
     """
 
     OUTPUTS = ("image", "weights", "residual")
@@ -67,6 +70,7 @@ class FusionHead(nn.Module):
         prior_args: tuple[float, float, float] = (8.0, 4.0, 12.0),
         rebase: float = 0.0,
         rebase_ceiling: float = 0.0,
+        rebase_spread: RebaseSpread = "gaussian",
     ) -> None:
         super().__init__()
         if output not in self.OUTPUTS:
@@ -80,6 +84,7 @@ class FusionHead(nn.Module):
         self.output = output
         self.rebase = rebase
         self.rebase_ceiling = rebase_ceiling
+        self.rebase_spread = rebase_spread
         self.prior = prior
         self.prior_args = prior_args
         mid = in_channels // 2
@@ -115,10 +120,12 @@ class FusionHead(nn.Module):
         if ir is None or vi is None:
             raise ValueError(f"a {self.output!r} fusion head needs the two sources")
         if self.output == "residual":
-            return (contrast_target(ir, vi, *self.prior_args, rebase=self.rebase) + logits).clamp(0, 1)
+            return (
+                contrast_target(ir, vi, *self.prior_args, rebase=self.rebase, rebase_spread=self.rebase_spread) + logits
+            ).clamp(0, 1)
         w = torch.sigmoid(logits)
         if self.rebase > 0:
-            ir = rebase_ir(ir, vi, self.rebase, self.rebase_ceiling)
+            ir = rebase_ir(ir, vi, self.rebase, self.rebase_ceiling, self.rebase_spread)
         return w * ir + (1 - w) * vi
 
 

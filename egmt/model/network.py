@@ -143,6 +143,7 @@ class EGMT(nn.Module):
             (cfg.prior_sigma, cfg.prior_power, cfg.prior_noise),
             cfg.ir_rebase,
             cfg.ir_rebase_ceiling,
+            cfg.ir_rebase_spread,
         )
         self.classifier: EntityClassifier | TokenClassifier | None = None
         if cfg.multi_task and cfg.classifier == "tokens":

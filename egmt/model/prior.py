@@ -15,6 +15,14 @@ import math
 import kornia
 import torch
 
+from egmt.config import RebaseSpread
+
+#: The guided filter's regulariser (``rebase_ir(spread="guided")``), in squared [0, 1] units: an
+#: edge of the visible image whose local variance is well above it (a roof against the sky, about
+#: 1e-2) stops the lift; flat smoke's texture (about 1e-4) does not. Validation scores the rule
+#: alike from 1e-4 to 1e-2 (docs/training.md, the guided re-base).
+GUIDED_EPS = 1e-3
+
 
 def blur_margin(sigma: float) -> int:
     """Half the width of :func:`gaussian_blur`'s kernel: its reflected border needs images of
@@ -74,17 +82,32 @@ def contrast_mix(ir: torch.Tensor, vi: torch.Tensor, sigma: float = 8.0, power: 
     return torch.where(ir > vi, torch.ones_like(w), w)
 
 
-def rebase_ir(ir: torch.Tensor, vi: torch.Tensor, sigma: float, ceiling: float = 0.0) -> torch.Tensor:
+def rebase_ir(
+    ir: torch.Tensor, vi: torch.Tensor, sigma: float, ceiling: float = 0.0, spread: RebaseSpread = "gaussian"
+) -> torch.Tensor:
     """The infrared's structure on the brighter source's local mean, ``[B, 1, H, W]`` each:
-    ``I_ir - G*I_ir + G*max(I_ir, I_vi)`` clamped to [0, 1], G a Gaussian of ``sigma``. A warm
-    person on the infrared's dark background, behind bright smoke, comes out as the person standing
-    out of the smoke by his own contrast, without his dark background (which, pasted into the
-    smoke, is a halo). Where the infrared is the brighter source throughout, it is the infrared.
-    Used by the contrast target (``loss.intensity_rebase``) and the weight-map head
-    (``model.ir_rebase``). ``ceiling = c > 0`` (grey levels of 255; ``model.ir_rebase_ceiling``)
-    caps it at ``max(I_ir, I_vi) + c / 255``: beside a warm roof or tree under a bright sky the
-    re-based structure otherwise glows far above both sources (docs/target-halos.md)."""
-    rebased = (ir - gaussian_blur(ir, sigma) + gaussian_blur(torch.maximum(ir, vi), sigma)).clamp(0, 1)
+    ``I_ir + S(max(I_ir, I_vi) - I_ir)`` clamped to [0, 1], the lift of each pixel to the brighter
+    source spread around it by S. A warm person on the infrared's dark background, behind bright
+    smoke, comes out as the person standing out of the smoke by his own contrast, without his dark
+    background (which, pasted into the smoke, is a halo). Where the infrared is the brighter source
+    throughout, it is the infrared. Used by the contrast target (``loss.intensity_rebase``) and the
+    weight-map head (``model.ir_rebase``).
+
+    ``spread="gaussian"``: S a Gaussian of ``sigma`` (``I_ir - G*I_ir + G*max(I_ir, I_vi)``). Beside
+    a warm roof or tree under a bright sky it spills the sky's lift onto them: a band glowing far
+    above both sources (docs/target-halos.md). ``"guided"``: S kornia's guided filter steered by the
+    visible image (window ``2 sigma + 1``, :data:`GUIDED_EPS`), which spreads the lift within what
+    the visible image shows as one region (the flat smoke around a person) but not across its
+    edges (the roof's against the sky). ``ceiling = c > 0`` (grey levels of 255;
+    ``model.ir_rebase_ceiling``) caps the result at ``max(I_ir, I_vi) + c / 255``."""
+    if spread == "guided":
+        radius = max(int(round(sigma)), 1)
+        lift = torch.maximum(ir, vi) - ir
+        rebased = (ir + kornia.filters.guided_blur(vi, lift, 2 * radius + 1, GUIDED_EPS, separable=True)).clamp(0, 1)
+    elif spread == "gaussian":
+        rebased = (ir - gaussian_blur(ir, sigma) + gaussian_blur(torch.maximum(ir, vi), sigma)).clamp(0, 1)
+    else:
+        raise ValueError(f"rebase spread {spread!r}: 'gaussian' or 'guided'")
     if ceiling > 0:
         rebased = torch.minimum(rebased, torch.maximum(ir, vi) + ceiling / 255)
     return rebased
@@ -99,6 +122,7 @@ def contrast_target(
     noise: float = 0.0,
     rebase: float = 0.0,
     keep_ir: torch.Tensor | None = None,
+    rebase_spread: RebaseSpread = "gaussian",
 ) -> torch.Tensor:
     """The ``"contrast"`` intensity target: ``w S + (1 - w) max(I_ir, I_vi)``, ``[B, 1, H, W]``,
     ``w`` the contrast rule (:func:`contrast_weight`): the infrared's structure
@@ -111,9 +135,10 @@ def contrast_target(
     infrared's own dark background comes with the person and cuts a dark hole into bright smoke
     around him (a halo as wide as ``w``'s window); re-based, the person stands out of the smoke as
     he does out of his background. ``keep_ir: [B]`` scales each sample's ``w`` (0: max(I_ir, I_vi),
-    the entity-conditioned target). No gradient flows into the sources."""
+    the entity-conditioned target). ``rebase_spread``: :func:`rebase_ir`'s ``spread``. No gradient
+    flows into the sources."""
     w = contrast_weight(ir, vi, sigma, power, noise)
     if keep_ir is not None:
         w = w * keep_ir.to(w).view(-1, 1, 1, 1)
-    structure = ir if rebase <= 0 else rebase_ir(ir, vi, rebase)
+    structure = ir if rebase <= 0 else rebase_ir(ir, vi, rebase, spread=rebase_spread)
     return w * structure + (1 - w) * torch.maximum(ir, vi)

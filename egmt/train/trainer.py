@@ -224,6 +224,13 @@ class Trainer:
                     prior,
                     target,
                 )
+        if config.model.ir_rebase > 0 and config.model.ir_rebase_spread != config.loss.intensity_rebase_spread:
+            log.warning(
+                "model.ir_rebase_spread %s and loss.intensity_rebase_spread %s differ: the head spreads the lift "
+                "otherwise than the target it is trained towards",
+                config.model.ir_rebase_spread,
+                config.loss.intensity_rebase_spread,
+            )
         if config.model.ir_rebase != (config.loss.intensity_rebase if config.loss.intensity_target == "contrast" else 0.0):
             log.warning(
                 "model.ir_rebase %g and the contrast target's loss.intensity_rebase %g (target %s) differ: the head "

@@ -103,9 +103,11 @@ def target_fusion(loss: LossConfig) -> tuple[str, Callable[[torch.Tensor, torch.
         if (loss.intensity_sigma, loss.intensity_power) == (8.0, 4.0)
         else (f"sigma {loss.intensity_sigma:g}, power {loss.intensity_power:g}, ")
     )
-    name = f"contrast target ({shape}kappa {loss.intensity_noise:g}, re-based {loss.intensity_rebase:g})"
+    guided = ", guided" if loss.intensity_rebase > 0 and loss.intensity_rebase_spread == "guided" else ""
+    name = f"contrast target ({shape}kappa {loss.intensity_noise:g}, re-based {loss.intensity_rebase:g}{guided})"
     args = (loss.intensity_sigma, loss.intensity_power, loss.intensity_noise, loss.intensity_rebase)
-    return name, lambda ir, vi: contrast_target(ir[None], vi[None], *args)[0]
+    spread = loss.intensity_rebase_spread
+    return name, lambda ir, vi: contrast_target(ir[None], vi[None], *args, rebase_spread=spread)[0]
 
 
 @dataclass
