@@ -128,11 +128,13 @@ def test_contrast_target_asks_for_the_person_in_bright_smoke_and_the_max_elsewhe
     assert not contrast_target(src, dark).requires_grad
 
 
-def test_rebased_contrast_target_keeps_a_warm_person_without_cutting_a_dark_hole_into_the_smoke():
+@pytest.mark.parametrize("spread", ["gaussian", "guided"])
+def test_rebased_contrast_target_keeps_a_warm_person_without_cutting_a_dark_hole_into_the_smoke(spread):
     """loss.intensity_rebase: a warm person on a dark infrared background behind bright, flat
     smoke. As it is, the target takes the infrared's dark background with the person (a dark hole
     in the smoke around him); re-based onto the brighter source's local mean, the surround stays
-    near the smoke's brightness and the person still stands out of it."""
+    near the smoke's brightness and the person still stands out of it. The guided spread does
+    the same here: flat smoke has no edge to stop the lift."""
     from egmt.model.prior import contrast_target
 
     g = torch.Generator().manual_seed(0)
@@ -141,14 +143,16 @@ def test_rebased_contrast_target_keeps_a_warm_person_without_cutting_a_dark_hole
     vi = torch.full_like(ir, 0.55)
     person, beside = (..., slice(30, 66), slice(40, 56)), (..., slice(30, 66), slice(32, 38))
     plain = contrast_target(ir, vi, sigma=4.0)
-    rebased = contrast_target(ir, vi, sigma=4.0, rebase=16.0)
+    rebased = contrast_target(ir, vi, sigma=4.0, rebase=16.0, rebase_spread=spread)
     assert float(plain[beside].mean()) < 0.2  # the infrared's background: a hole in the smoke
     assert float(rebased[beside].mean()) > 0.4  # close to the smoke (0.55)
     assert float(rebased[..., 5:15, 5:15].mean()) == pytest.approx(0.55, abs=0.02)  # far away: the smoke
     for target in (plain, rebased):
         assert float(target[person].mean() - target[beside].mean()) > 0.3  # the person stands out
     assert float(rebased.min()) >= 0 and float(rebased.max()) <= 1
-    loss = FusionLoss(LossConfig(intensity_target="contrast", intensity_sigma=4.0, intensity_rebase=16.0))
+    loss = FusionLoss(
+        LossConfig(intensity_target="contrast", intensity_sigma=4.0, intensity_rebase=16.0, intensity_rebase_spread=spread)
+    )
     assert float(loss(rebased, ir, vi)["int"]) == pytest.approx(0.0, abs=1e-6)
     assert float(loss(plain, ir, vi)["int"]) > 0.1
 

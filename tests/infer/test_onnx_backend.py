@@ -149,11 +149,18 @@ def test_a_folder_without_graphs_is_a_one_line_error(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("head", [dict(fusion_output="weights", weight_prior="contrast"), dict(fusion_output="residual")])
+@pytest.mark.parametrize(
+    "head",
+    [
+        dict(fusion_output="weights", weight_prior="contrast"),
+        dict(fusion_output="residual"),
+        dict(fusion_output="weights", ir_rebase_spread="guided"),
+    ],
+)
 def test_the_contrast_prior_and_the_rebased_infrared_export(tmp_path, data_dir, head):
     """``weight_prior="contrast"`` and ``fusion_output="residual"`` compute the rule inside the graph
-    (blurs, a median for the noise level), ``ir_rebase`` the re-based infrared (blurs): the
-    exported model fuses as PyTorch does."""
+    (blurs, a median for the noise level), ``ir_rebase`` the re-based infrared (blurs, or the
+    guided filter's box means): the exported model fuses as PyTorch does."""
     checkpoint = _small_checkpoint(tmp_path / "ckpt", layout="patch", ir_rebase=16.0, **head)
     assert main(["export", "--checkpoint", str(checkpoint), "-o", str(tmp_path / "onnx")]) == 0
     _compare(

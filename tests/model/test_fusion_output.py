@@ -152,6 +152,32 @@ def test_a_rebase_ceiling_keeps_the_fusion_within_c_grey_levels_of_the_brighter_
     assert calm.any() and torch.allclose(capped(x, ir, vi)[calm], plain(x, ir, vi)[calm])
 
 
+def test_the_guided_rebase_does_not_spill_a_bright_skys_lift_onto_a_warm_roof():
+    """``ir_rebase_spread="guided"``: a warm roof (bright in the infrared, darker in the visible
+    image) under a cold, bright sky. The Gaussian spreads the sky's lift (its brightness in the
+    visible image over its cold infrared) onto the roof beside it: a band glowing far above both
+    sources. The guided filter, steered by the visible image, stops the lift at the roofline
+    that the visible image shows, and still lifts the sky to its visible brightness."""
+    from egmt.model.prior import rebase_ir
+
+    ir = torch.full((1, 1, 64, 64), 0.1)
+    ir[..., 32:, :] = 0.7  # a warm roof below a cold sky
+    vi = torch.full_like(ir, 0.9)
+    vi[..., 32:, :] = 0.3  # the roof darker than the sky in the visible image
+    over = {s: (rebase_ir(ir, vi, 8.0, spread=s) - torch.maximum(ir, vi)) * 255 for s in ("gaussian", "guided")}
+    assert float(over["gaussian"][..., 32:40, :].max()) > 45  # the band the guided spread is for
+    assert float(over["guided"].max()) < 5
+    assert float(rebase_ir(ir, vi, 8.0, spread="guided")[..., :24, :].mean()) == pytest.approx(0.9, abs=0.02)
+    plain = FusionHead(8, 1, output="weights", rebase=8.0)
+    guided = FusionHead(8, 1, output="weights", rebase=8.0, rebase_spread="guided")
+    guided.load_state_dict(plain.state_dict())
+    torch.nn.init.constant_(guided.conv3.bias, 4.0)  # w near 1: the re-based infrared itself
+    x = torch.randn(1, 8, 64, 64)
+    assert float(((guided(x, ir, vi) - torch.maximum(ir, vi)) * 255).max()) < 5
+    with pytest.raises(ValueError, match="spread 'box'"):
+        rebase_ir(ir, vi, 8.0, spread="box")  # type: ignore[arg-type]
+
+
 def test_images_smaller_than_the_heads_blurs_are_padded_to_them():
     """The weight prior's and the re-based infrared's Gaussians reflect at the borders: the encoder
     pads to fusion_min_side (1 + 3 sigma) and crops back, so a 20x24 pair fuses (it was an error

@@ -165,9 +165,14 @@ def test_the_losss_contrast_target_is_a_reference(tmp_path):
         intensity_target="contrast", intensity_sigma=4.0, intensity_power=2.0, intensity_noise=20.0, intensity_rebase=16.0
     )
     plain = LossConfig(intensity_target="contrast", intensity_noise=20.0, intensity_rebase=16.0)  # sigma 8, power 4
-    refs = validator.reference_scores([loss, loss, plain])  # one row per distinct target
+    guided = LossConfig(
+        intensity_target="contrast", intensity_noise=20.0, intensity_rebase=16.0, intensity_rebase_spread="guided"
+    )
+    refs = validator.reference_scores([loss, loss, plain, guided])  # one row per distinct target
     name, plain_name = "contrast target (sigma 4, power 2, kappa 20, re-based 16)", "contrast target (kappa 20, re-based 16)"
-    assert set(refs) == set(REFERENCE_FUSIONS) | {name, plain_name}
+    guided_name = "contrast target (kappa 20, re-based 16, guided)"
+    assert set(refs) == set(REFERENCE_FUSIONS) | {name, plain_name, guided_name}
+    assert refs[guided_name]["score"] != pytest.approx(refs[plain_name]["score"])
     assert refs[name]["score"] != pytest.approx(refs[plain_name]["score"])
     fused = [contrast_target(p.ir[None], p.vi[None], 4.0, 2.0, 20.0, 16.0)[0] for p in validator.pairs]
     defaults = [contrast_target(p.ir[None], p.vi[None], noise=20.0, rebase=16.0)[0] for p in validator.pairs]
