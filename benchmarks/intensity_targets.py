@@ -35,9 +35,11 @@ from PIL import Image
 from egmt.bench.figures import grey
 from egmt.bench.provenance import display_path
 from egmt.config import EGMTConfig
-from egmt.data.pairs import read_split
+from egmt.config import RebaseSpread
+from egmt.data.pairs import find_pairs, load_pair, read_split
 from egmt.fileio import write_text_atomic
 from egmt.model.prior import contrast_target
+from egmt.metrics.glow import GLOW_LEVELS, glow_share
 from egmt.metrics.retention import box_correlation, surround_darkening
 from egmt.train.validation import REFERENCE_FUSIONS, Validator
 
@@ -48,18 +50,43 @@ REPO = Path(__file__).resolve().parents[1]
 Rule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _contrast(noise: float, rebase: float = 0.0) -> Rule:
-    return lambda ir, vi: contrast_target(ir[None], vi[None], noise=noise, rebase=rebase)[0]
+def _contrast(noise: float, rebase: float = 0.0, spread: RebaseSpread = "gaussian") -> Rule:
+    return lambda ir, vi: contrast_target(ir[None], vi[None], noise=noise, rebase=rebase, rebase_spread=spread)[0]
 
 
-def targets(kappas: list[float], rebase_kappa: float, rebases: list[float]) -> dict[str, Rule]:
+def targets(kappas: list[float], rebase_kappa: float, rebases: list[float], guided: bool = False) -> dict[str, Rule]:
     """``[1, H, W]`` rules: the paper's max, the contrast target without and with noise floors, and
-    with the floor ``rebase_kappa`` and the infrared re-based (``loss.intensity_rebase``)."""
+    with the floor ``rebase_kappa`` and the infrared re-based (``loss.intensity_rebase``; with
+    ``guided``, also with the lift spread by the guided filter, ``loss.intensity_rebase_spread``)."""
     rules: dict[str, Rule] = {"max(IR, VI) (the paper)": torch.maximum, "contrast": _contrast(0.0)}
     rules.update({f"contrast, noise floor {k:g}": _contrast(k) for k in kappas})
-    rules.update({f"contrast, noise floor {rebase_kappa:g}, re-based {s:g}": _contrast(rebase_kappa, s) for s in rebases})
+    for s in rebases:
+        rules[f"contrast, noise floor {rebase_kappa:g}, re-based {s:g}"] = _contrast(rebase_kappa, s)
+        if guided:
+            rules[f"contrast, noise floor {rebase_kappa:g}, re-based {s:g}, guided"] = _contrast(rebase_kappa, s, "guided")
     rules["average"] = REFERENCE_FUSIONS["average"]
     return rules
+
+
+def whole_pairs(cfg: EGMTConfig) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
+    """The cropped validation sources' pairs read whole, ``(ir [1, H, W], vi [1, H, W], name)``: a
+    glow beside a bright sky lies mostly outside the central crops the rule scores. Sources
+    validated whole (the smoke clip, whose people are meant to stand out of the smoke) are left out."""
+    pairs = []
+    for source in cfg.data.val_sources:
+        if source.val_crop == 0:
+            continue
+        for pair in find_pairs(source.root, source.split):
+            loaded = load_pair(pair)
+            pairs.append((loaded.ir, loaded.vi, pair.name))
+    return pairs
+
+
+def glow_scores(rule: Rule, pairs: list[tuple[torch.Tensor, torch.Tensor, str]]) -> tuple[float, float, str]:
+    """The mean glow (:func:`egmt.metrics.glow.glow_share`) over ``pairs``, and the worst pair's."""
+    shares = [(glow_share(ir[0].numpy(), vi[0].numpy(), rule(ir, vi)[0].numpy()), name) for ir, vi, name in pairs]
+    worst = max(shares)
+    return float(np.mean([s for s, _ in shares])), worst[0], worst[1]
 
 
 def _ssim(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -125,9 +152,10 @@ def main(argv: list[str] | None = None) -> None:
         help="config with the validation sources and rule (default: the shipped run's)",
     )
     ap.add_argument("--boxes", nargs="+", help="person box files (default: the config's train.val_boxes)")
-    ap.add_argument("--kappas", type=float, nargs="+", default=[4.0, 8.0, 12.0, 16.0], help="loss.intensity_noise values")
+    ap.add_argument("--kappas", type=float, nargs="*", default=[4.0, 8.0, 12.0, 16.0], help="loss.intensity_noise values")
     ap.add_argument("--rebase-kappa", type=float, default=12.0, help="the noise floor of the re-based rows")
     ap.add_argument("--rebases", type=float, nargs="+", default=[16.0, 32.0], help="loss.intensity_rebase values")
+    ap.add_argument("--guided", action="store_true", help="also each re-based row with loss.intensity_rebase_spread=guided")
     ap.add_argument("--show", type=float, default=8.0, help="the noise floor drawn in the figure")
     ap.add_argument("-o", "--out", help="Markdown table")
     ap.add_argument("--figure", help="contact sheet PNG")
@@ -139,19 +167,25 @@ def main(argv: list[str] | None = None) -> None:
     validator = Validator(cfg, None)
     pairs = validator.pairs
     frames = smoke_frames()
+    whole = whole_pairs(cfg)
     header = (
         "| Target | Score | Information | Fidelity | SSIM_min | SSIM(F, IR) | SSIM(F, VI) | person_ir "
-        "| People in smoke | Smoke darkened around them |"
+        "| People in smoke | Smoke darkened around them | Glow, whole images | Glow, worst pair |"
     )
-    lines = [header, "|:---|" + "---:|" * 9]
-    for name, rule in targets(args.kappas, args.rebase_kappa, args.rebases).items():
+    lines = [header, "|:---|" + "---:|" * 11]
+    for name, rule in targets(args.kappas, args.rebase_kappa, args.rebases, args.guided).items():
         fused = [rule(p.ir, p.vi) for p in pairs]
         r = validator.summarize(fused)
         ssim_ir = np.mean([_ssim(f, p.ir) for f, p in zip(fused, pairs)])
         ssim_vi = np.mean([_ssim(f, p.vi) for f, p in zip(fused, pairs)])
         values = (r["score"], r["information"], r["fidelity"], r["fusion"]["SSIM_min"], ssim_ir, ssim_vi, r["person_ir"])
         smoke = smoke_scores(rule, frames)
-        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {smoke[0]:.3f} | {smoke[1]:.1f} |")
+        glow, worst, worst_name = glow_scores(rule, whole)
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{v:.4f}" for v in values)
+            + f" | {smoke[0]:.3f} | {smoke[1]:.1f} | {100 * glow:.2f} % | {worst_name}: {100 * worst:.2f} % |"
+        )
         print(lines[-1], flush=True)
     command = "python benchmarks/intensity_targets.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     text = (
@@ -164,9 +198,12 @@ def main(argv: list[str] | None = None) -> None:
         f"boxes of the smoke clip 0117_1605's five boxed frames, whole ({_smoke_status(cfg)}). Smoke darkened around "
         "them: how much darker than the visible image the fusion is in a 16-pixel ring around those boxes (grey "
         "levels; egmt.metrics.retention.surround_darkening), the dark halo of a rule that keeps a person in smoke by "
-        "taking his infrared background with him. Noise floor kappa: `loss.intensity_noise`, contrast counted above "
+        f"taking his infrared background with him. Glow: the share of pixels more than {GLOW_LEVELS:g} grey levels brighter "
+        "than max(IR, VI) (egmt.metrics.glow), on the cropped sources' pairs read whole (a glow beside a bright sky lies "
+        "mostly outside the crops), the mean and the worst pair. Noise floor kappa: `loss.intensity_noise`, contrast counted above "
         "kappa times each image's noise level (egmt.model.prior.noise_level). Re-based s: `loss.intensity_rebase`, "
-        "the infrared's structure taken on the brighter source's local mean (Gaussian of sigma s).\n\n"
+        "the infrared's structure taken on the brighter source's local mean (Gaussian of sigma s; guided: the lift "
+        "spread by a guided filter steered by the visible image, window 2s + 1, loss.intensity_rebase_spread).\n\n"
         f"Made by: `{command}`\n"
     )
     if args.out:
