@@ -7,7 +7,9 @@ Each row: the rule's score (1.0 = plain averaging), its two groups, SSIM_min (th
 measure: the SSIM with the less kept source), SSIM with each source, and ``person_ir`` (the IR
 correlation inside the person boxes). The smoke clip 0117_1605's boxed frames give the
 people-in-smoke column, and how much darker than the visible smoke the
-rule leaves a ring around those people (its halo). Writes a Markdown table (``-o``) and a
+rule leaves a ring around those people (its halo), and its glow: the share of pixels far brighter
+than both sources, on the cropped sources' pairs read whole. ``--guided`` adds each re-based row
+with the lift spread by the guided filter (``loss.intensity_rebase_spread``). Writes a Markdown table (``-o``) and a
 contact sheet of validation crops (``--figure``: IR | VIS | the chosen target | contrast without
 the noise floor | re-based (the first of ``--rebases``) | max(IR, VI)).
 
@@ -34,13 +36,12 @@ from PIL import Image
 
 from egmt.bench.figures import grey
 from egmt.bench.provenance import display_path
-from egmt.config import EGMTConfig
-from egmt.config import RebaseSpread
+from egmt.config import EGMTConfig, RebaseSpread
 from egmt.data.pairs import find_pairs, load_pair, read_split
 from egmt.fileio import write_text_atomic
-from egmt.model.prior import contrast_target
 from egmt.metrics.glow import GLOW_LEVELS, glow_share
 from egmt.metrics.retention import box_correlation, surround_darkening
+from egmt.model.prior import contrast_target
 from egmt.train.validation import REFERENCE_FUSIONS, Validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -74,7 +75,7 @@ def whole_pairs(cfg: EGMTConfig) -> list[tuple[torch.Tensor, torch.Tensor, str]]
     validated whole (the smoke clip, whose people are meant to stand out of the smoke) are left out."""
     pairs = []
     for source in cfg.data.val_sources:
-        if source.val_crop == 0:
+        if (cfg.train.val_crop if source.val_crop is None else source.val_crop) == 0:
             continue
         for pair in find_pairs(source.root, source.split):
             loaded = load_pair(pair)
@@ -82,11 +83,14 @@ def whole_pairs(cfg: EGMTConfig) -> list[tuple[torch.Tensor, torch.Tensor, str]]
     return pairs
 
 
-def glow_scores(rule: Rule, pairs: list[tuple[torch.Tensor, torch.Tensor, str]]) -> tuple[float, float, str]:
-    """The mean glow (:func:`egmt.metrics.glow.glow_share`) over ``pairs``, and the worst pair's."""
+def glow_cells(rule: Rule, pairs: list[tuple[torch.Tensor, torch.Tensor, str]]) -> str:
+    """The table's two glow cells: the mean glow (:func:`egmt.metrics.glow.glow_share`) over
+    ``pairs``, and the worst pair's ("–" where no pair glows, or there are none)."""
     shares = [(glow_share(ir[0].numpy(), vi[0].numpy(), rule(ir, vi)[0].numpy()), name) for ir, vi, name in pairs]
-    worst = max(shares)
-    return float(np.mean([s for s, _ in shares])), worst[0], worst[1]
+    if not shares:
+        return "– | –"
+    worst, name = max(shares)
+    return f"{100 * np.mean([s for s, _ in shares]):.2f} % | " + (f"{name}: {100 * worst:.2f} %" if worst > 0 else "–")
 
 
 def _ssim(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -180,11 +184,10 @@ def main(argv: list[str] | None = None) -> None:
         ssim_vi = np.mean([_ssim(f, p.vi) for f, p in zip(fused, pairs)])
         values = (r["score"], r["information"], r["fidelity"], r["fusion"]["SSIM_min"], ssim_ir, ssim_vi, r["person_ir"])
         smoke = smoke_scores(rule, frames)
-        glow, worst, worst_name = glow_scores(rule, whole)
         lines.append(
             f"| {name} | "
             + " | ".join(f"{v:.4f}" for v in values)
-            + f" | {smoke[0]:.3f} | {smoke[1]:.1f} | {100 * glow:.2f} % | {worst_name}: {100 * worst:.2f} % |"
+            + f" | {smoke[0]:.3f} | {smoke[1]:.1f} | {glow_cells(rule, whole)} |"
         )
         print(lines[-1], flush=True)
     command = "python benchmarks/intensity_targets.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

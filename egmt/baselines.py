@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from egmt.config import RebaseSpread
 from egmt.errors import EGMTError
 
 LAPLACIAN_LEVELS = 4  # levels of the Laplacian pyramid, base included (a common choice; VIFB's LP uses 4)
@@ -144,14 +145,21 @@ def dwt(ir: np.ndarray, vi: np.ndarray, wavelet: str = DWT_WAVELET, levels: int 
 
 @register("contrast", "Contrast target")
 def contrast(
-    ir: np.ndarray, vi: np.ndarray, sigma: float = 8.0, power: float = 4.0, noise: float = 20.0, rebase: float = 16.0
+    ir: np.ndarray,
+    vi: np.ndarray,
+    sigma: float = 8.0,
+    power: float = 4.0,
+    noise: float = 20.0,
+    rebase: float = 16.0,
+    rebase_spread: RebaseSpread = "gaussian",
 ) -> np.ndarray:
     """The contrast rule of the shipped recipe's intensity term (:func:`egmt.model.prior.contrast_target`
     with ``loss.intensity_*`` of ``docs/training/egmt-roadscene-config.json``): the infrared's
     structure, re-based onto the brighter source's local mean, where only the infrared has contrast
     above its noise, max(IR, VI) elsewhere. Not a published method (the paper's target is
     max(IR, VI)): the target the shipped network is trained towards, so a table shows what the
-    network adds to it. An image with a side of at most 3 max(sigma, rebase) pixels is padded to its
+    network adds to it. ``rebase_spread``: ``loss.intensity_rebase_spread``. An image with a side
+    of at most 3 max(sigma, rebase) pixels is padded to its
     Gaussians' reflected border as the network pads it (:func:`egmt.model.network.pad_to_grid`)
     and cropped back."""
     import torch
@@ -163,7 +171,8 @@ def contrast(
     h, w = ir.shape
     side = 1 + max(blur_margin(sigma), blur_margin(rebase) if rebase > 0 else 0)
     a, b = (pad_to_grid(torch.from_numpy(x).float()[None, None], 1, side) for x in (ir, vi))
-    return _out(contrast_target(a, b, sigma, power, noise, rebase)[0, 0, :h, :w].numpy())
+    target = contrast_target(a, b, sigma, power, noise, rebase, rebase_spread=rebase_spread)
+    return _out(target[0, 0, :h, :w].numpy())
 
 
 def get_baseline(name: str, **options) -> FusionRule:

@@ -130,6 +130,7 @@ def test_the_contrast_rule_is_the_shipped_recipes_intensity_target(data_dir):
         "power": loss.intensity_power,
         "noise": loss.intensity_noise,
         "rebase": loss.intensity_rebase,
+        "rebase_spread": loss.intensity_rebase_spread,
     }
     ir = read_image(data_dir / "tno" / "ir" / "02.png")[..., 0]
     vi = read_image(data_dir / "tno" / "vi" / "02.png")[..., 0]

@@ -79,6 +79,8 @@ class FusionHead(nn.Module):
             raise ValueError(f"weight_prior must be one of {self.PRIORS}, got {prior!r}")
         if prior != "none" and output != "weights":
             raise ValueError(f"weight_prior={prior!r} needs fusion_output='weights' (a weight map to start from)")
+        if rebase_spread not in ("gaussian", "guided"):
+            raise ValueError(f"ir_rebase_spread must be 'gaussian' or 'guided', got {rebase_spread!r}")
         if rebase > 0 and output == "image":
             raise ValueError(f"ir_rebase={rebase} needs fusion_output='weights' or 'residual' (a fusion made from the sources)")
         self.output = output

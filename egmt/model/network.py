@@ -333,9 +333,10 @@ class EGMT(nn.Module):
 
 
 def fusion_min_side(cfg: ModelConfig) -> int:
-    """The fewest pixels a side of the padded image needs for the fusion head's Gaussian blurs
-    (the rule's of the weight prior or the residual head, ``prior_sigma``; the re-based
-    infrared's, ``ir_rebase``) to reflect at their borders: 1 without either."""
+    """The fewest pixels a side of the padded image needs for the fusion head's blurs (the rule's
+    Gaussians of the weight prior or the residual head, ``prior_sigma``; the re-based infrared's,
+    ``ir_rebase``: a Gaussian, or a guided filter reaching less far) to reflect at their borders:
+    1 without either."""
     margins = [0]
     if cfg.weight_prior != "none" or cfg.fusion_output == "residual":
         margins.append(blur_margin(cfg.prior_sigma))

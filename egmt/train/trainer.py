@@ -224,7 +224,8 @@ class Trainer:
                     prior,
                     target,
                 )
-        if config.model.ir_rebase > 0 and config.model.ir_rebase_spread != config.loss.intensity_rebase_spread:
+        rebased_target = config.loss.intensity_target == "contrast" and config.loss.intensity_rebase > 0
+        if config.model.ir_rebase > 0 and rebased_target and config.model.ir_rebase_spread != config.loss.intensity_rebase_spread:
             log.warning(
                 "model.ir_rebase_spread %s and loss.intensity_rebase_spread %s differ: the head spreads the lift "
                 "otherwise than the target it is trained towards",

@@ -156,6 +156,7 @@ def test_a_folder_without_graphs_is_a_one_line_error(tmp_path):
         dict(fusion_output="residual"),
         dict(fusion_output="weights", ir_rebase_spread="guided"),
     ],
+    ids=["prior", "residual", "guided"],
 )
 def test_the_contrast_prior_and_the_rebased_infrared_export(tmp_path, data_dir, head):
     """``weight_prior="contrast"`` and ``fusion_output="residual"`` compute the rule inside the graph

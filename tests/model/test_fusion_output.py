@@ -176,6 +176,8 @@ def test_the_guided_rebase_does_not_spill_a_bright_skys_lift_onto_a_warm_roof():
     assert float(((guided(x, ir, vi) - torch.maximum(ir, vi)) * 255).max()) < 5
     with pytest.raises(ValueError, match="spread 'box'"):
         rebase_ir(ir, vi, 8.0, spread="box")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ir_rebase_spread"):
+        FusionHead(8, 1, output="weights", rebase=8.0, rebase_spread="box")  # type: ignore[arg-type]
 
 
 def test_images_smaller_than_the_heads_blurs_are_padded_to_them():
