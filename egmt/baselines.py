@@ -159,9 +159,8 @@ def contrast(
     above its noise, max(IR, VI) elsewhere. Not a published method (the paper's target is
     max(IR, VI)): the target the shipped network is trained towards, so a table shows what the
     network adds to it. ``rebase_spread``: ``loss.intensity_rebase_spread``. An image with a side
-    of at most 3 max(sigma, rebase) pixels is padded to its
-    Gaussians' reflected border as the network pads it (:func:`egmt.model.network.pad_to_grid`)
-    and cropped back."""
+    of at most 3 max(sigma, rebase) pixels is padded to its Gaussians' reflected border as the
+    network pads it (:func:`egmt.model.network.pad_to_grid`) and cropped back."""
     import torch
 
     from egmt.model.network import pad_to_grid

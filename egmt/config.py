@@ -144,9 +144,9 @@ class ModelConfig:
     # With ir_rebase: how the lift max(I_ir, I_vi) - I_ir is spread around each pixel
     # (egmt.model.prior.rebase_ir). "gaussian": a Gaussian of sigma ir_rebase (the re-base as first
     # made; it spills a bright sky's lift onto a warm roof or treeline beside it, a glow band).
-    # "guided": a guided filter steered by the visible image (window 2 round(ir_rebase) + 1), which spreads
-    # the lift over what the visible image shows as one region (flat smoke around a person) and not
-    # across its edges (a roof or a treeline against the sky). Keep it equal to
+    # "guided": a guided filter steered by the visible image (window 2 round(ir_rebase) + 1), which
+    # spreads the lift over what the visible image shows as one region (flat smoke around a person)
+    # and not across its edges (a roof or a treeline against the sky). Keep it equal to
     # loss.intensity_rebase_spread.
     ir_rebase_spread: RebaseSpread = "gaussian"
     prior_sigma: float = 8.0
@@ -247,8 +247,8 @@ class LossConfig:
     # "contrast" only: where the target takes the infrared's structure, take it re-based onto the
     # brighter source's local mean, I_ir - G*I_ir + G*max(I_ir, I_vi) (G a Gaussian of sigma
     # intensity_rebase, or a guided filter: intensity_rebase_spread): the person's contrast
-    # against his background, at the smoke's brightness,
-    # instead of the infrared's dark background cut into the smoke around him (halos). 0: off.
+    # against his background, at the smoke's brightness, instead of the infrared's dark background
+    # cut into the smoke around him (halos). 0: off.
     intensity_rebase: float = 0.0
     # "contrast" with intensity_rebase: how the lift is spread, "gaussian" or "guided" by the
     # visible image (model.ir_rebase_spread says why).

@@ -96,12 +96,12 @@ def rebase_ir(
     ``spread="gaussian"``: S a Gaussian of ``sigma`` (``I_ir - G*I_ir + G*max(I_ir, I_vi)``). Beside
     a warm roof or tree under a bright sky it spills the sky's lift onto them: a band glowing far
     above both sources (docs/target-halos.md). ``"guided"``: S kornia's guided filter steered by the
-    visible image (window ``2 round(sigma) + 1``, :data:`GUIDED_EPS`), which spreads the lift within what
-    the visible image shows as one region (the flat smoke around a person) but not across its
-    edges (the roof's against the sky). Its local linear fit can overshoot near an edge of a noisy
-    visible image, by some grey levels either way (the Gaussian's lift is never negative).
-    ``ceiling = c > 0`` (grey levels of 255;
-    ``model.ir_rebase_ceiling``) caps the result at ``max(I_ir, I_vi) + c / 255``."""
+    visible image (window ``2 round(sigma) + 1``, :data:`GUIDED_EPS`), which spreads the lift
+    within what the visible image shows as one region (the flat smoke around a person) but not
+    across its edges (the roof's against the sky). Its local linear fit can overshoot near an edge
+    of a noisy visible image, by some grey levels either way (the Gaussian's lift is never
+    negative). ``ceiling = c > 0`` (grey levels of 255; ``model.ir_rebase_ceiling``) caps the
+    result at ``max(I_ir, I_vi) + c / 255``."""
     if spread == "guided":
         radius = max(int(round(sigma)), 1)
         lift = torch.maximum(ir, vi) - ir
@@ -133,8 +133,8 @@ def contrast_target(
 
     ``S`` is the infrared as it is (``rebase = 0``), or, with ``rebase = s > 0``, the infrared
     re-based onto the brighter source's local mean (:func:`rebase_ir`, its lift spread by a
-    Gaussian of sigma s or a guided filter of window 2s + 1, ``rebase_spread``): its structure at the local brightness of the scene. As it is, the
-    infrared's own dark background comes with the person and cuts a dark hole into bright smoke
+    Gaussian of sigma s or a guided filter of window 2s + 1, ``rebase_spread``): its structure at
+    the local brightness of the scene. As it is, the infrared's own dark background comes with the person and cuts a dark hole into bright smoke
     around him (a halo as wide as ``w``'s window); re-based, the person stands out of the smoke as
     he does out of his background. ``keep_ir: [B]`` scales each sample's ``w`` (0: max(I_ir, I_vi),
     the entity-conditioned target). ``rebase_spread``: :func:`rebase_ir`'s ``spread``. No gradient
