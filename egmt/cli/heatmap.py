@@ -46,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from egmt.errors import EGMTError
     from egmt.fileio import check_outputs
     from egmt.infer.entities import parse_entity_list
-    from egmt.text.annotations import read_annotations
     from egmt.infer.fuser import EGMTFuser
     from egmt.infer.heatmaps import entity_file_name, entity_heatmaps, one_entity_note, write_heatmaps
     from egmt.infer.run import DEFAULT_CHECKPOINT
+    from egmt.text.annotations import read_annotations
 
     ir, vi = Path(args.ir), Path(args.vi)
     if (args.entities is None) == (args.annotations is None):

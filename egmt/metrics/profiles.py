@@ -104,7 +104,8 @@ FUSION_METRICS: Mapping[str, MetricSpec] = _table(
             "Glow",
             _glow.glow_metric,
             False,
-            "share of pixels more than 30 grey levels brighter than both sources (egmt's own; 0 for any mix of them)",
+            f"share of pixels more than {_glow.GLOW_LEVELS:g} grey levels brighter than both sources (egmt's own; 0 for any "
+            "mix of them)",
         ),
     ]
 )

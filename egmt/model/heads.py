@@ -3,6 +3,8 @@ multi-label entity classifier (eq. 8)."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -79,8 +81,8 @@ class FusionHead(nn.Module):
             raise ValueError(f"weight_prior must be one of {self.PRIORS}, got {prior!r}")
         if prior != "none" and output != "weights":
             raise ValueError(f"weight_prior={prior!r} needs fusion_output='weights' (a weight map to start from)")
-        if rebase_spread not in ("gaussian", "guided"):
-            raise ValueError(f"ir_rebase_spread must be 'gaussian' or 'guided', got {rebase_spread!r}")
+        if rebase_spread not in get_args(RebaseSpread):
+            raise ValueError(f"ir_rebase_spread must be one of {get_args(RebaseSpread)}, got {rebase_spread!r}")
         if rebase > 0 and output == "image":
             raise ValueError(f"ir_rebase={rebase} needs fusion_output='weights' or 'residual' (a fusion made from the sources)")
         self.output = output

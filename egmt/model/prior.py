@@ -11,6 +11,7 @@ from and corrects (docs/design.md).
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import kornia
 import torch
@@ -109,7 +110,7 @@ def rebase_ir(
     elif spread == "gaussian":
         rebased = (ir - gaussian_blur(ir, sigma) + gaussian_blur(torch.maximum(ir, vi), sigma)).clamp(0, 1)
     else:
-        raise ValueError(f"rebase spread {spread!r}: 'gaussian' or 'guided'")
+        raise ValueError(f"rebase spread {spread!r}: one of {get_args(RebaseSpread)}")
     if ceiling > 0:
         rebased = torch.minimum(rebased, torch.maximum(ir, vi) + ceiling / 255)
     return rebased
