@@ -240,3 +240,37 @@ egmt study --base docs/study/base-smoke.json --recipes docs/study/guided.json -o
 python benchmarks/loss_path.py -o docs/loss-path.md
 egmt study --base docs/study/base-smoke.json --recipes docs/study/intensity-only.json -o runs/intonly \
     --cpu-minutes 10 --seeds 0 1 --jobs 2 --threads 1 --only contrast-k20-rebase16-guided-intonly
+#    Result: (a) failed as written: second-half means 1.0848 (seed 0) and 1.0732 (seed 1), seed 1
+#    below 1.08. Against the same recipe with the whole loss (step 13: 1.0411, 1.0423) and every
+#    whole-loss run of the shipped recipe (1.0431-1.0676) both lie higher, beyond the seeds' spread:
+#    the loss accounts for most of the shortfall, not all of it. Not continued. Its best checks
+#    meeting every floor (1.0742 seed 0, 1.0948 seed 1) glow on whole validation images on the
+#    worst RoadScene pair 0.30 % / 0.28 % and the worst M3SVD pair 0.89 % / 0.99 % (the shipped
+#    checkpoint 0.11 % / 0.43-0.52 %); on M3SVD the glow is the people on the bright stairs of
+#    0111_1716, lifted above both sources by the re-base as designed. Entity effect 0.02-0.5 grey
+#    levels. Table: docs/intensity-only-study.md.
+egmt study --base docs/study/base-smoke.json --recipes docs/study/intensity-only.json -o runs/intonly \
+    --cpu-minutes 10 --seeds 0 1 --no-train --table docs/intensity-only-study.md \
+    --title "Intensity-only study: the guided recipe with the loss reduced to its intensity term"
+# 15. The intensity-only loss at the shipped checkpoint's budget, with a schedule that ends. Its
+#     checks swing by +-0.02 from one to the next (constant learning rate), and seed 0's people sit
+#     at the floor. The guided recipe with loss.alpha_edge = loss.alpha_ssim = 0, 20 CPU minutes
+#     (about 2800 steps at one thread), cosine decay to step 2800 and a weight average (EMA 0.999),
+#     checks every 200 steps, seeds 0 and 1. The rule, written before the runs: ship the better
+#     seed's final check (the averaged weights at the end, not the best of the checks) if
+#     (a) the final checks of both seeds meet every floor and score above 1.0692 (the shipped
+#     checkpoint, same validation);
+#     (b) on whole RoadScene validation images (benchmarks/target_halos.py) its worst pair glows on at
+#     most 0.5 % of its pixels (step 10's bound for a band beside a bright sky; the M3SVD clips'
+#     glow is reported, not bounded: there it is the people standing out of the bright stairs and
+#     smoke, as the re-base means them to);
+#     (c) its contact sheet, the README samples and the figures (TNO 01 and 24 included, where the
+#     shipped checkpoint's band shows) show no seams, halos, glow bands or faded people.
+for s in 0 1; do
+    OMP_NUM_THREADS=1 egmt train --config docs/training/egmt-roadscene-config.json --seed $s \
+        --max-steps 2800 --max-cpu-minutes 25 --save-every 200 \
+        --set model.ir_rebase_spread=guided --set loss.intensity_rebase_spread=guided \
+        --set loss.alpha_edge=0 --set loss.alpha_ssim=0 \
+        --set train.lr_schedule=cosine --set train.ema_decay=0.999 --set train.val_every=200 \
+        -o runs/long/intonly-guided-cosine-ema-s$s
+done
