@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import zlib
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -43,3 +45,13 @@ def write_random_pairs(root: Path, stems: tuple[str, ...], shape: tuple[int, int
         for stem in stems:
             Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(root / side / f"{stem}.png")
     return root
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """A script of ``benchmarks/`` (not a package module) loaded from its path."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

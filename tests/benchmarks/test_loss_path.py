@@ -3,26 +3,14 @@ and its table reads the loss terms and scores it is given (the script is loaded 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
 from egmt.model.heads import FusionHead
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_benchmark
 
 
 def test_dilated_front_starts_as_the_head_and_can_leave_it():
-    loss_path = load_script("loss_path")
+    loss_path = load_benchmark("loss_path")
     torch.manual_seed(0)
     head = FusionHead(8, output="weights", rebase=4.0)
     front = loss_path.DilatedFront(head, blocks=2)
@@ -35,7 +23,7 @@ def test_dilated_front_starts_as_the_head_and_can_leave_it():
 
 
 def test_table_reports_each_point_of_the_line():
-    loss_path = load_script("loss_path")
+    loss_path = load_benchmark("loss_path")
     row = {"loss_fusion": 4.1553, "loss_int": 0.015, "loss_edge": 0.0435, "loss_ssim": 0.6405}
     rows = {
         0.0: {**row, "score": 1.0692, "information": 1.3991, "fidelity": 0.8171, "eligible": True},

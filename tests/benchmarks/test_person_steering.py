@@ -3,7 +3,6 @@ a stub fuser (the script is not a package module, so it is loaded from its path)
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,16 +13,7 @@ from PIL import Image
 
 from egmt.data.boxes import Box
 from egmt.metrics.retention import box_correlation
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_benchmark
 
 
 class StubFeatures:
@@ -58,7 +48,7 @@ def write_pair(root: Path, name: str, ir: np.ndarray, vi: np.ndarray) -> None:
 
 
 def test_steer_pools_every_pair_naming_a_person(tmp_path):
-    steering = load_script("person_steering")
+    steering = load_benchmark("person_steering")
     rng = np.random.default_rng(0)
     images = {
         n: (rng.integers(0, 256, (40, 48), dtype=np.uint8), rng.integers(0, 256, (40, 48), dtype=np.uint8))
@@ -86,7 +76,7 @@ def test_steer_pools_every_pair_naming_a_person(tmp_path):
 
 
 def test_steer_without_people_is_empty(tmp_path):
-    steering = load_script("person_steering")
+    steering = load_benchmark("person_steering")
     ir = np.full((16, 16), 100, np.uint8)
     write_pair(tmp_path, "a", ir, ir)
     (tmp_path / "split.txt").write_text("a\n")
