@@ -134,10 +134,10 @@ def contrast_target(
 
     ``S`` is the infrared as it is (``rebase = 0``), or, with ``rebase = s > 0``, the infrared
     re-based onto the brighter source's local mean (:func:`rebase_ir`, its lift spread by a
-    Gaussian of sigma s or a guided filter of window 2s + 1, ``rebase_spread``): its structure at
-    the local brightness of the scene. As it is, the infrared's own dark background comes with the person and cuts a dark hole into bright smoke
-    around him (a halo as wide as ``w``'s window); re-based, the person stands out of the smoke as
-    he does out of his background. ``keep_ir: [B]`` scales each sample's ``w`` (0: max(I_ir, I_vi),
+    Gaussian of sigma s or a guided filter of window 2 round(s) + 1, ``rebase_spread``): its
+    structure at the local brightness of the scene. As it is, the infrared's own dark background
+    comes with the person and cuts a dark hole into bright smoke around him (a halo as wide as
+    ``w``'s window); re-based, the person stands out of the smoke as he does out of his background. ``keep_ir: [B]`` scales each sample's ``w`` (0: max(I_ir, I_vi),
     the entity-conditioned target). ``rebase_spread``: :func:`rebase_ir`'s ``spread``. No gradient
     flows into the sources."""
     w = contrast_weight(ir, vi, sigma, power, noise)
