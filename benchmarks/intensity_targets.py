@@ -5,13 +5,13 @@ A target the network is trained towards is itself a fusion: scored by the valida
 what the network is asked for before any training.
 Each row: the rule's score (1.0 = plain averaging), its two groups, SSIM_min (the balance floor's
 measure: the SSIM with the less kept source), SSIM with each source, and ``person_ir`` (the IR
-correlation inside the person boxes). The smoke clip 0117_1605's boxed frames give the
+correlation inside the person boxes, pooled and on the worst source). The smoke clip 0117_1605's boxed frames give the
 people-in-smoke column, and how much darker than the visible smoke the rule leaves a ring around
 those people (its halo), and its glow: the share of pixels far brighter than both sources, on the
 cropped sources' pairs read whole. ``--guided`` adds each re-based row with the lift spread by the
 guided filter (``loss.intensity_rebase_spread``). Writes a Markdown table (``-o``) and a contact
 sheet of validation crops (``--figure``: IR | VIS | the chosen target | contrast without the noise
-floor | re-based (the first of ``--rebases``) | max(IR, VI)).
+floor | re-based (the first of ``--rebase-kappa`` and ``--rebases``) | max(IR, VI)).
 
     python benchmarks/intensity_targets.py --config docs/training/balance-study-config.json \\
         -o docs/intensity-targets.md --figure docs/figures/intensity-targets.png
@@ -23,6 +23,7 @@ chosen; the shipped config adds the smoke clip as a third source).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import sys
@@ -55,16 +56,16 @@ def _contrast(noise: float, rebase: float = 0.0, spread: RebaseSpread = "gaussia
     return lambda ir, vi: contrast_target(ir[None], vi[None], noise=noise, rebase=rebase, rebase_spread=spread)[0]
 
 
-def targets(kappas: list[float], rebase_kappa: float, rebases: list[float], guided: bool = False) -> dict[str, Rule]:
+def targets(kappas: list[float], rebase_kappas: list[float], rebases: list[float], guided: bool = False) -> dict[str, Rule]:
     """``[1, H, W]`` rules: the paper's max, the contrast target without and with noise floors, and
-    with the floor ``rebase_kappa`` and the infrared re-based (``loss.intensity_rebase``; with
+    with each floor of ``rebase_kappas`` and the infrared re-based (``loss.intensity_rebase``; with
     ``guided``, also with the lift spread by the guided filter, ``loss.intensity_rebase_spread``)."""
     rules: dict[str, Rule] = {"max(IR, VI) (the paper)": torch.maximum, "contrast": _contrast(0.0)}
     rules.update({f"contrast, noise floor {k:g}": _contrast(k) for k in kappas})
-    for s in rebases:
-        rules[f"contrast, noise floor {rebase_kappa:g}, re-based {s:g}"] = _contrast(rebase_kappa, s)
+    for k, s in itertools.product(rebase_kappas, rebases):
+        rules[f"contrast, noise floor {k:g}, re-based {s:g}"] = _contrast(k, s)
         if guided:
-            rules[f"contrast, noise floor {rebase_kappa:g}, re-based {s:g}, guided"] = _contrast(rebase_kappa, s, "guided")
+            rules[f"contrast, noise floor {k:g}, re-based {s:g}, guided"] = _contrast(k, s, "guided")
     rules["average"] = REFERENCE_FUSIONS["average"]
     return rules
 
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--boxes", nargs="+", help="person box files (default: the config's train.val_boxes)")
     ap.add_argument("--kappas", type=float, nargs="*", default=[4.0, 8.0, 12.0, 16.0], help="loss.intensity_noise values")
-    ap.add_argument("--rebase-kappa", type=float, default=12.0, help="the noise floor of the re-based rows")
+    ap.add_argument("--rebase-kappa", type=float, nargs="+", default=[12.0], help="the noise floors of the re-based rows")
     ap.add_argument("--rebases", type=float, nargs="+", default=[16.0, 32.0], help="loss.intensity_rebase values")
     ap.add_argument("--guided", action="store_true", help="also each re-based row with loss.intensity_rebase_spread=guided")
     ap.add_argument("--show", type=float, default=8.0, help="the noise floor drawn in the figure")
@@ -174,15 +175,16 @@ def main(argv: list[str] | None = None) -> None:
     whole = whole_pairs(cfg)
     header = (
         "| Target | Score | Information | Fidelity | SSIM_min | SSIM(F, IR) | SSIM(F, VI) | person_ir "
-        "| People in smoke | Smoke darkened around them | Glow, whole images | Glow, worst pair |"
+        "| person_ir, worst source | People in smoke | Smoke darkened around them | Glow, whole images | Glow, worst pair |"
     )
-    lines = [header, "|:---|" + "---:|" * 11]
+    lines = [header, "|:---|" + "---:|" * 12]
     for name, rule in targets(args.kappas, args.rebase_kappa, args.rebases, args.guided).items():
         fused = [rule(p.ir, p.vi) for p in pairs]
         r = validator.summarize(fused)
         ssim_ir = np.mean([_ssim(f, p.ir) for f, p in zip(fused, pairs)])
         ssim_vi = np.mean([_ssim(f, p.vi) for f, p in zip(fused, pairs)])
         values = (r["score"], r["information"], r["fidelity"], r["fusion"]["SSIM_min"], ssim_ir, ssim_vi, r["person_ir"])
+        values += (r["min_source_person_ir"],)
         smoke = smoke_scores(rule, frames)
         lines.append(
             f"| {name} | "
@@ -197,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
         "validation rule (egmt.train.validation; 1.0 = plain averaging). SSIM_min: the metric's SSIM (egmt.metrics) "
         "with the less kept source (the balance floor's measure). SSIM(F, IR), SSIM(F, VI): kornia's SSIM (11-pixel "
         "Gaussian window, images in [0, 1], same padding), so SSIM_min is not the smaller of the two. person_ir: the "
-        f"IR correlation inside the person boxes of {', '.join(_box_files(cfg))}. People in smoke: the same inside the "
+        f"IR correlation inside the person boxes of {', '.join(_box_files(cfg))}, pooled and on the worst validation "
+        "source (the floor train.val_person_floor = each_source reads). People in smoke: the same inside the "
         f"boxes of the smoke clip 0117_1605's five boxed frames, whole ({_smoke_status(cfg)}). Smoke darkened around "
         "them: how much darker than the visible image the fusion is in a 16-pixel ring around those boxes (grey "
         "levels; egmt.metrics.retention.surround_darkening), the dark halo of a rule that keeps a person in smoke by "
@@ -213,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         write_text_atomic(args.out, text)
     if args.figure:
         picks = np.linspace(0, len(pairs) - 1, 8).round().astype(int)
-        chosen, plain, rebased = _contrast(args.show), _contrast(0.0), _contrast(args.rebase_kappa, args.rebases[0])
+        chosen, plain, rebased = _contrast(args.show), _contrast(0.0), _contrast(args.rebase_kappa[0], args.rebases[0])
         rows = [
             torch.cat([p.ir, p.vi, chosen(p.ir, p.vi), plain(p.ir, p.vi), rebased(p.ir, p.vi), torch.maximum(p.ir, p.vi)], -1)[0]
             for p in (pairs[i] for i in picks)

@@ -300,3 +300,30 @@ egmt study --base docs/study/base-smoke.json --recipes docs/study/intensity-only
 egmt study --base docs/study/base-smoke.json --recipes docs/study/intensity-only.json -o runs/intonly \
     --cpu-minutes 10 --seeds 0 1 --no-train --table docs/intensity-only-study.md \
     --title "Intensity-only study: the guided and the shipped recipe with the loss reduced to its intensity term"
+# 17. Step 15's run with a target whose people clear the floor. Step 15's networks fitted the
+#     guided target to within 0.009-0.011 on the worst source's person boxes (0.749, 0.747 against
+#     its 0.758), so with the floor at 0.75 they could not clear it. The guided target's noise floor
+#     decides how much of the infrared's structure it keeps where the visible image has its own
+#     (benchmarks/intensity_targets.py, the worst-source column, made below): kappa 20, 16, 12, 8
+#     give person boxes on the worst source 0.758, 0.777, 0.811, 0.811 and scores 1.0948, 1.0909,
+#     1.0848, 1.0768. The rule for kappa, written before any run: the largest kappa whose target
+#     clears the floor by at least 0.025 on the worst source (more than twice step 15's shortfall):
+#     kappa 16. The run: step 15's, with loss.intensity_noise=16, seeds 0 and 1. The rule, written
+#     before the runs: ship the better seed's best check meeting every floor (RUN/best) if
+#     (a) both seeds have a check meeting every floor that scores above 1.0692 (the shipped
+#     checkpoint, same validation);
+#     (b) step 15's (b): on whole RoadScene validation images (benchmarks/target_halos.py) its worst
+#     pair glows on at most 0.5 % of its pixels;
+#     (c) step 15's (c): its contact sheet, the README samples and the figures (TNO 01, 02 and 24
+#     included) show no seams, halos, glow bands or faded people.
+#     Reported either way: each seed's second-half mean and share of checks meeting every floor.
+python benchmarks/intensity_targets.py --config docs/training/egmt-roadscene-config.json --kappas \
+    --rebase-kappa 20 16 12 8 --rebases 16 --guided -o docs/rebase-floors.md
+for s in 0 1; do
+    OMP_NUM_THREADS=1 egmt train --config docs/training/egmt-roadscene-config.json --seed $s \
+        --max-steps 2800 --max-cpu-minutes 25 --save-every 200 \
+        --set model.ir_rebase_spread=guided --set loss.intensity_rebase_spread=guided \
+        --set loss.intensity_noise=16 --set loss.alpha_edge=0 --set loss.alpha_ssim=0 \
+        --set train.lr_schedule=cosine --set train.ema_decay=0.999 --set train.val_every=200 \
+        -o runs/long/intonly-guided-k16-cosine-ema-s$s
+done
