@@ -1,0 +1,132 @@
+"""The person floor box by box: the IR correlation inside each hand-drawn person box of the
+validation crops, for checkpoints, their eq. 12 targets and reference rules.
+
+The selection rule's person floor (``train.val_min_person_ir`` read on each validation source,
+``train.val_person_floor = each_source``) is the mean of this correlation over a source's boxes.
+On a source with few boxes one box can decide it: this table shows which. Each checkpoint is fused
+as validation fuses it (``egmt.train.validation.Validator``, its own config's validation pairs and
+entities); its target is the loss's (``target_fusion``), each named once.
+
+    python benchmarks/person_boxes.py --method shipped=egmt/pretrained/egmt-roadscene -o docs/person-boxes.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from egmt.bench.provenance import display_path
+from egmt.config import EGMTConfig
+from egmt.errors import EGMTError
+from egmt.fileio import write_text_atomic
+from egmt.metrics.retention import box_correlation
+from egmt.model.network import EGMT
+from egmt.train.trainer import load_entity_features
+from egmt.train.checkpoint import resolve_checkpoint
+from egmt.train.validation import REFERENCE_FUSIONS, Validator, target_fusion
+
+RULES = ("max(IR, VI)", "average")  # the reference rules of every table
+
+
+def box_table(validator: Validator, fused: dict[str, list[torch.Tensor]]) -> tuple[list[list], list[list]]:
+    """``(rows, means)``: one row per person box ``[source, pair, box, area, corr per method]``, and
+    one per validation source with boxes ``[source, boxes, mean corr per method]`` (the floor's
+    reading). ``fused``: per method, one ``[1, h, w]`` image per validation pair."""
+    rows, by_source = [], {}
+    for k, pair in enumerate(validator.pairs):
+        ir = pair.ir[0].numpy()
+        for box in pair.persons:
+            values = [box_correlation(ir, images[k][0].numpy(), box) for images in fused.values()]
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            rows.append([pair.source, pair.name, box, area, *values])
+            by_source.setdefault(pair.source, []).append(values)
+    means = [[s, len(v), *np.nanmean(np.array(v, dtype=float), axis=0)] for s, v in sorted(by_source.items())]
+    return rows, means
+
+
+def markdown(rows: list[list], means: list[list], methods: list[str], sources: list[str], floor: float | None) -> str:
+    """The two tables: per-source means (the floor's reading) first, then every box, worst first."""
+    head = " | ".join(methods)
+    out = [f"| Source | Boxes | {head} |", "|:---|---:|" + "---:|" * len(methods)]
+    for s, n, *values in means:
+        out.append(f"| {sources[s]} | {n} | " + " | ".join(_cell(v, floor) for v in values) + " |")
+    out += ["", f"| Source | Pair | Box (top, left, bottom, right) | Pixels | {head} |"]
+    out.append("|:---|:---|:---|---:|" + "---:|" * len(methods))
+    for s, name, box, area, *values in sorted(rows, key=lambda r: (r[0], r[4])):
+        out.append(f"| {sources[s]} | {name} | {tuple(box)} | {area} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+    return "\n".join(out)
+
+
+def _cell(value: float, floor: float | None) -> str:
+    """A mean, in bold where it is below the floor."""
+    text = f"{value:.3f}"
+    return f"**{text}**" if floor is not None and value < floor else text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--method",
+        action="append",
+        required=True,
+        metavar="NAME=DIR",
+        help="a checkpoint (repeatable); the first one's config gives the validation pairs and boxes",
+    )
+    ap.add_argument("-o", "--output", help="Markdown file to write")
+    args = ap.parse_args(argv)
+    try:
+        checkpoints = {}
+        for item in args.method:
+            name, sep, folder = item.partition("=")
+            if not sep or not name or not folder:
+                raise EGMTError(f"--method {item}: expected NAME=DIR")
+            checkpoints[name] = resolve_checkpoint(Path(folder))
+        config = EGMTConfig.load(next(iter(checkpoints.values())) / "config.json")
+        validator = Validator(config, load_entity_features(config))
+        if not any(p.persons for p in validator.pairs):
+            raise EGMTError(
+                f"{display_path(args.method[0].partition('=')[2])}: no person boxes in its validation (train.val_boxes)"
+            )
+        fused: dict[str, list[torch.Tensor]] = {}
+        for name, folder in checkpoints.items():
+            model = EGMT.from_pretrained(folder)
+            validator(model, torch.device("cpu"))
+            fused[name] = validator.last_fused
+            target = target_fusion(EGMTConfig.load(folder / "config.json").loss)
+            if target is not None and target[0] not in fused:
+                fused[target[0]] = [target[1](p.ir, p.vi) for p in validator.pairs]
+        for rule in RULES:
+            fused[rule] = [REFERENCE_FUSIONS[rule](p.ir, p.vi) for p in validator.pairs]
+    except EGMTError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rows, means = box_table(validator, fused)
+    sources = [Path(s.split or s.root).stem for s in config.data.val_sources]
+    floor = config.train.val_min_person_ir
+    command = "python benchmarks/person_boxes.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    text = (
+        "# The person floor box by box (validation crops)\n\n"
+        + markdown(rows, means, list(fused), sources, floor)
+        + "\n\nThe IR correlation inside each hand-drawn person box (`egmt.metrics.retention.box_correlation`; "
+        f"boxes `{config.train.val_boxes}`, in the validation crops of `{display_path(next(iter(checkpoints.values())))}`'s "
+        "config). First table: the mean over each validation source's boxes, what the person floor reads "
+        f"(`train.val_min_person_ir` = {floor}; below it in bold). Second table: every box, worst first within each "
+        "source. Checkpoints are fused as validation fuses them (their entities); a contrast target column is a "
+        "checkpoint's eq. 12 intensity target used as the fusion; max(IR, VI) and average are reference rules.\n\n"
+        f"Made by: `{command}`\n"
+    )
+    if args.output:
+        write_text_atomic(args.output, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
