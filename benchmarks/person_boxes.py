@@ -37,7 +37,8 @@ def box_table(validator: Validator, fused: dict[str, list[torch.Tensor]]) -> tup
     """``(rows, means)``: one row per person box ``[source, pair, box, area, corr per method]``, and
     one per validation source with boxes ``[source, boxes, mean corr per method]`` (the floor's
     reading). ``fused``: per method, one ``[1, h, w]`` image per validation pair."""
-    rows, by_source = [], {}
+    rows: list[list] = []
+    by_source: dict[int, list[list[float]]] = {}
     for k, pair in enumerate(validator.pairs):
         ir = pair.ir[0].numpy()
         for box in pair.persons:
@@ -50,12 +51,13 @@ def box_table(validator: Validator, fused: dict[str, list[torch.Tensor]]) -> tup
 
 
 def markdown(rows: list[list], means: list[list], methods: list[str], sources: list[str], floor: float | None) -> str:
-    """The two tables: per-source means (the floor's reading) first, then every box, worst first."""
+    """The two tables: per-source means (the floor's reading) first, then every box, worst first by
+    the first method within each source."""
     head = " | ".join(methods)
     out = [f"| Source | Boxes | {head} |", "|:---|---:|" + "---:|" * len(methods)]
     for s, n, *values in means:
         out.append(f"| {sources[s]} | {n} | " + " | ".join(_cell(v, floor) for v in values) + " |")
-    out += ["", f"| Source | Pair | Box (top, left, bottom, right) | Pixels | {head} |"]
+    out += ["", f"| Source | Pair | Box (x0, y0, x1, y1) | Pixels | {head} |"]
     out.append("|:---|:---|:---|---:|" + "---:|" * len(methods))
     for s, name, box, area, *values in sorted(rows, key=lambda r: (r[0], r[4])):
         out.append(f"| {sources[s]} | {name} | {tuple(box)} | {area} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         + "\n\nThe IR correlation inside each hand-drawn person box (`egmt.metrics.retention.box_correlation`; "
         f"boxes `{config.train.val_boxes}`, in the validation crops of `{display_path(next(iter(checkpoints.values())))}`'s "
         "config). First table: the mean over each validation source's boxes, what the person floor reads "
-        f"(`train.val_min_person_ir` = {floor}; below it in bold). Second table: every box, worst first within each "
+        f"(`train.val_min_person_ir` = {floor}; below it in bold). Second table: every box, worst first by the first column within each "
         "source. Checkpoints are fused as validation fuses them (their entities); a contrast target column is a "
         "checkpoint's eq. 12 intensity target used as the fusion; max(IR, VI) and average are reference rules.\n\n"
         f"Made by: `{command}`\n"

@@ -334,7 +334,8 @@ done
 #    noise floor did not lift the networks' people on RoadScene (0.745-0.753 at every check after
 #    step 600, as in step 15) and cost seed 1's score (1.0755 at the end of step 15). Why, box by
 #    box (made below): on five of RoadScene's six validation boxes every target is max(IR, VI)
-#    (its contrast weight is 0 there: the visible image has the structure), so the source's mean
+#    (its contrast weight is near 0 in four, the visible image having the structure, and in the
+#    fifth the infrared is the brighter source), so the source's mean
 #    sits at max(IR, VI)'s 0.744 plus what the sixth box adds: FLIR_05697, a man in front of a
 #    car's headlight glare, where the networks keep 0.06-0.08, their targets 0.14-0.26, the shipped
 #    checkpoint 0.19 and averaging 0.77. Not shipped (configs and validation logs in
