@@ -183,8 +183,10 @@ def main(argv: list[str] | None = None) -> None:
         r = validator.summarize(fused)
         ssim_ir = np.mean([_ssim(f, p.ir) for f, p in zip(fused, pairs)])
         ssim_vi = np.mean([_ssim(f, p.vi) for f, p in zip(fused, pairs)])
-        values = (r["score"], r["information"], r["fidelity"], r["fusion"]["SSIM_min"], ssim_ir, ssim_vi, r["person_ir"])
-        values += (r["min_source_person_ir"],)
+        values = (
+            *(r["score"], r["information"], r["fidelity"], r["fusion"]["SSIM_min"], ssim_ir, ssim_vi),
+            *(r["person_ir"], r["min_source_person_ir"]),
+        )
         smoke = smoke_scores(rule, frames)
         lines.append(
             f"| {name} | "
@@ -221,11 +223,11 @@ def main(argv: list[str] | None = None) -> None:
             torch.cat([p.ir, p.vi, chosen(p.ir, p.vi), plain(p.ir, p.vi), rebased(p.ir, p.vi), torch.maximum(p.ir, p.vi)], -1)[0]
             for p in (pairs[i] for i in picks)
         ]
-        h = max(r.shape[0] for r in rows)
-        w = max(r.shape[1] for r in rows)
+        h = max(row.shape[0] for row in rows)
+        w = max(row.shape[1] for row in rows)
         sheet = np.zeros((len(rows) * h, w), dtype=np.uint8)
-        for i, r in enumerate(rows):
-            sheet[i * h : i * h + r.shape[0], : r.shape[1]] = (r.clamp(0, 1) * 255).round().byte().numpy()
+        for i, row in enumerate(rows):
+            sheet[i * h : i * h + row.shape[0], : row.shape[1]] = (row.clamp(0, 1) * 255).round().byte().numpy()
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(sheet).save(args.figure)
 

@@ -50,10 +50,10 @@ class Floors:
             (halo, self.max_halo, False),
             ("SSIM_min", self.min_ssim_min, True),
         )
-        return all(_meets(_number(row.get(column)), bound, above) for column, bound, above in checks)
+        return all(_meets(log_number(row.get(column)), bound, above) for column, bound, above in checks)
 
 
-def _number(value: object) -> float:
+def log_number(value: object) -> float:
     """A summary cell as a float; an empty cell (None, "", as older runs' logs leave) is NaN."""
     return math.nan if value is None or value == "" else float(value)  # type: ignore[arg-type]
 

@@ -331,8 +331,8 @@ done
 #    and 2800 meet them: 0.9971, 1.0404, 1.0640); seed 1's best is 1.0906 at step 400. Second-half
 #    means (steps 1600-2800) 1.0646 and 1.0667; checks meeting every floor 3 of 14 and 10 of 14;
 #    final checks 1.0640 and 1.0662, person boxes on the worst source 0.750 and 0.752. The lower
-#    noise floor did not lift the networks' people on RoadScene (0.745-0.753 at every check after
-#    step 600, as in step 15) and cost seed 1's score (1.0755 at the end of step 15). Why, box by
+#    noise floor did not lift the networks' people on RoadScene (0.747-0.753 over the second half
+#    of the checks, as in step 15) and cost seed 1's score (1.0755 at the end of step 15). Why, box by
 #    box (made below): on five of RoadScene's six validation boxes every target is max(IR, VI)
 #    (its contrast weight is near 0 in four, the visible image having the structure, and in the
 #    fifth the infrared is the brighter source), so the source's mean

@@ -54,3 +54,24 @@ def test_bad_method_is_a_one_line_error(method, capsys):
     assert load_benchmark("person_boxes").main(["--method", method]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
+
+
+def test_a_constant_box_is_a_dash_first_and_left_out_of_the_mean():
+    module = load_benchmark("person_boxes")
+    validator = _validator()
+    flat_left = validator.pairs[0].ir.clone()
+    flat_left[..., :32] = 0.5  # constant inside the left box: no correlation there
+    fused = {"flat": [flat_left, validator.pairs[1].ir]}
+    rows, means = module.box_table(validator, fused)
+    assert means[0][2] == pytest.approx(1.0)  # the right box alone
+    text = module.markdown(rows, means, ["flat"], ["rs", "m3"], floor=0.75)
+    boxes = [line for line in text.splitlines() if line.startswith("| rs | a |")]
+    assert boxes == ["| rs | a | (4, 4, 28, 28) | 576 | – |", "| rs | a | (36, 4, 60, 28) | 576 | 1.000 |"]
+
+
+@pytest.mark.parametrize("names", [["a=x", "a=y"], ["average=x"], ["contrast target (kappa 20)=x"]])
+def test_taken_names_are_refused(names):
+    from egmt.errors import EGMTError
+
+    with pytest.raises(EGMTError, match="is taken"):
+        load_benchmark("person_boxes").parse_methods(names)
