@@ -373,3 +373,16 @@ python benchmarks/person_boxes.py --method shipped=egmt/pretrained/egmt-roadscen
     --method step18-s0=runs/long/half-guided-cosine-ema-s0 \
     --method step18-s1=runs/long/half-guided-cosine-ema-s1 -o docs/person-boxes.md
 python benchmarks/long_runs.py -o docs/long-runs.md
+# 19. Which term asks for the blend. Step 18 halved the edge and SSIM terms together. Eq. 14's SSIM
+#     term scores the fusion against both sources, and is met best by a blend where they differ;
+#     the edge term (eq. 13) asks for the larger of the two gradients, a choice like the target's.
+#     The run: step 15's (the guided target at kappa 20), with loss.alpha_ssim=0 and the edge term
+#     kept whole (15), seeds 0 and 1. The rule, written before the runs: step 17's (a), (b), (c).
+for s in 0 1; do
+    OMP_NUM_THREADS=1 egmt train --config docs/training/egmt-roadscene-config.json --seed $s \
+        --max-steps 2800 --max-cpu-minutes 25 --save-every 200 \
+        --set model.ir_rebase_spread=guided --set loss.intensity_rebase_spread=guided \
+        --set loss.alpha_ssim=0 \
+        --set train.lr_schedule=cosine --set train.ema_decay=0.999 --set train.val_every=200 \
+        -o runs/long/nossim-guided-cosine-ema-s$s
+done
