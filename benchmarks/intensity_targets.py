@@ -5,10 +5,10 @@ A target the network is trained towards is itself a fusion: scored by the valida
 what the network is asked for before any training.
 Each row: the rule's score (1.0 = plain averaging), its two groups, SSIM_min (the balance floor's
 measure: the SSIM with the less kept source), SSIM with each source, and ``person_ir`` (the IR
-correlation inside the person boxes, pooled and on the worst source). The smoke clip 0117_1605's boxed frames give the
-people-in-smoke column, and how much darker than the visible smoke the rule leaves a ring around
-those people (its halo), and its glow: the share of pixels far brighter than both sources, on the
-cropped sources' pairs read whole. ``--guided`` adds each re-based row with the lift spread by the
+correlation inside the person boxes, pooled and on the worst source). The smoke clip 0117_1605's
+boxed frames give the people-in-smoke column, and how much darker than the visible smoke the rule
+leaves a ring around those people (its halo), and its glow: the share of pixels far brighter than
+both sources, on the cropped sources' pairs read whole. ``--guided`` adds each re-based row with the lift spread by the
 guided filter (``loss.intensity_rebase_spread``). Writes a Markdown table (``-o``) and a contact
 sheet of validation crops (``--figure``: IR | VIS | the chosen target | contrast without the noise
 floor | re-based (the first of ``--rebase-kappa`` and ``--rebases``) | max(IR, VI)).

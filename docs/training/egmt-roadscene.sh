@@ -386,3 +386,16 @@ for s in 0 1; do
         --set train.lr_schedule=cosine --set train.ema_decay=0.999 --set train.val_every=200 \
         -o runs/long/nossim-guided-cosine-ema-s$s
 done
+#    Result: (a) failed, and both seeds collapsed: from step 200 (seed 0) and step 1000 (seed 1)
+#    every check fuses the re-based infrared itself (score 0.9971; the re-based infrared as a fusion
+#    scores 0.9970 and meets every floor). Seed 1's best check was 1.0696 at step 800. The weight
+#    map's logits run past its sigmoid on every validation pair (made below): without the SSIM term
+#    the edge term pulls the map to the re-based infrared, and no gradient comes back. Not shipped
+#    (configs and validation logs in docs/training/long/nossim-guided-cosine-ema-s{0,1}-*).
+python benchmarks/logit_saturation.py --method shipped=egmt/pretrained/egmt-roadscene \
+    --method step15-s0=runs/long/intonly-guided-cosine-ema-s0 --method step15-s1=runs/long/intonly-guided-cosine-ema-s1 \
+    --method step17-s0=runs/long/intonly-guided-k16-cosine-ema-s0 --method step17-s1=runs/long/intonly-guided-k16-cosine-ema-s1 \
+    --method step18-s0=runs/long/half-guided-cosine-ema-s0 --method step18-s1=runs/long/half-guided-cosine-ema-s1 \
+    --method step19-s0=runs/long/nossim-guided-cosine-ema-s0 --method step19-s1=runs/long/nossim-guided-cosine-ema-s1 \
+    -o docs/logit-saturation.md
+python benchmarks/long_runs.py -o docs/long-runs.md

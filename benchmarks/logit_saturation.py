@@ -1,0 +1,114 @@
+"""How far a checkpoint's weight map runs into its sigmoid, on the validation pairs.
+
+The weight-map head fuses ``w S + (1 - w) VI`` with ``w = sigmoid(logit)``. Where the logit's size
+passes about 15, ``w`` is 0 or 1 to float32 precision: the fusion is one source there, and no
+gradient flows back through it. A run whose logits run there everywhere fuses one source for good
+(step 19 of ``docs/training/egmt-roadscene.sh``: the SSIM term dropped). For each checkpoint,
+fused as validation fuses it (the first checkpoint's validation pairs and entity features): the
+share of pairs on which more than half of the logits are saturated, the median over pairs of the
+largest logit's size, and the validation score.
+
+    python benchmarks/logit_saturation.py --method shipped=egmt/pretrained/egmt-roadscene -o docs/logit-saturation.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from egmt.bench.provenance import display_path
+from egmt.config import EGMTConfig
+from egmt.errors import EGMTError
+from egmt.fileio import write_text_atomic
+from egmt.model.network import EGMT
+from egmt.train.checkpoint import resolve_checkpoint
+from egmt.train.trainer import load_entity_features
+from egmt.train.validation import Validator
+
+SATURATED = 15.0  # |logit| beyond which sigmoid(logit) is 0 or 1 within float32's resolution near 1
+
+
+def saturation(model: EGMT, validator: Validator) -> tuple[list[float], list[float]]:
+    """Per validation pair (its entities, as validation gives them): the share of the weight map's
+    logits beyond :data:`SATURATED` in size, and the largest size."""
+    if model.config.fusion_output != "weights":
+        raise EGMTError(f"fusion_output={model.config.fusion_output!r}: no weight map to read")
+    logits: dict[str, torch.Tensor] = {}
+    original = model.fusion_head.logits  # recorded on each call (the prior's logit included, if any)
+
+    def recording(*args, **kwargs):
+        logits["last"] = original(*args, **kwargs)
+        return logits["last"]
+
+    model.fusion_head.logits = recording  # type: ignore[method-assign]
+    shares, largest = [], []
+    try:
+        model.eval()
+        with torch.no_grad():
+            for pair in validator.pairs:
+                entities = mask = None
+                if validator.features is not None:
+                    entities, mask, _ = validator.features.batch([pair.name])
+                model.decode(model.encode(pair.ir[None], pair.vi[None]), entities, mask, classify=False)
+                size = logits["last"].abs()
+                shares.append(float((size > SATURATED).float().mean()))
+                largest.append(float(size.max()))
+    finally:
+        del model.fusion_head.logits
+    return shares, largest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--method", action="append", required=True, metavar="NAME=DIR", help="a checkpoint (repeatable)")
+    ap.add_argument("-o", "--output", help="Markdown file to write")
+    args = ap.parse_args(argv)
+    lines = [
+        "| Checkpoint | Score | Pairs mostly saturated | Largest logit (median over pairs) |",
+        "|:---|---:|---:|---:|",
+    ]
+    try:
+        validator = None
+        for item in args.method:
+            name, sep, folder = item.partition("=")
+            if not sep or not name or not folder:
+                raise EGMTError(f"--method {item}: expected NAME=DIR")
+            path = resolve_checkpoint(Path(folder))
+            if validator is None:
+                config = EGMTConfig.load(path / "config.json")
+                validator = Validator(config, load_entity_features(config))
+            model = EGMT.from_pretrained(path)
+            score = validator(model, torch.device("cpu"))["score"]
+            shares, largest = saturation(model, validator)
+            mostly = sum(s > 0.5 for s in shares)
+            lines.append(
+                f"| {name} (`{display_path(path)}`) | {score:.4f} | {mostly} of {len(shares)} | {np.median(largest):.1f} |"
+            )
+            print(lines[-1], flush=True)
+    except EGMTError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    command = "python benchmarks/logit_saturation.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    text = (
+        "# How far the weight map runs into its sigmoid (validation)\n\n"
+        + "\n".join(lines)
+        + f"\n\nThe weight map's logits (before its sigmoid) on each validation pair, fused with the pair's entities as "
+        f"validation fuses it. Pairs mostly saturated: pairs on which more than half of the logits exceed {SATURATED:g} in "
+        "size, where the weight is 0 or 1 to float32 precision (one source copied, and no gradient back). Largest "
+        "logit: the median over pairs of the largest size. Score: the validation rule's (1.0 = plain averaging).\n\n"
+        f"Made by: `{command}`\n"
+    )
+    if args.output:
+        write_text_atomic(args.output, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
