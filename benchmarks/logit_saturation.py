@@ -16,17 +16,16 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from egmt.bench.checkpoints import named_checkpoints
 from egmt.bench.provenance import display_path
 from egmt.config import EGMTConfig
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
 from egmt.model.network import EGMT
-from egmt.train.checkpoint import resolve_checkpoint
 from egmt.train.trainer import load_entity_features
 from egmt.train.validation import Validator
 
@@ -74,11 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     try:
         validator = None
-        for item in args.method:
-            name, sep, folder = item.partition("=")
-            if not sep or not name or not folder:
-                raise EGMTError(f"--method {item}: expected NAME=DIR")
-            path = resolve_checkpoint(Path(folder))
+        for name, path in named_checkpoints(args.method).items():
             if validator is None:
                 config = EGMTConfig.load(path / "config.json")
                 validator = Validator(config, load_entity_features(config))

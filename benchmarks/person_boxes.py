@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from egmt.bench.checkpoints import named_checkpoints
 from egmt.bench.provenance import display_path
 from egmt.config import EGMTConfig
 from egmt.errors import EGMTError
 from egmt.fileio import write_text_atomic
 from egmt.metrics.retention import box_correlation
 from egmt.model.network import EGMT
-from egmt.train.checkpoint import resolve_checkpoint
 from egmt.train.trainer import load_entity_features
 from egmt.train.validation import REFERENCE_FUSIONS, Validator, target_fusion
 
@@ -102,17 +102,11 @@ def fuse_all(checkpoints: dict[str, Path], validator: Validator) -> dict[str, li
 
 
 def parse_methods(items: list[str]) -> dict[str, Path]:
-    """``NAME=DIR`` -> ``{NAME: checkpoint folder}``; names unique and not a reference rule's."""
-    named: dict[str, str] = {}
+    """``NAME=DIR`` -> ``{NAME: checkpoint folder}``; names unique and not a reference column's."""
     for item in items:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            raise EGMTError(f"--method {item}: expected NAME=DIR")
-        if name in named or name in RULES or name.startswith("contrast target"):
-            raise EGMTError(f"--method {item}: the name {name!r} is taken (a name given twice, or a reference column's)")
-        named[name] = folder
-    checkpoints = {name: resolve_checkpoint(Path(folder)) for name, folder in named.items()}
-    return checkpoints
+        if item.startswith("contrast target"):  # the targets' columns are named so
+            raise EGMTError(f"--method {item}: the name is taken (a column's of its own)")
+    return named_checkpoints(items, taken=RULES)
 
 
 def main(argv: list[str] | None = None) -> int:
