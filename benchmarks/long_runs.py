@@ -2,9 +2,10 @@
 validation logs (``docs/training/long/NAME-validation.csv`` with ``NAME-config.json``, and the
 shipped run's ``docs/training/egmt-roadscene-validation.csv``).
 
-Each row: the run's recipe (loss weights, target, schedule, length), its checks, how many met every floor, the best of those, the mean of the second half of its checks,
-the final check, and the range of the person boxes on the worst validation source (the floor that
-decided steps 15 and 17). The bar to beat is the shipped checkpoint's best check.
+Each row: the run's recipe (loss weights, target, schedule, length), its checks, how many met
+every floor, the best of those, the mean of the second half of its checks, the final check, and
+the range of the person boxes on the worst validation source (the floor that decided steps 15 and
+17). The bar to beat is the shipped checkpoint's best check.
 
     python benchmarks/long_runs.py -o docs/long-runs.md
 """
