@@ -32,34 +32,29 @@ from egmt.train.validation import Validator
 SATURATED = 15.0  # |logit| beyond which sigmoid(logit) is 0 or 1 within float32's resolution near 1
 
 
-def saturation(model: EGMT, validator: Validator) -> tuple[list[float], list[float]]:
+def saturation(model: EGMT, validator: Validator) -> tuple[list[float], list[float], list[torch.Tensor]]:
     """Per validation pair (its entities, as validation gives them): the share of the weight map's
-    logits beyond :data:`SATURATED` in size, and the largest size."""
+    logits beyond :data:`SATURATED` in size and the largest size (on the pair's pixels), and the
+    fused ``[1, h, w]`` image those logits make, as validation fuses it."""
     if model.config.fusion_output != "weights":
         raise EGMTError(f"fusion_output={model.config.fusion_output!r}: no weight map to read")
-    logits: dict[str, torch.Tensor] = {}
-    original = model.fusion_head.logits  # recorded on each call (the prior's logit included, if any)
-
-    def recording(*args, **kwargs):
-        logits["last"] = original(*args, **kwargs)
-        return logits["last"]
-
-    model.fusion_head.logits = recording  # type: ignore[method-assign]
-    shares, largest = [], []
-    try:
-        model.eval()
-        with torch.no_grad():
-            for pair in validator.pairs:
-                entities = mask = None
-                if validator.features is not None:
-                    entities, mask, _ = validator.features.batch([pair.name])
-                model.decode(model.encode(pair.ir[None], pair.vi[None]), entities, mask, classify=False)
-                size = logits["last"].abs()
-                shares.append(float((size > SATURATED).float().mean()))
-                largest.append(float(size.max()))
-    finally:
-        del model.fusion_head.logits
-    return shares, largest
+    if model.config.entity_guidance != 0:
+        raise EGMTError("entity guidance mixes two passes' logits; this reads one (set model.entity_guidance=0)")
+    shares, largest, fused = [], [], []
+    model.eval()
+    with torch.no_grad():
+        for pair in validator.pairs:
+            entities = mask = None
+            if validator.features is not None:
+                entities, mask, _ = validator.features.batch([pair.name])
+            shared, sources = model.head_inputs(model.encode(pair.ir[None], pair.vi[None]), entities, mask)
+            h, w = pair.ir.shape[-2:]
+            logits = model.fusion_head.logits(shared, *sources)
+            size = logits[..., :h, :w].abs()
+            shares.append(float((size > SATURATED).float().mean()))
+            largest.append(float(size.max()))
+            fused.append(model.fusion_head.compose(logits, *sources)[0, :, :h, :w])
+    return shares, largest, fused
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             if validator is None:
                 config = EGMTConfig.load(path / "config.json")
                 validator = Validator(config, load_entity_features(config))
-            model = EGMT.from_pretrained(path)
-            score = validator(model, torch.device("cpu"))["score"]
-            shares, largest = saturation(model, validator)
+            shares, largest, fused = saturation(EGMT.from_pretrained(path), validator)
+            score = validator.summarize(fused)["score"]
             mostly = sum(s > 0.5 for s in shares)
             lines.append(
                 f"| {name} (`{display_path(path)}`) | {score:.4f} | {mostly} of {len(shares)} | {np.median(largest):.1f} |"

@@ -163,9 +163,7 @@ def frozen_features(
     """What the fusion head reads for a batch ``ir, vi [b, 1, H, W]`` with each pair's own entities:
     the shared representation ``[b, 2C, Hp, Wp]`` and the sources padded to that grid (``[b, 1, Hp,
     Wp]`` each), as :meth:`EGMT.decode` hands them to the head."""
-    entities, mask = model._check_entities(ir.shape[0], ir.dtype, *entities_of(model, features, names))
-    encoded = model.encode(ir, vi)
-    return model.shared_features(encoded, entities, mask), encoded.sources
+    return model.head_inputs(model.encode(ir, vi), *entities_of(model, features, names))
 
 
 def refit(

@@ -239,6 +239,18 @@ class EGMT(nn.Module):
             x_ir, x_vi = block(x_ir, x_vi, aligned, entity_mask, grid=(hp // s, wp // s))
         return torch.cat([window_reverse(x_ir, s, hp, wp), window_reverse(x_vi, s, hp, wp)], dim=1)
 
+    def head_inputs(
+        self, encoded: Encoded, entities: torch.Tensor | None = None, entity_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """What the fusion head reads for these entities (checked as :meth:`decode` checks them,
+        ignored without text interaction): the shared representation ``[B, 2C, Hp, Wp]`` and the
+        sources padded to that grid, ``([B, 1, Hp, Wp], [B, 1, Hp, Wp])``. ``fusion_head.logits``
+        on them is the weight map's logit before its sigmoid, the entity-given pass's (no guidance)."""
+        entities, entity_mask = self._check_entities(encoded.batch, encoded.dtype, entities, entity_mask)
+        if not self.config.text_interaction:
+            entities = entity_mask = None
+        return self.shared_features(encoded, entities, entity_mask), encoded.sources
+
     def _first_block(self) -> ECIMLayoutBlock:
         """The first ECIM block, whose state :meth:`encode` keeps (num_blocks = 0: a pass-through)."""
         return cast(ECIMLayoutBlock, self.blocks[0]) if len(self.blocks) else Passthrough()

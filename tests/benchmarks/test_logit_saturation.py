@@ -30,13 +30,21 @@ def test_a_head_set_past_the_sigmoid_reads_saturated_and_a_zero_head_does_not():
     with torch.no_grad():
         model.fusion_head.conv3.weight.zero_()
         model.fusion_head.conv3.bias.fill_(100.0)
-    shares, largest = module.saturation(model, validator)
+    shares, largest, _ = module.saturation(model, validator)
     assert shares == [1.0, 1.0] and largest == pytest.approx([100.0, 100.0])
     with torch.no_grad():
         model.fusion_head.conv3.bias.fill_(3.0)
-    shares, largest = module.saturation(model, validator)
+    shares, largest, _ = module.saturation(model, validator)
     assert shares == [0.0, 0.0] and largest == pytest.approx([3.0, 3.0])
-    assert "logits" not in vars(model.fusion_head)  # the recording is undone
+
+
+def test_the_fused_images_are_the_models_own():
+    """The logits read are the ones the model fuses with: their images equal its forward pass."""
+    model, validator = _tiny(), _validator()
+    _, _, fused = load_benchmark("logit_saturation").saturation(model, validator)
+    with torch.no_grad():
+        for pair, image in zip(validator.pairs, fused):
+            assert torch.allclose(image, model(pair.ir[None], pair.vi[None], classify=False).fused[0], atol=1e-6)
 
 
 def test_no_weight_map_is_an_error():

@@ -221,7 +221,8 @@ def test_entity_guidance_scales_what_the_entities_change_at_inference_only():
         free = model(ir, vi, classify=False).fused
         encoded = model.encode(ir, vi)
         head = model.fusion_head
-        l_e = head.logits(model.shared_features(encoded, *model._check_entities(2, ir.dtype, entities, mask)), *encoded.sources)
+        shared, sources = model.head_inputs(encoded, entities, mask)
+        l_e = head.logits(shared, *sources)
         l_0 = head.logits(model.shared_features(encoded, None, None), *encoded.sources)
         model.config.entity_guidance = 2.0
         guided = model(ir, vi, entities, mask, classify=False).fused
