@@ -19,7 +19,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from egmt.bench.checkpoints import named_checkpoints
@@ -30,7 +29,7 @@ from egmt.fileio import write_text_atomic
 from egmt.metrics.retention import box_correlation
 from egmt.model.network import EGMT
 from egmt.train.trainer import load_entity_features
-from egmt.train.validation import REFERENCE_FUSIONS, Validator, target_fusion
+from egmt.train.validation import REFERENCE_FUSIONS, Validator, defined_mean, target_fusion
 
 RULES = ("max(IR, VI)", "average")  # the reference rules of every table
 
@@ -49,13 +48,8 @@ def box_table(validator: Validator, fused: dict[str, list[torch.Tensor]]) -> tup
             area = (box[2] - box[0]) * (box[3] - box[1])
             rows.append([pair.source, pair.name, box, area, *values])
             by_source.setdefault(pair.source, []).append(values)
-    means = [[s, len(v), *(_nanmean(column) for column in zip(*v))] for s, v in sorted(by_source.items())]
+    means = [[s, len(v), *(defined_mean(list(column)) for column in zip(*v))] for s, v in sorted(by_source.items())]
     return rows, means
-
-
-def _nanmean(values: tuple[float, ...]) -> float:
-    kept = [v for v in values if not math.isnan(v)]
-    return float(np.mean(kept)) if kept else math.nan
 
 
 def markdown(rows: list[list], means: list[list], methods: list[str], sources: list[str], floor: float | None) -> str:

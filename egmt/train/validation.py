@@ -146,7 +146,7 @@ def _boxes_in_crop(boxes: list[Box], window: tuple[int, int, int, int], min_side
     return kept
 
 
-def _nanmean(values: list[float]) -> float:
+def defined_mean(values: list[float]) -> float:
     """Mean of the defined values (NaN when none is)."""
     defined = [v for v in values if not math.isnan(v)]
     return float(np.mean(defined)) if defined else math.nan
@@ -264,7 +264,7 @@ class Validator:
         correlations = [(s, box_correlation(ir, f, b)) for s, ir, _, f, b in boxed]
         # grey levels by which the fusion darkens the visible image around the people (a halo)
         halos = [(s, 255 * surround_darkening(vi, f, b)) for s, _, vi, f, b in boxed]
-        person_ir, person_halo = _nanmean([c for _, c in correlations]), _nanmean([h for _, h in halos])
+        person_ir, person_halo = defined_mean([c for _, c in correlations]), defined_mean([h for _, h in halos])
         source_person_ir, source_halo = self._by_source(correlations), self._by_source(halos)
         floors = self.floors
         result = {
@@ -299,7 +299,7 @@ class Validator:
 
     def _by_source(self, values: list[tuple[int, float]]) -> list[float]:
         """``(source, value)`` pairs -> the mean defined value of each validation source (NaN: none)."""
-        return [_nanmean([v for s, v in values if s == i]) for i in range(self.num_sources)]
+        return [defined_mean([v for s, v in values if s == i]) for i in range(self.num_sources)]
 
     def _group(self, means: dict[str, float], names: list[str]) -> float:
         """Mean ratio to average fusion over ``names`` (NaN for an empty group or no defined ratio)."""
