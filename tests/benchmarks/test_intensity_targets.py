@@ -37,7 +37,9 @@ def test_one_rebased_row_per_floor_and_rebase_each_the_loss_target():
             expected = contrast_target(ir[None], vi[None], noise=kappa, rebase=16.0, rebase_spread=spread)[0]
             got = rules[f"contrast, noise floor {kappa:g}, re-based 16{suffix}"](ir, vi)
             assert torch.equal(got, expected)
-    # the floors give different targets (a rule keyed wrongly would repeat one)
+    # the floors and the spreads give different targets (a rule keyed wrongly would repeat one)
+    gaussian, guided = rules["contrast, noise floor 20, re-based 16"], rules["contrast, noise floor 20, re-based 16, guided"]
+    assert not torch.equal(gaussian(ir, vi), guided(ir, vi))
     assert not torch.equal(
         rules["contrast, noise floor 20, re-based 16"](ir, vi), rules["contrast, noise floor 8, re-based 16"](ir, vi)
     )
